@@ -1,0 +1,33 @@
+"""bayescale: Bayesian fits of neural scaling laws, vectorized with JAX.
+
+>>> import bayescale as bs
+>>> df = bs.datasets.load("chinchilla")
+>>> fit = bs.fit(df, law="chinchilla", method="nuts", seed=0)   # doctest: +SKIP
+>>> bs.compute_optimal(fit, compute=[5.88e23])                  # doctest: +SKIP
+"""
+
+from bayescale import _config  # noqa: F401  (precision must be set before arrays are made)
+from bayescale import datasets, diagnostics, laws, priors
+from bayescale.allocate import compute_optimal
+from bayescale.diagnostics import FitWarning
+from bayescale.fitting import fit
+from bayescale.laws import Law, Param
+from bayescale.model import Likelihood
+from bayescale.results import Fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "fit",
+    "Fit",
+    "compute_optimal",
+    "Law",
+    "Param",
+    "Likelihood",
+    "FitWarning",
+    "laws",
+    "priors",
+    "datasets",
+    "diagnostics",
+    "__version__",
+]

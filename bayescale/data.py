@@ -1,0 +1,201 @@
+"""From user tables to a validated, padded batch of curves.
+
+Every fit goes through :func:`prepare`: it checks the caller's table (never
+modifying it), picks the law's input columns, splits it into curves by the
+group column, and pads the curves into one rectangular batch with a mask.
+Padded slots hold the curve's reference input and median loss so that no NaN
+is ever produced, and the mask removes them from the likelihood.
+
+The point axis is padded up to a bucket size (the next power of two, at least
+8), so fits of data sets of similar length share one compiled program.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bayescale.laws import Law
+
+MIN_POINTS = 2
+
+
+class CurveBatch(NamedTuple):
+    """A padded batch of curves, the argument of every compiled engine.
+
+    Shapes: ``inputs[k]``, ``log_y`` and ``mask`` are ``[curves, points]``;
+    ``log_refs[k]`` is ``[curves]``: the mean log of input ``k`` over the
+    curve's observed points (the reference size of the reparameterization).
+    """
+
+    inputs: dict[str, np.ndarray]
+    log_y: np.ndarray
+    mask: np.ndarray
+    log_refs: dict[str, np.ndarray]
+
+    @property
+    def num_curves(self) -> int:
+        return self.log_y.shape[0]
+
+    def curve(self, i: int) -> "CurveBatch":
+        """The ``i``-th curve, keeping a curve axis of length one."""
+        sl = slice(i, i + 1)
+        return CurveBatch(
+            {k: v[sl] for k, v in self.inputs.items()},
+            self.log_y[sl],
+            self.mask[sl],
+            {k: v[sl] for k, v in self.log_refs.items()},
+        )
+
+
+class Columns(NamedTuple):
+    """Which table columns feed the law: ``inputs`` maps law input -> column."""
+
+    inputs: dict[str, str]
+    y: str
+    group: str | None
+
+
+def bucket_size(n: int, minimum: int = 8) -> int:
+    """Smallest power of two >= ``n`` (and >= ``minimum``)."""
+    size = minimum
+    while size < n:
+        size *= 2
+    return size
+
+
+def resolve_columns(
+    law: Law, y: str, x: str | None, columns: Mapping[str, str] | None, group: str | None
+) -> Columns:
+    mapping = {name: name for name in law.inputs}
+    if x is not None:
+        if law.inputs != ("x",):
+            raise ValueError(
+                f"x= names the single input of a one-input law; law {law.name!r} takes "
+                f"{list(law.inputs)}: map them with columns={{...}}"
+            )
+        mapping["x"] = x
+    for key, col in (columns or {}).items():
+        if key not in law.inputs:
+            raise ValueError(f"law {law.name!r} takes no input {key!r}; its inputs are {list(law.inputs)}")
+        mapping[key] = col
+    return Columns(mapping, y, group)
+
+
+def _as_frame(data: Any) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        try:
+            return pd.DataFrame({k: np.asarray(v) for k, v in data.items()})
+        except ValueError as err:
+            raise ValueError(f"the input columns have mismatched lengths: {err}") from None
+    raise TypeError(f"data must be a pandas DataFrame or a dict of columns, got {type(data).__name__}")
+
+
+def _numeric_column(frame: pd.DataFrame, col: str, role: str) -> np.ndarray:
+    if col not in frame.columns:
+        raise ValueError(f"column {col!r} ({role}) not found; the table has columns {list(frame.columns)}")
+    series = frame[col]
+    if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
+        raise ValueError(f"column {col!r} ({role}) must be numeric, got dtype {series.dtype}")
+    values = series.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ValueError(
+            f"column {col!r} ({role}) has {int(bad.sum())} missing or non-finite value(s), "
+            f"first at row {frame.index[np.argmax(bad)]!r}"
+        )
+    if (values <= 0).any():
+        raise ValueError(
+            f"column {col!r} ({role}) must be positive; {int((values <= 0).sum())} value(s) are <= 0, "
+            f"first at row {frame.index[np.argmax(values <= 0)]!r}"
+        )
+    return values
+
+
+def validate(data: Any, law: Law, cols: Columns) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray]:
+    """Check a table for a law; return (frame, inputs, y) as float64 arrays."""
+    frame = _as_frame(data)
+    if len(frame) == 0:
+        raise ValueError("the data table is empty")
+    inputs = {k: _numeric_column(frame, c, f"input {k!r} of law {law.name!r}") for k, c in cols.inputs.items()}
+    y = _numeric_column(frame, cols.y, "the loss")
+    if cols.group is not None and cols.group not in frame.columns:
+        raise ValueError(f"group column {cols.group!r} not found; the table has columns {list(frame.columns)}")
+    if cols.group is not None and frame[cols.group].isna().any():
+        raise ValueError(f"group column {cols.group!r} has missing values")
+    used = list(dict.fromkeys([*cols.inputs.values(), cols.y] + ([cols.group] if cols.group else [])))
+    dup = frame.duplicated(subset=used)
+    if dup.any():
+        warnings.warn(
+            f"{int(dup.sum())} duplicated row(s) in columns {used}; they are kept and count as repeated runs",
+            stacklevel=3,
+        )
+    return frame, inputs, y
+
+
+def prepare(
+    data: Any, law: Law, cols: Columns
+) -> tuple[CurveBatch, list[Any], list[np.ndarray]]:
+    """Validate ``data`` and build the padded batch.
+
+    Returns
+    -------
+    batch
+        The :class:`CurveBatch` (float64 numpy arrays; engines cast).
+    groups
+        The group label of each curve (``[None]`` without a group column).
+    rows
+        For each curve, the positions (``iloc``) of its rows in the table.
+    """
+    frame, inputs, y = validate(data, law, cols)
+    if cols.group is None:
+        groups: list[Any] = [None]
+        rows = [np.arange(len(frame))]
+    else:
+        codes, uniques = pd.factorize(frame[cols.group], sort=True)
+        groups = list(uniques)
+        rows = [np.flatnonzero(codes == i) for i in range(len(groups))]
+    for label, idx in zip(groups, rows):
+        if len(idx) < MIN_POINTS:
+            where = "the table" if label is None else f"group {label!r} of column {cols.group!r}"
+            raise ValueError(f"{where} has {len(idx)} point(s); a fit needs at least {MIN_POINTS}")
+    return pad(inputs, y, rows), groups, rows
+
+
+def pad(inputs: Mapping[str, np.ndarray], y: np.ndarray, rows: Sequence[np.ndarray]) -> CurveBatch:
+    """Gather curves ``rows`` of flat arrays into a padded batch."""
+    size = bucket_size(max(len(r) for r in rows))
+    n = len(rows)
+    mask = np.zeros((n, size), dtype=bool)
+    log_y = np.zeros((n, size))
+    values = {k: np.ones((n, size)) for k in inputs}
+    log_refs = {k: np.zeros(n) for k in inputs}
+    for i, idx in enumerate(rows):
+        m = len(idx)
+        mask[i, :m] = True
+        log_y[i, :m] = np.log(y[idx])
+        log_y[i, m:] = np.median(log_y[i, :m])
+        for k, v in inputs.items():
+            log_refs[k][i] = np.log(v[idx]).mean()
+            values[k][i, :m] = v[idx]
+            values[k][i, m:] = np.exp(log_refs[k][i])
+    return CurveBatch(values, log_y, mask, log_refs)
+
+
+def as_inputs(law: Law, new: Any, columns: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Validate new input values for prediction: a dict or DataFrame keyed by input (or mapped column)."""
+    frame = _as_frame(new)
+    columns = dict(columns or {})
+    out = {}
+    for k in law.inputs:
+        col = k if k in frame.columns else columns.get(k, k)
+        out[k] = _numeric_column(frame, col, f"input {k!r} of law {law.name!r}")
+    extra = set(frame.columns) - set(law.inputs) - set(columns.get(k, k) for k in law.inputs)
+    if extra:
+        raise ValueError(f"law {law.name!r} takes no input(s) {sorted(extra)}; its inputs are {list(law.inputs)}")
+    return out

@@ -1,0 +1,104 @@
+"""Scaling-law forms: jittable JAX functions with parameter specs and default priors.
+
+>>> import bayescale as bs
+>>> law = bs.laws.get("chinchilla")
+>>> float(law({"E": 1.8, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37},
+...           {"N": 7e10, "D": 1.4e12}))  # doctest: +ELLIPSIS
+1.9...
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bayescale.laws.base import Law, Param, check_law
+from bayescale.laws.forms import (
+    additive,
+    additive_compute,
+    amplitude_prior,
+    chinchilla,
+    exponent_prior,
+    irreducible_prior,
+    kaplan,
+    multiplicative,
+    multiplicative_compute,
+    power_law,
+    pure_power_law,
+)
+
+_REGISTRY: dict[str, Law] = {
+    law.name: check_law(law)
+    for law in (
+        pure_power_law,
+        power_law,
+        chinchilla,
+        kaplan,
+        additive,
+        additive_compute,
+        multiplicative,
+        multiplicative_compute,
+    )
+}
+_ALIASES = {"M1": "pure_power_law", "M2": "power_law"}
+
+
+def names() -> list[str]:
+    """Registered law names."""
+    return list(_REGISTRY)
+
+
+def get(law: str | Law) -> Law:
+    """Return a law by name (or validate and return a :class:`Law` object)."""
+    if isinstance(law, Law):
+        return check_law(law)
+    if not isinstance(law, str):
+        raise TypeError(f"law must be a name or a bayescale Law, got {type(law).__name__}")
+    key = _ALIASES.get(law, law)
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown law {law!r}; known laws: {', '.join(names())}")
+    return _REGISTRY[key]
+
+
+def register(law: Law) -> Law:
+    """Add a user-defined law to the registry so it can be named in ``bs.fit`` and the CLI."""
+    check_law(law)
+    if law.name in _REGISTRY:
+        raise ValueError(f"a law named {law.name!r} is already registered")
+    _REGISTRY[law.name] = law
+    return law
+
+
+def table() -> pd.DataFrame:
+    """Every registered form with its formula, inputs, parameters and reference."""
+    rows = [
+        {
+            "law": law.name,
+            "formula": law.formula,
+            "inputs": ", ".join(law.inputs),
+            "parameters": ", ".join(law.param_names),
+            "reference": law.reference,
+        }
+        for law in _REGISTRY.values()
+    ]
+    return pd.DataFrame(rows).set_index("law")
+
+
+__all__ = [
+    "Law",
+    "Param",
+    "get",
+    "names",
+    "register",
+    "table",
+    "exponent_prior",
+    "irreducible_prior",
+    "amplitude_prior",
+    "pure_power_law",
+    "power_law",
+    "chinchilla",
+    "kaplan",
+    "additive",
+    "additive_compute",
+    "multiplicative",
+    "multiplicative_compute",
+]

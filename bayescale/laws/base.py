@@ -1,0 +1,132 @@
+"""The law abstraction: a jittable form plus a parameter spec with default priors.
+
+A :class:`Law` is a plain, immutable description. Its ``fn`` maps a dict of
+parameters (natural units) and a dict of inputs (natural units) to the predicted
+loss; it must be written with ``jax.numpy`` so that it can be jitted, vmapped and
+differentiated. Every parameter carries a default prior (a NumPyro distribution
+in natural units) whose support encodes the sign constraint.
+
+Reference-scale reparameterization
+----------------------------------
+An amplitude ``A`` in ``A * x**-alpha`` is nearly collinear with ``alpha`` in the
+posterior when ``log x`` is far from zero: moving ``alpha`` moves ``A`` by
+``exp(alpha * log x)``. Samplers then need long trajectories. A parameter may
+declare ``scale_by``: pairs ``(input, exponent)`` such that
+
+.. math:: \\log A = z + \\sum_k \\mathrm{exponent}_k \\, \\log x_{k,\\mathrm{ref}},
+
+where ``z`` is the log of the term at the reference size (the geometric mean of
+the observed inputs) and ``exponent`` is the name of another parameter, or
+``None`` for a plain shift. The map ``z -> log A`` is a shear with unit Jacobian,
+so the prior stays the user's prior on ``A``; only the sampler's coordinates
+change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax.numpy as jnp
+from numpyro.distributions import Distribution, constraints
+
+Array = Any
+
+
+class Param(NamedTuple):
+    """One parameter of a law.
+
+    Parameters
+    ----------
+    name
+        Public name, used in the posterior, the summary and the priors.
+    prior
+        Default prior, a NumPyro distribution in natural units. Its support
+        is the parameter's constraint.
+    description
+        One line for tables and ``--help``.
+    scale_by
+        Reference-scale reparameterization, see the module docstring. Only for
+        positive parameters.
+    amplitude
+        True when the parameter's term, at the reference size, is of the order
+        of the loss itself; optimizer starts use that guess.
+    """
+
+    name: str
+    prior: Distribution
+    description: str = ""
+    scale_by: tuple[tuple[str, str | None], ...] = ()
+    amplitude: bool = False
+
+
+class Law(NamedTuple):
+    """A scaling-law form.
+
+    Parameters
+    ----------
+    name
+        Registry name (``bs.fit(..., law=name)``).
+    fn
+        ``fn(params, inputs) -> loss``, jittable, broadcasting over the inputs.
+    inputs
+        Names of the inputs, e.g. ``("x",)`` or ``("N", "D")``.
+    params
+        The parameter spec.
+    formula
+        Human-readable formula.
+    reference
+        The paper the form comes from.
+    """
+
+    name: str
+    fn: Callable[[Mapping[str, Array], Mapping[str, Array]], Array]
+    inputs: tuple[str, ...]
+    params: tuple[Param, ...]
+    formula: str = ""
+    reference: str = ""
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(f"law {self.name!r} has no parameter {name!r}; it has {list(self.param_names)}")
+
+    def __call__(self, params: Mapping[str, Array], inputs: Mapping[str, Array]) -> Array:
+        return self.fn(params, inputs)
+
+
+def check_law(law: Law) -> Law:
+    """Validate a law's spec; raise ``ValueError`` naming the problem."""
+    names = law.param_names
+    if len(set(names)) != len(names):
+        raise ValueError(f"law {law.name!r} has duplicated parameter names: {list(names)}")
+    if "sigma" in names:
+        raise ValueError(f"law {law.name!r}: 'sigma' is reserved for the noise scale")
+    if not law.inputs:
+        raise ValueError(f"law {law.name!r} declares no inputs")
+    for p in law.params:
+        if not isinstance(p.prior, Distribution):
+            raise TypeError(f"law {law.name!r}: prior of {p.name!r} must be a numpyro Distribution")
+        for inp, exponent in p.scale_by:
+            if inp not in law.inputs:
+                raise ValueError(f"law {law.name!r}: {p.name!r} is scaled by unknown input {inp!r}")
+            if exponent is not None and exponent not in names:
+                raise ValueError(f"law {law.name!r}: {p.name!r} is scaled by unknown parameter {exponent!r}")
+            if exponent is not None and law.param(exponent).scale_by:
+                raise ValueError(f"law {law.name!r}: exponent {exponent!r} may not itself be rescaled")
+        if p.scale_by and p.prior.support is not constraints.positive:
+            raise ValueError(f"law {law.name!r}: rescaled parameter {p.name!r} needs a positive prior")
+    return law
+
+
+def log_shift(param: Param, values: Mapping[str, Array], log_refs: Mapping[str, Array]) -> Array:
+    """The shift ``log A - z`` of a rescaled parameter (zero when it has no ``scale_by``)."""
+    shift = jnp.zeros(())
+    for inp, exponent in param.scale_by:
+        coef = 1.0 if exponent is None else values[exponent]
+        shift = shift + coef * log_refs[inp]
+    return shift

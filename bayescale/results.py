@@ -1,0 +1,283 @@
+"""The result of a fit: posterior draws in natural units, their diagnostics and predictions.
+
+A :class:`Fit` holds one posterior per curve. Without a group column there is
+one curve and every table is indexed by parameter; with one, tables gain the
+group level and ``fit[label]`` is that curve's own :class:`Fit`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Mapping
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayescale.data import Columns, CurveBatch, as_inputs
+from bayescale.model import NOISE, ModelSpec
+
+SAMPLE_STATS = ("diverging", "n_steps", "acceptance_rate", "step_size")
+
+
+class Fit:
+    """Posterior of a law given one or many curves.
+
+    Attributes
+    ----------
+    law, spec
+        The law and the full model spec (priors, likelihood).
+    method
+        ``"nuts"``, ``"laplace"`` or ``"map"``.
+    groups
+        Label of each curve (``[None]`` for an ungrouped fit).
+    posterior
+        ``{site: array [curves, chains, draws]}``: every law parameter under its
+        public name in natural units, ``sigma``, and the sampler's
+        ``log_<name>_ref`` coordinates.
+    sample_stats
+        Sampler statistics with the same leading axes (NUTS only).
+    problems
+        Messages of the diagnostics that failed (see :mod:`bayescale.diagnostics`).
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: ModelSpec,
+        method: str,
+        columns: Columns,
+        groups: list[Any],
+        rows: list[np.ndarray],
+        inputs: Mapping[str, np.ndarray],
+        y: np.ndarray,
+        posterior: Mapping[str, np.ndarray],
+        sample_stats: Mapping[str, np.ndarray] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ):
+        self.spec = spec
+        self.law = spec.law
+        self.method = method
+        self.columns = columns
+        self.groups = list(groups)
+        self.rows = [np.asarray(r) for r in rows]
+        self.inputs = {k: np.asarray(v) for k, v in inputs.items()}
+        self.y = np.asarray(y)
+        self.posterior = {k: np.asarray(v) for k, v in posterior.items()}
+        self.sample_stats = {k: np.asarray(v) for k, v in (sample_stats or {}).items()}
+        self.settings = dict(settings or {})
+        self.problems: list[str] = []
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def grouped(self) -> bool:
+        return self.columns.group is not None
+
+    @property
+    def param_names(self) -> list[str]:
+        """Law parameters and the noise scale, in the law's order."""
+        return [*self.law.param_names, NOISE]
+
+    @property
+    def ok(self) -> bool:
+        """True when every diagnostic passed (see ``problems``)."""
+        return not self.problems
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __getitem__(self, label) -> "Fit":
+        if not self.grouped:
+            raise TypeError("this fit has no group column; index a grouped fit by group label")
+        try:
+            i = self.groups.index(label)
+        except ValueError:
+            raise KeyError(f"no group {label!r} in column {self.columns.group!r}") from None
+        sub = Fit(
+            spec=self.spec,
+            method=self.method,
+            columns=Columns(self.columns.inputs, self.columns.y, None),
+            groups=[None],
+            rows=[np.arange(len(self.rows[i]))],
+            inputs={k: v[self.rows[i]] for k, v in self.inputs.items()},
+            y=self.y[self.rows[i]],
+            posterior={k: v[i : i + 1] for k, v in self.posterior.items()},
+            sample_stats={k: v[i : i + 1] for k, v in self.sample_stats.items()},
+            settings=self.settings,
+        )
+        prefix = f"curve {label!r}: "
+        sub.problems = [p[len(prefix) :] for p in self.problems if p.startswith(prefix)]
+        return sub
+
+    def __repr__(self) -> str:
+        chains, draws = next(iter(self.posterior.values())).shape[1:3]
+        what = f"{len(self.groups)} curves" if self.grouped else f"{len(self.y)} points"
+        return f"<Fit law={self.law.name} method={self.method} {what}, {chains} chains x {draws} draws>"
+
+    def draws(self, name: str) -> np.ndarray:
+        """Draws of one site, ``[curves, chains * draws]``."""
+        if name not in self.posterior:
+            raise KeyError(f"no parameter {name!r}; the posterior has {sorted(self.posterior)}")
+        v = self.posterior[name]
+        return v.reshape(v.shape[0], -1)
+
+    def params(self) -> pd.DataFrame:
+        """All draws of the law parameters and sigma, one row per draw (and group)."""
+        frames = []
+        for i, label in enumerate(self.groups):
+            df = pd.DataFrame({k: self.draws(k)[i] for k in self.param_names})
+            if self.grouped:
+                df.insert(0, self.columns.group, label)
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True)
+
+    # ------------------------------------------------------------------ arviz
+    @functools.cached_property
+    def idata(self) -> az.InferenceData:
+        """``arviz.InferenceData`` with posterior, log_likelihood, observed_data, constant_data (and sample_stats)."""
+        dims, coords = {}, {"obs": np.arange(len(self.y))}
+        posterior = {}
+        for k, v in self.posterior.items():
+            v = np.moveaxis(v, 0, -1)  # [chains, draws, curves]
+            if self.grouped:
+                posterior[k] = v
+                dims[k] = [self.columns.group]
+            else:
+                posterior[k] = v[..., 0]
+        if self.grouped:
+            coords[self.columns.group] = np.asarray(self.groups)
+        y_name = self.columns.y
+        stats = {k: np.moveaxis(v, 0, -1) if self.grouped else v[0] for k, v in self.sample_stats.items()}
+        if self.grouped:
+            dims.update({k: [self.columns.group] for k in stats})
+        dims[y_name] = ["obs"]
+        constant = {self.columns.inputs[k]: v for k, v in self.inputs.items()}
+        for c in constant:
+            dims[c] = ["obs"]
+        return az.from_dict(
+            posterior=posterior,
+            sample_stats=stats or None,
+            log_likelihood={y_name: self.pointwise_log_likelihood()},
+            observed_data={y_name: self.y},
+            constant_data=constant,
+            coords=coords,
+            dims=dims,
+        )
+
+    def pointwise_log_likelihood(self) -> np.ndarray:
+        """Log density of each observed loss under each draw, ``[chains, draws, obs]``."""
+        from bayescale.model import pointwise_log_likelihood
+
+        chains, draws = next(iter(self.posterior.values())).shape[1:3]
+        out = np.empty((chains, draws, len(self.y)))
+        for i, idx in enumerate(self.rows):
+            values = {k: jnp.asarray(self.posterior[k][i])[..., None] for k in self.law.param_names}
+            sigma = jnp.asarray(self.posterior[NOISE][i])[..., None]
+            x = {k: jnp.asarray(v[idx]) for k, v in self.inputs.items()}
+            out[..., idx] = np.asarray(pointwise_log_likelihood(self.spec, values, sigma, x, jnp.log(self.y[idx])))
+        return out
+
+    def summary(self, interval: float = 0.9) -> pd.DataFrame:
+        """Posterior table in natural units: mean, sd, HDI, MCSE, r_hat, bulk and tail ESS.
+
+        Rows are the law parameters and ``sigma`` (indexed by group then
+        parameter for a grouped fit). Computed with arviz, vectorized over curves.
+        """
+        _check_interval(interval)
+        ds = self.idata.posterior[self.param_names]
+        lo, hi = f"hdi_{50 * (1 - interval):g}%", f"hdi_{100 - 50 * (1 - interval):g}%"
+        hdi = az.hdi(ds, hdi_prob=interval)
+        n_draws = ds.sizes["chain"] * ds.sizes["draw"]
+        stats = {
+            "mean": ds.mean(("chain", "draw")),
+            "sd": ds.std(("chain", "draw"), ddof=1) if n_draws > 1 else ds.isel(chain=0, draw=0) * np.nan,
+            lo: hdi.sel(hdi="lower"),
+            hi: hdi.sel(hdi="higher"),
+        }
+        if ds.sizes["chain"] > 1 and ds.sizes["draw"] >= 4:
+            stats["mcse_mean"] = az.mcse(ds, method="mean")
+            stats["ess_bulk"] = az.ess(ds, method="bulk")
+            stats["ess_tail"] = az.ess(ds, method="tail")
+            stats["r_hat"] = az.rhat(ds)
+        frames = {name: _to_frame(s, self.param_names, self.columns.group) for name, s in stats.items()}
+        return pd.DataFrame(frames)
+
+    # ------------------------------------------------------------------ prediction
+    def predict(
+        self,
+        new: Any,
+        interval: float = 0.9,
+        kind: str = "mean",
+        seed: int = 0,
+        columns: Mapping[str, str] | None = None,
+    ) -> pd.DataFrame:
+        """Posterior predictive at new inputs.
+
+        Parameters
+        ----------
+        new
+            Dict or DataFrame of input values, keyed by the law's input names
+            (or by the column names the fit was given).
+        interval
+            Central (equal-tailed) probability of ``lower``..``upper``.
+        kind
+            ``"mean"``: the law's value, uncertain only through the parameters.
+            ``"observation"``: a new run's loss, adding the fitted noise.
+
+        Returns
+        -------
+        DataFrame with the inputs, ``mean``, ``median``, ``lower``, ``upper``
+        (and the group column for a grouped fit).
+        """
+        _check_interval(interval)
+        if kind not in ("mean", "observation"):
+            raise ValueError(f"kind must be 'mean' or 'observation', got {kind!r}")
+        mapping = {k: c for k, c in self.columns.inputs.items()}
+        mapping.update(columns or {})
+        x = as_inputs(self.law, new, mapping)
+        values = self.predictive_draws(x, kind=kind, seed=seed)  # [curves, S, M]
+        q = np.quantile(values, [0.5, (1 - interval) / 2, (1 + interval) / 2], axis=1)
+        frames = []
+        for i, label in enumerate(self.groups):
+            df = pd.DataFrame(x)
+            df["mean"] = values[i].mean(axis=0)
+            df["median"], df["lower"], df["upper"] = q[0, i], q[1, i], q[2, i]
+            if self.grouped:
+                df.insert(0, self.columns.group, label)
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True)
+
+    def predictive_draws(self, x: Mapping[str, np.ndarray], kind: str = "mean", seed: int = 0) -> np.ndarray:
+        """Draws of the law (or of a new observation) at inputs ``x``: ``[curves, draws, points]``."""
+        params = {k: jnp.asarray(self.draws(k)) for k in self.law.param_names}
+        sigma = jnp.asarray(self.draws(NOISE))
+        xs = {k: jnp.asarray(v) for k, v in x.items()}
+        key = jax.random.PRNGKey(seed)
+        return np.asarray(_predictive(self.spec, params, sigma, xs, key, kind == "observation"))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 5))
+def _predictive(spec: ModelSpec, params, sigma, x, key, observation: bool):
+    from bayescale.model import log_mean
+
+    loc = jax.vmap(jax.vmap(lambda p: log_mean(spec.law, p, x)))(params)  # [curves, S, M]
+    if observation:
+        eps = spec.likelihood.dist(jnp.zeros_like(loc), 1.0).sample(key)
+        loc = loc + sigma[..., None] * eps
+    return jnp.exp(loc)
+
+
+def _check_interval(interval: float) -> None:
+    if not 0 < interval < 1:
+        raise ValueError(f"interval must be between 0 and 1, got {interval}")
+
+
+def _to_frame(ds: xr.Dataset, names: list[str], group: str | None) -> pd.Series:
+    if group is None:
+        return pd.Series({n: float(ds[n]) for n in names})
+    frame = pd.DataFrame({n: ds[n].to_series() for n in names})
+    frame.columns.name = "parameter"
+    return frame.stack()
