@@ -6,7 +6,14 @@
 >>> bs.compute_optimal(fit, compute=[5.88e23])                  # doctest: +SKIP
 """
 
+import warnings as _warnings
+
 from bayescale import _config  # noqa: F401  (precision must be set before arrays are made)
+
+with _warnings.catch_warnings():
+    # arviz 0.2x announces its 1.0 refactor on import; the API used here is stable across it
+    _warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=FutureWarning)
+    import arviz as _arviz  # noqa: F401
 from bayescale import datasets, diagnostics, laws, priors
 from bayescale.allocate import compute_optimal
 from bayescale.diagnostics import FitWarning

@@ -40,7 +40,7 @@ def fit(
     draws: int = 1000,
     warmup: int = 1000,
     target_accept_prob: float = 0.8,
-    dense_mass: bool = False,
+    dense_mass: bool = True,
     num_starts: int = 16,
     dtype: Any = None,
 ) -> Fit:
@@ -70,6 +70,9 @@ def fit(
         Seed of every random choice: the same seed gives the same draws.
     chains, draws, warmup
         NUTS settings (``draws`` is also the number of Laplace draws).
+    dense_mass
+        Adapt a dense mass matrix (initialized at the Laplace covariance), which
+        absorbs the linear correlations between exponents and scales.
     num_starts
         Optimizer starts per curve for the mode.
     dtype

@@ -19,7 +19,10 @@ The model is a plain function of one curve's arrays; engines vmap it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
 
 import jax.numpy as jnp
 import numpyro
@@ -59,9 +62,13 @@ def make_likelihood(spec: str | Likelihood) -> Likelihood:
     return lik
 
 
+# one shared object: model specs (and so compiled programs) are cached on prior identity
+_NOISE_PRIOR = dist.HalfNormal(0.1)
+
+
 def default_noise_prior() -> dist.Distribution:
     """sigma ~ HalfNormal(0.1): residuals of a few percent in loss, heavier ones allowed."""
-    return dist.HalfNormal(0.1)
+    return _NOISE_PRIOR
 
 
 def latent_name(name: str) -> str:
@@ -125,6 +132,7 @@ def build_model(spec: ModelSpec) -> Callable[..., None]:
     return model
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def pointwise_log_likelihood(spec: ModelSpec, values, sigma, inputs, log_y):
     """Log density of each observed loss (on the loss scale, so ``- log y`` is included)."""
     loc = log_mean(spec.law, values, inputs)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale.data import Columns, CurveBatch, as_inputs
+from bayescale.data import Columns, as_inputs, bucket_size
 from bayescale.model import NOISE, ModelSpec
 
 SAMPLE_STATS = ("diverging", "n_steps", "acceptance_rate", "step_size")
@@ -176,8 +176,11 @@ class Fit:
         for i, idx in enumerate(self.rows):
             values = {k: jnp.asarray(self.posterior[k][i])[..., None] for k in self.law.param_names}
             sigma = jnp.asarray(self.posterior[NOISE][i])[..., None]
-            x = {k: jnp.asarray(v[idx]) for k, v in self.inputs.items()}
-            out[..., idx] = np.asarray(pointwise_log_likelihood(self.spec, values, sigma, x, jnp.log(self.y[idx])))
+            # pad to the bucket size so curves of similar length share one compiled program
+            padded = np.pad(idx, (0, bucket_size(len(idx)) - len(idx)), mode="edge")
+            x = {k: jnp.asarray(v[padded]) for k, v in self.inputs.items()}
+            lik = pointwise_log_likelihood(self.spec, values, sigma, x, jnp.log(self.y[padded]))
+            out[..., idx] = np.asarray(lik)[..., : len(idx)]
         return out
 
     def summary(self, interval: float = 0.9) -> pd.DataFrame:
@@ -229,8 +232,8 @@ class Fit:
 
         Returns
         -------
-        DataFrame with the inputs, ``mean``, ``median``, ``lower``, ``upper``
-        (and the group column for a grouped fit).
+        DataFrame with the inputs (under the fit's column names), ``mean``,
+        ``median``, ``lower``, ``upper`` (and the group column for a grouped fit).
         """
         _check_interval(interval)
         if kind not in ("mean", "observation"):
@@ -242,7 +245,7 @@ class Fit:
         q = np.quantile(values, [0.5, (1 - interval) / 2, (1 + interval) / 2], axis=1)
         frames = []
         for i, label in enumerate(self.groups):
-            df = pd.DataFrame(x)
+            df = pd.DataFrame({self.columns.inputs[k]: v for k, v in x.items()})
             df["mean"] = values[i].mean(axis=0)
             df["median"], df["lower"], df["upper"] = q[0, i], q[1, i], q[2, i]
             if self.grouped:

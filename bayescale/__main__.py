@@ -1,0 +1,5 @@
+import sys
+
+from bayescale.cli import main
+
+sys.exit(main())
