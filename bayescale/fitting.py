@@ -13,11 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayescale import batch as batch_mod
 from bayescale import diagnostics, laws
 from bayescale import priors as priors_mod
-from bayescale.data import prepare, resolve_columns
-from bayescale.inference import laplace, map as map_engine, nuts
-from bayescale.inference.problem import make_problem, to_device
+from bayescale.data import CurveBatch, prepare, resolve_columns
+from bayescale.inference import laplace, nuts
+from bayescale.inference import map as map_engine
+from bayescale.inference.problem import Problem, make_problem, to_device
 from bayescale.model import ModelSpec, make_likelihood
 from bayescale.results import Fit
 
@@ -42,6 +44,7 @@ def fit(
     target_accept_prob: float = 0.8,
     dense_mass: bool = True,
     num_starts: int = 16,
+    chunk_size: int | None = None,
     dtype: Any = None,
 ) -> Fit:
     """Fit a scaling law to one curve, or to every group of a table in one batched call.
@@ -75,6 +78,9 @@ def fit(
         absorbs the linear correlations between exponents and scales.
     num_starts
         Optimizer starts per curve for the mode.
+    chunk_size
+        Curves per compiled call; by default as many as fit in a quarter of the
+        device's memory (see :mod:`bayescale.batch`).
     dtype
         ``jnp.float64`` (default when x64 is enabled) or ``jnp.float32``.
     """
@@ -91,23 +97,66 @@ def fit(
     spec = ModelSpec(law_obj, priors_mod.resolve(law_obj, priors), make_likelihood(likelihood))
     problem = make_problem(spec)
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
-    device_batch = to_device(batch, dtype)
+    settings = nuts.NutsSettings(warmup, draws, chains, target_accept_prob, dense_mass=dense_mass)
+    if method != "nuts":
+        settings = settings._replace(num_warmup=0, num_chains=1, num_samples=1 if method == "map" else draws)
+    if chunk_size is None:
+        sites = len(problem.sites)
+        per_curve = settings.num_chains * settings.num_samples * (3 * sites + 6) * np.dtype(dtype).itemsize
+        chunk_size = batch_mod.auto_chunk_size(per_curve)
+    elif int(chunk_size) != chunk_size or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
 
-    curve_keys = _curve_keys(seed, len(groups))
-    map_keys, draw_keys = curve_keys[:, 0], curve_keys[:, 1]
-    mode = map_engine.fit(problem, map_keys, device_batch, num_starts)
+    keys = np.asarray(_curve_keys(seed, len(groups)))
+    curve_mesh = batch_mod.mesh()
+    outputs = []
+    for chunk in batch_mod.plan(batch, int(chunk_size)):
+        device_batch = batch_mod.shard(to_device(batch_mod.take(batch, chunk), dtype), curve_mesh)
+        chunk_keys = batch_mod.shard(batch_mod.take(keys, chunk), curve_mesh)
+        out = batch_mod.gather(run_chunk(problem, method, settings, num_starts, device_batch, chunk_keys))
+        outputs.append((chunk, out))
+    posterior, stats, mode, mode_ok = _scatter(outputs, len(groups))
+
+    result = Fit(
+        spec=spec,
+        method=method,
+        columns=cols,
+        groups=groups,
+        rows=rows,
+        inputs={k: _column(data, c) for k, c in cols.inputs.items()},
+        y=_column(data, cols.y),
+        posterior=posterior,
+        sample_stats=stats,
+        settings={"seed": seed, "chains": chains, "draws": draws, "warmup": warmup, "dtype": str(np.dtype(dtype))},
+    )
+    result.mode, result.mode_ok = mode, mode_ok
+    if method == "nuts":
+        divergences = stats["diverging"].reshape(len(groups), -1).sum(axis=1)
+        result.problems = diagnostics.check(result.summary(), divergences, groups if cols.group else [None])
+    return result
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def run_chunk(problem: Problem, method: str, settings: nuts.NutsSettings, num_starts: int, batch: CurveBatch, keys):
+    """One compiled call: mode, then Laplace draws or NUTS, then natural units, for every curve of ``batch``.
+
+    Returns ``(posterior, stats, mode, mode_ok)``; posterior leaves are
+    ``[curves, chains, draws]``.
+    """
+    split = jax.vmap(lambda k: jax.random.split(k, 3))(keys)
+    mode = map_engine.fit(problem, split[:, 0], batch, num_starts)
     cov, positive = laplace.covariance(mode.hessian)
     stats = {}
     if method == "map":
         z = mode.z[:, None, None, :]
     elif method == "laplace":
-        z = jax.vmap(lambda k, m, c: laplace.sample(k, m, c, draws))(draw_keys, mode.z, cov)[:, None]
+        z = jax.vmap(lambda k, m, c: laplace.sample(k, m, c, settings.num_samples))(split[:, 1], mode.z, cov)[:, None]
     else:
-        settings = nuts.NutsSettings(warmup, draws, chains, target_accept_prob, dense_mass=dense_mass)
-        init_keys = jax.vmap(lambda k: jax.random.split(k, 2 * chains).reshape(2, chains, -1))(draw_keys)
-        z0 = jax.vmap(lambda k, m, c: laplace.sample(k, m, c, chains))(init_keys[:, 0, 0], mode.z, cov)
-        imm = cov if dense_mass else jnp.diagonal(cov, axis1=-2, axis2=-1)
-        out = nuts.sample(problem, settings, device_batch, z0, init_keys[:, 1], imm)
+        chains = settings.num_chains
+        z0 = jax.vmap(lambda k, m, c: laplace.sample(k, m, c, chains))(split[:, 1], mode.z, cov)
+        chain_keys = jax.vmap(lambda k: jax.random.split(k, chains))(split[:, 2])
+        imm = cov if settings.dense_mass else jnp.diagonal(cov, axis1=-2, axis2=-1)
+        out = nuts.sample(problem, settings, batch, z0, chain_keys, imm)
         z = out.z
         stats = {
             "diverging": out.diverging,
@@ -115,43 +164,39 @@ def fit(
             "acceptance_rate": out.accept_prob,
             "step_size": out.step_size,
         }
-    posterior = _constrain(problem, device_batch, z)
-    flat_inputs = {k: _column(data, c) for k, c in cols.inputs.items()}
-    result = Fit(
-        spec=spec,
-        method=method,
-        columns=cols,
-        groups=groups,
-        rows=rows,
-        inputs=flat_inputs,
-        y=_column(data, cols.y),
-        posterior=posterior,
-        sample_stats={k: np.asarray(v) for k, v in stats.items()},
-        settings={"seed": seed, "chains": chains, "draws": draws, "warmup": warmup, "dtype": str(np.dtype(dtype))},
-    )
-    result.mode = {k: v[:, 0, 0] for k, v in _constrain(problem, device_batch, mode.z[:, None, None, :]).items()}
-    result.mode_ok = np.asarray(positive)
-    if method == "nuts":
-        divergences = np.asarray(stats["diverging"]).reshape(len(groups), -1).sum(axis=1)
-        result.problems = diagnostics.check(result.summary(), divergences, groups if cols.group else [None])
-    return result
+    posterior = _constrain_batch(problem, batch, z)
+    mode_values = {k: v[:, 0, 0] for k, v in _constrain_batch(problem, batch, mode.z[:, None, None, :]).items()}
+    return posterior, stats, mode_values, positive
+
+
+def _scatter(outputs, num_curves: int):
+    """Reassemble per-chunk outputs (dropping chunk padding) into arrays over all curves."""
+    merged = []
+    for part in range(4):
+        first = outputs[0][1][part]
+        if isinstance(first, dict):
+            full = {k: np.empty((num_curves, *v.shape[1:]), v.dtype) for k, v in first.items()}
+            for chunk, out in outputs:
+                for k, v in out[part].items():
+                    full[k][chunk.index] = v[: len(chunk.index)]
+        else:
+            full = np.empty((num_curves, *first.shape[1:]), first.dtype)
+            for chunk, out in outputs:
+                full[chunk.index] = out[part][: len(chunk.index)]
+        merged.append(full)
+    return merged
 
 
 def _curve_keys(seed: int, num_curves: int):
     # fold_in by position keeps each curve's stream independent of the batch it sits in
     root = jax.random.PRNGKey(seed)
-    return jax.vmap(lambda i: jax.random.split(jax.random.fold_in(root, i), 2))(jnp.arange(num_curves))
+    return jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.arange(num_curves))
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _constrain_batch(problem, batch, z):
     over_draws = jax.vmap(jax.vmap(problem.constrain, in_axes=(0, None)), in_axes=(0, None))
     return jax.vmap(over_draws)(z, batch)
-
-
-def _constrain(problem, batch, z) -> dict[str, np.ndarray]:
-    """Every site in natural units, ``[curves, chains, draws]``, from unconstrained ``z``."""
-    return {k: np.asarray(v) for k, v in _constrain_batch(problem, batch, z).items()}
 
 
 def _column(data, col) -> np.ndarray:

@@ -112,6 +112,25 @@ def param_values(spec: ModelSpec, log_refs: Mapping[str, Any]) -> dict[str, Any]
     return values
 
 
+def natural_params(spec: ModelSpec, z, log_refs: Mapping[str, Any]) -> dict[str, Any]:
+    """Law parameters in natural units from the sampler's coordinates ``z`` (sites in sample order).
+
+    The deterministic counterpart of :func:`param_values`, without priors, for
+    point fits that need only the map from coordinates to parameters.
+    """
+    from numpyro.distributions.transforms import biject_to
+
+    priors = spec.prior_dict
+    values: dict[str, Any] = {}
+    for i, name in enumerate(spec.sample_order):
+        param = spec.law.param(name)
+        if param.scale_by:
+            values[name] = jnp.exp(z[..., i] + log_shift(param, values, log_refs))
+        else:
+            values[name] = biject_to(priors[name].support)(z[..., i])
+    return values
+
+
 def log_mean(law: Law, values: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
     """``log L(theta; x)``, floored so a degenerate draw gives a finite, terrible fit."""
     mean = law.fn(values, inputs)

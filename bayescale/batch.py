@@ -1,0 +1,113 @@
+"""Splitting a batch of curves for the hardware: length buckets, memory chunks, device sharding.
+
+- **Buckets.** Curves are grouped by their padded length (the next power of
+  two, see :func:`bayescale.data.bucket_size`), so a batch of 20-point curves
+  does not pay for one 500-point curve. One compiled program per bucket shape.
+- **Chunks.** A bucket larger than ``chunk_size`` curves is run in chunks of
+  exactly ``chunk_size`` (the last one padded by repeating a curve), so every
+  chunk reuses the same program. By default the chunk size is chosen so that
+  the draws of one chunk take at most a quarter of the memory of the device
+  that holds them (the GPU's memory limit, or the host's RAM on CPU); see
+  :func:`auto_chunk_size`.
+- **Sharding.** With several JAX devices visible, the curve axis of every
+  input is laid out across a one-dimensional mesh with
+  ``NamedSharding(mesh, P("curves"))``; the vmapped engines are then split by
+  XLA's SPMD partitioner with no communication. The same code runs multi-host
+  under ``jax.distributed`` (every process reads the same table; arrays are
+  built with ``jax.make_array_from_callback`` and gathered with
+  ``process_allgather``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator, NamedTuple
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from bayescale.data import CurveBatch, bucket_size
+
+AXIS = "curves"
+MEMORY_FRACTION = 0.25
+
+
+class Chunk(NamedTuple):
+    """Curves ``index`` (positions in the full batch) padded to ``size`` by repeating the last."""
+
+    index: np.ndarray
+    size: int
+    width: int
+
+
+def device_memory_bytes() -> int:
+    """Memory of the default device: the GPU's limit, else the host's physical memory."""
+    device = jax.devices()[0]
+    stats = getattr(device, "memory_stats", lambda: None)()
+    if stats and stats.get("bytes_limit"):
+        return int(stats["bytes_limit"])
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None) -> int:
+    """Curves per chunk so that one chunk's outputs use at most MEMORY_FRACTION of device memory."""
+    num_devices = num_devices or jax.device_count()
+    per_device = max(1, int(MEMORY_FRACTION * device_memory_bytes() // max(bytes_per_curve, 1)))
+    return per_device * num_devices
+
+
+def plan(batch: CurveBatch, chunk_size: int) -> Iterator[Chunk]:
+    """Chunks of curves of equal bucket width, in bucket order."""
+    lengths = batch.mask.sum(axis=1)
+    widths = np.array([bucket_size(int(n)) for n in lengths])
+    multiple = jax.device_count()
+    for width in np.unique(widths):
+        index = np.flatnonzero(widths == width)
+        size = min(chunk_size, len(index))
+        size = -(-size // multiple) * multiple  # a whole number of curves per device
+        for start in range(0, len(index), size):
+            yield Chunk(index[start : start + size], size, int(width))
+
+
+def take(batch: CurveBatch, chunk: Chunk) -> CurveBatch:
+    def rows(a):
+        r = np.concatenate([chunk.index, np.repeat(chunk.index[-1:], chunk.size - len(chunk.index))])
+        a = np.asarray(a)[r]
+        return a[:, : chunk.width] if a.ndim == 2 else a
+
+    return jax.tree_util.tree_map(rows, batch)
+
+
+def mesh() -> Mesh | None:
+    """A one-axis mesh over every device, or None on a single device."""
+    if jax.device_count() == 1:
+        return None
+    return Mesh(np.asarray(jax.devices()), (AXIS,))
+
+
+def shard(tree: Any, curve_mesh: Mesh | None) -> Any:
+    """Place every leaf's leading (curve) axis across the mesh; unchanged on one device."""
+    if curve_mesh is None:
+        return tree
+
+    def put(a):
+        a = np.asarray(a) if not isinstance(a, jax.Array) else a
+        spec = PartitionSpec(AXIS, *([None] * (a.ndim - 1)))
+        sharding = NamedSharding(curve_mesh, spec)
+        host = np.asarray(a)
+        return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+    return jax.tree_util.tree_map(put, tree)
+
+
+def gather(tree: Any) -> Any:
+    """Bring (possibly sharded, possibly multi-host) arrays back to host numpy arrays."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return jax.tree_util.tree_map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
+    return jax.tree_util.tree_map(np.asarray, tree)
