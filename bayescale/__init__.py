@@ -16,6 +16,7 @@ with _warnings.catch_warnings():
     import arviz as _arviz  # noqa: F401
 from bayescale import datasets, diagnostics, laws, priors
 from bayescale.allocate import compute_optimal
+from bayescale.resampling import bootstrap
 from bayescale.diagnostics import FitWarning
 from bayescale.fitting import fit
 from bayescale.laws import Law, Param
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "fit",
+    "bootstrap",
     "Fit",
     "compute_optimal",
     "Law",

@@ -103,7 +103,7 @@ def fit(
     if chunk_size is None:
         sites = len(problem.sites)
         per_curve = settings.num_chains * settings.num_samples * (3 * sites + 6) * np.dtype(dtype).itemsize
-        chunk_size = batch_mod.auto_chunk_size(per_curve)
+        chunk_size = batch_mod.auto_chunk_size(per_curve, method=method)
     elif int(chunk_size) != chunk_size or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
 
@@ -128,8 +128,9 @@ def fit(
         posterior=posterior,
         sample_stats=stats,
         settings={"seed": seed, "chains": chains, "draws": draws, "warmup": warmup, "dtype": str(np.dtype(dtype))},
+        mode=mode,
+        mode_ok=mode_ok,
     )
-    result.mode, result.mode_ok = mode, mode_ok
     if method == "nuts":
         divergences = stats["diverging"].reshape(len(groups), -1).sum(axis=1)
         result.problems = diagnostics.check(result.summary(), divergences, groups if cols.group else [None])

@@ -40,6 +40,11 @@ class Fit:
         ``log_<name>_ref`` coordinates.
     sample_stats
         Sampler statistics with the same leading axes (NUTS only).
+    mode
+        ``{site: array [curves]}``: the posterior mode in the sampler's
+        coordinates (the centre of the Laplace approximation, where NUTS starts).
+    mode_ok
+        Per curve, False where the Hessian at the mode was not positive-definite.
     problems
         Messages of the diagnostics that failed (see :mod:`bayescale.diagnostics`).
     """
@@ -57,6 +62,8 @@ class Fit:
         posterior: Mapping[str, np.ndarray],
         sample_stats: Mapping[str, np.ndarray] | None = None,
         settings: Mapping[str, Any] | None = None,
+        mode: Mapping[str, np.ndarray] | None = None,
+        mode_ok: np.ndarray | None = None,
     ):
         self.spec = spec
         self.law = spec.law
@@ -69,6 +76,8 @@ class Fit:
         self.posterior = {k: np.asarray(v) for k, v in posterior.items()}
         self.sample_stats = {k: np.asarray(v) for k, v in (sample_stats or {}).items()}
         self.settings = dict(settings or {})
+        self.mode = {k: np.asarray(v) for k, v in (mode or {}).items()}
+        self.mode_ok = np.ones(len(self.groups), bool) if mode_ok is None else np.asarray(mode_ok)
         self.problems: list[str] = []
 
     # ------------------------------------------------------------------ structure
@@ -107,6 +116,8 @@ class Fit:
             posterior={k: v[i : i + 1] for k, v in self.posterior.items()},
             sample_stats={k: v[i : i + 1] for k, v in self.sample_stats.items()},
             settings=self.settings,
+            mode={k: v[i : i + 1] for k, v in self.mode.items()},
+            mode_ok=self.mode_ok[i : i + 1],
         )
         prefix = f"curve {label!r}: "
         sub.problems = [p[len(prefix) :] for p in self.problems if p.startswith(prefix)]

@@ -125,7 +125,7 @@ def check_law(law: Law) -> Law:
 
 def log_shift(param: Param, values: Mapping[str, Array], log_refs: Mapping[str, Array]) -> Array:
     """The shift ``log A - z`` of a rescaled parameter (zero when it has no ``scale_by``)."""
-    shift = jnp.zeros(())
+    shift = 0.0  # a weak-typed zero keeps the caller's float32/float64
     for inp, exponent in param.scale_by:
         coef = 1.0 if exponent is None else values[exponent]
         shift = shift + coef * log_refs[inp]

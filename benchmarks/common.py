@@ -1,0 +1,42 @@
+"""Shared helpers for the benchmark scripts: simulated curves, timing, environment line."""
+
+from __future__ import annotations
+
+import platform
+import time
+
+import jax
+import numpy as np
+import pandas as pd
+
+
+def environment() -> str:
+    import numpyro
+
+    dev = jax.devices()[0]
+    return (
+        f"jax {jax.__version__}, numpyro {numpyro.__version__}, device {dev.platform}:{dev.device_kind}, "
+        f"x64={jax.config.jax_enable_x64}, {platform.processor() or platform.machine()}"
+    )
+
+
+def power_law_curves(num_curves: int, seed: int = 0, min_points: int = 20, max_points: int = 60) -> pd.DataFrame:
+    """``num_curves`` power-law curves E + A x^-alpha of 20-60 points with log-normal noise."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for c in range(num_curves):
+        n = int(rng.integers(min_points, max_points + 1))
+        x = np.geomspace(1e6, 1e6 * 10 ** rng.uniform(2.5, 4), n)
+        E, A, alpha = rng.uniform(1.5, 2.5), rng.uniform(50, 500), rng.uniform(0.2, 0.45)
+        loss = (E + A * x**-alpha) * np.exp(0.01 * rng.standard_normal(n))
+        frames.append(pd.DataFrame({"x": x, "loss": loss, "curve": c}))
+    return pd.concat(frames, ignore_index=True)
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
