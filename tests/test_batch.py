@@ -44,7 +44,8 @@ def test_map_batched_equals_per_curve(ragged):
 
 def test_nuts_batched_matches_per_curve_within_mc_error(ragged):
     kw = dict(law="power_law", x="tokens", y="val_loss", chains=4, draws=400, warmup=300)
-    batched = bs.fit(ragged, group="run", seed=0, **kw)
+    two = ragged[ragged["run"].isin(["r1", "r4"])]  # 11 and 9 points: ragged, padded to one width
+    batched = bs.fit(two, group="run", seed=0, **kw)
     summary = batched.summary()
     z = []
     for label in ("r1", "r4"):  # ragged (11 and 9 points), one bucket width: one extra compile
