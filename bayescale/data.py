@@ -36,20 +36,6 @@ class CurveBatch(NamedTuple):
     mask: np.ndarray
     log_refs: dict[str, np.ndarray]
 
-    @property
-    def num_curves(self) -> int:
-        return self.log_y.shape[0]
-
-    def curve(self, i: int) -> "CurveBatch":
-        """The ``i``-th curve, keeping a curve axis of length one."""
-        sl = slice(i, i + 1)
-        return CurveBatch(
-            {k: v[sl] for k, v in self.inputs.items()},
-            self.log_y[sl],
-            self.mask[sl],
-            {k: v[sl] for k, v in self.log_refs.items()},
-        )
-
 
 class Columns(NamedTuple):
     """Which table columns feed the law: ``inputs`` maps law input -> column."""

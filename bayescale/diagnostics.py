@@ -43,3 +43,17 @@ def check(summary, divergences: np.ndarray, labels: list[Any], thresholds: Thres
     for msg in problems:
         warnings.warn(msg, FitWarning, stacklevel=3)
     return problems
+
+
+def check_mode(mode_ok: np.ndarray, labels: list[Any]) -> list[str]:
+    """Problems of a mode-based fit (Laplace, MAP): curves whose Hessian at the mode is not positive-definite."""
+    bad = [label for label, ok in zip(labels, mode_ok) if not ok]
+    if not bad:
+        return []
+    where = "the curve" if bad == [None] else f"curve(s) {bad}"
+    msg = (
+        f"the Hessian at the mode of {where} is not positive-definite (a saddle, or a flat direction): "
+        "the Laplace approximation is not to be trusted; use method='nuts'"
+    )
+    warnings.warn(msg, FitWarning, stacklevel=3)
+    return [msg]

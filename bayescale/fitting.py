@@ -134,6 +134,8 @@ def fit(
     if method == "nuts":
         divergences = stats["diverging"].reshape(len(groups), -1).sum(axis=1)
         result.problems = diagnostics.check(result.summary(), divergences, groups if cols.group else [None])
+    else:
+        result.problems = diagnostics.check_mode(mode_ok, groups if cols.group else [None])
     return result
 
 

@@ -20,9 +20,6 @@ import xarray as xr
 from bayescale.data import Columns, as_inputs, bucket_size
 from bayescale.model import NOISE, ModelSpec
 
-SAMPLE_STATS = ("diverging", "n_steps", "acceptance_rate", "step_size")
-
-
 class Fit:
     """Posterior of a law given one or many curves.
 

@@ -146,3 +146,12 @@ def test_pad_masks_padding():
     batch = pad({"x": np.arange(1.0, 4.0)}, np.array([3.0, 2.0, 1.5]), [np.arange(3)])
     assert batch.mask.tolist() == [[True] * 3 + [False] * 5]
     assert np.all(np.isfinite(batch.log_y)) and np.all(batch.inputs["x"] > 0)
+
+
+def test_flat_mode_warns():
+    from bayescale.diagnostics import check_mode
+
+    with pytest.warns(bs.FitWarning, match="not positive-definite"):
+        msgs = check_mode(np.array([True, False]), ["a", "b"])
+    assert "['b']" in msgs[0]
+    assert check_mode(np.array([True]), [None]) == []

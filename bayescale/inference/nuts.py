@@ -14,7 +14,6 @@ import functools
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 from numpyro.infer.hmc import hmc
 
 from bayescale.data import CurveBatch

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, NamedTuple
 
-import jax.numpy as jnp
 from numpyro.distributions import Distribution, constraints
 
 Array = Any
