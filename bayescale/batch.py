@@ -83,12 +83,14 @@ def plan(batch: CurveBatch, chunk_size: int) -> Iterator[Chunk]:
 
 
 def take(batch: CurveBatch, chunk: Chunk) -> CurveBatch:
-    def rows(a):
-        r = np.concatenate([chunk.index, np.repeat(chunk.index[-1:], chunk.size - len(chunk.index))])
-        a = np.asarray(a)[r]
+    """The chunk's curves (padded by repeating the last), points cut to the bucket width."""
+    rows = np.concatenate([chunk.index, np.repeat(chunk.index[-1:], chunk.size - len(chunk.index))])
+
+    def pick(a):
+        a = np.asarray(a)[rows]
         return a[:, : chunk.width] if a.ndim == 2 else a
 
-    return jax.tree_util.tree_map(rows, batch)
+    return jax.tree_util.tree_map(pick, batch)
 
 
 def mesh() -> Mesh | None:
@@ -104,10 +106,8 @@ def shard(tree: Any, curve_mesh: Mesh | None) -> Any:
         return tree
 
     def put(a):
-        a = np.asarray(a) if not isinstance(a, jax.Array) else a
-        spec = PartitionSpec(AXIS, *([None] * (a.ndim - 1)))
-        sharding = NamedSharding(curve_mesh, spec)
         host = np.asarray(a)
+        sharding = NamedSharding(curve_mesh, PartitionSpec(AXIS, *([None] * (host.ndim - 1))))
         return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
 
     return jax.tree_util.tree_map(put, tree)

@@ -23,7 +23,6 @@ import functools
 from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
-
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
