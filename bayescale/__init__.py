@@ -21,6 +21,7 @@ from bayescale.diagnostics import FitWarning
 from bayescale.fitting import fit
 from bayescale.laws import Law, Param
 from bayescale.model import Likelihood
+from bayescale.prior_predictive import prior_predictive, prior_predictive_draws
 from bayescale.results import Fit
 
 __version__ = "0.1.0"
@@ -30,6 +31,8 @@ __all__ = [
     "bootstrap",
     "Fit",
     "compute_optimal",
+    "prior_predictive",
+    "prior_predictive_draws",
     "Law",
     "Param",
     "Likelihood",

@@ -16,6 +16,7 @@ class Thresholds(NamedTuple):
     max_r_hat: float = 1.01
     min_ess: float = 100.0  # per parameter, bulk and tail (Vehtari et al. 2021)
     max_divergences: int = 0
+    min_contraction: float = 0.5  # of a default (weakly-informative) prior, see prior_contraction
 
 
 def check(summary, divergences: np.ndarray, labels: list[Any], thresholds: Thresholds = Thresholds()) -> list[str]:
@@ -57,3 +58,72 @@ def check_mode(mode_ok: np.ndarray, labels: list[Any]) -> list[str]:
     )
     warnings.warn(msg, FitWarning, stacklevel=3)
     return [msg]
+
+
+def prior_contraction(spec, posterior: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+    """Posterior contraction ``1 - Var_post / Var_prior`` per curve and parameter, ``[curves, params]``.
+
+    Variances are taken in the unconstrained space of each parameter's support
+    (``log`` for positive parameters), where a log-normal prior's variance is
+    finite and scale-free. Near 1: the data determined the parameter; near 0:
+    the posterior is the prior (Schad, Betancourt and Vasishth 2021, "Toward a
+    principled Bayesian workflow in cognitive science", Psychol. Methods).
+    """
+    import jax
+    from numpyro.distributions.transforms import biject_to
+
+    priors = spec.prior_dict
+    out = []
+    for name in names:
+        to_free = biject_to(priors[name].support).inv
+        prior_draws = priors[name].sample(jax.random.PRNGKey(0), (20_000,))
+        prior_var = float(np.var(np.asarray(to_free(prior_draws))))
+        post = np.asarray(to_free(posterior[name]))
+        post_var = post.reshape(post.shape[0], -1).var(axis=1)
+        out.append(1.0 - post_var / prior_var)
+    return np.stack(out, axis=-1)
+
+
+def check_prior(
+    spec, posterior: dict[str, np.ndarray], num_points: list[int], labels: list[Any],
+    thresholds: Thresholds = Thresholds(),
+) -> list[str]:
+    """Curves whose posterior is dominated by a default prior; also issued as :class:`FitWarning`.
+
+    Two signs, checked on the parameters that kept their default
+    (weakly-informative) prior, whose spread says nothing about the
+    parameter: fewer observed points than free parameters (law parameters plus
+    ``sigma``), and a posterior contraction below ``min_contraction``. A
+    parameter with an informative prior the user chose (a preset, a transferred
+    posterior) is expected to be prior-dominated in a few-run fit and is not
+    flagged.
+    """
+    from bayescale import priors as priors_mod
+
+    law = spec.law
+    names = [n for n in law.param_names if priors_mod.is_default(law, n, spec.prior_dict[n])]
+    if not names:
+        return []
+    contraction = prior_contraction(spec, posterior, names)
+    free = len(law.param_names) + 1
+    problems = []
+    for i, label in enumerate(labels):
+        where = "" if label is None else f"curve {label!r}: "
+        weak = [n for n, c in zip(names, contraction[i]) if not c >= thresholds.min_contraction]
+        few = num_points[i] < free
+        if not (weak or few):
+            continue
+        parts = []
+        if few:
+            parts.append(f"{num_points[i]} points for {free} free parameters")
+        if weak:
+            shown = ", ".join(f"{n} ({c:.2f})" for n, c in zip(names, contraction[i]) if n in weak)
+            parts.append(f"posterior contraction below {thresholds.min_contraction:g} for {shown}")
+        problems.append(
+            f"{where}the posterior is dominated by the default priors ({'; '.join(parts)}): the data do not "
+            "determine these parameters; give informative priors (bs.priors.presets(), bs.priors.from_fit) "
+            "or more runs"
+        )
+    for msg in problems:
+        warnings.warn(msg, FitWarning, stacklevel=3)
+    return problems

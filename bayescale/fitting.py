@@ -7,7 +7,7 @@ start NUTS and Laplace from each curve's mode) and wraps the draws.
 from __future__ import annotations
 
 import functools
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +15,7 @@ import numpy as np
 
 from bayescale import batch as batch_mod
 from bayescale import diagnostics, laws
+from bayescale import pooling as pooling_mod
 from bayescale import priors as priors_mod
 from bayescale.data import CurveBatch, prepare, resolve_columns
 from bayescale.inference import laplace, nuts
@@ -24,6 +25,7 @@ from bayescale.model import ModelSpec, make_likelihood
 from bayescale.results import Fit
 
 METHODS = ("nuts", "laplace", "map")
+POOLING = ("none", "partial")
 
 
 def fit(
@@ -35,7 +37,7 @@ def fit(
     columns: Mapping[str, str] | None = None,
     group: str | None = None,
     method: str = "nuts",
-    priors: Mapping[str, Any] | None = None,
+    priors: priors_mod.PriorSpec = None,
     likelihood: str = "student_t",
     seed: int = 0,
     chains: int = 4,
@@ -46,6 +48,8 @@ def fit(
     num_starts: int = 16,
     chunk_size: int | None = None,
     dtype: Any = None,
+    pooling: str = "none",
+    pooled: Sequence[str] | None = None,
 ) -> Fit:
     """Fit a scaling law to one curve, or to every group of a table in one batched call.
 
@@ -66,7 +70,9 @@ def fit(
         ``"nuts"`` (NumPyro NUTS), ``"laplace"`` (Gaussian at the mode in the
         unconstrained space) or ``"map"`` (the mode alone).
     priors
-        Per-parameter NumPyro distributions (natural units) replacing the defaults.
+        A literature preset name (``bs.priors.presets()``), or per-parameter
+        NumPyro distributions (natural units) replacing the defaults, e.g. from
+        ``bs.priors.from_fit``.
     likelihood
         ``"student_t"`` (4 degrees of freedom, robust) or ``"normal"``, on log loss.
     seed
@@ -83,7 +89,21 @@ def fit(
         device's memory (see :mod:`bayescale.batch`).
     dtype
         ``jnp.float64`` (default when x64 is enabled) or ``jnp.float32``.
+    pooling
+        ``"none"``: every curve (group) has its own independent posterior.
+        ``"partial"``: the ``pooled`` parameters are shared across the groups
+        through a hierarchical prior (see :mod:`bayescale.inference.pooled`),
+        so curves with few points borrow strength from the others; the
+        population parameters are in ``Fit.hyper``.
+    pooled
+        Parameters to pool (default: the law's exponents). ``E`` may be added.
     """
+    if pooling not in POOLING:
+        raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLING)}")
+    if pooling == "partial" and group is None:
+        raise ValueError("pooling='partial' shares parameters across groups: give the group column with group=")
+    if pooled is not None and pooling != "partial":
+        raise ValueError("pooled= names the parameters of pooling='partial'")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     for name, value in (("chains", chains), ("draws", draws), ("num_starts", num_starts)):
@@ -108,14 +128,21 @@ def fit(
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
 
     keys = np.asarray(_curve_keys(seed, len(groups)))
-    curve_mesh = batch_mod.mesh()
-    outputs = []
-    for chunk in batch_mod.plan(batch, int(chunk_size)):
-        device_batch = batch_mod.shard(to_device(batch_mod.take(batch, chunk), dtype), curve_mesh)
-        chunk_keys = batch_mod.shard(batch_mod.take(keys, chunk), curve_mesh)
-        out = batch_mod.gather(run_chunk(problem, method, settings, num_starts, device_batch, chunk_keys))
-        outputs.append((chunk, out))
-    posterior, stats, mode, mode_ok = _scatter(outputs, len(groups))
+    hyper = {}
+    if pooling == "partial":
+        names = tuple(pooled) if pooled is not None else pooling_mod.default_pooled(spec)
+        posterior, stats, mode, mode_ok, hyper = pooling_mod.run(
+            spec, batch, keys, method, settings, num_starts, names, dtype
+        )
+    else:
+        curve_mesh = batch_mod.mesh()
+        outputs = []
+        for chunk in batch_mod.plan(batch, int(chunk_size)):
+            device_batch = batch_mod.shard(to_device(batch_mod.take(batch, chunk), dtype), curve_mesh)
+            chunk_keys = batch_mod.shard(batch_mod.take(keys, chunk), curve_mesh)
+            out = batch_mod.gather(run_chunk(problem, method, settings, num_starts, device_batch, chunk_keys))
+            outputs.append((chunk, out))
+        posterior, stats, mode, mode_ok = _scatter(outputs, len(groups))
 
     result = Fit(
         spec=spec,
@@ -127,15 +154,20 @@ def fit(
         y=_column(data, cols.y),
         posterior=posterior,
         sample_stats=stats,
-        settings={"seed": seed, "chains": chains, "draws": draws, "warmup": warmup, "dtype": str(np.dtype(dtype))},
+        settings={"seed": seed, "chains": chains, "draws": draws, "warmup": warmup, "dtype": str(np.dtype(dtype)),
+                  "pooling": pooling},
         mode=mode,
         mode_ok=mode_ok,
+        hyper=hyper,
     )
     if method == "nuts":
         divergences = stats["diverging"].reshape(len(groups), -1).sum(axis=1)
         result.problems = diagnostics.check(result.summary(), divergences, groups if cols.group else [None])
     else:
         result.problems = diagnostics.check_mode(mode_ok, groups if cols.group else [None])
+    if method != "map" and pooling == "none":
+        labels = groups if cols.group else [None]
+        result.problems += diagnostics.check_prior(spec, posterior, [len(r) for r in rows], labels)
     return result
 
 

@@ -20,6 +20,7 @@ The model is a plain function of one curve's arrays; engines vmap it.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
@@ -62,11 +63,20 @@ def make_likelihood(spec: str | Likelihood) -> Likelihood:
 
 
 # one shared object: model specs (and so compiled programs) are cached on prior identity
-_NOISE_PRIOR = dist.HalfNormal(0.1)
+_NOISE_PRIOR = dist.LogNormal(math.log(0.02), 1.0)
 
 
 def default_noise_prior() -> dist.Distribution:
-    """sigma ~ HalfNormal(0.1): residuals of a few percent in loss, heavier ones allowed."""
+    """sigma ~ LogNormal(log 0.02, 1): residuals of 0.4% to 10% in loss (90%), median 2%.
+
+    The prior avoids zero on purpose. With about as many points as law
+    parameters the law can pass through every point, and a prior with mass at
+    ``sigma = 0`` (a half-normal) then makes the posterior a funnel into
+    ``sigma -> 0`` that NUTS cannot explore (divergences, r_hat > 1.01); a
+    zero-avoiding prior keeps few-run posteriors regular (Chung et al. 2013,
+    "A nondegenerate penalized likelihood estimator for variance parameters
+    in multilevel models", Psychometrika).
+    """
     return _NOISE_PRIOR
 
 
@@ -94,11 +104,19 @@ class ModelSpec(NamedTuple):
         return tuple(plain + scaled)
 
 
-def param_values(spec: ModelSpec, log_refs: Mapping[str, Any]) -> dict[str, Any]:
-    """Sample (inside a NumPyro trace) every law parameter in natural units."""
+def param_values(
+    spec: ModelSpec, log_refs: Mapping[str, Any], given: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Sample (inside a NumPyro trace) every law parameter in natural units.
+
+    Parameters in ``given`` (already sampled elsewhere, e.g. through a
+    hierarchical prior) are used as they are.
+    """
     priors = spec.prior_dict
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(given or {})
     for name in spec.sample_order:
+        if name in values:
+            continue
         param = spec.law.param(name)
         if not param.scale_by:
             values[name] = numpyro.sample(name, priors[name])

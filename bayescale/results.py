@@ -42,6 +42,10 @@ class Fit:
         coordinates (the centre of the Laplace approximation, where NUTS starts).
     mode_ok
         Per curve, False where the Hessian at the mode was not positive-definite.
+    hyper
+        ``{site: array [chains, draws]}``: the population parameters of a
+        partially pooled fit (``<name>_mu``, ``<name>_tau``,
+        ``<name>_population``); empty otherwise.
     problems
         Messages of the diagnostics that failed (see :mod:`bayescale.diagnostics`).
     """
@@ -61,6 +65,7 @@ class Fit:
         settings: Mapping[str, Any] | None = None,
         mode: Mapping[str, np.ndarray] | None = None,
         mode_ok: np.ndarray | None = None,
+        hyper: Mapping[str, np.ndarray] | None = None,
     ):
         self.spec = spec
         self.law = spec.law
@@ -75,6 +80,7 @@ class Fit:
         self.settings = dict(settings or {})
         self.mode = {k: np.asarray(v) for k, v in (mode or {}).items()}
         self.mode_ok = np.ones(len(self.groups), bool) if mode_ok is None else np.asarray(mode_ok)
+        self.hyper = {k: np.asarray(v) for k, v in (hyper or {}).items()}
         self.problems: list[str] = []
 
     # ------------------------------------------------------------------ structure
@@ -115,6 +121,7 @@ class Fit:
             settings=self.settings,
             mode={k: v[i : i + 1] for k, v in self.mode.items()},
             mode_ok=self.mode_ok[i : i + 1],
+            hyper=self.hyper,
         )
         prefix = f"curve {label!r}: "
         sub.problems = [p[len(prefix) :] for p in self.problems if p.startswith(prefix)]
@@ -155,6 +162,7 @@ class Fit:
                 dims[k] = [self.columns.group]
             else:
                 posterior[k] = v[..., 0]
+        posterior.update(self.hyper)
         if self.grouped:
             coords[self.columns.group] = np.asarray(self.groups)
         y_name = self.columns.y
@@ -215,6 +223,13 @@ class Fit:
             stats["r_hat"] = az.rhat(ds)
         frames = {name: _to_frame(s, self.param_names, self.columns.group) for name, s in stats.items()}
         return pd.DataFrame(frames)
+
+    def hyper_summary(self, interval: float = 0.9) -> pd.DataFrame:
+        """Posterior table of the population parameters of a partially pooled fit (arviz summary)."""
+        if not self.hyper:
+            raise ValueError("this fit has no population parameters; fit with pooling='partial'")
+        _check_interval(interval)
+        return az.summary(self.idata, var_names=sorted(self.hyper), hdi_prob=interval)
 
     # ------------------------------------------------------------------ prediction
     def predict(
