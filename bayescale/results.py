@@ -229,7 +229,10 @@ class Fit:
         if not self.hyper:
             raise ValueError("this fit has no population parameters; fit with pooling='partial'")
         _check_interval(interval)
-        return az.summary(self.idata, var_names=sorted(self.hyper), hdi_prob=interval)
+        chains = next(iter(self.hyper.values())).shape[0]
+        # r_hat and ESS need several chains; Laplace draws are independent and have one
+        kind = "all" if chains > 1 else "stats"
+        return az.summary(self.idata, var_names=sorted(self.hyper), hdi_prob=interval, kind=kind)
 
     # ------------------------------------------------------------------ prediction
     def predict(
