@@ -80,7 +80,9 @@ def _m4(p, x):
     log_span = jnp.log(p["span"])
     k = jnp.log(p["A"]) - p["alpha"] * jnp.log(x["x"]) + (p["a"] - 1.0) * log_span
     u = solve_logit(k, jnp.broadcast_to(p["a"], jnp.shape(k)))
-    return p["E"] + p["span"] * jax.nn.sigmoid(u)
+    # from the nearer level, so a curve close to E0 is not rounded onto it
+    e0 = p["E"] + p["span"]
+    return jnp.where(u < 0, p["E"] + p["span"] * jax.nn.sigmoid(u), e0 - p["span"] * jax.nn.sigmoid(-u))
 
 
 m3 = Law(
