@@ -16,6 +16,7 @@ with _warnings.catch_warnings():
     import arviz as _arviz  # noqa: F401
 from bayescale import datasets, diagnostics, laws, priors
 from bayescale.allocate import compute_optimal
+from bayescale.compare import compare
 from bayescale.resampling import bootstrap
 from bayescale.diagnostics import FitWarning
 from bayescale.fitting import fit
@@ -23,6 +24,7 @@ from bayescale.laws import Law, Param
 from bayescale.model import Likelihood
 from bayescale.prior_predictive import prior_predictive, prior_predictive_draws
 from bayescale.results import Fit
+from bayescale.stacking import Stack, stack
 
 __version__ = "0.1.0"
 
@@ -31,6 +33,9 @@ __all__ = [
     "bootstrap",
     "Fit",
     "compute_optimal",
+    "compare",
+    "stack",
+    "Stack",
     "prior_predictive",
     "prior_predictive_draws",
     "Law",

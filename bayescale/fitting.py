@@ -74,7 +74,10 @@ def fit(
         NumPyro distributions (natural units) replacing the defaults, e.g. from
         ``bs.priors.from_fit``.
     likelihood
-        ``"student_t"`` (4 degrees of freedom, robust) or ``"normal"``, on log loss.
+        ``"student_t"`` (4 degrees of freedom, robust) or ``"normal"``, on log loss;
+        ``"logit_student_t"`` or ``"logit_normal"`` on logit(y), for bounded
+        metrics ``0 < y < 1`` such as error rates (with ``law="m4"``); or a
+        :class:`~bayescale.model.Likelihood`.
     seed
         Seed of every random choice: the same seed gives the same draws.
     chains, draws, warmup
@@ -114,7 +117,10 @@ def fit(
     law_obj = laws.get(law)
     cols = resolve_columns(law_obj, y, x, columns, group)
     batch, groups, rows = prepare(data, law_obj, cols)
-    spec = ModelSpec(law_obj, priors_mod.resolve(law_obj, priors), make_likelihood(likelihood))
+    lik = make_likelihood(likelihood)
+    if lik.bounded:
+        _check_bounded(np.asarray(data[cols.y], dtype=np.float64), cols.y, lik.kind)
+    spec = ModelSpec(law_obj, priors_mod.resolve(law_obj, priors), lik)
     problem = make_problem(spec)
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
     settings = nuts.NutsSettings(warmup, draws, chains, target_accept_prob, dense_mass=dense_mass)
@@ -220,6 +226,16 @@ def _scatter(outputs, num_curves: int):
                 full[chunk.index] = out[part][: len(chunk.index)]
         merged.append(full)
     return merged
+
+
+def _check_bounded(y: np.ndarray, column: str, kind: str) -> None:
+    bad = y >= 1
+    if bad.any():
+        raise ValueError(
+            f"likelihood {kind!r} models a metric strictly between 0 and 1, but column {column!r} has "
+            f"{int(bad.sum())} value(s) >= 1 (first: {y[np.argmax(bad)]!r}); use an error rate or 1 - accuracy "
+            "as a fraction, or a log-loss likelihood"
+        )
 
 
 def _curve_keys(seed: int, num_curves: int):

@@ -36,16 +36,59 @@ NOISE = "sigma"
 OBSERVED = "log_loss"
 
 
+LIKELIHOODS = ("student_t", "normal", "logit_student_t", "logit_normal")
+
+
 class Likelihood(NamedTuple):
-    """Observation noise on log loss: ``"student_t"`` (robust, default) or ``"normal"``."""
+    """Observation noise: on log loss (``"student_t"``, robust default, or ``"normal"``), or on logit(y).
+
+    The ``"logit_*"`` kinds are for bounded metrics ``0 < y < 1`` (error
+    rates, 1 - accuracy) on their natural scale:
+
+    .. math:: \\mathrm{logit}\\, y_i \\sim \\mathrm{StudentT}_\\nu\\big(\\mathrm{logit}\\, L(\\theta; x_i), \\sigma\\big),
+
+    so the noise shrinks near both ends of the interval and predictions stay
+    inside it. Laws built for such metrics (``m4``) keep ``L`` in ``(E, E0)``;
+    a law's value at or above 1 is clipped just below 1.
+    """
 
     kind: str = "student_t"
     df: float = 4.0
 
+    @property
+    def bounded(self) -> bool:
+        """True for the likelihoods on logit(y), which need ``0 < y < 1``."""
+        return self.kind.startswith("logit_")
+
     def dist(self, loc, scale) -> dist.Distribution:
-        if self.kind == "student_t":
+        if self.kind in ("student_t", "logit_student_t"):
             return dist.StudentT(self.df, loc, scale)
         return dist.Normal(loc, scale)
+
+    def observe(self, log_y):
+        """The observed variable of the likelihood, from log y: log y itself, or logit y."""
+        if not self.bounded:
+            return log_y
+        return log_y - jnp.log1p(-jnp.exp(log_y))
+
+    def locate(self, log_l):
+        """The likelihood's location from the law's log value: log L itself, or logit L (L clipped below 1)."""
+        if not self.bounded:
+            return log_l
+        log_l = jnp.minimum(log_l, jnp.log1p(-jnp.finfo(jnp.result_type(log_l)).eps))
+        return log_l - jnp.log1p(-jnp.exp(log_l))
+
+    def log_jacobian(self, log_y):
+        """``log |d observed / d y|``: the change of variables back to a density of y."""
+        if not self.bounded:
+            return -log_y
+        return -log_y - jnp.log1p(-jnp.exp(log_y))
+
+    def natural(self, value):
+        """Back from the observed variable to y: exp, or the logistic function."""
+        if not self.bounded:
+            return jnp.exp(value)
+        return jax.nn.sigmoid(value)
 
 
 def make_likelihood(spec: str | Likelihood) -> Likelihood:
@@ -54,9 +97,9 @@ def make_likelihood(spec: str | Likelihood) -> Likelihood:
     elif isinstance(spec, str):
         lik = Likelihood(kind=spec)
     else:
-        raise TypeError(f"likelihood must be 'student_t', 'normal' or a Likelihood, got {spec!r}")
-    if lik.kind not in ("student_t", "normal"):
-        raise ValueError(f"unknown likelihood {lik.kind!r}; use 'student_t' or 'normal'")
+        raise TypeError(f"likelihood must be one of {', '.join(LIKELIHOODS)} or a Likelihood, got {spec!r}")
+    if lik.kind not in LIKELIHOODS:
+        raise ValueError(f"unknown likelihood {lik.kind!r}; use one of {', '.join(map(repr, LIKELIHOODS))}")
     if not lik.df > 0:
         raise ValueError(f"the Student-t degrees of freedom must be positive, got {lik.df}")
     return lik
@@ -161,15 +204,17 @@ def build_model(spec: ModelSpec) -> Callable[..., None]:
     def model(inputs, log_y, mask, log_refs):
         values = param_values(spec, log_refs)
         sigma = numpyro.sample(NOISE, noise_prior)
-        loc = log_mean(spec.law, values, inputs)
+        lik = spec.likelihood
+        loc = lik.locate(log_mean(spec.law, values, inputs))
         with numpyro.plate("points", log_y.shape[-1]), numpyro.handlers.mask(mask=mask):
-            numpyro.sample(OBSERVED, spec.likelihood.dist(loc, sigma), obs=log_y)
+            numpyro.sample(OBSERVED, lik.dist(loc, sigma), obs=lik.observe(log_y))
 
     return model
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def pointwise_log_likelihood(spec: ModelSpec, values, sigma, inputs, log_y):
-    """Log density of each observed loss (on the loss scale, so ``- log y`` is included)."""
-    loc = log_mean(spec.law, values, inputs)
-    return spec.likelihood.dist(loc, sigma).log_prob(log_y) - log_y
+    """Log density of each observed loss (on the loss scale, so the Jacobian, ``- log y``, is included)."""
+    lik = spec.likelihood
+    loc = lik.locate(log_mean(spec.law, values, inputs))
+    return lik.dist(loc, sigma).log_prob(lik.observe(log_y)) + lik.log_jacobian(log_y)

@@ -292,11 +292,12 @@ class Fit:
 def _predictive(spec: ModelSpec, params, sigma, x, key, observation: bool):
     from bayescale.model import log_mean
 
-    loc = jax.vmap(jax.vmap(lambda p: log_mean(spec.law, p, x)))(params)  # [curves, S, M]
+    lik = spec.likelihood
+    loc = jax.vmap(jax.vmap(lambda p: lik.locate(log_mean(spec.law, p, x))))(params)  # [curves, S, M]
     if observation:
-        eps = spec.likelihood.dist(jnp.zeros_like(loc), 1.0).sample(key)
+        eps = lik.dist(jnp.zeros_like(loc), 1.0).sample(key)
         loc = loc + sigma[..., None] * eps
-    return jnp.exp(loc)
+    return lik.natural(loc)
 
 
 def _check_interval(interval: float) -> None:

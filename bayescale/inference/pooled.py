@@ -101,9 +101,10 @@ def build_model(spec: ModelSpec, pooled: tuple[str, ...]):
             refs = {k: v[:, None] for k, v in log_refs.items()}
             values = param_values(spec, refs, given)
             sigma = numpyro.sample(NOISE, priors[NOISE])
-            loc = log_mean(spec.law, values, inputs)
+            lik = spec.likelihood
+            loc = lik.locate(log_mean(spec.law, values, inputs))
             with numpyro.plate("points", log_y.shape[-1], dim=-1), numpyro.handlers.mask(mask=mask):
-                numpyro.sample(OBSERVED, spec.likelihood.dist(loc, sigma), obs=log_y)
+                numpyro.sample(OBSERVED, lik.dist(loc, sigma), obs=lik.observe(log_y))
 
     return model
 

@@ -25,6 +25,23 @@ from bayescale.laws.forms import (
     power_law,
     pure_power_law,
 )
+from bayescale.laws import broken
+from bayescale.laws.broken import bnsl
+from bayescale.laws.learning_curves import (
+    FAMILIES,
+    exp4,
+    ilog2,
+    janoschek,
+    log_law,
+    log_power,
+    mmf,
+    pow3,
+    pow4,
+    vap,
+    weibull,
+)
+from bayescale.laws.repetition import data_constrained
+from bayescale.laws.saturating import m3, m4
 
 _REGISTRY: dict[str, Law] = {
     law.name: check_law(law)
@@ -37,6 +54,13 @@ _REGISTRY: dict[str, Law] = {
         additive_compute,
         multiplicative,
         multiplicative_compute,
+        m3,
+        m4,
+        bnsl(1),
+        bnsl(2),
+        bnsl(3),
+        data_constrained,
+        *FAMILIES,
     )
 }
 _ALIASES = {"M1": "pure_power_law", "M2": "power_law"}
@@ -44,7 +68,7 @@ _ALIASES = {"M1": "pure_power_law", "M2": "power_law"}
 
 def names() -> list[str]:
     """Registered law names."""
-    return list(_REGISTRY)
+    return [*_REGISTRY]
 
 
 def get(law: str | Law) -> Law:
@@ -54,6 +78,8 @@ def get(law: str | Law) -> Law:
     if not isinstance(law, str):
         raise TypeError(f"law must be a name or a bayescale Law, got {type(law).__name__}")
     key = _ALIASES.get(law, law)
+    if key not in _REGISTRY and key.replace(" ", "").startswith("bnsl("):
+        key = broken.parse(key) or key
     if key not in _REGISTRY:
         raise ValueError(f"unknown law {law!r}; known laws: {', '.join(names())}")
     return _REGISTRY[key]
@@ -83,6 +109,11 @@ def table() -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("law")
 
 
+def list() -> pd.DataFrame:  # noqa: A001  (bs.laws.list(), as the issue names it)
+    """Every registered form with its formula, inputs, parameters and reference (same as :func:`table`)."""
+    return table()
+
+
 __all__ = [
     "Law",
     "Param",
@@ -90,6 +121,7 @@ __all__ = [
     "names",
     "register",
     "table",
+    "list",
     "exponent_prior",
     "irreducible_prior",
     "amplitude_prior",
@@ -101,4 +133,18 @@ __all__ = [
     "additive_compute",
     "multiplicative",
     "multiplicative_compute",
+    "m3",
+    "m4",
+    "bnsl",
+    "data_constrained",
+    "pow3",
+    "pow4",
+    "log_power",
+    "janoschek",
+    "mmf",
+    "weibull",
+    "ilog2",
+    "vap",
+    "exp4",
+    "log_law",
 ]

@@ -72,6 +72,24 @@ def _kaplan() -> dict[str, dict]:
     }
 
 
+REPETITION_SD = 0.4
+
+
+def _muennighoff() -> dict[str, dict]:
+    """Chinchilla-type priors at the paper's C4 fit, plus the repetition constants of ``data_constrained``.
+
+    ``R_D_star = 15.39`` and ``R_N_star = 5.31`` (Muennighoff et al. 2023,
+    section 3) get log-sd 0.4: the paper's own bootstrap spread is of that order.
+    """
+    laws = _chinchilla_type(E=1.87, A=521.0, B=1488.0, alpha=0.353, beta=0.353)
+    laws["data_constrained"] = {
+        **laws["chinchilla"],
+        "R_D_star": dist.LogNormal(math.log(15.39), REPETITION_SD),
+        "R_N_star": dist.LogNormal(math.log(5.31), REPETITION_SD),
+    }
+    return laws
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -96,8 +114,8 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "muennighoff2023",
             "Muennighoff et al. 2023, Scaling Data-Constrained Language Models, arXiv:2305.16264 (section 3)",
-            "E = 1.87, A = 521, B = 1488, alpha = beta = 0.353 (C4, GPT-2 tokenizer)",
-            _chinchilla_type(E=1.87, A=521.0, B=1488.0, alpha=0.353, beta=0.353),
+            "E = 1.87, A = 521, B = 1488, alpha = beta = 0.353 (C4, GPT-2 tokenizer); R_D* = 15.39, R_N* = 5.31",
+            _muennighoff(),
         ),
     )
 }

@@ -1,0 +1,122 @@
+"""Learning-curve families of Domhan, Springenberg & Hutter (2015), written for falling losses.
+
+Domhan, Springenberg and Hutter, "Speeding up Automatic Hyperparameter
+Optimization of Deep Neural Networks by Extrapolation of Learning Curves",
+IJCAI 2015, Table 1 (there for rising accuracies ``y``). Here each family is
+turned over to describe a loss that falls towards a floor ``c`` (``1 - y`` for
+an accuracy): every increasing term ``c - g(x)`` becomes ``c + g(x)``. Their
+parameter names are kept; where a family's scale parameter has the units of
+``1/x`` it is written as a size ``x0`` in the units of ``x`` (reparameterized
+around the curve's reference size, see :mod:`bayescale.laws.base`).
+
+Typical inputs are epochs or steps (``x >= 1``); ``ilog2`` needs ``x > 1``.
+``log_law`` (``L = a - b log x``) can fall below zero far out; the likelihood
+floors its prediction at the smallest positive float, so such draws get a
+vanishing likelihood rather than a NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as dist
+
+from bayescale.laws.base import Law, Param
+from bayescale.laws.forms import amplitude_prior, exponent_prior, irreducible_prior
+
+_DOMHAN_2015 = (
+    "Domhan, Springenberg & Hutter 2015, Speeding up Automatic Hyperparameter Optimization of Deep Neural "
+    "Networks by Extrapolation of Learning Curves, IJCAI, Table 1"
+)
+
+_FLOOR = Param("c", irreducible_prior(), "floor: the loss as x grows")
+_SPAN = Param("span", dist.LogNormal(0.0, 1.5), "height of the curve above its floor at x -> 0")
+_SIZE = Param("x0", dist.LogNormal(0.0, 10.0), "scale of x where the curve bends (units of x)",
+              scale_by=(("x", None),))
+_SHAPE = Param("delta", dist.LogNormal(0.0, 1.0), "shape exponent")
+
+
+def _pow3(p, x):
+    return p["c"] + p["a"] * jnp.exp(-p["alpha"] * jnp.log(x["x"]))
+
+
+def _pow4(p, x):
+    # Domhan's (a x + b)^-alpha = a^-alpha (x + b/a)^-alpha
+    return p["c"] + p["a"] * jnp.exp(-p["alpha"] * jnp.logaddexp(jnp.log(x["x"]), jnp.log(p["x0"])))
+
+
+def _log_power(p, x):
+    return p["a"] * jnp.exp(-jax.nn.softplus(p["alpha"] * (jnp.log(x["x"]) - jnp.log(p["x0"]))))
+
+
+def _janoschek(p, x):
+    return p["c"] + p["span"] * jnp.exp(-p["kappa"] * jnp.exp(p["delta"] * jnp.log(x["x"])))
+
+
+def _mmf(p, x):
+    return p["c"] + p["span"] * jnp.exp(-jax.nn.softplus(p["delta"] * (jnp.log(x["x"]) - jnp.log(p["x0"]))))
+
+
+def _weibull(p, x):
+    return p["c"] + p["span"] * jnp.exp(-jnp.exp(p["delta"] * (jnp.log(x["x"]) - jnp.log(p["x0"]))))
+
+
+def _ilog2(p, x):
+    return p["c"] + p["a"] / jnp.log(x["x"])
+
+
+def _vap(p, x):
+    return jnp.exp(p["a"] + p["b"] / x["x"] + p["c"] * jnp.log(x["x"]))
+
+
+def _exp4(p, x):
+    return p["c"] + jnp.exp(p["b"] - p["a"] * jnp.exp(p["alpha"] * jnp.log(x["x"])))
+
+
+def _log_law(p, x):
+    return p["a"] - p["b"] * jnp.log(x["x"])
+
+
+def _law(name, fn, params, formula, domhan_name=None):
+    ref = _DOMHAN_2015 + (f" ({domhan_name})" if domhan_name else "")
+    return Law(name=name, fn=fn, inputs=("x",), params=tuple(params), formula=formula, reference=ref)
+
+
+_A_POW = Param("a", amplitude_prior(), "amplitude", scale_by=(("x", "alpha"),), amplitude=True)
+
+pow3 = _law("pow3", _pow3, [_FLOOR, Param("alpha", exponent_prior(), "exponent"), _A_POW],
+            "L = c + a x^-alpha", "pow3")
+pow4 = _law("pow4", _pow4, [_FLOOR, Param("alpha", exponent_prior(), "exponent"), _SIZE,
+                            Param("a", amplitude_prior(), "amplitude", scale_by=(("x", "alpha"),), amplitude=True)],
+            "L = c + a (x + x0)^-alpha  [Domhan: (a' x + b)^-alpha, x0 = b/a']", "pow4")
+log_power = _law("log_power", _log_power, [Param("a", dist.LogNormal(0.0, 2.0), "loss at x -> 0"),
+                                           Param("alpha", dist.LogNormal(0.0, 1.0), "exponent past x0"), _SIZE],
+                 "L = a / (1 + (x/x0)^alpha)  [Domhan: x0 = e^b, alpha = c]", "log power")
+janoschek = _law("janoschek", _janoschek,
+                 [_FLOOR, _SPAN, Param("kappa", dist.LogNormal(math.log(0.1), 3.0), "rate"), _SHAPE],
+                 "L = c + span exp(-kappa x^delta)  [Domhan: alpha - (alpha - beta) exp(-kappa x^delta)]",
+                 "Janoschek")
+mmf = _law("mmf", _mmf, [_FLOOR, _SPAN, _SHAPE, _SIZE],
+           "L = c + span / (1 + (x/x0)^delta)  [Domhan: alpha - (alpha - beta)/(1 + (kappa x)^delta), x0 = 1/kappa]",
+           "MMF")
+weibull = _law("weibull", _weibull, [_FLOOR, _SPAN, _SHAPE, _SIZE],
+               "L = c + span exp(-(x/x0)^delta)  [Domhan: alpha - (alpha - beta) exp(-(kappa x)^delta), x0 = 1/kappa]",
+               "Weibull")
+ilog2 = _law("ilog2", _ilog2, [_FLOOR, Param("a", dist.LogNormal(0.0, 2.0), "amplitude")],
+             "L = c + a / log x  (x > 1)", "ilog2")
+vap = _law("vap", _vap, [Param("a", dist.Normal(0.0, 3.0), "log loss at x = 1 (without the b term)"),
+                         Param("b", dist.Normal(0.0, 3.0), "1/x term (curvature at small x)"),
+                         Param("c", dist.Normal(0.0, 1.0), "slope of log loss in log x")],
+           "L = exp(a + b/x + c log x)", "vapor pressure")
+exp4 = _law("exp4", _exp4, [_FLOOR, Param("a", dist.LogNormal(math.log(0.1), 3.0), "rate"),
+                            Param("alpha", dist.LogNormal(0.0, 1.0), "exponent of x"),
+                            Param("b", dist.Normal(0.0, 3.0), "log of the excess loss at x -> 0")],
+            "L = c + exp(b - a x^alpha)", "exp4")
+log_law = _law("log_law", _log_law, [Param("a", dist.LogNormal(0.0, 2.0), "loss at x = 1"),
+                                     Param("b", dist.LogNormal(math.log(0.1), 2.0), "fall of the loss per e-fold of x")],
+               "L = a - b log x  (loss falling linearly in log x)")
+log_law = log_law._replace(reference="the logarithmic law (loss linear in log x), e.g. Domhan et al. 2015's log-linear family")
+
+FAMILIES = (pow3, pow4, log_power, janoschek, mmf, weibull, ilog2, vap, exp4, log_law)

@@ -1,0 +1,114 @@
+"""Saturating forms M3 and M4 of Alabdulmohsin, Neyshabur & Zhai (2022).
+
+Alabdulmohsin, Neyshabur and Zhai, "Revisiting Neural Scaling Laws in Language
+and Vision", NeurIPS 2022, arXiv:2209.06640, section 2 (M1 and M2 are
+``pure_power_law`` and ``power_law``):
+
+.. math::
+
+    \\text{M3:}\\quad L &= A\\,(x^{-1} + \\gamma)^{\\alpha}
+        \\qquad(\\to A\\gamma^{\\alpha} \\text{ as } x\\to\\infty) \\\\
+    \\text{M4:}\\quad \\frac{L - E}{(E_0 - L)^{a}} &= A\\,x^{-\\alpha}
+
+M4 is a sigmoid in ``log x`` between the random-guess level ``E0`` (small x)
+and the irreducible level ``E`` (large x); it is built for bounded metrics
+such as error rates. Here ``E0 = E + span`` so that ``E0 > E`` by construction.
+
+M4 has no closed form. Writing ``L = E + span * t`` with ``t = sigmoid(u)``,
+the equation becomes ``g(u) = log t - a log(1 - t) - k = 0`` with
+``k = log A - alpha log x + (a - 1) log span``. ``g' = sigmoid(-u) + a
+sigmoid(u) >= min(1, a) > 0`` and ``g'' = (a - 1) t (1 - t)`` has one sign, so
+Newton's method converges monotonically after its first step from any start:
+a fixed number of steps suffices, which keeps the solver vmappable (no
+``while_loop`` waiting on the slowest member). Gradients come from the implicit
+function theorem (:func:`jax.custom_jvp`), not from unrolling the iterations.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as dist
+
+from bayescale.laws.base import Law, Param
+from bayescale.laws.forms import amplitude_prior, exponent_prior, irreducible_prior
+
+_ALABDULMOHSIN_2022 = (
+    "Alabdulmohsin, Neyshabur & Zhai 2022, Revisiting Neural Scaling Laws in Language and Vision, arXiv:2209.06640"
+)
+NEWTON_STEPS = 40
+
+
+def _g(u, k, a):
+    # log sigmoid(u) - a log sigmoid(-u) - k
+    return -jax.nn.softplus(-u) + a * jax.nn.softplus(u) - k
+
+
+@jax.custom_jvp
+def solve_logit(k, a):
+    """The root ``u`` of ``log t - a log(1 - t) = k``, ``t = sigmoid(u)`` (elementwise)."""
+    k, a = jnp.broadcast_arrays(k, a)
+    # asymptotes: u ~ k where t is small, u ~ k / a where 1 - t is small
+    u = jnp.where(k < 0, k, k / a)
+
+    def step(_, u):
+        slope = jax.nn.sigmoid(-u) + a * jax.nn.sigmoid(u)
+        return u - _g(u, k, a) / slope
+
+    return jax.lax.fori_loop(0, NEWTON_STEPS, step, u)
+
+
+@solve_logit.defjvp
+def _solve_logit_jvp(primals, tangents):
+    k, a = primals
+    dk, da = tangents
+    u = solve_logit(k, a)
+    slope = jax.nn.sigmoid(-u) + a * jax.nn.sigmoid(u)
+    # g(u(k, a), k, a) = 0  =>  du = (dk - softplus(u) da) / g'(u)
+    du = (dk - jax.nn.softplus(u) * da) / slope
+    return u, du
+
+
+def _m3(p, x):
+    log_inner = jnp.logaddexp(-jnp.log(x["x"]), jnp.log(p["gamma"]))
+    return p["A"] * jnp.exp(p["alpha"] * log_inner)
+
+
+def _m4(p, x):
+    log_span = jnp.log(p["span"])
+    k = jnp.log(p["A"]) - p["alpha"] * jnp.log(x["x"]) + (p["a"] - 1.0) * log_span
+    u = solve_logit(k, jnp.broadcast_to(p["a"], jnp.shape(k)))
+    # from the nearer level, so a curve close to E0 is not rounded onto it
+    e0 = p["E"] + p["span"]
+    return jnp.where(u < 0, p["E"] + p["span"] * jax.nn.sigmoid(u), e0 - p["span"] * jax.nn.sigmoid(-u))
+
+
+m3 = Law(
+    name="m3",
+    fn=_m3,
+    inputs=("x",),
+    params=(
+        Param("alpha", exponent_prior(), "exponent of the input (of 1/x + gamma)"),
+        Param("gamma", dist.LogNormal(math.log(1e-4), 5.0), "saturation: the loss levels off at A gamma^alpha"),
+        Param("A", amplitude_prior(), "amplitude", scale_by=(("x", "alpha"),), amplitude=True),
+    ),
+    formula="L = A (1/x + gamma)^alpha",
+    reference=_ALABDULMOHSIN_2022 + ", M3",
+)
+
+m4 = Law(
+    name="m4",
+    fn=_m4,
+    inputs=("x",),
+    params=(
+        Param("E", irreducible_prior(), "irreducible level (the limit as x grows)"),
+        Param("span", dist.LogNormal(0.0, 1.5), "E0 - E: height from the irreducible to the random-guess level E0"),
+        Param("alpha", exponent_prior(), "exponent of the input"),
+        Param("a", dist.LogNormal(0.0, 0.7), "shape: how sharply the curve leaves the random-guess level"),
+        Param("A", amplitude_prior(), "amplitude of (L - E)/(E0 - L)^a", scale_by=(("x", "alpha"),), amplitude=True),
+    ),
+    formula="(L - E) / (E0 - L)^a = A x^-alpha, E0 = E + span; E < L < E0",
+    reference=_ALABDULMOHSIN_2022 + ", M4 (bounded metrics, e.g. error rates)",
+)
