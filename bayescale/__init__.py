@@ -14,7 +14,7 @@ with _warnings.catch_warnings():
     # arviz 0.2x announces its 1.0 refactor on import; the API used here is stable across it
     _warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=FutureWarning)
     import arviz as _arviz  # noqa: F401
-from bayescale import datasets, diagnostics, laws, priors
+from bayescale import datasets, diagnostics, laws, priors, theory
 from bayescale.allocate import compute_optimal
 from bayescale.compare import compare
 from bayescale.resampling import bootstrap
@@ -24,6 +24,7 @@ from bayescale.laws import Law, Param
 from bayescale.model import Likelihood
 from bayescale.prior_predictive import prior_predictive, prior_predictive_draws
 from bayescale.results import Fit
+from bayescale.sbc import SBCResult, sbc
 from bayescale.stacking import Stack, stack
 
 __version__ = "0.1.0"
@@ -31,6 +32,9 @@ __version__ = "0.1.0"
 __all__ = [
     "fit",
     "bootstrap",
+    "sbc",
+    "SBCResult",
+    "theory",
     "Fit",
     "compute_optimal",
     "compare",

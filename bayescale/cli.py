@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (UserError, ValueError, KeyError, FileNotFoundError) as err:
+    except (UserError, ValueError, TypeError, KeyError, FileNotFoundError) as err:
         print(f"bayescale: error: {err}", file=sys.stderr)
         return 2
     return 0

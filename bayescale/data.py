@@ -8,10 +8,23 @@ is ever produced, and the mask removes them from the likelihood.
 
 The point axis is padded up to a bucket size (the next power of two, at least
 8), so fits of data sets of similar length share one compiled program.
+
+What is checked, and how it fails (always naming the column or group):
+
+- ``ValueError``: a missing column (with a did-you-mean hint), a non-numeric
+  column, missing/non-finite or non-positive sizes or losses, an empty table,
+  a table or group with fewer than :data:`MIN_POINTS` points, missing group labels.
+- ``TypeError``: data that is not a DataFrame or a dict of columns, a column
+  name that is not a string (or other hashable label) .
+- ``UserWarning``: duplicated rows (kept: repeated runs of one configuration
+  are legitimate data, and the likelihood treats them as independent), and a
+  compute column inconsistent with ``C = 6 N D`` by more than a factor
+  :data:`COMPUTE_TOLERANCE` when the table has N, D and C.
 """
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -21,6 +34,7 @@ import pandas as pd
 from bayescale.laws import Law
 
 MIN_POINTS = 2
+COMPUTE_TOLERANCE = 1.5  # C / (6 N D) beyond this factor either way warns
 
 
 class CurveBatch(NamedTuple):
@@ -82,9 +96,31 @@ def _as_frame(data: Any) -> pd.DataFrame:
     raise TypeError(f"data must be a pandas DataFrame or a dict of columns, got {type(data).__name__}")
 
 
+def _did_you_mean(col: Any, columns: Sequence[Any]) -> str:
+    names = [str(c) for c in columns]
+    close = difflib.get_close_matches(str(col), names, n=1, cutoff=0.6)
+    if not close:
+        lower = {n.lower(): n for n in names}
+        close = [lower[str(col).lower()]] if str(col).lower() in lower else []
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _missing(col: Any, role: str, frame: pd.DataFrame) -> ValueError:
+    return ValueError(
+        f"column {col!r} ({role}) not found{_did_you_mean(col, list(frame.columns))}; "
+        f"the table has columns {list(frame.columns)}"
+    )
+
+
+def _check_label(col: Any, what: str) -> None:
+    if col is None or isinstance(col, (list, dict, set, np.ndarray, pd.Series)):
+        raise TypeError(f"{what} must be a column name, got {type(col).__name__} {col!r}")
+
+
 def _numeric_column(frame: pd.DataFrame, col: str, role: str) -> np.ndarray:
+    _check_label(col, f"the column of {role}")
     if col not in frame.columns:
-        raise ValueError(f"column {col!r} ({role}) not found; the table has columns {list(frame.columns)}")
+        raise _missing(col, role, frame)
     series = frame[col]
     if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
         raise ValueError(f"column {col!r} ({role}) must be numeric, got dtype {series.dtype}")
@@ -110,10 +146,16 @@ def validate(data: Any, law: Law, cols: Columns) -> tuple[pd.DataFrame, dict[str
         raise ValueError("the data table is empty")
     inputs = {k: _numeric_column(frame, c, f"input {k!r} of law {law.name!r}") for k, c in cols.inputs.items()}
     y = _numeric_column(frame, cols.y, "the loss")
-    if cols.group is not None and cols.group not in frame.columns:
-        raise ValueError(f"group column {cols.group!r} not found; the table has columns {list(frame.columns)}")
-    if cols.group is not None and frame[cols.group].isna().any():
-        raise ValueError(f"group column {cols.group!r} has missing values")
+    if cols.group is not None:
+        _check_label(cols.group, "group")
+        if cols.group not in frame.columns:
+            raise ValueError(
+                f"group column {cols.group!r} not found{_did_you_mean(cols.group, list(frame.columns))}; "
+                f"the table has columns {list(frame.columns)}"
+            )
+        if frame[cols.group].isna().any():
+            raise ValueError(f"group column {cols.group!r} has missing values")
+    _check_compute(frame, cols, inputs)
     used = list(dict.fromkeys([*cols.inputs.values(), cols.y] + ([cols.group] if cols.group else [])))
     dup = frame.duplicated(subset=used)
     if dup.any():
@@ -122,6 +164,30 @@ def validate(data: Any, law: Law, cols: Columns) -> tuple[pd.DataFrame, dict[str
             stacklevel=3,
         )
     return frame, inputs, y
+
+
+def _check_compute(frame: pd.DataFrame, cols: Columns, inputs: Mapping[str, np.ndarray]) -> None:
+    """Warn when a table has N, D and C and C is not about 6 N D (Kaplan et al. 2020, sec. 2.1)."""
+    found = {}
+    for k in ("N", "D", "C"):
+        if k in inputs:
+            found[k] = inputs[k]
+        elif k in frame.columns and pd.api.types.is_numeric_dtype(frame[k]) and not pd.api.types.is_bool_dtype(frame[k]):
+            found[k] = frame[k].to_numpy(dtype=np.float64)
+    if len(found) < 3:
+        return
+    with np.errstate(all="ignore"):
+        ratio = found["C"] / (6.0 * found["N"] * found["D"])
+    off = np.isfinite(ratio) & ((ratio > COMPUTE_TOLERANCE) | (ratio < 1 / COMPUTE_TOLERANCE))
+    if off.any():
+        names = {k: cols.inputs.get(k, k) for k in ("N", "D", "C")}
+        warnings.warn(
+            f"compute column {names['C']!r} differs from 6 * {names['N']!r} * {names['D']!r} by more than a factor "
+            f"{COMPUTE_TOLERANCE:g} in {int(off.sum())} of {len(ratio)} row(s) (C / 6ND from {np.nanmin(ratio):.3g} "
+            f"to {np.nanmax(ratio):.3g}); check the units (FLOPs, parameters, tokens)",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def prepare(
@@ -178,6 +244,8 @@ def as_inputs(law: Law, new: Any, columns: Mapping[str, str] | None = None) -> d
     frame = _as_frame(new)
     columns = dict(columns or {})
     out = {}
+    if len(frame) == 0:
+        raise ValueError("no input values to predict at: the table is empty")
     for k in law.inputs:
         col = k if k in frame.columns else columns.get(k, k)
         out[k] = _numeric_column(frame, col, f"input {k!r} of law {law.name!r}")

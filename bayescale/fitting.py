@@ -6,6 +6,7 @@ start NUTS and Laplace from each curve's mode) and wraps the draws.
 
 from __future__ import annotations
 
+import difflib
 import functools
 from typing import Any, Mapping, Sequence
 
@@ -107,13 +108,7 @@ def fit(
         raise ValueError("pooling='partial' shares parameters across groups: give the group column with group=")
     if pooled is not None and pooling != "partial":
         raise ValueError("pooled= names the parameters of pooling='partial'")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    for name, value in (("chains", chains), ("draws", draws), ("num_starts", num_starts)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if method == "nuts" and warmup < 20:
-        raise ValueError(f"warmup must be at least 20 NUTS steps, got {warmup!r}")
+    check_settings(method, seed, chains, draws, warmup, target_accept_prob, num_starts)
     law_obj = laws.get(law)
     cols = resolve_columns(law_obj, y, x, columns, group)
     batch, groups, rows = prepare(data, law_obj, cols)
@@ -130,7 +125,7 @@ def fit(
         sites = len(problem.sites)
         per_curve = settings.num_chains * settings.num_samples * (3 * sites + 6) * np.dtype(dtype).itemsize
         chunk_size = batch_mod.auto_chunk_size(per_curve, method=method)
-    elif int(chunk_size) != chunk_size or chunk_size < 1:
+    elif not _is_int(chunk_size) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
 
     keys = np.asarray(_curve_keys(seed, len(groups)))
@@ -175,6 +170,35 @@ def fit(
         labels = groups if cols.group else [None]
         result.problems += diagnostics.check_prior(spec, posterior, [len(r) for r in rows], labels)
     return result
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_settings(method, seed, chains, draws, warmup, target_accept_prob, num_starts) -> None:
+    """Reject invalid engine settings with a message naming the argument (``ValueError``/``TypeError``)."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, one of {', '.join(METHODS)}; got {method!r}")
+    if method not in METHODS:
+        close = difflib.get_close_matches(method, METHODS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown method {method!r}{hint}; choose one of {', '.join(METHODS)}")
+    if not _is_int(seed):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed!r}")
+    for name, value in (("chains", chains), ("draws", draws), ("num_starts", num_starts), ("warmup", warmup)):
+        if not _is_int(value):
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+        if value < (0 if name == "warmup" else 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if method == "nuts" and warmup < 20:
+        raise ValueError(f"warmup must be at least 20 NUTS steps, got {warmup!r}")
+    if isinstance(target_accept_prob, bool) or not isinstance(target_accept_prob, (int, float, np.floating)):
+        raise TypeError(f"target_accept_prob must be a number, got {target_accept_prob!r}")
+    if not 0 < target_accept_prob < 1:
+        raise ValueError(f"target_accept_prob must be strictly between 0 and 1, got {target_accept_prob!r}")
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import pandas as pd
 
 from bayescale.laws.base import Law, Param, check_law
@@ -81,7 +83,9 @@ def get(law: str | Law) -> Law:
     if key not in _REGISTRY and key.replace(" ", "").startswith("bnsl("):
         key = broken.parse(key) or key
     if key not in _REGISTRY:
-        raise ValueError(f"unknown law {law!r}; known laws: {', '.join(names())}")
+        close = difflib.get_close_matches(key, [*names(), *_ALIASES], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown law {law!r}{hint}; known laws: {', '.join(names())}")
     return _REGISTRY[key]
 
 
