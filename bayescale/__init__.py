@@ -19,6 +19,7 @@ from bayescale.allocate import compute_optimal
 from bayescale.resampling import bootstrap
 from bayescale.diagnostics import FitWarning
 from bayescale.fitting import fit
+from bayescale.io import load
 from bayescale.laws import Law, Param
 from bayescale.model import Likelihood
 from bayescale.prior_predictive import prior_predictive, prior_predictive_draws
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "fit",
     "bootstrap",
+    "load",
     "Fit",
     "compute_optimal",
     "prior_predictive",
