@@ -22,6 +22,7 @@ from bayescale.fitting import fit
 from bayescale.io import load
 from bayescale.laws import Law, Param
 from bayescale.model import Likelihood
+from bayescale.progress import set_progress
 from bayescale.prior_predictive import prior_predictive, prior_predictive_draws
 from bayescale.results import Fit
 
@@ -31,6 +32,7 @@ __all__ = [
     "fit",
     "bootstrap",
     "load",
+    "set_progress",
     "Fit",
     "compute_optimal",
     "prior_predictive",
