@@ -49,8 +49,15 @@ _CURVE, _ROW = "curve", "row_entry"
 def encode_prior(prior: dist.Distribution) -> dict:
     """A JSON-able record of a prior, checked to rebuild the same distribution."""
     record = _encode(prior)
-    if _encode(decode_prior(record)) != record:
-        raise ValueError(f"cannot save prior {type(prior).__name__}: it does not rebuild from its arguments")
+    try:
+        same = _encode(decode_prior(record)) == record
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise ValueError(
+            f"cannot save prior {type(prior).__name__}: it does not rebuild from its arguments "
+            f"{sorted(record.get('params', {}))}; use a standard numpyro distribution with scalar arguments"
+        )
     return record
 
 
@@ -203,7 +210,8 @@ def load(path: str | os.PathLike):
     if attrs.get("bayescale_format") != FORMAT or "bayescale_fit" not in attrs:
         raise ValueError(f"{str(path)!r} is not a bayescale fit file (no {FORMAT!r} format attribute)")
     version = attrs.get("bayescale_format_version")
-    if not isinstance(version, (int, np.integer)) or not 1 <= int(version) <= FORMAT_VERSION:
+    version = version.item() if isinstance(version, np.generic) else version
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise ValueError(
             f"{str(path)!r} has bayescale fit format version {version!r}, which this bayescale "
             f"(reads versions 1..{FORMAT_VERSION}) does not know; upgrade bayescale to load it"
@@ -214,11 +222,12 @@ def load(path: str | os.PathLike):
 
     hyper_names = set(meta["hyper"])
     post = idata.posterior
-    posterior = {k: np.moveaxis(post[k].values, -1, 0) for k in post.data_vars if k not in hyper_names}
-    hyper = {k: post[k].values for k in meta["hyper"]}
+    # curves first and C-contiguous, as a fresh fit holds them: reductions then sum in the same order
+    posterior = {k: _curves_first(post[k]) for k in post.data_vars if k not in hyper_names}
+    hyper = {k: np.ascontiguousarray(post[k].values) for k in meta["hyper"]}
     stats = {}
     if "sample_stats" in idata.groups():
-        stats = {k: np.moveaxis(v.values, -1, 0) for k, v in idata.sample_stats.data_vars.items()}
+        stats = {k: _curves_first(v) for k, v in idata.sample_stats.data_vars.items()}
     const = idata.constant_data
     rows = np.split(const["rows"].values, np.cumsum(const["rows_per_curve"].values)[:-1])
     cols = meta["columns"]
@@ -239,6 +248,10 @@ def load(path: str | os.PathLike):
     )
     result.problems = list(meta["problems"])
     return result
+
+
+def _curves_first(values: xr.DataArray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(values.values, -1, 0))
 
 
 def _registered_law(meta: dict) -> laws.Law:
