@@ -20,8 +20,10 @@ from bayescale.compare import compare
 from bayescale.resampling import bootstrap
 from bayescale.diagnostics import FitWarning
 from bayescale.fitting import fit
+from bayescale.io import load
 from bayescale.laws import Law, Param
 from bayescale.model import Likelihood
+from bayescale.progress import set_progress
 from bayescale.prior_predictive import prior_predictive, prior_predictive_draws
 from bayescale.results import Fit
 from bayescale.sbc import SBCResult, sbc
@@ -32,6 +34,8 @@ __version__ = "0.1.0"
 __all__ = [
     "fit",
     "bootstrap",
+    "load",
+    "set_progress",
     "sbc",
     "SBCResult",
     "theory",

@@ -1,17 +1,33 @@
-"""Command-line interface: ``bayescale demo`` (more subcommands build on the same pieces)."""
+"""Command-line interface: ``bayescale fit | predict | allocate | compare | laws | demo``.
+
+Every subcommand works on files: ``fit`` reads a CSV and writes a fit file
+(:mod:`bayescale.io`), a summary table and a plot; the others read fit files.
+Mistakes in the command line or the inputs print one line on stderr and exit
+with status 2; anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 DEMO_BUDGETS = [1e21, 1e22, 1e23, 5.88e23, 1e24, 1e25]
+MAX_GROUP_PLOTS = 12
+USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError)
 
 
 class UserError(Exception):
     """A mistake in the command line or the input files: one line, no traceback."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``bayescale fit: error: ...``) instead of usage + error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def demo(args: argparse.Namespace) -> None:
@@ -46,34 +62,300 @@ def demo(args: argparse.Namespace) -> None:
     print(f"total {time.perf_counter() - start:.1f} s")
 
 
+def fit(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    import bayescale as bs
+
+    data = pd.read_csv(args.csv)
+    columns = {name.split("_", 1)[1]: col for name, col in vars(args).items() if name.startswith("input_") and col}
+    for item in args.input or []:
+        name, col = _pair(item, "--input")
+        columns[name] = col
+    law = bs.laws.get(args.law)
+    unknown = sorted(set(columns) - set(law.inputs))
+    if unknown:
+        raise UserError(f"law {law.name!r} takes no input(s) {unknown}; its inputs are {list(law.inputs)}")
+    out = Path(args.out)
+    start = time.perf_counter()
+    result = bs.fit(
+        data, law=law, y=args.y, x=args.x, columns=columns or None, group=args.group, method=args.method,
+        priors=args.prior, likelihood=args.likelihood, seed=args.seed, chains=args.chains, draws=args.draws,
+        warmup=args.warmup,
+    )
+    seconds = time.perf_counter() - start
+    out.mkdir(parents=True, exist_ok=True)
+    summary = result.summary(interval=args.interval)
+    summary.to_csv(out / "summary.csv")
+    result.save(out / "fit.nc")
+    plots = _save_plots(result, out)
+    print(f"{result!r} in {seconds:.1f} s\n")
+    with _wide_pandas():
+        print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
+    print("\ndiagnostics: " + ("ok" if result.ok else f"{len(result.problems)} problem(s)"))
+    for msg in result.problems:
+        print(f"  - {msg}")
+    print(f"\nwrote {out / 'summary.csv'}, {out / 'fit.nc'}, " + ", ".join(str(out / p) for p in plots))
+
+
+def _save_plots(result, out: Path) -> list[str]:
+    """predictive.png (one panel grid for a grouped fit, if the plot module has one)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bayescale import plot
+
+    try:
+        if not result.grouped:
+            figures = {"predictive.png": plot.predictive(result)}
+        elif hasattr(plot, "grid"):
+            figures = {"predictive.png": plot.grid(result)}
+        else:
+            labels = result.groups[:MAX_GROUP_PLOTS]
+            figures = {f"predictive_{_safe(label)}.png": plot.predictive(result[label]) for label in labels}
+    except ValueError as err:  # a law with no predictive plot: the fit is still useful
+        print(f"no plot: {err}", file=sys.stderr)
+        return []
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    return list(figures)
+
+
+def _safe(label) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(label))
+
+
+def predict(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    import bayescale as bs
+
+    result = bs.load(args.fit)
+    by_column = {col: name for name, col in result.columns.inputs.items()}
+    points = []
+    for at in args.at:
+        point = {}
+        for item in at.split(","):
+            key, value = _pair(item, "--at")
+            name = key if key in result.law.inputs else by_column.get(key)
+            if name is None:
+                raise UserError(
+                    f"--at {key}: law {result.law.name!r} takes inputs {list(result.law.inputs)} "
+                    f"(columns {list(by_column)})"
+                )
+            point[name] = value
+        points.append(point)
+    missing = [k for k in result.law.inputs if k not in points[0]]
+    if missing:
+        raise UserError(f"--at {args.at[0]}: give every input of law {result.law.name!r}; missing {missing}")
+    keys = sorted(points[0])
+    for p in points:
+        if sorted(p) != keys:
+            raise UserError(f"every --at must give the same inputs; got {keys} and {sorted(p)}")
+    new = {k: [_number(p[k], f"--at {k}") for p in points] for k in keys}
+    table = result.predict(pd.DataFrame(new), interval=args.interval, kind=args.kind, seed=args.seed)
+    if args.group is not None:
+        table = table[_group_rows(result, table, args.group)].reset_index(drop=True)
+    _emit(table, args.csv)
+
+
+def _group_rows(result, table, group: str):
+    if not result.grouped:
+        raise UserError("--group needs a grouped fit; this fit has one curve")
+    labels = [g for g in result.groups if str(g) == group]
+    if not labels:
+        raise UserError(f"no group {group!r} in column {result.columns.group!r}; groups: {result.groups[:10]}")
+    return table[result.columns.group] == labels[0]
+
+
+def allocate(args: argparse.Namespace) -> None:
+    import bayescale as bs
+
+    result = bs.load(args.fit)
+    if not {"N", "D"} <= set(result.law.inputs):
+        raise UserError(
+            f"allocate splits compute between parameters N and tokens D; law {result.law.name!r} "
+            f"takes {list(result.law.inputs)}, so it has no compute-optimal allocation"
+        )
+    table = bs.compute_optimal(result, args.compute, flops_per_param_token=args.flops_per_param_token,
+                               interval=args.interval)
+    _emit(table, args.csv)
+
+
+def compare(args: argparse.Namespace) -> None:
+    import bayescale as bs
+
+    fits = {}
+    for path in args.fits:
+        name = Path(path).stem if Path(path).stem != "fit" else Path(path).parent.name or path
+        while name in fits:
+            name += "'"
+        fits[name] = bs.load(path)
+    if len(fits) < 2:
+        raise UserError("compare needs at least two fit files")
+    if hasattr(bs, "compare"):
+        table = bs.compare(fits)
+    else:
+        import arviz as az
+
+        table = az.compare({name: f.idata for name, f in fits.items()})
+        table = table[["rank", "elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight", "warning"]]
+    with _wide_pandas():
+        print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+
+
+def laws_command(args: argparse.Namespace) -> None:
+    import bayescale as bs
+
+    with _wide_pandas():
+        print(bs.laws.table().to_string())
+
+
+def _pair(item: str, flag: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise UserError(f"{flag} expects NAME=VALUE, got {item!r}")
+    return name.strip(), value.strip()
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UserError(f"{what}: {text!r} is not a number") from None
+
+
+def _emit(table, csv: str | None) -> None:
+    with _wide_pandas():
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    if csv:
+        table.to_csv(csv, index=False)
+
+
 def _wide_pandas():
     import pandas as pd
 
     return pd.option_context("display.width", 200, "display.max_columns", 20)
 
 
+FIT_EPILOG = """examples:
+  bayescale fit runs.csv --law power_law --x params --y final_loss --out fit_dir
+  bayescale fit runs.csv --law chinchilla --N params --D tokens --y final_loss --method laplace --out fit_dir
+  bayescale fit sweeps.csv --law power_law --x size --group task --prior epoch_chinchilla --out fit_dir
+writes DIR/summary.csv, DIR/fit.nc (bs.load) and DIR/predictive.png"""
+
+PREDICT_EPILOG = """examples:
+  bayescale predict fit_dir/fit.nc --at x=1e10 --at x=1e11
+  bayescale predict fit_dir/fit.nc --at N=7e10,D=1.4e12 --interval 0.8 --kind observation --csv bands.csv
+inputs are named by the law's input (x, N, D, ...) or by the column the fit was given"""
+
+ALLOCATE_EPILOG = """examples:
+  bayescale allocate fit_dir/fit.nc --compute 1e23 5.88e23 1e24
+for laws of N and D (chinchilla, kaplan, additive, ...); C = 6 N D by default"""
+
+COMPARE_EPILOG = """examples:
+  bayescale compare power/fit.nc chinchilla/fit.nc
+ranks the fits by PSIS-LOO expected log predictive density (fits of the same data)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bayescale", description="Bayesian fits of neural scaling laws")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="fit Chinchilla's law to the bundled data with NUTS; print and plot")
+    parser = _Parser(prog="bayescale", description="Bayesian fits of neural scaling laws",
+                     epilog="run 'bayescale COMMAND --help' for each command's options and examples")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("fit", help="fit a law to a CSV of runs; write summary, fit file and plot",
+                       epilog=FIT_EPILOG, formatter_class=fmt)
+    p.add_argument("csv", help="CSV file, one row per training run")
+    p.add_argument("--law", required=True, help="law name (see 'bayescale laws')")
+    p.add_argument("--y", default="loss", help="loss column (default: %(default)s)")
+    p.add_argument("--x", help="column of the input of a one-input law")
+    for name, what in (("N", "parameters"), ("D", "training tokens"), ("C", "compute"), ("U", "unique tokens")):
+        p.add_argument(f"--{name}", dest=f"input_{name}", metavar="COL", help=f"column of input {name} ({what})")
+    p.add_argument("--input", action="append", metavar="NAME=COL", help="column of any other law input (repeatable)")
+    p.add_argument("--group", help="column splitting the table into independent curves")
+    p.add_argument("--method", default="nuts", choices=["nuts", "laplace", "map"], help="default: %(default)s")
+    p.add_argument("--prior", help="priors preset name (bayescale.priors.presets()); default: the law's defaults")
+    p.add_argument("--likelihood", default="student_t", choices=["student_t", "normal"], help="default: %(default)s")
+    p.add_argument("--interval", type=float, default=0.9, help="HDI probability of the summary (default: %(default)s)")
+    _sampler_args(p, chains=4, draws=1000, warmup=1000)
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=fit)
+
+    p = sub.add_parser("predict", help="predictive bands of a saved fit at new sizes",
+                       epilog=PREDICT_EPILOG, formatter_class=fmt)
+    p.add_argument("fit", help="fit file written by 'bayescale fit' (DIR/fit.nc) or Fit.save")
+    p.add_argument("--at", action="append", required=True, metavar="NAME=VALUE[,NAME=VALUE]",
+                   help="one point to predict at (repeatable)")
+    p.add_argument("--interval", type=float, default=0.9, help="central probability of the band (default: %(default)s)")
+    p.add_argument("--kind", default="mean", choices=["mean", "observation"],
+                   help="the law's value, or a new run's loss with its noise (default: %(default)s)")
+    p.add_argument("--group", help="only this group of a grouped fit")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise draws of --kind observation")
+    p.add_argument("--csv", help="also write the table to this CSV file")
+    p.set_defaults(func=predict)
+
+    p = sub.add_parser("allocate", help="compute-optimal N and D of a saved fit at FLOP budgets",
+                       epilog=ALLOCATE_EPILOG, formatter_class=fmt)
+    p.add_argument("fit", help="fit file of a law of N and D")
+    p.add_argument("--compute", type=float, nargs="+", required=True, metavar="FLOP", help="budget(s) C")
+    p.add_argument("--flops-per-param-token", type=float, default=6.0, help="k in C = k N D (default: %(default)s)")
+    p.add_argument("--interval", type=float, default=0.9, help="central probability of the bounds (default: %(default)s)")
+    p.add_argument("--csv", help="also write the table to this CSV file")
+    p.set_defaults(func=allocate)
+
+    p = sub.add_parser("compare", help="rank saved fits of the same data by PSIS-LOO",
+                       epilog=COMPARE_EPILOG, formatter_class=fmt)
+    p.add_argument("fits", nargs="+", help="two or more fit files")
+    p.set_defaults(func=compare)
+
+    p = sub.add_parser("laws", help="list the registered scaling-law forms",
+                       epilog="example:\n  bayescale laws", formatter_class=fmt)
+    p.set_defaults(func=laws_command)
+
+    p = sub.add_parser("demo", help="fit Chinchilla's law to the bundled data with NUTS; print and plot",
+                       epilog="example:\n  bayescale demo --out demo --chains 2 --draws 500", formatter_class=fmt)
     p.add_argument("--out", default="bayescale_demo", help="folder for the tables and plots (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--warmup", type=int, default=1000)
+    _sampler_args(p, chains=4, draws=1000, warmup=1000)
     p.set_defaults(func=demo)
     return parser
 
 
+def _sampler_args(p: argparse.ArgumentParser, chains: int, draws: int, warmup: int) -> None:
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: %(default)s)")
+    p.add_argument("--chains", type=int, default=chains, help="NUTS chains (default: %(default)s)")
+    p.add_argument("--draws", type=int, default=draws, help="draws per chain (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=warmup, help="NUTS warmup steps (default: %(default)s)")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit status (0, or 2 for a user mistake)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        args.func(args)
-    except (UserError, ValueError, TypeError, KeyError, FileNotFoundError) as err:
-        print(f"bayescale: error: {err}", file=sys.stderr)
-        return 2
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a one-line argparse error
+        return int(stop.code or 0)
+    with warnings.catch_warnings():
+        warnings.formatwarning = _one_line_warning
+        try:
+            args.func(args)
+        except (UserError, *USER_ERRORS) as err:
+            message = err.args[0] if isinstance(err, KeyError) and err.args else err
+            print(f"bayescale {args.command}: error: {message}", file=sys.stderr)
+            return 2
+        finally:
+            warnings.formatwarning = _DEFAULT_FORMAT
     return 0
+
+
+_DEFAULT_FORMAT = warnings.formatwarning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"bayescale: {category.__name__}: {message}\n"
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import numpy as np
 from bayescale import batch as batch_mod
 from bayescale import diagnostics, laws
 from bayescale import pooling as pooling_mod
+from bayescale import progress as progress_mod
 from bayescale import priors as priors_mod
 from bayescale.data import CurveBatch, prepare, resolve_columns
 from bayescale.inference import laplace, nuts
@@ -51,6 +52,7 @@ def fit(
     dtype: Any = None,
     pooling: str = "none",
     pooled: Sequence[str] | None = None,
+    progress: bool | None = None,
 ) -> Fit:
     """Fit a scaling law to one curve, or to every group of a table in one batched call.
 
@@ -101,6 +103,11 @@ def fit(
         population parameters are in ``Fit.hyper``.
     pooled
         Parameters to pool (default: the law's exponents). ``E`` may be added.
+    progress
+        Show a progress bar: ``None`` (default) shows one for long runs (NUTS,
+        several chunks) in a terminal or notebook, unless silenced with
+        ``bs.set_progress(False)`` or ``BAYESCALE_PROGRESS=0`` (see
+        :mod:`bayescale.progress`).
     """
     if pooling not in POOLING:
         raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLING)}")
@@ -130,20 +137,33 @@ def fit(
 
     keys = np.asarray(_curve_keys(seed, len(groups)))
     hyper = {}
-    if pooling == "partial":
-        names = tuple(pooled) if pooled is not None else pooling_mod.default_pooled(spec)
-        posterior, stats, mode, mode_ok, hyper = pooling_mod.run(
-            spec, batch, keys, method, settings, num_starts, names, dtype
-        )
-    else:
-        curve_mesh = batch_mod.mesh()
-        outputs = []
-        for chunk in batch_mod.plan(batch, int(chunk_size)):
-            device_batch = batch_mod.shard(to_device(batch_mod.take(batch, chunk), dtype), curve_mesh)
-            chunk_keys = batch_mod.shard(batch_mod.take(keys, chunk), curve_mesh)
-            out = batch_mod.gather(run_chunk(problem, method, settings, num_starts, device_batch, chunk_keys))
-            outputs.append((chunk, out))
-        posterior, stats, mode, mode_ok = _scatter(outputs, len(groups))
+    chunks = [None] if pooling == "partial" else list(batch_mod.plan(batch, int(chunk_size)))
+    show = progress_mod.resolve(progress, long=method == "nuts" or len(chunks) > 1)
+    if show and method == "nuts":
+        settings = settings._replace(progress=True)
+    steps = warmup + draws if method == "nuts" else 0  # NUTS reports steps, other methods whole chunks
+    total, unit = (len(chunks) * steps, "step") if steps else (len(groups), "curve")
+    with progress_mod.bar(show, total, f"{method} {len(groups)} curve(s)", unit) as bar:
+        if pooling == "partial":
+            names = tuple(pooled) if pooled is not None else pooling_mod.default_pooled(spec)
+            posterior, stats, mode, mode_ok, hyper = pooling_mod.run(
+                spec, batch, keys, method, settings, num_starts, names, dtype
+            )
+        else:
+            curve_mesh = batch_mod.mesh()
+            outputs = []
+            for i, chunk in enumerate(chunks):
+                device_batch = batch_mod.shard(to_device(batch_mod.take(batch, chunk), dtype), curve_mesh)
+                chunk_keys = batch_mod.shard(batch_mod.take(keys, chunk), curve_mesh)
+                if bar is not None:
+                    bar.offset = i * steps
+                out = batch_mod.gather(run_chunk(problem, method, settings, num_starts, device_batch, chunk_keys))
+                outputs.append((chunk, out))
+                if bar is not None:
+                    bar.reach((i + 1) * steps if steps else sum(len(c.index) for c, _ in outputs))
+            posterior, stats, mode, mode_ok = _scatter(outputs, len(groups))
+        if bar is not None:
+            bar.reach(total)
 
     result = Fit(
         spec=spec,

@@ -149,6 +149,12 @@ class Fit:
             frames.append(df)
         return pd.concat(frames, ignore_index=True)
 
+    def save(self, path) -> "Path":
+        """Write the fit to one netCDF file; ``bs.load(path)`` restores it (see :mod:`bayescale.io`)."""
+        from bayescale.io import save
+
+        return save(self, path)
+
     # ------------------------------------------------------------------ arviz
     @functools.cached_property
     def idata(self) -> az.InferenceData:

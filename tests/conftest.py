@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("BAYESCALE_PROGRESS", "0")  # silent tests (and notebooks run from them)
 
 from pathlib import Path  # noqa: E402
 

@@ -1,9 +1,17 @@
+import contextlib
+import io
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
+import pytest
 
+import bayescale as bs
 from bayescale.cli import main
+from simulate import simulate
+
+COMMANDS = ["fit", "predict", "allocate", "compare", "laws", "demo"]
 
 
 def test_demo_writes_tables_and_plots(tmp_path, capsys):
@@ -16,6 +24,113 @@ def test_demo_writes_tables_and_plots(tmp_path, capsys):
     assert list(opt["compute"]) == [1e21, 1e22, 1e23, 5.88e23, 1e24, 1e25]
 
 
-def test_entry_point_help():
-    result = subprocess.run([sys.executable, "-m", "bayescale", "--help"], capture_output=True, text=True)
-    assert result.returncode == 0 and "demo" in result.stdout
+@pytest.fixture(scope="module")
+def cli_fit(tmp_path_factory):
+    """``bayescale fit`` on a CSV with custom column names (one simulated Chinchilla curve, Laplace)."""
+    root = tmp_path_factory.mktemp("cli")
+    runs = simulate("chinchilla", 2, seed=3)
+    runs = runs[runs["curve"] == 0].drop(columns="curve")
+    runs = runs.rename(columns={"N": "params", "D": "tokens", "loss": "final_loss"})
+    csv = root / "runs.csv"
+    runs.to_csv(csv, index=False)
+    out = root / "fit"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(["fit", str(csv), "--law", "chinchilla", "--N", "params", "--D", "tokens", "--y", "final_loss",
+                     "--method", "laplace", "--draws", "200", "--out", str(out)])
+    return code, stdout.getvalue(), csv, out
+
+
+def test_fit_writes_the_promised_files(cli_fit):
+    code, stdout, _, out = cli_fit
+    assert code == 0
+    for name in ("summary.csv", "fit.nc", "predictive.png"):
+        assert (out / name).stat().st_size > 0
+    fit = bs.load(out / "fit.nc")
+    assert fit.columns.inputs == {"N": "params", "D": "tokens"} and fit.columns.y == "final_loss"
+    summary = pd.read_csv(out / "summary.csv", index_col=0, float_precision="round_trip")
+    pd.testing.assert_frame_equal(summary, fit.summary(), check_exact=True)
+    assert "alpha" in stdout and "diagnostics: ok" in stdout
+
+
+def _printed_table(text: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(text), sep=r"\s+")
+
+
+def test_predict_prints_the_python_bands(cli_fit, capsys, tmp_path):
+    out = cli_fit[3]
+    bands = tmp_path / "bands.csv"
+    argv = ["predict", str(out / "fit.nc"), "--at", "params=1e10,tokens=2e11", "--at", "N=1e11,D=2e12",
+            "--interval", "0.8", "--kind", "observation", "--csv", str(bands)]
+    assert main(argv) == 0
+    printed = _printed_table(capsys.readouterr().out)
+    expected = bs.load(out / "fit.nc").predict({"N": [1e10, 1e11], "D": [2e11, 2e12]}, interval=0.8,
+                                               kind="observation")
+    written = pd.read_csv(bands, float_precision="round_trip")
+    assert list(written.columns) == ["params", "tokens", "mean", "median", "lower", "upper"]
+    np.testing.assert_array_equal(written.to_numpy(), expected.to_numpy())
+    np.testing.assert_allclose(printed.to_numpy(), expected.to_numpy(), rtol=1e-5)
+
+
+def test_allocate_prints_compute_optimal(cli_fit, capsys, tmp_path):
+    out = cli_fit[3]
+    table = tmp_path / "opt.csv"
+    assert main(["allocate", str(out / "fit.nc"), "--compute", "1e22", "1e24", "--csv", str(table)]) == 0
+    printed = _printed_table(capsys.readouterr().out)
+    expected = bs.compute_optimal(bs.load(out / "fit.nc"), [1e22, 1e24])
+    np.testing.assert_array_equal(pd.read_csv(table, float_precision="round_trip").to_numpy(), expected.to_numpy())
+    np.testing.assert_allclose(printed["N_opt"], expected["N_opt"], rtol=1e-5)
+
+
+def test_compare_ranks_fits(cli_fit, capsys, tmp_path):
+    out = cli_fit[3]
+    copy = tmp_path / "again.nc"
+    copy.write_bytes((out / "fit.nc").read_bytes())
+    assert main(["compare", str(out / "fit.nc"), str(copy)]) == 0
+    printed = capsys.readouterr().out
+    assert "again" in printed and "fit" in printed and "elpd" in printed
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fit", "{dir}/missing.csv", "--law", "chinchilla", "--out", "{dir}/o"], "missing.csv"),
+        (["fit", "{csv}", "--law", "nope", "--out", "{dir}/o"], "unknown law 'nope'"),
+        (["fit", "{csv}", "--law", "chinchilla", "--N", "params", "--D", "tokens", "--out", "{dir}/o"],
+         "column 'loss' (the loss) not found"),
+        (["fit", "{csv}", "--law", "power_law", "--N", "params", "--y", "final_loss", "--out", "{dir}/o"],
+         "takes no input(s) ['N']"),
+        (["fit", "{csv}", "--law", "chinchilla", "--out", "{dir}/o", "--method", "hmc"], "invalid choice: 'hmc'"),
+        (["fit", "{csv}"], "required: --law, --out"),
+        (["predict", "{fit}", "--at", "params=abc,tokens=1"], "'abc' is not a number"),
+        (["predict", "{fit}", "--at", "q=1"], "--at q: law 'chinchilla' takes inputs ['N', 'D']"),
+        (["predict", "{fit}", "--at", "N=1e10"], "missing ['D']"),
+        (["predict", "{fit}", "--at", "N=-1,D=1e10"], "must be positive"),
+        (["predict", "{fit}", "--at", "N=1e10,D=1e11", "--group", "a"], "--group needs a grouped fit"),
+        (["predict", "{csv}", "--at", "N=1"], "is not a bayescale fit file"),
+        (["allocate", "{fit}", "--compute", "-5"], "compute must be positive"),
+        (["allocate", "{fit}"], "required: --compute"),
+        (["compare", "{fit}"], "at least two fit files"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_user_errors_are_one_line(cli_fit, capsys, tmp_path, argv, message):
+    _, _, csv, out = cli_fit
+    argv = [a.format(dir=tmp_path, csv=csv, fit=out / "fit.nc") for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_has_help_with_examples(command, capsys):
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: bayescale {command}") and "example" in out
+
+
+def test_laws_entry_point():
+    result = subprocess.run([sys.executable, "-m", "bayescale", "laws"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "chinchilla" in result.stdout and "power_law" in result.stdout and "formula" in result.stdout

@@ -14,8 +14,10 @@ import functools
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 from numpyro.infer.hmc import hmc
 
+from bayescale import progress
 from bayescale.data import CurveBatch
 from bayescale.inference.problem import Problem, curve_args
 
@@ -27,6 +29,7 @@ class NutsSettings(NamedTuple):
     target_accept_prob: float = 0.8
     max_tree_depth: int = 10
     dense_mass: bool = False
+    progress: bool = False  # compile in progress-bar updates (bayescale.progress)
 
 
 class NutsDraws(NamedTuple):
@@ -54,15 +57,23 @@ def _run_chain(problem: Problem, settings: NutsSettings, curve: CurveBatch, z0, 
         rng_key=key,
     )
 
-    def warm(s, _):
+    warmup, samples = settings.num_warmup, settings.num_samples
+
+    def warm(s, step):
+        if settings.progress:
+            progress.report_step(step, warmup)
         return sample_kernel(s, model_args=args), None
 
-    def draw(s, _):
+    def draw(s, step):
+        if settings.progress:
+            progress.report_step(step, samples, phase_offset=warmup)
         s = sample_kernel(s, model_args=args)
         return s, (s.z, s.diverging, s.num_steps, s.accept_prob, s.adapt_state.step_size)
 
-    state, _ = jax.lax.scan(warm, state, None, length=settings.num_warmup)
-    _, out = jax.lax.scan(draw, state, None, length=settings.num_samples)
+    # the step counters are unbatched constants, so under vmap the callback runs once per step
+    warm_steps, draw_steps = (jnp.arange(warmup), jnp.arange(samples)) if settings.progress else (None, None)
+    state, _ = jax.lax.scan(warm, state, warm_steps, length=warmup)
+    _, out = jax.lax.scan(draw, state, draw_steps, length=samples)
     return NutsDraws(*out)
 
 

@@ -1,0 +1,144 @@
+"""Save/load round trips: a loaded fit predicts, summarizes and allocates exactly as the one saved."""
+
+import arviz as az
+import h5netcdf
+import numpy as np
+import numpyro.distributions as dist
+import pandas as pd
+import pytest
+from numpyro.distributions import constraints
+from numpyro.distributions.transforms import biject_to
+
+import bayescale as bs
+from bayescale import io
+from bayescale.laws import _REGISTRY
+from simulate import simulate
+
+NEW = {"params": [1e9, 3e10, 1e12], "tokens": [2e10, 6e11, 2e13]}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Two simulated Chinchilla curves under custom column names (shared with test_cli)."""
+    return renamed(simulate("chinchilla", 2, seed=3))
+
+
+def renamed(df: pd.DataFrame) -> pd.DataFrame:
+    return df.rename(columns={"N": "params", "D": "tokens", "loss": "final_loss", "curve": "run"})
+
+
+@pytest.fixture(scope="module")
+def laplace_grouped(runs):
+    # chunk_size=1: each curve's program is the one an ungrouped fit of 36 points compiles (test_cli reuses it)
+    return bs.fit(runs, law="chinchilla", columns={"N": "params", "D": "tokens"}, y="final_loss", group="run",
+                  method="laplace", draws=200, chunk_size=1, seed=0)
+
+
+def assert_same_fit(a, b, new):
+    for kind in ("mean", "observation"):
+        pa, pb = a.predict(new, kind=kind, interval=0.8), b.predict(new, kind=kind, interval=0.8)
+        assert list(pa.columns) == list(pb.columns)
+        np.testing.assert_array_equal(pa.to_numpy(), pb.to_numpy())
+    pd.testing.assert_frame_equal(a.summary(), b.summary(), check_exact=True)
+    pd.testing.assert_frame_equal(bs.compute_optimal(a, [1e22, 1e24]), bs.compute_optimal(b, [1e22, 1e24]),
+                                  check_exact=True)
+    assert b.problems == a.problems and b.method == a.method and b.groups == a.groups
+    assert b.columns == a.columns and b.settings == a.settings
+    for k in a.sample_stats:
+        assert b.sample_stats[k].dtype == a.sample_stats[k].dtype
+        np.testing.assert_array_equal(b.sample_stats[k], a.sample_stats[k])
+    np.testing.assert_array_equal(b.pointwise_log_likelihood(), a.pointwise_log_likelihood())
+
+
+def test_round_trip_nuts(chinchilla_nuts, tmp_path):
+    path = chinchilla_nuts.save(tmp_path / "nuts.nc")
+    loaded = bs.load(path)
+    assert_same_fit(chinchilla_nuts, loaded, {"N": NEW["params"], "D": NEW["tokens"]})
+    # default priors come back as the law's own objects: same model spec, same compiled programs
+    assert loaded.spec == chinchilla_nuts.spec
+    assert repr(loaded) == repr(chinchilla_nuts)
+
+
+def test_round_trip_laplace_grouped_and_one_curve(laplace_grouped, tmp_path):
+    loaded = bs.load(laplace_grouped.save(tmp_path / "grouped.nc"))
+    assert_same_fit(laplace_grouped, loaded, NEW)
+    assert [type(g) for g in loaded.groups] == [int, int]
+    one = laplace_grouped[1]
+    assert_same_fit(one, bs.load(one.save(tmp_path / "one.nc")), NEW)
+    # the file is ordinary arviz InferenceData
+
+    idata = az.from_netcdf(tmp_path / "grouped.nc")
+    assert {"posterior", "observed_data", "constant_data"} <= set(idata.groups())
+    assert idata.posterior["alpha"].dims == ("chain", "draw", "curve")
+
+
+@pytest.mark.parametrize(
+    "prior",
+    [
+        dist.LogNormal(-1.2, 0.5),
+        dist.HalfNormal(2.0),
+        dist.StudentT(3.0, 0.1, 2.0),
+        dist.Gamma(2.0, 3.0),
+        dist.Uniform(0.0, 4.0),
+        dist.TransformedDistribution(dist.Normal(0.3, 0.2), biject_to(constraints.interval(0.0, 4.0))),
+        dist.TruncatedNormal(1.0, 2.0, low=0.0),
+        dist.TruncatedNormal(1.0, 2.0, low=0.0, high=5.0),
+    ],
+    ids=lambda p: type(p).__name__,
+)
+def test_prior_records_rebuild_the_distribution(prior):
+    record = io.encode_prior(prior)
+    rebuilt = io.decode_prior(record)
+    assert type(rebuilt) is type(prior)
+    x = np.array([0.05, 0.7, 3.0])
+    np.testing.assert_array_equal(np.asarray(rebuilt.log_prob(x)), np.asarray(prior.log_prob(x)))
+
+
+def test_from_fit_priors_survive_a_round_trip(laplace_grouped):
+    for name, prior in bs.priors.from_fit(laplace_grouped, group=0).items():
+        rebuilt = io.decode_prior(io.encode_prior(prior))
+        assert io.encode_prior(rebuilt) == io.encode_prior(prior), name
+
+
+def test_unsupported_prior_is_named():
+    class Custom(dist.Normal):
+        pass
+
+    with pytest.raises(ValueError, match="Custom"):
+        io.encode_prior(Custom(0.0, 1.0))
+    mixture = dist.MixtureSameFamily(dist.Categorical(np.array([0.5, 0.5])), dist.Normal(np.zeros(2), 1.0))
+    with pytest.raises(ValueError, match="MixtureSameFamily"):
+        io.encode_prior(mixture)
+
+
+def test_bad_files_give_clear_errors(laplace_grouped, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no fit file"):
+        bs.load(tmp_path / "missing.nc")
+    text = tmp_path / "runs.csv"
+    text.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not a bayescale fit file"):
+        bs.load(text)
+    other = tmp_path / "other.nc"
+    az.from_dict(posterior={"mu": np.zeros((2, 10))}).to_netcdf(str(other))
+    with pytest.raises(ValueError, match="not a bayescale fit file"):
+        bs.load(other)
+    newer = laplace_grouped.save(tmp_path / "newer.nc")
+    with h5netcdf.File(newer, "a") as f:
+        f.attrs["bayescale_format_version"] = io.FORMAT_VERSION + 1
+    with pytest.raises(ValueError, match="format version 2.*upgrade bayescale"):
+        bs.load(newer)
+
+
+def test_user_law_must_be_registered_before_loading(laplace_grouped, tmp_path, monkeypatch):
+    law = laplace_grouped.law._replace(name="my_chinchilla")
+    fit = laplace_grouped[0]
+    fit.spec = fit.spec._replace(law=law)
+    fit.law = law
+    path = fit.save(tmp_path / "mine.nc")
+    with pytest.raises(ValueError, match="'my_chinchilla', which is not registered.*bs.laws.register"):
+        bs.load(path)
+    monkeypatch.setitem(_REGISTRY, "my_chinchilla", law)
+    assert bs.load(path).law is law
+    monkeypatch.setitem(_REGISTRY, "my_chinchilla", bs.laws.get("power_law")._replace(name="my_chinchilla"))
+    with pytest.raises(ValueError, match="registered law 'my_chinchilla' takes"):
+        bs.load(path)
