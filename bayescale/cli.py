@@ -56,9 +56,30 @@ def demo(args: argparse.Namespace) -> None:
     fig.savefig(out / "chinchilla_predictive.png", dpi=120, bbox_inches="tight")
     fig = plot.frontier(fit, DEMO_BUDGETS)
     fig.savefig(out / "chinchilla_frontier.png", dpi=120, bbox_inches="tight")
+    fig = plot.prior_posterior(fit)
+    fig.savefig(out / "chinchilla_prior_posterior.png", dpi=120, bbox_inches="tight")
     for msg in fit.problems:
         print(f"warning: {msg}")
-    print(f"\nwrote {out}/summary.csv, compute_optimal.csv, chinchilla_predictive.png, chinchilla_frontier.png")
+    # many curves in one call: 16 simulated learning curves L = E + A x^-alpha, each with its own
+    # exponent and noise, fitted together (Laplace); the grid shows each curve's band past its data
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(args.seed)
+    x = np.geomspace(1e6, 1e9, 12)
+    curves = pd.concat(
+        pd.DataFrame({"tokens": x, "curve": f"run {i:02d}",
+                      "loss": (rng.uniform(1.5, 2.5) + rng.uniform(100, 400) * x ** -rng.uniform(0.2, 0.5))
+                      * np.exp(0.01 * rng.standard_normal(x.size))})
+        for i in range(16)
+    )
+    start_curves = time.perf_counter()
+    many = bs.fit(curves, law="power_law", x="tokens", group="curve", method="laplace", seed=args.seed)
+    print(f"\n16 simulated curves, one batched Laplace fit ({time.perf_counter() - start_curves:.1f} s)")
+    fig = plot.grid(many, max_panels=8, extend=30.0)
+    fig.savefig(out / "curves_grid.png", dpi=110, bbox_inches="tight")
+    print(f"\nwrote {out}/summary.csv, compute_optimal.csv, chinchilla_predictive.png, chinchilla_frontier.png, "
+          "chinchilla_prior_posterior.png, curves_grid.png")
     print(f"total {time.perf_counter() - start:.1f} s")
 
 

@@ -1,0 +1,14 @@
+"""Plots of fits (matplotlib). Every function returns the Figure; save it with ``fig.savefig``.
+
+- :func:`predictive`: the data on log-log axes, the posterior predictive band
+  and the extrapolation region.
+- :func:`grid`: small multiples of the same, one panel per curve of a batched fit.
+- :func:`frontier`: the compute-optimal N_opt(C) and D_opt(C) with bands.
+- :func:`prior_posterior`: prior against posterior density of each parameter.
+"""
+
+from bayescale.plot.allocation import frontier
+from bayescale.plot.curves import grid, predictive
+from bayescale.plot.params import prior_posterior
+
+__all__ = ["predictive", "grid", "frontier", "prior_posterior"]
