@@ -71,7 +71,7 @@ def test_round_trip_nuts_grouped(tmp_path):
     loaded = bs.load(fit.save(tmp_path / "nuts_grouped.nc"))
     assert_same_fit(fit, loaded, {"size": [1e10, 1e12]})
     assert loaded.groups == ["a", "b"] and loaded.sample_stats["diverging"].dtype == bool
-    assert_same_fit(fit["b"], loaded["b"], {"x": [1e10, 1e12]})
+    np.testing.assert_array_equal(loaded["b"].predict({"x": [1e10]}), fit["b"].predict({"x": [1e10]}))
 
 
 def test_round_trip_laplace_grouped_and_one_curve(laplace_grouped, tmp_path):
