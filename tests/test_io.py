@@ -74,12 +74,11 @@ def test_round_trip_nuts_grouped(tmp_path):
     np.testing.assert_array_equal(loaded["b"].predict({"x": [1e10]}), fit["b"].predict({"x": [1e10]}))
 
 
-def test_round_trip_laplace_grouped_and_one_curve(laplace_grouped, tmp_path):
+def test_round_trip_laplace_grouped(laplace_grouped, tmp_path):
     loaded = bs.load(laplace_grouped.save(tmp_path / "grouped.nc"))
     assert_same_fit(laplace_grouped, loaded, NEW)
     assert [type(g) for g in loaded.groups] == [int, int]
-    one = laplace_grouped[1]
-    assert_same_fit(one, bs.load(one.save(tmp_path / "one.nc")), NEW)
+    assert loaded[1].problems == laplace_grouped[1].problems
     # the file is ordinary arviz InferenceData
 
     idata = az.from_netcdf(tmp_path / "grouped.nc")
