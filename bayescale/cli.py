@@ -16,7 +16,9 @@ from pathlib import Path
 
 DEMO_BUDGETS = [1e21, 1e22, 1e23, 5.88e23, 1e24, 1e25]
 MAX_GROUP_PLOTS = 12
-USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError)
+# mistakes in the command line or the files it names; anything else keeps its traceback
+USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+               PermissionError)
 
 
 class UserError(Exception):
@@ -324,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("fit", help="fit file of a law of N and D")
     p.add_argument("--compute", type=float, nargs="+", required=True, metavar="FLOP", help="budget(s) C")
     p.add_argument("--flops-per-param-token", type=float, default=6.0, help="k in C = k N D (default: %(default)s)")
-    p.add_argument("--interval", type=float, default=0.9, help="central probability of the bounds (default: %(default)s)")
+    p.add_argument("--interval", type=float, default=0.9,
+                   help="central probability of the bounds (default: %(default)s)")
     p.add_argument("--csv", help="also write the table to this CSV file")
     p.set_defaults(func=allocate)
 

@@ -83,7 +83,8 @@ _TRUNCATED = {"LeftTruncatedDistribution": ("low",), "RightTruncatedDistribution
 def _encode(prior: Any) -> dict:
     kind = type(prior).__name__
     if isinstance(prior, dist.TransformedDistribution) and kind == "TransformedDistribution":
-        return {"type": kind, "base": _encode(prior.base_dist), "transforms": [_encode_transform(t) for t in prior.transforms]}
+        transforms = [_encode_transform(t) for t in prior.transforms]
+        return {"type": kind, "base": _encode(prior.base_dist), "transforms": transforms}
     if kind in _TRUNCATED:
         return {"type": kind, "base": _encode(prior.base_dist),
                 "params": {k: _scalar(getattr(prior, k), k) for k in _TRUNCATED[kind]}}
@@ -148,7 +149,8 @@ def save(fit, path: str | os.PathLike) -> Path:
     posterior.update({k: (("chain", "draw"), v) for k, v in fit.hyper.items()})
     groups = {"posterior": xr.Dataset(posterior)}
     if fit.sample_stats:
-        groups["sample_stats"] = xr.Dataset({k: (curve_dims, np.moveaxis(v, 0, -1)) for k, v in fit.sample_stats.items()})
+        stats = {k: (curve_dims, np.moveaxis(v, 0, -1)) for k, v in fit.sample_stats.items()}
+        groups["sample_stats"] = xr.Dataset(stats)
     groups["observed_data"] = xr.Dataset({"y": ("obs", fit.y)})
     constant = {f"input_{k}": ("obs", v) for k, v in fit.inputs.items()}
     constant["rows"] = (_ROW, np.concatenate(fit.rows).astype(np.int64))

@@ -8,6 +8,7 @@ group level and ``fit[label]`` is that curve's own :class:`Fit`.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any, Mapping
 
 import arviz as az
@@ -149,7 +150,7 @@ class Fit:
             frames.append(df)
         return pd.concat(frames, ignore_index=True)
 
-    def save(self, path) -> "Path":
+    def save(self, path) -> Path:
         """Write the fit to one netCDF file; ``bs.load(path)`` restores it (see :mod:`bayescale.io`)."""
         from bayescale.io import save
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 
 import jax
 import numpy as np
 import pandas as pd
+
+# time the programs users get by default in scripts: no progress-bar callbacks compiled in
+os.environ.setdefault("BAYESCALE_PROGRESS", "0")
 
 
 def environment() -> str:

@@ -40,8 +40,9 @@ def assert_same_fit(a, b, new):
         assert list(pa.columns) == list(pb.columns)
         np.testing.assert_array_equal(pa.to_numpy(), pb.to_numpy())
     pd.testing.assert_frame_equal(a.summary(), b.summary(), check_exact=True)
-    pd.testing.assert_frame_equal(bs.compute_optimal(a, [1e22, 1e24]), bs.compute_optimal(b, [1e22, 1e24]),
-                                  check_exact=True)
+    if {"N", "D"} <= set(a.law.inputs):
+        pd.testing.assert_frame_equal(bs.compute_optimal(a, [1e22, 1e24]), bs.compute_optimal(b, [1e22, 1e24]),
+                                      check_exact=True)
     assert b.problems == a.problems and b.method == a.method and b.groups == a.groups
     assert b.columns == a.columns and b.settings == a.settings
     for k in a.sample_stats:
@@ -59,12 +60,25 @@ def test_round_trip_nuts(chinchilla_nuts, tmp_path):
     assert repr(loaded) == repr(chinchilla_nuts)
 
 
-def test_round_trip_laplace_grouped_and_one_curve(laplace_grouped, tmp_path):
+def test_round_trip_nuts_grouped(tmp_path):
+    # per curve the program of test_compile's 20-point power_law fit (chains=2, draws=50, warmup=50)
+    rng = np.random.default_rng(1)
+    x = np.tile(np.geomspace(1e6, 1e9, 20), 2)
+    loss = (2 + 300 * x**-0.3) * np.exp(0.01 * rng.standard_normal(40))
+    runs = pd.DataFrame({"size": x, "val": loss, "task": np.repeat(["a", "b"], 20)})
+    fit = bs.fit(runs, law="power_law", x="size", y="val", group="task", chains=2, draws=50, warmup=50,
+                 chunk_size=1, seed=2)
+    loaded = bs.load(fit.save(tmp_path / "nuts_grouped.nc"))
+    assert_same_fit(fit, loaded, {"size": [1e10, 1e12]})
+    assert loaded.groups == ["a", "b"] and loaded.sample_stats["diverging"].dtype == bool
+    np.testing.assert_array_equal(loaded["b"].predict({"x": [1e10]}), fit["b"].predict({"x": [1e10]}))
+
+
+def test_round_trip_laplace_grouped(laplace_grouped, tmp_path):
     loaded = bs.load(laplace_grouped.save(tmp_path / "grouped.nc"))
     assert_same_fit(laplace_grouped, loaded, NEW)
     assert [type(g) for g in loaded.groups] == [int, int]
-    one = laplace_grouped[1]
-    assert_same_fit(one, bs.load(one.save(tmp_path / "one.nc")), NEW)
+    assert loaded[1].problems == laplace_grouped[1].problems
     # the file is ordinary arviz InferenceData
 
     idata = az.from_netcdf(tmp_path / "grouped.nc")
