@@ -76,7 +76,8 @@ def demo(args: argparse.Namespace) -> None:
         for i in range(16)
     )
     start_curves = time.perf_counter()
-    many = bs.fit(curves, law="power_law", x="tokens", group="curve", method="laplace", seed=args.seed)
+    many = bs.fit(curves, law="power_law", x="tokens", group="curve", method="laplace", seed=args.seed,
+                  draws=args.draws)
     print(f"\n16 simulated curves, one batched Laplace fit ({time.perf_counter() - start_curves:.1f} s)")
     fig = plot.grid(many, max_panels=8, extend=30.0)
     fig.savefig(out / "curves_grid.png", dpi=110, bbox_inches="tight")

@@ -140,10 +140,13 @@ def test_prior_posterior_panels(curves_fit, tmp_path):
         plot.prior_posterior(curves_fit, params=["gamma"], group=0)
 
 
-def test_prior_posterior_of_map_fit_marks_the_mode(tmp_path):
-    df = simulate("power_law", 1, seed=3)
-    fit = bs.fit(df, law="power_law", x="x", method="map", num_starts=4)
-    fig = plot.prior_posterior(fit, params=["alpha"])
+def test_prior_posterior_of_single_draw_marks_the_mode(curves_fit, tmp_path):
+    """A map fit has one draw per curve: no density, a line at the mode (built here from one draw of a fit)."""
+    one = curves_fit[0]
+    single = bs.Fit(spec=one.spec, method="map", columns=one.columns, groups=one.groups, rows=one.rows,
+                    inputs=one.inputs, y=one.y, posterior={k: v[:, :1, :1] for k, v in one.posterior.items()})
+    fig = plot.prior_posterior(single, params=["alpha"])
     (line,) = fig.axes[0].lines
-    assert line.get_xdata()[0] == pytest.approx(float(fit.draws("alpha")[0, 0]))
+    assert line.get_xdata()[0] == pytest.approx(float(one.posterior["alpha"][0, 0, 0]))
+    assert len(_bands(fig.axes[0])) == 1  # the prior's density only
     _saves(fig, tmp_path, "prior_posterior_map")

@@ -107,12 +107,16 @@ def grid(
     plt = pyplot()
     fig, axs = plt.subplots(nrows, ncols, figsize=(2.9 * ncols, 2.4 * nrows), squeeze=False, layout="constrained")
     for i, (ax, label) in enumerate(zip(axs.flat, groups)):
-        _draw(ax, fit[label], interval, extend, kind, ratios=(), legend=i == 0, colorbar=False, compact=True)
+        xlabel = _draw(ax, fit[label], interval, extend, kind, ratios=(), legend=i == 0, colorbar=False, compact=True)
         ax.set_title(f"{fit.columns.group} = {label}", fontsize=9)
     for ax in axs.flat[len(groups):]:
         ax.set_visible(False)
     shown = f"{len(groups)} of {len(fit.groups)} curves" if len(groups) < len(fit.groups) else f"{len(groups)} curves"
-    fig.suptitle(f"{fit.law.name} ({fit.method}), {shown}: data, {interval:.0%} band, extrapolation shaded")
+    sep = ": " if ncols >= 3 else "\n"  # a narrow grid gets a two-line title
+    fig.suptitle(f"{fit.law.name} ({fit.method}), {shown}{sep}data, {interval:.0%} band, extrapolation shaded",
+                 fontsize=11)
+    fig.supxlabel(xlabel, fontsize=10)
+    fig.supylabel(fit.columns.y, fontsize=10)
     return fig
 
 
@@ -132,6 +136,7 @@ def _draw(ax, fit: Fit, interval, extend, kind, ratios, legend: bool, colorbar: 
     plain_ticks(ax)
     if legend:
         ax.legend(loc="upper right", fontsize=7 if compact else 8)
+    return xlabel
 
 
 def _band(ax, x, band, color, label, lw=1.5):
