@@ -68,11 +68,11 @@ def _ilog2(p, x):
 
 
 def _vap(p, x):
-    return jnp.exp(p["a"] + p["b"] / x["x"] + p["c"] * jnp.log(x["x"]))
+    return p["a"] * jnp.exp(p["b"] / x["x"] - p["c"] * jnp.log(x["x"]))
 
 
 def _exp4(p, x):
-    return p["c"] + jnp.exp(p["b"] - p["a"] * jnp.exp(p["alpha"] * jnp.log(x["x"])))
+    return p["c"] + p["span"] * jnp.exp(-p["a"] * jnp.exp(p["alpha"] * jnp.log(x["x"])))
 
 
 def _log_law(p, x):
@@ -106,14 +106,13 @@ weibull = _law("weibull", _weibull, [_FLOOR, _SPAN, _SHAPE, _SIZE],
                "Weibull")
 ilog2 = _law("ilog2", _ilog2, [_FLOOR, Param("a", dist.LogNormal(0.0, 2.0), "amplitude")],
              "L = c + a / log x  (x > 1)", "ilog2")
-vap = _law("vap", _vap, [Param("a", dist.Normal(0.0, 3.0), "log loss at x = 1 (without the b term)"),
-                         Param("b", dist.Normal(0.0, 3.0), "1/x term (curvature at small x)"),
-                         Param("c", dist.Normal(0.0, 1.0), "slope of log loss in log x")],
-           "L = exp(a + b/x + c log x)", "vapor pressure")
+vap = _law("vap", _vap, [Param("c", exponent_prior(), "exponent of the decay in x"),
+                         Param("b", dist.LogNormal(0.0, 2.0), "excess of log loss at small x (the b/x term)"),
+                         Param("a", amplitude_prior(), "amplitude", scale_by=(("x", "c"),), amplitude=True)],
+           "L = a exp(b/x) x^-c  [Domhan: exp(a' + b/x + c' log x), a' = log a, c' = -c]", "vapor pressure")
 exp4 = _law("exp4", _exp4, [_FLOOR, Param("a", dist.LogNormal(math.log(0.1), 3.0), "rate"),
-                            Param("alpha", dist.LogNormal(0.0, 1.0), "exponent of x"),
-                            Param("b", dist.Normal(0.0, 3.0), "log of the excess loss at x -> 0")],
-            "L = c + exp(b - a x^alpha)", "exp4")
+                            Param("alpha", dist.LogNormal(0.0, 1.0), "exponent of x"), _SPAN],
+            "L = c + span exp(-a x^alpha)  [Domhan: c - exp(-a x^alpha + b), span = e^b]", "exp4")
 log_law = _law("log_law", _log_law, [Param("a", dist.LogNormal(0.0, 2.0), "loss at x = 1"),
                                      Param("b", dist.LogNormal(math.log(0.1), 2.0), "fall of the loss per e-fold of x")],
                "L = a - b log x  (loss falling linearly in log x)")
