@@ -90,7 +90,8 @@ def test_compute_inconsistent_with_6ND_warns():
         prepare(df, law, cols)
 
 
-NUTS_KW = dict(chains=2, warmup=20, draws=10)  # one compiled program shared by the NUTS tests below
+# the settings and chunk shape of tests/test_sbc.py: one compiled NUTS program for both files
+NUTS_KW = dict(chains=2, warmup=150, draws=150, chunk_size=16)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,7 @@ def test_diagnostics_table_per_curve():
     df = curves(groups=("a", "b"))
     df.loc[df["run"] == "b", "loss"] = 3.0  # flat curve: the exponent is not identified
     with pytest.warns(bs.FitWarning):
-        fit = bs.fit(df, x="tokens", group="run", method="nuts", seed=0, chunk_size=2, **NUTS_KW)
+        fit = bs.fit(df, x="tokens", group="run", method="nuts", seed=0, **NUTS_KW)
     diag = fit.diagnostics()
     assert list(diag.index) == ["a", "b"] and diag.index.name == "run"
     assert {"divergences", "max_r_hat", "min_ess_bulk", "min_ess_tail", "mode_ok", "problems", "ok"} <= set(diag)
@@ -165,17 +166,17 @@ def test_diagnostics_of_mode_fits_flag_flat_modes(map_fit):
 
 
 # ------------------------------------------------------------------ determinism
-@pytest.mark.parametrize("method, kw", [("map", {}), ("laplace", dict(draws=20)),
+@pytest.mark.parametrize("method, kw", [("map", dict(chunk_size=2)), ("laplace", dict(draws=20, chunk_size=2)),
                                         ("nuts", NUTS_KW)])
 def test_same_seed_same_bits_alone_or_batched(method, kw):
     df = curves(groups=("a", "b"))
     df.loc[df["run"] == "b", "loss"] *= 1 + 0.02 * np.sin(np.arange(10))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.FitWarning)
-        batched = bs.fit(df, x="tokens", group="run", method=method, seed=7, chunk_size=2, **kw)
-        again = bs.fit(df, x="tokens", group="run", method=method, seed=7, chunk_size=2, **kw)
-        alone = bs.fit(df[df["run"] == "b"], x="tokens", group="run", method=method, seed=7, chunk_size=2, **kw)
-        other = bs.fit(df, x="tokens", group="run", method=method, seed=8, chunk_size=2, **kw)
+        batched = bs.fit(df, x="tokens", group="run", method=method, seed=7, **kw)
+        again = bs.fit(df, x="tokens", group="run", method=method, seed=7, **kw)
+        alone = bs.fit(df[df["run"] == "b"], x="tokens", group="run", method=method, seed=7, **kw)
+        other = bs.fit(df, x="tokens", group="run", method=method, seed=8, **kw)
     for name in batched.posterior:
         np.testing.assert_array_equal(batched.posterior[name], again.posterior[name])
         np.testing.assert_array_equal(batched.posterior[name][1], alone.posterior[name][0])
