@@ -69,14 +69,20 @@ def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None, method
     return per_device * num_devices
 
 
-def plan(batch: CurveBatch, chunk_size: int) -> Iterator[Chunk]:
-    """Chunks of curves of equal bucket width, in bucket order."""
+def plan(batch: CurveBatch, chunk_size: int, fixed: bool = False) -> Iterator[Chunk]:
+    """Chunks of curves of equal bucket width, in bucket order.
+
+    With ``fixed``, every chunk is padded to exactly ``chunk_size`` curves, so
+    every curve runs in a program of the same shape however many curves the
+    batch has: its draws are then bitwise the same alone or in any batch.
+    Otherwise a bucket smaller than ``chunk_size`` runs at its own size.
+    """
     lengths = batch.mask.sum(axis=1)
     widths = np.array([bucket_size(int(n)) for n in lengths])
     multiple = jax.device_count()
     for width in np.unique(widths):
         index = np.flatnonzero(widths == width)
-        size = min(chunk_size, len(index))
+        size = chunk_size if fixed else min(chunk_size, len(index))
         size = -(-size // multiple) * multiple  # a whole number of curves per device
         for start in range(0, len(index), size):
             yield Chunk(index[start : start + size], size, int(width))

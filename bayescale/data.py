@@ -15,7 +15,7 @@ What is checked, and how it fails (always naming the column or group):
   column, missing/non-finite or non-positive sizes or losses, an empty table,
   a table or group with fewer than :data:`MIN_POINTS` points, missing group labels.
 - ``TypeError``: data that is not a DataFrame or a dict of columns, a column
-  name that is not a string (or other hashable label) .
+  name that is a list, array or None.
 - ``UserWarning``: duplicated rows (kept: repeated runs of one configuration
   are legitimate data, and the likelihood treats them as independent), and a
   compute column inconsistent with ``C = 6 N D`` by more than a factor
@@ -166,13 +166,17 @@ def validate(data: Any, law: Law, cols: Columns) -> tuple[pd.DataFrame, dict[str
     return frame, inputs, y
 
 
+def _is_number_column(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
 def _check_compute(frame: pd.DataFrame, cols: Columns, inputs: Mapping[str, np.ndarray]) -> None:
     """Warn when a table has N, D and C and C is not about 6 N D (Kaplan et al. 2020, sec. 2.1)."""
     found = {}
     for k in ("N", "D", "C"):
         if k in inputs:
             found[k] = inputs[k]
-        elif k in frame.columns and pd.api.types.is_numeric_dtype(frame[k]) and not pd.api.types.is_bool_dtype(frame[k]):
+        elif k in frame.columns and _is_number_column(frame[k]):
             found[k] = frame[k].to_numpy(dtype=np.float64)
     if len(found) < 3:
         return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import zlib
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -82,7 +83,12 @@ def fit(
         metrics ``0 < y < 1`` such as error rates (with ``law="m4"``); or a
         :class:`~bayescale.model.Likelihood`.
     seed
-        Seed of every random choice: the same seed gives the same draws.
+        Seed of every random choice: the same seed gives bitwise-identical
+        draws on the same machine. Each curve's stream is derived from the
+        seed and its group label (:func:`curve_id`), so a curve's draws do not
+        depend on the other curves in the batch: fitting the one-group table
+        alone gives the same draws, given the same ``chunk_size`` (which fixes
+        the compiled shapes; the default size depends on the number of curves).
     chains, draws, warmup
         NUTS settings (``draws`` is also the number of Laplace draws).
     dense_mass
@@ -92,7 +98,9 @@ def fit(
         Optimizer starts per curve for the mode.
     chunk_size
         Curves per compiled call; by default as many as fit in a quarter of the
-        device's memory (see :mod:`bayescale.batch`).
+        device's memory (see :mod:`bayescale.batch`). Given explicitly, every
+        chunk is padded to exactly this many curves, which makes each curve's
+        draws independent of the batch it is in (see ``seed``).
     dtype
         ``jnp.float64`` (default when x64 is enabled) or ``jnp.float32``.
     pooling
@@ -128,6 +136,7 @@ def fit(
     settings = nuts.NutsSettings(warmup, draws, chains, target_accept_prob, dense_mass=dense_mass)
     if method != "nuts":
         settings = settings._replace(num_warmup=0, num_chains=1, num_samples=1 if method == "map" else draws)
+    fixed_chunks = chunk_size is not None
     if chunk_size is None:
         sites = len(problem.sites)
         per_curve = settings.num_chains * settings.num_samples * (3 * sites + 6) * np.dtype(dtype).itemsize
@@ -135,9 +144,9 @@ def fit(
     elif not _is_int(chunk_size) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
 
-    keys = np.asarray(_curve_keys(seed, len(groups)))
+    keys = np.asarray(_curve_keys(seed, groups))
     hyper = {}
-    chunks = [None] if pooling == "partial" else list(batch_mod.plan(batch, int(chunk_size)))
+    chunks = [None] if pooling == "partial" else list(batch_mod.plan(batch, int(chunk_size), fixed=fixed_chunks))
     show = progress_mod.resolve(progress, long=method == "nuts" or len(chunks) > 1)
     if show and method == "nuts":
         settings = settings._replace(progress=True)
@@ -282,10 +291,19 @@ def _check_bounded(y: np.ndarray, column: str, kind: str) -> None:
         )
 
 
-def _curve_keys(seed: int, num_curves: int):
-    # fold_in by position keeps each curve's stream independent of the batch it sits in
+def curve_id(label: Any) -> int:
+    """A stable 31-bit id of a group label (0 for an ungrouped fit): the data of a curve's random stream."""
+    if label is None:
+        return 0
+    return zlib.crc32(str(label).encode()) & 0x7FFFFFFF
+
+
+def _curve_keys(seed: int, labels: Sequence[Any]):
+    # keys fold in the group label, not the position, so a curve gets the same draws whether it is
+    # fitted alone (as a one-group table) or inside any batch; chunk_size fixes the compiled shapes
     root = jax.random.PRNGKey(seed)
-    return jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.arange(num_curves))
+    ids = jnp.asarray([curve_id(label) for label in labels], dtype=jnp.uint32)
+    return jax.vmap(lambda i: jax.random.fold_in(root, i))(ids)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -96,8 +96,56 @@ class Fit:
 
     @property
     def ok(self) -> bool:
-        """True when every diagnostic passed (see ``problems``)."""
+        """True when every diagnostic passed (see ``problems`` and :meth:`diagnostics`)."""
         return not self.problems
+
+    def curve_problems(self, label: Any) -> list[str]:
+        """The messages of ``problems`` that concern curve ``label`` (every message for an ungrouped fit)."""
+        if not self.grouped:
+            return list(self.problems)
+        prefix = f"curve {label!r}: "
+        out = [p[len(prefix):] for p in self.problems if p.startswith(prefix)]
+        i = self.groups.index(label)
+        if not self.mode_ok[i] and self.method != "nuts":
+            # check_mode reports the flat modes of a batch in one message; attribute it per curve
+            out.append("the Hessian at the mode is not positive-definite: the Laplace approximation is "
+                       "not to be trusted; use method='nuts'")
+        return out
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Convergence diagnostics per curve, one row per curve.
+
+        Columns: ``divergences`` (NUTS divergent transitions after warmup),
+        ``max_r_hat`` (rank-normalized split r_hat, worst parameter),
+        ``min_ess_bulk`` and ``min_ess_tail`` (worst parameter; Vehtari et al.
+        2021, "Rank-normalization, folding, and localization", Bayesian
+        Analysis), ``mode_ok`` (positive-definite Hessian at the mode),
+        ``problems`` (how many messages of ``problems`` concern the curve) and
+        ``ok``. Statistics that a method does not define are NaN: divergences,
+        r_hat and ESS need NUTS chains (Laplace and MAP draws are independent
+        by construction).
+        """
+        n = len(self.groups)
+        table = pd.DataFrame(index=pd.Index(self.groups if self.grouped else [0],
+                                            name=self.columns.group if self.grouped else "curve"))
+        if "diverging" in self.sample_stats:
+            table["divergences"] = self.sample_stats["diverging"].reshape(n, -1).sum(axis=1)
+        else:
+            table["divergences"] = np.nan
+        summary = self.summary()
+        for column, name, how in (("r_hat", "max_r_hat", "max"), ("ess_bulk", "min_ess_bulk", "min"),
+                                  ("ess_tail", "min_ess_tail", "min")):
+            if column not in summary:
+                table[name] = np.nan
+            elif self.grouped:
+                table[name] = getattr(summary[column].groupby(level=0, sort=False), how)().reindex(self.groups).values
+            else:
+                table[name] = getattr(summary[column], how)()
+        table["mode_ok"] = self.mode_ok.astype(bool)
+        counts = [len(self.curve_problems(label)) for label in self.groups]
+        table["problems"] = counts
+        table["ok"] = np.asarray(counts) == 0
+        return table
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -124,8 +172,7 @@ class Fit:
             mode_ok=self.mode_ok[i : i + 1],
             hyper=self.hyper,
         )
-        prefix = f"curve {label!r}: "
-        sub.problems = [p[len(prefix) :] for p in self.problems if p.startswith(prefix)]
+        sub.problems = self.curve_problems(label)
         return sub
 
     def __repr__(self) -> str:

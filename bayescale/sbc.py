@@ -213,9 +213,7 @@ def sbc(
         },
         index=pd.Index(names, name="quantity"),
     )
-    labels = result.groups
-    flagged = {p.split(":")[0] for p in result.problems}
-    ok = np.array([f"curve {label!r}" not in flagged for label in labels])
+    ok = np.array([not result.curve_problems(label) for label in result.groups])
     return SBCResult(
         ranks=pd.DataFrame(ranks),
         num_ranks=num_ranks,

@@ -37,7 +37,8 @@ def _check_sizes(sizes: Sequence[float]) -> np.ndarray:
     n = np.asarray(sizes)
     if n.ndim != 1 or n.size < 1:
         raise ValueError("sizes must be a non-empty 1-d sequence of sample sizes")
-    if not np.issubdtype(n.dtype, np.number) or not np.all(np.isfinite(n)) or np.any(n < 1) or np.any(n != np.round(n)):
+    numeric = np.issubdtype(n.dtype, np.number)
+    if not numeric or not np.all(np.isfinite(n)) or np.any(n < 1) or np.any(n != np.round(n)):
         raise ValueError(f"sizes must be positive integers, got {list(sizes)}")
     return n.astype(np.int64)
 
@@ -78,7 +79,9 @@ def mean_estimation(sizes: Sequence[int], sigma: float = 1.0, reps: int = 200, s
 
 
 def optimal_bins(size: int | np.ndarray, d: int) -> np.ndarray:
-    """Bins per axis of the rate-optimal regressogram on :math:`[0,1]^d`: :math:`\\lfloor N^{1/(d+2)} \\rceil`, at least 1.
+    """Bins per axis of the rate-optimal regressogram on :math:`[0,1]^d`.
+
+    :math:`m = \\lfloor N^{1/(d+2)} \\rceil`, at least 1.
 
     Bin width :math:`h = 1/m \\propto N^{-1/(d+2)}` balances the squared bias
     :math:`\\propto h^2` of a Lipschitz function against the variance

@@ -11,8 +11,9 @@ NUM = 40
 
 @pytest.fixture(scope="module")
 def sbc_power_law():
-    return bs.sbc("power_law", NUM, np.geomspace(1e6, 1e9, 20), method="nuts", seed=1,
-                  chains=2, warmup=150, draws=150)
+    # 16 points and chunks of 16 curves: the compiled program of tests/test_trust.py's NUTS tests
+    return bs.sbc("power_law", NUM, np.geomspace(1e6, 1e9, 16), method="nuts", seed=1,
+                  chains=2, warmup=150, draws=150, chunk_size=16)
 
 
 def test_sbc_coverage_within_binomial_band(sbc_power_law):
@@ -30,7 +31,7 @@ def test_sbc_coverage_within_binomial_band(sbc_power_law):
 def test_sbc_truth_comes_from_the_prior(sbc_power_law):
     # the prior median of the exponent is 0.3 (LogNormal(log 0.3, 1)); 40 draws pin it to within ~x1.5
     assert 0.2 < np.median(sbc_power_law.truth["alpha"]) < 0.45
-    assert sbc_power_law.data.groupby("dataset").size().eq(20).all()
+    assert sbc_power_law.data.groupby("dataset").size().eq(16).all()
 
 
 def test_sbc_rejects_map_and_bad_sizes():

@@ -1,5 +1,8 @@
 """Theory generators: fits of the pure power law recover the exponents statistical learning theory predicts."""
 
+import warnings
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,7 +40,8 @@ def test_mean_estimation_amplitude_is_sigma_squared(theory_fit):
 
 
 def test_intrinsic_dimension_readings(theory_fit):
-    with pytest.warns(UserWarning, match="faster than any Lipschitz"):  # the mean-estimation curve: alpha = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the mean-estimation curve has alpha = 1: no dimension
         d = bs.theory.intrinsic_dimension(theory_fit, reading="binning", interval=0.9).set_index("curve")
     for dim in (1, 2, 4):
         row = d.loc[f"binning d={dim}"]
@@ -48,6 +52,13 @@ def test_intrinsic_dimension_readings(theory_fit):
         bs.theory.intrinsic_dimension(theory_fit, reading="fractal")
     with pytest.raises(ValueError, match="no parameter 'beta'"):
         bs.theory.intrinsic_dimension(theory_fit, param="beta")
+
+
+def test_binning_reading_warns_for_parametric_rates():
+    fast = SimpleNamespace(law=bs.laws.get("pure_power_law"), draws=lambda name: np.full((1, 20), 1.2), grouped=False)
+    with pytest.warns(UserWarning, match="faster than any Lipschitz"):
+        d = bs.theory.intrinsic_dimension(fast, reading="binning")
+    assert (d < 0).all()
 
 
 def test_generators_shape_and_bad_arguments():
