@@ -268,7 +268,7 @@ def _wide_pandas():
 FIT_EPILOG = """examples:
   bayescale fit runs.csv --law power_law --x params --y final_loss --out fit_dir
   bayescale fit runs.csv --law chinchilla --N params --D tokens --y final_loss --method laplace --out fit_dir
-  bayescale fit sweeps.csv --law power_law --x size --group task --prior epoch_chinchilla --out fit_dir
+  bayescale fit sweeps.csv --law power_law --x size --group task --prior epoch2024 --out fit_dir
 writes DIR/summary.csv, DIR/fit.nc (bs.load) and DIR/predictive.png"""
 
 PREDICT_EPILOG = """examples:
@@ -286,6 +286,8 @@ ranks the fits by PSIS-LOO expected log predictive density (fits of the same dat
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bayescale.model import LIKELIHOODS
+
     parser = _Parser(prog="bayescale", description="Bayesian fits of neural scaling laws",
                      epilog="run 'bayescale COMMAND --help' for each command's options and examples")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -303,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", help="column splitting the table into independent curves")
     p.add_argument("--method", default="nuts", choices=["nuts", "laplace", "map"], help="default: %(default)s")
     p.add_argument("--prior", help="priors preset name (bayescale.priors.presets()); default: the law's defaults")
-    p.add_argument("--likelihood", default="student_t", choices=["student_t", "normal"], help="default: %(default)s")
+    p.add_argument("--likelihood", default="student_t", choices=LIKELIHOODS,
+                   help="on log loss, or logit_* on logit(y) for error rates in (0, 1) (default: %(default)s)")
     p.add_argument("--interval", type=float, default=0.9, help="HDI probability of the summary (default: %(default)s)")
     _sampler_args(p, chains=4, draws=1000, warmup=1000)
     p.add_argument("--out", required=True, help="output folder")

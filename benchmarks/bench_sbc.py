@@ -38,11 +38,15 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def design(law: bs.Law) -> dict[str, np.ndarray]:
-    """A fixed design per law: 20 sizes over three decades, or a 5 x 5 grid of (N, D)."""
+    """A fixed design per law: 20 sizes over three decades, or a 5 x 5 grid of (N, D).
+
+    Laws with a unique-token input ``U`` repeat the data 1 to 16 times across the grid's columns.
+    """
     if law.inputs == ("x",):
         return {"x": np.geomspace(1e6, 1e9, 20)}
     n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
-    grid = {"N": n.ravel(), "D": d.ravel(), "C": 6 * n.ravel() * d.ravel()}
+    epochs = np.tile([1.0, 2.0, 4.0, 8.0, 16.0], 5)
+    grid = {"N": n.ravel(), "D": d.ravel(), "C": 6 * n.ravel() * d.ravel(), "U": d.ravel() / epochs}
     return {k: grid[k] for k in law.inputs}
 
 
@@ -54,19 +58,24 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--target-accept", type=float, default=0.8)
+    parser.add_argument("--method", choices=("nuts", "laplace"), default="nuts")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", default=None, help="append the coverage rows to this CSV file")
     args = parser.parse_args()
     print(environment())
-    print(f"NUTS {args.chains} chains x ({args.warmup} warmup + {args.draws} draws), "
-          f"target_accept_prob={args.target_accept}, {args.datasets} data sets per law", flush=True)
+    if args.method == "nuts":
+        print(f"NUTS {args.chains} chains x ({args.warmup} warmup + {args.draws} draws), "
+              f"target_accept_prob={args.target_accept}, {args.datasets} data sets per law", flush=True)
+    else:
+        print(f"Laplace, {args.draws} draws, {args.datasets} data sets per law", flush=True)
     lo, hi = coverage_band(0.9, args.datasets)
     print(f"a calibrated 90% coverage lies in [{lo:.3f}, {hi:.3f}] with probability 0.99", flush=True)
     for name in args.laws:
         law = bs.laws.get(name)
         with Timer() as t:
-            res = bs.sbc(law, args.datasets, design(law), method="nuts", seed=args.seed, chains=args.chains,
-                             warmup=args.warmup, draws=args.draws, target_accept_prob=args.target_accept)
+            sampler = dict(chains=args.chains, warmup=args.warmup, target_accept_prob=args.target_accept)
+            res = bs.sbc(law, args.datasets, design(law), method=args.method, seed=args.seed, draws=args.draws,
+                         **(sampler if args.method == "nuts" else {}))
         table = res.coverage.copy()
         table.insert(0, "law", name)
         table["flagged"] = 1 - res.ok.mean()
