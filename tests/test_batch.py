@@ -36,7 +36,7 @@ def ragged():
 
 def test_map_batched_equals_per_curve(ragged):
     batched = bs.fit(ragged, law="power_law", x="tokens", y="val_loss", group="run", method="map")
-    for label in batched.groups:
+    for label in ("r1", "r4"):  # 11 and 9 points: one bucket width alone, so one extra compile
         alone = bs.fit(ragged[ragged["run"] == label], law="power_law", x="tokens", y="val_loss", method="map")
         for name in ("E", "alpha", "A", "sigma"):
             np.testing.assert_allclose(batched[label].mode[name], alone.mode[name], rtol=1e-6)
