@@ -322,16 +322,8 @@ class Fit:
         mapping.update(columns or {})
         x = as_inputs(self.law, new, mapping)
         values = self.predictive_draws(x, kind=kind, seed=seed)  # [curves, S, M]
-        q = np.quantile(values, [0.5, (1 - interval) / 2, (1 + interval) / 2], axis=1)
-        frames = []
-        for i, label in enumerate(self.groups):
-            df = pd.DataFrame({self.columns.inputs[k]: v for k, v in x.items()})
-            df["mean"] = values[i].mean(axis=0)
-            df["median"], df["lower"], df["upper"] = q[0, i], q[1, i], q[2, i]
-            if self.grouped:
-                df.insert(0, self.columns.group, label)
-            frames.append(df)
-        return pd.concat(frames, ignore_index=True)
+        names = {k: self.columns.inputs[k] for k in x}
+        return band_table(values, x, names, self.groups, self.columns.group, interval)
 
     def predictive_draws(self, x: Mapping[str, np.ndarray], kind: str = "mean", seed: int = 0) -> np.ndarray:
         """Draws of the law (or of a new observation) at inputs ``x``: ``[curves, draws, points]``."""
@@ -352,6 +344,22 @@ def _predictive(spec: ModelSpec, params, sigma, x, key, observation: bool):
         eps = lik.dist(jnp.zeros_like(loc), 1.0).sample(key)
         loc = loc + sigma[..., None] * eps
     return lik.natural(loc)
+
+
+def band_table(values: np.ndarray, x: Mapping[str, np.ndarray], names: Mapping[str, str], groups: list[Any],
+               group_column: str | None, interval: float) -> pd.DataFrame:
+    """Predictive draws ``[curves, draws, points]`` as a table: inputs (named ``names``), mean, median and
+    the central ``interval`` band, one block of rows per curve (with the group column when grouped)."""
+    q = np.quantile(values, [0.5, (1 - interval) / 2, (1 + interval) / 2], axis=1)
+    frames = []
+    for i, label in enumerate(groups):
+        df = pd.DataFrame({names[k]: v for k, v in x.items()})
+        df["mean"] = values[i].mean(axis=0)
+        df["median"], df["lower"], df["upper"] = q[0, i], q[1, i], q[2, i]
+        if group_column is not None:
+            df.insert(0, group_column, label)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _check_interval(interval: float) -> None:

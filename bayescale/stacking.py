@@ -22,7 +22,7 @@ import pandas as pd
 
 from bayescale.compare import loo_table, named_fits
 from bayescale.data import as_inputs
-from bayescale.results import Fit
+from bayescale.results import Fit, band_table
 
 
 class Stack:
@@ -82,20 +82,11 @@ class Stack:
             wanted = [c for k in f.law.inputs for c in {k, mapping.get(k, k)} if c in frame.columns]
             x.update(as_inputs(f.law, frame[wanted], mapping))
         values = self.predictive_draws(x, kind=kind, seed=seed)
-        q = np.quantile(values, [0.5, (1 - interval) / 2, (1 + interval) / 2], axis=1)
         first = self._first
         names = {}
         for f in self.fits.values():
             names.update(f.columns.inputs)
-        frames = []
-        for i, label in enumerate(first.groups):
-            df = pd.DataFrame({names[k]: v for k, v in x.items()})
-            df["mean"] = values[i].mean(axis=0)
-            df["median"], df["lower"], df["upper"] = q[0, i], q[1, i], q[2, i]
-            if first.grouped:
-                df.insert(0, first.columns.group, label)
-            frames.append(df)
-        return pd.concat(frames, ignore_index=True)
+        return band_table(values, x, names, first.groups, first.columns.group if first.grouped else None, interval)
 
 
 def _apportion(weights: np.ndarray, total: int) -> np.ndarray:
