@@ -129,9 +129,11 @@ def simulate(
     truth = {name: np.asarray(prior.sample(k, (num_datasets,)), dtype=np.float64)
              for k, (name, prior) in zip(keys, spec.priors)}
     params = {k: jnp.asarray(truth[k])[:, None] for k in law.param_names}
-    loc = log_mean(law, params, {k: jnp.asarray(v)[None, :] for k, v in x.items()})
-    eps = spec.likelihood.dist(jnp.zeros_like(loc), 1.0).sample(keys[-1])
-    loss = np.exp(np.asarray(loc + jnp.asarray(truth[NOISE])[:, None] * eps))
+    lik = spec.likelihood
+    # the likelihood's own location and inverse link, so logit likelihoods simulate what they fit
+    loc = lik.locate(log_mean(law, params, {k: jnp.asarray(v)[None, :] for k, v in x.items()}))
+    eps = lik.dist(jnp.zeros_like(loc), 1.0).sample(keys[-1])
+    loss = np.asarray(lik.natural(loc + jnp.asarray(truth[NOISE])[:, None] * eps))
     n = len(next(iter(x.values())))
     table = {k: np.tile(v, num_datasets) for k, v in x.items()}
     table["loss"] = loss.ravel()
