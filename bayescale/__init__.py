@@ -4,48 +4,52 @@
 >>> df = bs.datasets.load("chinchilla")
 >>> fit = bs.fit(df, law="chinchilla", method="nuts", seed=0)   # doctest: +SKIP
 >>> bs.compute_optimal(fit, compute=[5.88e23])                  # doctest: +SKIP
+
+The public API is ``__all__`` and the subpackages ``laws``, ``priors``,
+``datasets``, ``theory`` and ``plot``; everything under ``bayescale._src`` is
+implementation and may change without notice.
 """
 
+import importlib as _importlib
 import warnings as _warnings
 
-from bayescale import _config  # noqa: F401  (precision must be set before arrays are made)
+from bayescale._src import config as _config  # noqa: F401  (precision must be set before arrays are made)
 
 with _warnings.catch_warnings():
     # arviz 0.2x announces its 1.0 refactor on import; the API used here is stable across it
     _warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=FutureWarning)
     import arviz as _arviz  # noqa: F401
-from bayescale import datasets, diagnostics, laws, priors, theory
-from bayescale.allocate import compute_optimal
-from bayescale.compare import compare
-from bayescale.resampling import bootstrap
-from bayescale.diagnostics import FitWarning
-from bayescale.fitting import fit
-from bayescale.io import load
-from bayescale.laws import Law, Param
-from bayescale.model import Likelihood
-from bayescale.progress import set_progress
-from bayescale.prior_predictive import prior_predictive, prior_predictive_draws
-from bayescale.results import Fit
-from bayescale.sbc import SBCResult, sbc
-from bayescale.stacking import Stack, stack
 
-__version__ = "0.1.0"
+from bayescale import datasets, laws, priors, theory
+from bayescale._src.allocate import compute_optimal
+from bayescale._src.compare import compare
+from bayescale._src.diagnostics import FitWarning
+from bayescale._src.fitting import fit
+from bayescale._src.model import Likelihood
+from bayescale._src.prior_predictive import prior_predictive, prior_predictive_draws
+from bayescale._src.progress import set_progress
+from bayescale._src.resampling import bootstrap
+from bayescale._src.io import load
+from bayescale._src.results import Fit
+from bayescale._src.sbc import SBCResult, sbc
+from bayescale._src.stacking import Stack, stack
+from bayescale._src.version import __version__
+from bayescale.laws import Law, Param
 
 __all__ = [
     "fit",
-    "bootstrap",
-    "load",
-    "set_progress",
-    "sbc",
-    "SBCResult",
-    "theory",
     "Fit",
+    "load",
+    "bootstrap",
     "compute_optimal",
     "compare",
     "stack",
     "Stack",
     "prior_predictive",
     "prior_predictive_draws",
+    "sbc",
+    "SBCResult",
+    "set_progress",
     "Law",
     "Param",
     "Likelihood",
@@ -53,6 +57,21 @@ __all__ = [
     "laws",
     "priors",
     "datasets",
-    "diagnostics",
+    "theory",
+    "plot",
     "__version__",
 ]
+
+_LAZY = ("plot",)  # imported on first use: matplotlib is not needed to fit
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = _importlib.import_module(f"bayescale.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'bayescale' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(__all__) | {n for n in globals() if not n.startswith("_")} - {"config"})

@@ -1,5 +1,5 @@
 import sys
 
-from bayescale.cli import main
+from bayescale._src.cli import main
 
 sys.exit(main())

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import bayescale as bs  # noqa: E402
-from bayescale.sbc import coverage_band  # noqa: E402
+from bayescale._src.sbc import coverage_band  # noqa: E402
 from common import Timer, environment  # noqa: E402
 
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.batch import plan
-from bayescale.data import pad
+from bayescale._src.batch import plan
+from bayescale._src.data import pad
 
 
 def ragged_curves(lengths, seed=0):
@@ -149,7 +149,7 @@ def test_pad_masks_padding():
 
 
 def test_flat_mode_warns():
-    from bayescale.diagnostics import check_mode
+    from bayescale._src.diagnostics import check_mode
 
     with pytest.warns(bs.FitWarning, match="not positive-definite"):
         msgs = check_mode(np.array([True, False]), ["a", "b"])

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.cli import main
+from bayescale._src.cli import main
 from simulate import simulate
 
 COMMANDS = ["fit", "predict", "allocate", "compare", "laws", "demo"]

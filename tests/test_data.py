@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.data import bucket_size
+from bayescale._src.data import bucket_size
 
 
 def frame(n=10):

@@ -210,7 +210,7 @@ def test_pointwise_density_is_that_of_y(kind):
     """The log likelihood is a density of y itself: logit (or log) density plus the Jacobian."""
     from scipy import stats
 
-    from bayescale.model import ModelSpec, make_likelihood, pointwise_log_likelihood
+    from bayescale._src.model import ModelSpec, make_likelihood, pointwise_log_likelihood
 
     law = bs.laws.get("m4")
     spec = ModelSpec(law, bs.priors.resolve(law, None), make_likelihood(kind))

@@ -10,7 +10,7 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
 import bayescale as bs
-from bayescale import io
+from bayescale._src import io
 from bayescale.laws import _REGISTRY
 from simulate import simulate
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import pytest
 
 import bayescale as bs
-from bayescale import progress
+from bayescale._src import progress
 from simulate import simulate
 
 

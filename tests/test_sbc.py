@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import bayescale as bs
-from bayescale.sbc import coverage_band
+from bayescale._src.sbc import coverage_band
 
 NUM = 40
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bayescale as bs
-from bayescale.data import prepare, resolve_columns
+from bayescale._src.data import prepare, resolve_columns
 
 
 def curves(n=10, groups=("a", "b")):

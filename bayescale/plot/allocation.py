@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayescale.plot._style import axes, check_single
-from bayescale.results import Fit
+from bayescale._src.results import Fit
 
 
 def frontier(fit: Fit, compute, interval: float = 0.9, ax=None, flops_per_param_token: float = 6.0):
@@ -35,7 +35,7 @@ def frontier(fit: Fit, compute, interval: float = 0.9, ax=None, flops_per_param_
     -------
     matplotlib.figure.Figure
     """
-    from bayescale.allocate import compute_optimal
+    from bayescale._src.allocate import compute_optimal
 
     check_single(fit, "frontier")
     budgets = np.atleast_1d(np.asarray(compute, dtype=float))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayescale.plot._style import axes, check_single, plain_ticks, pyplot
-from bayescale.results import Fit
+from bayescale._src.results import Fit
 
 POINTS = 120
 
@@ -156,7 +156,7 @@ def _draw_one_input(ax, fit: Fit, interval, extend, kind, compact) -> float:
 def _draw_compute(ax, fit: Fit, interval, extend, kind, ratios, colorbar, compact) -> float:
     from matplotlib import colors
 
-    from bayescale.allocate import compute_optimal
+    from bayescale._src.allocate import compute_optimal
 
     n, d = fit.inputs["N"], fit.inputs["D"]
     c_obs = 6.0 * n * d

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from bayescale.plot._style import pyplot
-from bayescale.results import Fit
+from bayescale._src.results import Fit
 
 LOG_SPREAD = 10.0  # prior 1%-99% ratio above which a positive parameter is drawn on a log axis
 

@@ -22,7 +22,7 @@ import numpyro.distributions as dist
 import pandas as pd
 
 from bayescale.laws import Law
-from bayescale.model import NOISE, default_noise_prior
+from bayescale._src.model import NOISE, default_noise_prior
 from bayescale.priors import presets as _presets
 from bayescale.priors.transfer import from_fit
 

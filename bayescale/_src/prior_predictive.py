@@ -20,9 +20,9 @@ import pandas as pd
 
 from bayescale import laws
 from bayescale import priors as priors_mod
-from bayescale.data import as_inputs
-from bayescale.model import NOISE, ModelSpec, make_likelihood
-from bayescale.results import _check_interval, _predictive
+from bayescale._src.data import as_inputs
+from bayescale._src.model import NOISE, ModelSpec, make_likelihood
+from bayescale._src.results import _check_interval, _predictive
 
 
 def prior_predictive_draws(
@@ -79,7 +79,7 @@ def prior_predictive(
     Returns
     -------
     DataFrame with the inputs, ``mean``, ``median``, ``lower`` and ``upper``;
-    the same columns as :meth:`Fit.predict <bayescale.results.Fit.predict>`.
+    the same columns as :meth:`Fit.predict <bayescale._src.results.Fit.predict>`.
     """
     _check_interval(interval)
     values = prior_predictive_draws(

@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 from numpyro.infer.hmc import hmc
 
-from bayescale import progress
-from bayescale.data import CurveBatch
-from bayescale.inference.problem import Problem, curve_args
+from bayescale._src import progress
+from bayescale._src.data import CurveBatch
+from bayescale._src.engines.problem import Problem, curve_args
 
 
 class NutsSettings(NamedTuple):
@@ -29,7 +29,7 @@ class NutsSettings(NamedTuple):
     target_accept_prob: float = 0.8
     max_tree_depth: int = 10
     dense_mass: bool = False
-    progress: bool = False  # compile in progress-bar updates (bayescale.progress)
+    progress: bool = False  # compile in progress-bar updates (bayescale._src.progress)
 
 
 class NutsDraws(NamedTuple):

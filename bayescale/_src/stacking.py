@@ -20,9 +20,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bayescale.compare import loo_table, named_fits
-from bayescale.data import as_inputs
-from bayescale.results import Fit, band_table
+from bayescale._src.compare import loo_table, named_fits
+from bayescale._src.data import as_inputs
+from bayescale._src.results import Fit, band_table
 
 
 class Stack:

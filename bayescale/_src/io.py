@@ -36,8 +36,8 @@ import xarray as xr
 from numpyro.distributions import transforms as T
 
 from bayescale import laws
-from bayescale.data import Columns
-from bayescale.model import Likelihood, ModelSpec
+from bayescale._src.data import Columns
+from bayescale._src.model import Likelihood, ModelSpec
 from bayescale.priors import defaults as default_priors
 
 FORMAT = "bayescale.fit"
@@ -158,7 +158,7 @@ def save(fit, path: str | os.PathLike) -> Path:
     constant["mode_ok"] = (_CURVE, np.asarray(fit.mode_ok, bool))
     constant.update({f"mode_{k}": (_CURVE, v) for k, v in fit.mode.items()})
     groups["constant_data"] = xr.Dataset(constant)
-    from bayescale import __version__
+    from bayescale._src.version import __version__
 
     attrs = {
         "bayescale_format": FORMAT,
@@ -188,7 +188,7 @@ def _json_default(value: Any) -> Any:
 
 # ---------------------------------------------------------------- load
 def load(path: str | os.PathLike):
-    """Read a fit written by :meth:`Fit.save <bayescale.results.Fit.save>`.
+    """Read a fit written by :meth:`Fit.save <bayescale._src.results.Fit.save>`.
 
     Raises
     ------
@@ -198,7 +198,7 @@ def load(path: str | os.PathLike):
         The file is not a bayescale fit, comes from a newer format version, or
         names a law that is not registered.
     """
-    from bayescale.results import Fit
+    from bayescale._src.results import Fit
 
     path = Path(path)
     if not path.is_file():

@@ -1,4 +1,4 @@
-"""``bs.fit``: the thin driver from a table to a :class:`~bayescale.results.Fit`.
+"""``bs.fit``: the thin driver from a table to a :class:`~bayescale._src.results.Fit`.
 
 It validates the data, builds the model spec, runs the engine (MAP always, to
 start NUTS and Laplace from each curve's mode) and wraps the draws.
@@ -15,17 +15,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayescale import batch as batch_mod
-from bayescale import diagnostics, laws
-from bayescale import pooling as pooling_mod
-from bayescale import progress as progress_mod
+from bayescale._src import batch as batch_mod
+from bayescale import laws
+from bayescale._src import diagnostics
+from bayescale._src import pooling as pooling_mod
+from bayescale._src import progress as progress_mod
 from bayescale import priors as priors_mod
-from bayescale.data import CurveBatch, prepare, resolve_columns
-from bayescale.inference import laplace, nuts
-from bayescale.inference import map as map_engine
-from bayescale.inference.problem import Problem, make_problem, to_device
-from bayescale.model import ModelSpec, make_likelihood
-from bayescale.results import Fit
+from bayescale._src.data import CurveBatch, prepare, resolve_columns
+from bayescale._src.engines import laplace, nuts
+from bayescale._src.engines import map as map_engine
+from bayescale._src.engines.problem import Problem, make_problem, to_device
+from bayescale._src.model import ModelSpec, make_likelihood
+from bayescale._src.results import Fit
 
 METHODS = ("nuts", "laplace", "map")
 POOLING = ("none", "partial")
@@ -81,7 +82,7 @@ def fit(
         ``"student_t"`` (4 degrees of freedom, robust) or ``"normal"``, on log loss;
         ``"logit_student_t"`` or ``"logit_normal"`` on logit(y), for bounded
         metrics ``0 < y < 1`` such as error rates (with ``law="m4"``); or a
-        :class:`~bayescale.model.Likelihood`.
+        :class:`~bayescale._src.model.Likelihood`.
     seed
         Seed of every random choice: the same seed gives bitwise-identical
         draws on the same machine. Each curve's stream is derived from the
@@ -98,7 +99,7 @@ def fit(
         Optimizer starts per curve for the mode.
     chunk_size
         Curves per compiled call; by default as many as fit in a quarter of the
-        device's memory (see :mod:`bayescale.batch`). Given explicitly, every
+        device's memory (see :mod:`bayescale._src.batch`). Given explicitly, every
         chunk is padded to exactly this many curves, which makes each curve's
         draws independent of the batch it is in (see ``seed``).
     dtype
@@ -106,7 +107,7 @@ def fit(
     pooling
         ``"none"``: every curve (group) has its own independent posterior.
         ``"partial"``: the ``pooled`` parameters are shared across the groups
-        through a hierarchical prior (see :mod:`bayescale.inference.pooled`),
+        through a hierarchical prior (see :mod:`bayescale._src.engines.pooled`),
         so curves with few points borrow strength from the others; the
         population parameters are in ``Fit.hyper``.
     pooled
@@ -115,7 +116,7 @@ def fit(
         Show a progress bar: ``None`` (default) shows one for long runs (NUTS,
         several chunks) in a terminal or notebook, unless silenced with
         ``bs.set_progress(False)`` or ``BAYESCALE_PROGRESS=0`` (see
-        :mod:`bayescale.progress`).
+        :mod:`bayescale._src.progress`).
     """
     if pooling not in POOLING:
         raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLING)}")

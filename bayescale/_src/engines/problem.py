@@ -16,8 +16,8 @@ import numpy as np
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import constrain_fn, potential_energy
 
-from bayescale.data import CurveBatch
-from bayescale.model import NOISE, ModelSpec, build_model, latent_name
+from bayescale._src.data import CurveBatch
+from bayescale._src.model import NOISE, ModelSpec, build_model, latent_name
 
 
 class Problem(NamedTuple):

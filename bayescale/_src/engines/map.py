@@ -15,9 +15,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from bayescale.data import CurveBatch
-from bayescale.inference import newton
-from bayescale.inference.problem import Problem, random_starts
+from bayescale._src.data import CurveBatch
+from bayescale._src.engines import newton
+from bayescale._src.engines.problem import Problem, random_starts
 
 
 class MapResult(NamedTuple):

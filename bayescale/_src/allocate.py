@@ -31,8 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bayescale.model import ModelSpec
-from bayescale.results import Fit
+from bayescale._src.model import ModelSpec
+from bayescale._src.results import Fit
 
 GRID = 257
 GOLDEN_STEPS = 60

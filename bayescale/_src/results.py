@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale.data import Columns, as_inputs, bucket_size
-from bayescale.model import NOISE, ModelSpec
+from bayescale._src.data import Columns, as_inputs, bucket_size
+from bayescale._src.model import NOISE, ModelSpec
 
 class Fit:
     """Posterior of a law given one or many curves.
@@ -48,7 +48,7 @@ class Fit:
         partially pooled fit (``<name>_mu``, ``<name>_tau``,
         ``<name>_population``); empty otherwise.
     problems
-        Messages of the diagnostics that failed (see :mod:`bayescale.diagnostics`).
+        Messages of the diagnostics that failed (see :mod:`bayescale._src.diagnostics`).
     """
 
     def __init__(
@@ -198,8 +198,8 @@ class Fit:
         return pd.concat(frames, ignore_index=True)
 
     def save(self, path) -> Path:
-        """Write the fit to one netCDF file; ``bs.load(path)`` restores it (see :mod:`bayescale.io`)."""
-        from bayescale.io import save
+        """Write the fit to one netCDF file; ``bs.load(path)`` restores it (see :mod:`bayescale._src.io`)."""
+        from bayescale._src.io import save
 
         return save(self, path)
 
@@ -239,7 +239,7 @@ class Fit:
 
     def pointwise_log_likelihood(self) -> np.ndarray:
         """Log density of each observed loss under each draw, ``[chains, draws, obs]``."""
-        from bayescale.model import pointwise_log_likelihood
+        from bayescale._src.model import pointwise_log_likelihood
 
         chains, draws = next(iter(self.posterior.values())).shape[1:3]
         out = np.empty((chains, draws, len(self.y)))
@@ -336,7 +336,7 @@ class Fit:
 
 @functools.partial(jax.jit, static_argnums=(0, 5))
 def _predictive(spec: ModelSpec, params, sigma, x, key, observation: bool):
-    from bayescale.model import log_mean
+    from bayescale._src.model import log_mean
 
     lik = spec.likelihood
     loc = jax.vmap(jax.vmap(lambda p: lik.locate(log_mean(spec.law, p, x))))(params)  # [curves, S, M]

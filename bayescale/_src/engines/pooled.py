@@ -36,8 +36,8 @@ import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import constrain_fn, potential_energy
 
-from bayescale.data import CurveBatch
-from bayescale.model import NOISE, OBSERVED, ModelSpec, latent_name, log_mean, param_values
+from bayescale._src.data import CurveBatch
+from bayescale._src.model import NOISE, OBSERVED, ModelSpec, latent_name, log_mean, param_values
 
 POPULATION_SCALE = 0.2  # tau ~ HalfNormal(0.2): exponents of related curves differ by ~20%
 

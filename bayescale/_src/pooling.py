@@ -1,7 +1,7 @@
 """``bs.fit(..., pooling="partial")``: one hierarchical posterior over all the curves of a table.
 
 The curves are first fitted independently (MAP, vmapped), which gives a start
-for the joint mode of the hierarchical model (:mod:`bayescale.inference.pooled`);
+for the joint mode of the hierarchical model (:mod:`bayescale._src.engines.pooled`);
 Newton's method finds that mode, the Laplace approximation at it gives draws or
 the start and mass matrix of NUTS, exactly as for a single curve. The batch is
 one program: it is not chunked or sharded over devices.
@@ -15,12 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayescale.data import CurveBatch
-from bayescale.inference import laplace, newton, nuts
-from bayescale.inference import map as map_engine
-from bayescale.inference import pooled as pooled_model
-from bayescale.inference.problem import make_problem, to_device
-from bayescale.model import ModelSpec, NOISE
+from bayescale._src.data import CurveBatch
+from bayescale._src.engines import laplace, newton, nuts
+from bayescale._src.engines import map as map_engine
+from bayescale._src.engines import pooled as pooled_model
+from bayescale._src.engines.problem import make_problem, to_device
+from bayescale._src.model import ModelSpec, NOISE
 
 NEWTON_STEPS = 100
 

@@ -1,7 +1,7 @@
 """Command-line interface: ``bayescale fit | predict | allocate | compare | laws | demo``.
 
 Every subcommand works on files: ``fit`` reads a CSV and writes a fit file
-(:mod:`bayescale.io`), a summary table and a plot; the others read fit files.
+(:mod:`bayescale._src.io`), a summary table and a plot; the others read fit files.
 Mistakes in the command line or the inputs print one line on stderr and exit
 with status 2; anything else is a bug and keeps its traceback.
 """
@@ -286,7 +286,7 @@ ranks the fits by PSIS-LOO expected log predictive density (fits of the same dat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bayescale.model import LIKELIHOODS
+    from bayescale._src.model import LIKELIHOODS
 
     parser = _Parser(prog="bayescale", description="Bayesian fits of neural scaling laws",
                      epilog="run 'bayescale COMMAND --help' for each command's options and examples")

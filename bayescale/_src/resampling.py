@@ -6,7 +6,7 @@ each time. Here every resample is a vector of multinomial counts over the same
 points, so all refits share one padded batch and one compiled program; they
 start from the full-data optimum (itself found from many dispersed starts) and
 run a fixed number of IRLS/Levenberg-Marquardt steps
-(:mod:`bayescale.inference.robust`).
+(:mod:`bayescale._src.engines.robust`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from bayescale import laws
-from bayescale import progress as progress_mod
+from bayescale._src import progress as progress_mod
 from bayescale import priors as priors_mod
-from bayescale.data import CurveBatch, prepare, resolve_columns
-from bayescale.inference import robust
-from bayescale.inference.problem import make_problem, random_starts, to_device
-from bayescale.model import ModelSpec, make_likelihood, natural_params
+from bayescale._src.data import CurveBatch, prepare, resolve_columns
+from bayescale._src.engines import robust
+from bayescale._src.engines.problem import make_problem, random_starts, to_device
+from bayescale._src.model import ModelSpec, make_likelihood, natural_params
 
 
 def point_spec(law: laws.Law) -> ModelSpec:
@@ -92,7 +92,7 @@ def bootstrap(
     progress
         Show a progress bar over the resamples: ``None`` (default) when there
         is more than one chunk and a terminal or notebook is watching (see
-        :mod:`bayescale.progress`).
+        :mod:`bayescale._src.progress`).
 
     Returns
     -------

@@ -28,8 +28,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from bayescale.data import CurveBatch
-from bayescale.model import ModelSpec, log_mean, natural_params
+from bayescale._src.data import CurveBatch
+from bayescale._src.model import ModelSpec, log_mean, natural_params
 
 HUBER_DELTA = 1e-3
 

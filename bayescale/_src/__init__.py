@@ -1,0 +1,1 @@
+"""Implementation of bayescale. Nothing here is public API: import from ``bayescale``."""
