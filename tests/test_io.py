@@ -147,7 +147,6 @@ def test_user_law_must_be_registered_before_loading(laplace_grouped, tmp_path, m
     law = laplace_grouped.law._replace(name="my_chinchilla")
     fit = laplace_grouped[0]
     fit.spec = fit.spec._replace(law=law)
-    fit.law = law
     path = fit.save(tmp_path / "mine.nc")
     with pytest.raises(ValueError, match="'my_chinchilla', which is not registered.*bs.laws.register"):
         bs.load(path)

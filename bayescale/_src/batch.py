@@ -54,17 +54,18 @@ def device_memory_bytes() -> int:
         return 8 * 2**30
 
 
-def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None, method: str = "map") -> int:
+def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None, lockstep: bool = False) -> int:
     """Curves per chunk so that one chunk's outputs use at most MEMORY_FRACTION of device memory.
 
-    NUTS on CPU is further capped at CPU_NUTS_CHUNK curves: vmapped NUTS waits
+    Engines whose chains take steps of varying cost (``lockstep``, NUTS) are
+    capped on CPU at CPU_NUTS_CHUNK curves: vmapped NUTS waits
     at every step for the deepest tree in the batch, and a CPU gains nothing
     from a wider batch to pay for that (measured: 100 power-law curves x 4
     chains take 15 s in chunks of 1 to 10 curves and 24 s in one chunk of 100).
     """
     num_devices = num_devices or jax.device_count()
     per_device = max(1, int(MEMORY_FRACTION * device_memory_bytes() // max(bytes_per_curve, 1)))
-    if method == "nuts" and jax.default_backend() == "cpu":
+    if lockstep and jax.default_backend() == "cpu":
         per_device = min(per_device, CPU_NUTS_CHUNK)
     return per_device * num_devices
 

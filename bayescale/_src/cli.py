@@ -14,8 +14,9 @@ import time
 import warnings
 from pathlib import Path
 
+from bayescale._src import engines
+
 DEMO_BUDGETS = [1e21, 1e22, 1e23, 5.88e23, 1e24, 1e25]
-MAX_GROUP_PLOTS = 12
 # mistakes in the command line or the files it names; anything else keeps its traceback
 USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
                PermissionError)
@@ -123,7 +124,7 @@ def fit(args: argparse.Namespace) -> None:
 
 
 def _save_plots(result, out: Path) -> list[str]:
-    """predictive.png (one panel grid for a grouped fit, if the plot module has one)."""
+    """predictive.png: the band of a single curve, or a grid of panels for a grouped fit."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,13 +133,7 @@ def _save_plots(result, out: Path) -> list[str]:
     from bayescale import plot
 
     try:
-        if not result.grouped:
-            figures = {"predictive.png": plot.predictive(result)}
-        elif hasattr(plot, "grid"):
-            figures = {"predictive.png": plot.grid(result)}
-        else:
-            labels = result.groups[:MAX_GROUP_PLOTS]
-            figures = {f"predictive_{_safe(label)}.png": plot.predictive(result[label]) for label in labels}
+        figures = {"predictive.png": plot.grid(result) if result.grouped else plot.predictive(result)}
     except ValueError as err:  # a law with no predictive plot: the fit is still useful
         print(f"no plot: {err}", file=sys.stderr)
         return []
@@ -146,10 +141,6 @@ def _save_plots(result, out: Path) -> list[str]:
         fig.savefig(out / name, dpi=110, bbox_inches="tight")
         plt.close(fig)
     return list(figures)
-
-
-def _safe(label) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(label))
 
 
 def predict(args: argparse.Namespace) -> None:
@@ -220,13 +211,7 @@ def compare(args: argparse.Namespace) -> None:
         fits[name] = bs.load(path)
     if len(fits) < 2:
         raise UserError("compare needs at least two fit files")
-    if hasattr(bs, "compare"):
-        table = bs.compare(fits)
-    else:
-        import arviz as az
-
-        table = az.compare({name: f.idata for name, f in fits.items()})
-        table = table[["rank", "elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight", "warning"]]
+    table = bs.compare(fits)
     with _wide_pandas():
         print(table.to_string(float_format=lambda v: f"{v:.4g}"))
 
@@ -303,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", dest=f"input_{name}", metavar="COL", help=f"column of input {name} ({what})")
     p.add_argument("--input", action="append", metavar="NAME=COL", help="column of any other law input (repeatable)")
     p.add_argument("--group", help="column splitting the table into independent curves")
-    p.add_argument("--method", default="nuts", choices=["nuts", "laplace", "map"], help="default: %(default)s")
+    p.add_argument("--method", default="nuts", choices=engines.names(),
+                   help="; ".join(f"{m}: {engines.get(m).description}" for m in engines.names())
+                   + " (default: %(default)s)")
     p.add_argument("--prior", help="priors preset name (bayescale.priors.presets()); default: the law's defaults")
     p.add_argument("--likelihood", default="student_t", choices=LIKELIHOODS,
                    help="on log loss, or logit_* on logit(y) for error rates in (0, 1) (default: %(default)s)")

@@ -30,6 +30,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from bayescale._src import engines
 from bayescale._src.diagnostics import FitWarning
 from bayescale._src.results import Fit
 
@@ -56,9 +57,9 @@ def named_fits(fits: Mapping[str, Fit] | Sequence[Fit]) -> dict[str, Fit]:
             raise TypeError(f"fit {name!r} is a {type(f).__name__}, not a bayescale Fit")
         if f.y.shape != first.y.shape or not np.array_equal(f.y, first.y):
             raise ValueError(f"fits {first_name!r} and {name!r} were fitted to different losses; compare fits of the same data")
-        if f.method == "map":
-            raise ValueError(f"fit {name!r} is a MAP fit (one draw): PSIS-LOO needs posterior draws; "
-                             "fit with method='laplace' or 'nuts'")
+        if not engines.get(f.method).posterior:
+            raise ValueError(f"fit {name!r} is a {f.method!r} fit (a point, not a posterior): PSIS-LOO needs "
+                             f"posterior draws; fit with one of {', '.join(_posterior_methods())}")
     return out
 
 
@@ -237,3 +238,7 @@ def compare(
     table["pareto_k_bad"] = table["pareto_k_bad"].astype(int)
     table.index.name = "fit"
     return table
+
+
+def _posterior_methods() -> list[str]:
+    return [m for m in engines.names() if engines.get(m).posterior]

@@ -42,7 +42,7 @@ def check(summary, divergences: np.ndarray, labels: list[Any], thresholds: Thres
         if len(low_ess):
             problems.append(f"{where}effective sample size < {thresholds.min_ess:g} for {low_ess.tolist()}")
     for msg in problems:
-        warnings.warn(msg, FitWarning, stacklevel=3)
+        warnings.warn(msg, FitWarning, stacklevel=4)
     return problems
 
 
@@ -56,7 +56,7 @@ def check_mode(mode_ok: np.ndarray, labels: list[Any]) -> list[str]:
         f"the Hessian at the mode of {where} is not positive-definite (a saddle, or a flat direction): "
         "the Laplace approximation is not to be trusted; use method='nuts'"
     )
-    warnings.warn(msg, FitWarning, stacklevel=3)
+    warnings.warn(msg, FitWarning, stacklevel=4)
     return [msg]
 
 
@@ -125,5 +125,5 @@ def check_prior(
             "or more runs"
         )
     for msg in problems:
-        warnings.warn(msg, FitWarning, stacklevel=3)
+        warnings.warn(msg, FitWarning, stacklevel=4)
     return problems

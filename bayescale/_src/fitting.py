@@ -1,34 +1,32 @@
 """``bs.fit``: the thin driver from a table to a :class:`~bayescale._src.results.Fit`.
 
-It validates the data, builds the model spec, runs the engine (MAP always, to
-start NUTS and Laplace from each curve's mode) and wraps the draws.
+It checks the arguments, validates the data, builds the model spec, plans the
+units of work (chunks of independent curves, or one pooled table), runs the
+engine from the registry (:mod:`bayescale._src.engines`) on each and wraps the
+draws with :meth:`Fit.from_draws <bayescale._src.results.Fit.from_draws>`.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import zlib
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayescale._src import batch as batch_mod
 from bayescale import laws
-from bayescale._src import diagnostics
+from bayescale import priors as priors_mod
+from bayescale._src import batch as batch_mod
+from bayescale._src import engines
 from bayescale._src import pooling as pooling_mod
 from bayescale._src import progress as progress_mod
-from bayescale import priors as priors_mod
 from bayescale._src.data import CurveBatch, prepare, resolve_columns
-from bayescale._src.engines import laplace, nuts
-from bayescale._src.engines import map as map_engine
-from bayescale._src.engines.problem import Problem, make_problem, to_device
-from bayescale._src.model import ModelSpec, make_likelihood
+from bayescale._src.model import ModelSpec, curve_problem, make_likelihood
+from bayescale._src.problem import Problem, to_device
 from bayescale._src.results import Fit
 
-METHODS = ("nuts", "laplace", "map")
 POOLING = ("none", "partial")
 
 
@@ -72,8 +70,9 @@ def fit(
     group
         Column whose values split the table into independent curves.
     method
-        ``"nuts"`` (NumPyro NUTS), ``"laplace"`` (Gaussian at the mode in the
-        unconstrained space) or ``"map"`` (the mode alone).
+        The inference engine (``bayescale._src.engines``): ``"nuts"`` (NumPyro
+        NUTS), ``"laplace"`` (Gaussian at the mode in the unconstrained space)
+        or ``"map"`` (the mode alone).
     priors
         A literature preset name (``bs.priors.presets()``), or per-parameter
         NumPyro distributions (natural units) replacing the defaults, e.g. from
@@ -107,7 +106,7 @@ def fit(
     pooling
         ``"none"``: every curve (group) has its own independent posterior.
         ``"partial"``: the ``pooled`` parameters are shared across the groups
-        through a hierarchical prior (see :mod:`bayescale._src.engines.pooled`),
+        through a hierarchical prior (see :mod:`bayescale._src.pooling`),
         so curves with few points borrow strength from the others; the
         population parameters are in ``Fit.hyper``.
     pooled
@@ -118,102 +117,43 @@ def fit(
         ``bs.set_progress(False)`` or ``BAYESCALE_PROGRESS=0`` (see
         :mod:`bayescale._src.progress`).
     """
-    if pooling not in POOLING:
-        raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLING)}")
-    if pooling == "partial" and group is None:
-        raise ValueError("pooling='partial' shares parameters across groups: give the group column with group=")
-    if pooled is not None and pooling != "partial":
-        raise ValueError("pooled= names the parameters of pooling='partial'")
-    check_settings(method, seed, chains, draws, warmup, target_accept_prob, num_starts)
+    engine = engines.get(method)
+    check_settings(engine, seed, chains, draws, warmup, target_accept_prob, num_starts, chunk_size)
+    check_pooling(pooling, group, pooled)
     law_obj = laws.get(law)
     cols = resolve_columns(law_obj, y, x, columns, group)
     batch, groups, rows = prepare(data, law_obj, cols)
-    lik = make_likelihood(likelihood)
-    if lik.bounded:
-        _check_bounded(np.asarray(data[cols.y], dtype=np.float64), cols.y, lik.kind)
-    spec = ModelSpec(law_obj, priors_mod.resolve(law_obj, priors), lik)
-    problem = make_problem(spec)
+    spec = model_spec(law_obj, priors, likelihood, batch, cols.y)
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
-    settings = nuts.NutsSettings(warmup, draws, chains, target_accept_prob, dense_mass=dense_mass)
-    if method != "nuts":
-        settings = settings._replace(num_warmup=0, num_chains=1, num_samples=1 if method == "map" else draws)
-    fixed_chunks = chunk_size is not None
-    if chunk_size is None:
-        sites = len(problem.sites)
-        per_curve = settings.num_chains * settings.num_samples * (3 * sites + 6) * np.dtype(dtype).itemsize
-        chunk_size = batch_mod.auto_chunk_size(per_curve, method=method)
-    elif not _is_int(chunk_size) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-
-    keys = np.asarray(_curve_keys(seed, groups))
-    hyper = {}
-    chunks = [None] if pooling == "partial" else list(batch_mod.plan(batch, int(chunk_size), fixed=fixed_chunks))
-    show = progress_mod.resolve(progress, long=method == "nuts" or len(chunks) > 1)
-    if show and method == "nuts":
-        settings = settings._replace(progress=True)
-    steps = warmup + draws if method == "nuts" else 0  # NUTS reports steps, other methods whole chunks
-    total, unit = (len(chunks) * steps, "step") if steps else (len(groups), "curve")
-    with progress_mod.bar(show, total, f"{method} {len(groups)} curve(s)", unit) as bar:
-        if pooling == "partial":
-            names = tuple(pooled) if pooled is not None else pooling_mod.default_pooled(spec)
-            posterior, stats, mode, mode_ok, hyper = pooling_mod.run(
-                spec, batch, keys, method, settings, num_starts, names, dtype
-            )
-        else:
-            curve_mesh = batch_mod.mesh()
-            outputs = []
-            for i, chunk in enumerate(chunks):
-                device_batch = batch_mod.shard(to_device(batch_mod.take(batch, chunk), dtype), curve_mesh)
-                chunk_keys = batch_mod.shard(batch_mod.take(keys, chunk), curve_mesh)
-                if bar is not None:
-                    bar.offset = i * steps
-                out = batch_mod.gather(run_chunk(problem, method, settings, num_starts, device_batch, chunk_keys))
-                outputs.append((chunk, out))
-                if bar is not None:
-                    bar.reach((i + 1) * steps if steps else sum(len(c.index) for c, _ in outputs))
-            posterior, stats, mode, mode_ok = _scatter(outputs, len(groups))
-        if bar is not None:
-            bar.reach(total)
-
-    result = Fit(
+    settings = engine.settings(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob,
+                               dense_mass=dense_mass, num_starts=num_starts)
+    keys = curve_keys(seed, groups)
+    if pooling == "partial":
+        plan = pooled_plan(spec, batch, keys, pooled)
+    else:
+        plan = independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype)
+    fields = execute(plan, engine, settings, dtype, progress, f"{engine.name} {len(groups)} curve(s)")
+    return Fit.from_draws(
         spec=spec,
-        method=method,
+        method=engine.name,
         columns=cols,
         groups=groups,
         rows=rows,
         inputs={k: _column(data, c) for k, c in cols.inputs.items()},
         y=_column(data, cols.y),
-        posterior=posterior,
-        sample_stats=stats,
         settings={"seed": seed, "chains": chains, "draws": draws, "warmup": warmup, "dtype": str(np.dtype(dtype)),
                   "pooling": pooling},
-        mode=mode,
-        mode_ok=mode_ok,
-        hyper=hyper,
+        **fields,
     )
-    if method == "nuts":
-        divergences = stats["diverging"].reshape(len(groups), -1).sum(axis=1)
-        result.problems = diagnostics.check(result.summary(), divergences, groups if cols.group else [None])
-    else:
-        result.problems = diagnostics.check_mode(mode_ok, groups if cols.group else [None])
-    if method != "map" and pooling == "none":
-        labels = groups if cols.group else [None]
-        result.problems += diagnostics.check_prior(spec, posterior, [len(r) for r in rows], labels)
-    return result
 
 
+# ---------------------------------------------------------------- arguments
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def check_settings(method, seed, chains, draws, warmup, target_accept_prob, num_starts) -> None:
+def check_settings(engine, seed, chains, draws, warmup, target_accept_prob, num_starts, chunk_size=None) -> None:
     """Reject invalid engine settings with a message naming the argument (``ValueError``/``TypeError``)."""
-    if not isinstance(method, str):
-        raise TypeError(f"method must be a string, one of {', '.join(METHODS)}; got {method!r}")
-    if method not in METHODS:
-        close = difflib.get_close_matches(method, METHODS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown method {method!r}{hint}; choose one of {', '.join(METHODS)}")
     if not _is_int(seed):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__} {seed!r}")
     if not 0 <= seed < 2**32:
@@ -223,45 +163,151 @@ def check_settings(method, seed, chains, draws, warmup, target_accept_prob, num_
             raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
         if value < (0 if name == "warmup" else 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if method == "nuts" and warmup < 20:
-        raise ValueError(f"warmup must be at least 20 NUTS steps, got {warmup!r}")
+    if engine.markov and warmup < 20:
+        raise ValueError(f"warmup must be at least 20 {engine.name} steps, got {warmup!r}")
     if isinstance(target_accept_prob, bool) or not isinstance(target_accept_prob, (int, float, np.floating)):
         raise TypeError(f"target_accept_prob must be a number, got {target_accept_prob!r}")
     if not 0 < target_accept_prob < 1:
         raise ValueError(f"target_accept_prob must be strictly between 0 and 1, got {target_accept_prob!r}")
+    if chunk_size is not None and (not _is_int(chunk_size) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
-def run_chunk(problem: Problem, method: str, settings: nuts.NutsSettings, num_starts: int, batch: CurveBatch, keys):
-    """One compiled call: mode, then Laplace draws or NUTS, then natural units, for every curve of ``batch``.
+def check_pooling(pooling: str, group: str | None, pooled) -> None:
+    if pooling not in POOLING:
+        raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLING)}")
+    if pooling == "partial" and group is None:
+        raise ValueError("pooling='partial' shares parameters across groups: give the group column with group=")
+    if pooled is not None and pooling != "partial":
+        raise ValueError("pooled= names the parameters of pooling='partial'")
 
-    Returns ``(posterior, stats, mode, mode_ok)``; posterior leaves are
-    ``[curves, chains, draws]``.
+
+def model_spec(law: laws.Law, priors: priors_mod.PriorSpec, likelihood: Any, batch: CurveBatch,
+               column: str = "loss") -> ModelSpec:
+    """The model of the fit; a bounded likelihood (on logit y) checks that every loss is below 1."""
+    lik = make_likelihood(likelihood)
+    if lik.bounded:
+        bad = batch.mask & (batch.log_y >= 0)
+        if bad.any():
+            raise ValueError(
+                f"likelihood {lik.kind!r} models a metric strictly between 0 and 1, but column {column!r} has "
+                f"{int(bad.sum())} value(s) >= 1 (first: {np.exp(batch.log_y[bad][0])!r}); use an error rate or "
+                "1 - accuracy as a fraction, or a log-loss likelihood"
+            )
+    return ModelSpec(law, priors_mod.resolve(law, priors), lik)
+
+
+def curve_id(label: Any) -> int:
+    """A stable 31-bit id of a group label (0 for an ungrouped fit): the data of a curve's random stream."""
+    if label is None:
+        return 0
+    return zlib.crc32(str(label).encode()) & 0x7FFFFFFF
+
+
+def curve_keys(seed: int, labels: Sequence[Any]) -> np.ndarray:
+    """One PRNG key per curve.
+
+    Keys fold in the group label, not the position, so a curve gets the same
+    draws whether it is fitted alone (as a one-group table) or inside any
+    batch; ``chunk_size`` fixes the compiled shapes.
     """
-    split = jax.vmap(lambda k: jax.random.split(k, 3))(keys)
-    mode = map_engine.fit(problem, split[:, 0], batch, num_starts)
-    cov, positive = laplace.covariance(mode.hessian)
-    stats = {}
-    if method == "map":
-        z = mode.z[:, None, None, :]
-    elif method == "laplace":
-        z = jax.vmap(lambda k, m, c: laplace.sample(k, m, c, settings.num_samples))(split[:, 1], mode.z, cov)[:, None]
-    else:
-        chains = settings.num_chains
-        z0 = jax.vmap(lambda k, m, c: laplace.sample(k, m, c, chains))(split[:, 1], mode.z, cov)
-        chain_keys = jax.vmap(lambda k: jax.random.split(k, chains))(split[:, 2])
-        imm = cov if settings.dense_mass else jnp.diagonal(cov, axis1=-2, axis2=-1)
-        out = nuts.sample(problem, settings, batch, z0, chain_keys, imm)
-        z = out.z
-        stats = {
-            "diverging": out.diverging,
-            "n_steps": out.num_steps,
-            "acceptance_rate": out.accept_prob,
-            "step_size": out.step_size,
-        }
-    posterior = _constrain_batch(problem, batch, z)
-    mode_values = {k: v[:, 0, 0] for k, v in _constrain_batch(problem, batch, mode.z[:, None, None, :]).items()}
-    return posterior, stats, mode_values, positive
+    root = jax.random.PRNGKey(seed)
+    ids = jnp.asarray([curve_id(label) for label in labels], dtype=jnp.uint32)
+    return np.asarray(jax.vmap(lambda i: jax.random.fold_in(root, i))(ids))
+
+
+# ---------------------------------------------------------------- plans
+class Unit(NamedTuple):
+    """One compiled call: a batch of units (host arrays), a key per unit and whether to shard it."""
+
+    data: CurveBatch
+    keys: np.ndarray
+    shard: bool
+
+
+class Plan(NamedTuple):
+    """The problem, its calls, and ``collect(outputs) -> Fit fields`` that assembles their results."""
+
+    problem: Problem
+    calls: list[Unit]
+    collect: Callable[[list], dict]
+
+
+def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype) -> Plan:
+    """Every curve its own unit, in chunks of equal bucket width (see :mod:`bayescale._src.batch`)."""
+    problem = curve_problem(spec)
+    fixed = chunk_size is not None
+    if chunk_size is None:
+        per_curve = (getattr(settings, "chains", 1) * getattr(settings, "draws", 1) * (3 * problem.dim + 6)
+                     * np.dtype(dtype).itemsize)
+        chunk_size = batch_mod.auto_chunk_size(per_curve, lockstep=engine.markov)
+    chunks = list(batch_mod.plan(batch, int(chunk_size), fixed=fixed))
+    calls = [Unit(batch_mod.take(batch, c), batch_mod.take(keys, c), True) for c in chunks]
+    num_curves = batch.log_y.shape[0]
+
+    def collect(outputs):
+        posterior, stats, mode, mode_ok = _scatter(list(zip(chunks, outputs)), num_curves)
+        return dict(posterior=posterior, sample_stats=stats, mode=mode, mode_ok=mode_ok)
+
+    return Plan(problem, calls, collect)
+
+
+def pooled_plan(spec, batch, keys, pooled) -> Plan:
+    """The whole table as one unit of the partially pooled model (:mod:`bayescale._src.pooling`)."""
+    num_curves = batch.log_y.shape[0]
+    if num_curves < 2:
+        raise ValueError("pooling='partial' needs a group column with at least 2 curves")
+    names = tuple(pooled) if pooled is not None else pooling_mod.default_pooled(spec)
+    problem = pooling_mod.pooled_problem(spec, names, num_curves)
+    one = jax.tree_util.tree_map(lambda a: np.asarray(a)[None], batch)
+    key = np.asarray(jax.random.fold_in(keys[0], num_curves))[None]
+
+    def collect(outputs):
+        values, stats, mode, mode_ok = outputs[0]
+        posterior, hyper = pooling_mod.unpack(values, num_curves)
+        mode, _ = pooling_mod.unpack({k: np.asarray(v)[:, None, None] for k, v in mode.items()}, num_curves)
+        # sampler statistics are those of the joint chain, repeated per curve
+        stats = {k: np.broadcast_to(v, (num_curves, *v.shape[1:])).copy() for k, v in stats.items()}
+        return dict(posterior=posterior, sample_stats=stats, mode={k: v[:, 0, 0] for k, v in mode.items()},
+                    mode_ok=np.full(num_curves, bool(mode_ok[0])), hyper=hyper)
+
+    return Plan(problem, [Unit(one, key, False)], collect)
+
+
+# ---------------------------------------------------------------- execution
+def execute(plan: Plan, engine, settings, dtype, progress: bool | None, desc: str) -> dict:
+    """Run the engine on every call of the plan (with a progress bar) and collect the fields of the fit."""
+    calls = plan.calls
+    show = progress_mod.resolve(progress, long=engine.markov or len(calls) > 1)
+    if show and "progress" in settings._fields:
+        settings = settings._replace(progress=True)
+    steps = settings.warmup + settings.draws if engine.markov else 0  # Markov engines report steps
+    num_units = sum(len(c.keys) for c in calls)
+    total, unit = (len(calls) * steps, "step") if steps else (num_units, "unit")
+    mesh = batch_mod.mesh()
+    outputs = []
+    with progress_mod.bar(show, total, desc, unit) as bar:
+        for i, call in enumerate(calls):
+            where = mesh if call.shard else None
+            data = batch_mod.shard(to_device(call.data, dtype), where)
+            if bar is not None:
+                bar.offset = i * steps
+            draws = engine.run(plan.problem, settings, data, batch_mod.shard(call.keys, where))
+            values = constrain(plan.problem, data, draws.z)
+            mode = {k: v[:, 0, 0] for k, v in constrain(plan.problem, data, draws.mode[:, None, None]).items()}
+            outputs.append(batch_mod.gather((values, draws.stats, mode, draws.mode_ok)))
+            if bar is not None:
+                bar.reach((i + 1) * steps if steps else sum(len(c.keys) for c in calls[: i + 1]))
+        if bar is not None:
+            bar.reach(total)
+    return plan.collect(outputs)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def constrain(problem: Problem, batch, z):
+    """Every site in natural units for draws ``z [units, chains, draws, dim]``: leaves ``[units, chains, draws, ...]``."""
+    over_draws = jax.vmap(jax.vmap(problem.constrain, in_axes=(0, None)), in_axes=(0, None))
+    return jax.vmap(over_draws)(z, batch)
 
 
 def _scatter(outputs, num_curves: int):
@@ -280,37 +326,6 @@ def _scatter(outputs, num_curves: int):
                 full[chunk.index] = out[part][: len(chunk.index)]
         merged.append(full)
     return merged
-
-
-def _check_bounded(y: np.ndarray, column: str, kind: str) -> None:
-    bad = y >= 1
-    if bad.any():
-        raise ValueError(
-            f"likelihood {kind!r} models a metric strictly between 0 and 1, but column {column!r} has "
-            f"{int(bad.sum())} value(s) >= 1 (first: {y[np.argmax(bad)]!r}); use an error rate or 1 - accuracy "
-            "as a fraction, or a log-loss likelihood"
-        )
-
-
-def curve_id(label: Any) -> int:
-    """A stable 31-bit id of a group label (0 for an ungrouped fit): the data of a curve's random stream."""
-    if label is None:
-        return 0
-    return zlib.crc32(str(label).encode()) & 0x7FFFFFFF
-
-
-def _curve_keys(seed: int, labels: Sequence[Any]):
-    # keys fold in the group label, not the position, so a curve gets the same draws whether it is
-    # fitted alone (as a one-group table) or inside any batch; chunk_size fixes the compiled shapes
-    root = jax.random.PRNGKey(seed)
-    ids = jnp.asarray([curve_id(label) for label in labels], dtype=jnp.uint32)
-    return jax.vmap(lambda i: jax.random.fold_in(root, i))(ids)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _constrain_batch(problem, batch, z):
-    over_draws = jax.vmap(jax.vmap(problem.constrain, in_axes=(0, None)), in_axes=(0, None))
-    return jax.vmap(over_draws)(z, batch)
 
 
 def _column(data, col) -> np.ndarray:

@@ -13,10 +13,7 @@ xarray read it directly:
   JSON ``bayescale_fit`` record with the law name, the priors, the likelihood,
   the columns, the group labels, the settings and the diagnostics' messages.
 
-Priors are written as their class name and constructor arguments (the keys of
-``arg_constraints``); a ``TransformedDistribution`` (as made by
-:func:`bayescale.priors.from_fit`) as its base distribution and its transforms,
-and truncated distributions as their base and bounds. The arrays are stored
+Priors are written as records (:mod:`bayescale._src.prior_records`). The arrays are stored
 losslessly, so a loaded fit predicts, summarizes and allocates exactly as the
 one saved. A law is stored by name: a user-registered law must be registered
 again (``bs.laws.register``) before its fits are loaded.
@@ -31,99 +28,16 @@ from typing import Any
 
 import arviz as az
 import numpy as np
-import numpyro.distributions as dist
 import xarray as xr
-from numpyro.distributions import transforms as T
 
 from bayescale import laws
 from bayescale._src.data import Columns
+from bayescale._src.prior_records import decode_prior, encode_prior
 from bayescale._src.model import Likelihood, ModelSpec
-from bayescale.priors import defaults as default_priors
 
 FORMAT = "bayescale.fit"
 FORMAT_VERSION = 1
 _CURVE, _ROW = "curve", "row_entry"
-
-
-# ---------------------------------------------------------------- priors as JSON
-def encode_prior(prior: dist.Distribution) -> dict:
-    """A JSON-able record of a prior, checked to rebuild the same distribution."""
-    record = _encode(prior)
-    try:
-        same = _encode(decode_prior(record)) == record
-    except (TypeError, ValueError):
-        same = False
-    if not same:
-        raise ValueError(
-            f"cannot save prior {type(prior).__name__}: it does not rebuild from its arguments "
-            f"{sorted(record.get('params', {}))}; use a standard numpyro distribution with scalar arguments"
-        )
-    return record
-
-
-def decode_prior(record: dict) -> dist.Distribution:
-    """The distribution of a record made by :func:`encode_prior`."""
-    kind = record["type"]
-    if kind == "TransformedDistribution":
-        return dist.TransformedDistribution(
-            decode_prior(record["base"]), [_decode_transform(t) for t in record["transforms"]]
-        )
-    if kind in _TRUNCATED:
-        return getattr(dist, kind)(decode_prior(record["base"]), **record["params"])
-    cls = getattr(dist, kind, None)
-    if not (isinstance(cls, type) and issubclass(cls, dist.Distribution)):
-        raise ValueError(f"unknown prior distribution {kind!r} in the file")
-    return cls(**record["params"])
-
-
-_TRUNCATED = {"LeftTruncatedDistribution": ("low",), "RightTruncatedDistribution": ("high",),
-              "TwoSidedTruncatedDistribution": ("low", "high")}
-
-
-def _encode(prior: Any) -> dict:
-    kind = type(prior).__name__
-    if isinstance(prior, dist.TransformedDistribution) and kind == "TransformedDistribution":
-        transforms = [_encode_transform(t) for t in prior.transforms]
-        return {"type": kind, "base": _encode(prior.base_dist), "transforms": transforms}
-    if kind in _TRUNCATED:
-        return {"type": kind, "base": _encode(prior.base_dist),
-                "params": {k: _scalar(getattr(prior, k), k) for k in _TRUNCATED[kind]}}
-    if not isinstance(prior, dist.Distribution) or getattr(dist, kind, None) is not type(prior):
-        raise ValueError(f"cannot save prior of type {kind}: only numpyro.distributions classes are supported")
-    params = {k: _scalar(getattr(prior, k), f"{kind}.{k}") for k in prior.arg_constraints if hasattr(prior, k)}
-    return {"type": kind, "params": params}
-
-
-def _scalar(value: Any, what: str) -> float:
-    array = np.asarray(value)
-    if array.shape != ():
-        raise ValueError(f"cannot save prior argument {what}: it is not a scalar (shape {array.shape})")
-    return float(array)
-
-
-def _encode_transform(t: T.Transform) -> dict:
-    if isinstance(t, T.ComposeTransform):
-        return {"type": "ComposeTransform", "parts": [_encode_transform(p) for p in t.parts]}
-    if isinstance(t, T.AffineTransform):
-        return {"type": "AffineTransform", "loc": _scalar(t.loc, "loc"), "scale": _scalar(t.scale, "scale")}
-    if isinstance(t, T.PowerTransform):
-        return {"type": "PowerTransform", "exponent": _scalar(t.exponent, "exponent")}
-    if type(t) in (T.ExpTransform, T.SigmoidTransform, T.IdentityTransform, T.SoftplusTransform):
-        return {"type": type(t).__name__}
-    raise ValueError(f"cannot save a prior with transform {type(t).__name__}")
-
-
-def _decode_transform(record: dict) -> T.Transform:
-    kind = record["type"]
-    if kind == "ComposeTransform":
-        return T.ComposeTransform([_decode_transform(p) for p in record["parts"]])
-    if kind == "AffineTransform":
-        return T.AffineTransform(record["loc"], record["scale"])
-    if kind == "PowerTransform":
-        return T.PowerTransform(record["exponent"])
-    if kind in ("ExpTransform", "SigmoidTransform", "IdentityTransform", "SoftplusTransform"):
-        return getattr(T, kind)()
-    raise ValueError(f"unknown transform {kind!r} in the file")
 
 
 # ---------------------------------------------------------------- save
@@ -187,19 +101,8 @@ def _json_default(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------- load
-def load(path: str | os.PathLike):
-    """Read a fit written by :meth:`Fit.save <bayescale._src.results.Fit.save>`.
-
-    Raises
-    ------
-    FileNotFoundError
-        No file at ``path``.
-    ValueError
-        The file is not a bayescale fit, comes from a newer format version, or
-        names a law that is not registered.
-    """
-    from bayescale._src.results import Fit
-
+def read(path: str | os.PathLike) -> dict[str, Any]:
+    """The fields of a :class:`~bayescale._src.results.Fit` saved at ``path`` (``bs.load`` builds the fit)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no fit file at {str(path)!r}")
@@ -220,36 +123,29 @@ def load(path: str | os.PathLike):
         )
     meta = json.loads(attrs["bayescale_fit"])
     law = _registered_law(meta)
-    spec = ModelSpec(law, _priors(law, meta["priors"]), Likelihood(**meta["likelihood"]))
-
+    priors = tuple((name, decode_prior(record)) for name, record in meta["priors"].items())
     hyper_names = set(meta["hyper"])
     post = idata.posterior
-    # curves first and C-contiguous, as a fresh fit holds them: reductions then sum in the same order
-    posterior = {k: _curves_first(post[k]) for k in post.data_vars if k not in hyper_names}
-    hyper = {k: np.ascontiguousarray(post[k].values) for k in meta["hyper"]}
-    stats = {}
-    if "sample_stats" in idata.groups():
-        stats = {k: _curves_first(v) for k, v in idata.sample_stats.data_vars.items()}
     const = idata.constant_data
-    rows = np.split(const["rows"].values, np.cumsum(const["rows_per_curve"].values)[:-1])
     cols = meta["columns"]
-    result = Fit(
-        spec=spec,
+    return dict(
+        spec=ModelSpec(law, priors, Likelihood(**meta["likelihood"])),
         method=meta["method"],
         columns=Columns(dict(cols["inputs"]), cols["y"], cols["group"]),
         groups=meta["groups"],
-        rows=rows,
+        rows=np.split(const["rows"].values, np.cumsum(const["rows_per_curve"].values)[:-1]),
         inputs={k: const[f"input_{k}"].values for k in law.inputs},
         y=idata.observed_data["y"].values,
-        posterior=posterior,
-        sample_stats=stats,
+        # curves first and C-contiguous, as a fresh fit holds them: reductions then sum in the same order
+        posterior={k: _curves_first(post[k]) for k in post.data_vars if k not in hyper_names},
+        sample_stats={k: _curves_first(v) for k, v in idata.sample_stats.data_vars.items()}
+        if "sample_stats" in idata.groups() else {},
         settings=meta["settings"],
         mode={k: const[f"mode_{k}"].values for k in meta["mode"]},
         mode_ok=const["mode_ok"].values.astype(bool),
-        hyper=hyper,
+        hyper={k: np.ascontiguousarray(post[k].values) for k in meta["hyper"]},
+        problems=list(meta["problems"]),
     )
-    result.problems = list(meta["problems"])
-    return result
 
 
 def _curves_first(values: xr.DataArray) -> np.ndarray:
@@ -270,17 +166,3 @@ def _registered_law(meta: dict) -> laws.Law:
             f"but the fit was made with {meta['law_inputs']} and {meta['law_params']}"
         )
     return law
-
-
-def _priors(law: laws.Law, records: dict) -> tuple:
-    # reuse the law's own default objects: specs (and compiled programs) are cached on prior identity,
-    # and the prior-dominance check recognizes defaults by identity
-    defaults = default_priors(law)
-    out = []
-    for name, record in records.items():
-        default = defaults.get(name)
-        if default is not None and _encode(default) == record:
-            out.append((name, default))
-        else:
-            out.append((name, decode_prior(record)))
-    return tuple(out)

@@ -25,12 +25,17 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
+from numpyro.distributions.transforms import biject_to
 
 from bayescale.laws import Law
 from bayescale.laws.base import log_shift
+from bayescale._src.data import CurveBatch
+from bayescale._src.prior_records import prior_key
+from bayescale._src.problem import Problem, make_problem
 
 NOISE = "sigma"
 OBSERVED = "log_loss"
@@ -105,7 +110,6 @@ def make_likelihood(spec: str | Likelihood) -> Likelihood:
     return lik
 
 
-# one shared object: model specs (and so compiled programs) are cached on prior identity
 _NOISE_PRIOR = dist.LogNormal(math.log(0.02), 1.0)
 
 
@@ -129,11 +133,29 @@ def latent_name(name: str) -> str:
 
 
 class ModelSpec(NamedTuple):
-    """Everything that defines the model, hashable so compiled programs can be cached on it."""
+    """Everything that defines the model: the static argument of every compiled program.
+
+    Equality and hashing go by value: two specs with the same law, priors of
+    the same types and parameters (:func:`~bayescale._src.prior_records.prior_key`)
+    and the same likelihood are equal, so they share one compiled program even
+    when their prior objects were built separately.
+    """
 
     law: Law
     priors: tuple[tuple[str, dist.Distribution], ...]
     likelihood: Likelihood
+
+    def _key(self):
+        return (self.law, tuple((name, prior_key(p)) for name, p in self.priors), self.likelihood)
+
+    def __eq__(self, other):
+        return isinstance(other, ModelSpec) and self._key() == other._key()
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash(self._key())
 
     @property
     def prior_dict(self) -> dict[str, dist.Distribution]:
@@ -178,8 +200,6 @@ def natural_params(spec: ModelSpec, z, log_refs: Mapping[str, Any]) -> dict[str,
     The deterministic counterpart of :func:`param_values`, without priors, for
     point fits that need only the map from coordinates to parameters.
     """
-    from numpyro.distributions.transforms import biject_to
-
     priors = spec.prior_dict
     values: dict[str, Any] = {}
     for i, name in enumerate(spec.sample_order):
@@ -198,18 +218,63 @@ def log_mean(law: Law, values: Mapping[str, Any], inputs: Mapping[str, Any]) -> 
 
 
 def build_model(spec: ModelSpec) -> Callable[..., None]:
-    """The NumPyro model of one curve: ``model(inputs, log_y, mask, log_refs)``."""
+    """The NumPyro model of one curve: ``model(inputs, log_y, mask, log_refs, given=None)``.
+
+    ``given`` maps parameter names to values drawn elsewhere; the partially
+    pooled model (:mod:`bayescale._src.pooling`) runs this model inside a plate
+    of curves with the pooled parameters given by their population.
+    """
     noise_prior = spec.prior_dict[NOISE]
 
-    def model(inputs, log_y, mask, log_refs):
-        values = param_values(spec, log_refs)
+    def model(inputs, log_y, mask, log_refs, given=None):
+        values = param_values(spec, log_refs, given)
         sigma = numpyro.sample(NOISE, noise_prior)
         lik = spec.likelihood
         loc = lik.locate(log_mean(spec.law, values, inputs))
-        with numpyro.plate("points", log_y.shape[-1]), numpyro.handlers.mask(mask=mask):
+        with numpyro.plate("points", log_y.shape[-1], dim=-1), numpyro.handlers.mask(mask=mask):
             numpyro.sample(OBSERVED, lik.dist(loc, sigma), obs=lik.observe(log_y))
 
     return model
+
+
+@functools.lru_cache(maxsize=128)
+def curve_problem(spec: ModelSpec) -> Problem:
+    """The :class:`~bayescale._src.problem.Problem` of one curve under ``spec`` (cached by value)."""
+    example = CurveBatch({k: np.ones(8) for k in spec.law.inputs}, np.zeros(8), np.ones(8, bool),
+                         {k: np.zeros(()) for k in spec.law.inputs})
+    return make_problem(build_model(spec), ("curve", spec), example, functools.partial(random_starts, spec))
+
+
+def random_starts(spec: ModelSpec, key, curve: CurveBatch, num_starts: int) -> jax.Array:
+    """Dispersed starting points for one curve, ``[num_starts, sites]``.
+
+    Plain parameters are drawn from their priors. A rescaled amplitude starts
+    with its term at the reference size between e^-3 and 1 times the median
+    observed loss; other rescaled parameters are drawn from their priors and
+    shifted into the sampler's coordinates.
+    """
+    priors = spec.prior_dict
+    sites = [latent_name(n) if spec.law.param(n).scale_by else n for n in spec.sample_order] + [NOISE]
+    keys = jax.random.split(key, len(sites))
+    log_median = jnp.sum(jnp.where(curve.mask, curve.log_y, 0.0)) / jnp.sum(curve.mask)
+    natural: dict[str, jax.Array] = {}
+    columns = []
+    for k, site, name in zip(keys, sites, [*spec.sample_order, NOISE]):
+        prior = priors[name]
+        draw = prior.sample(k, (num_starts,))
+        param = None if site == NOISE else spec.law.param(name)
+        if param is None or not param.scale_by:
+            natural[name] = draw
+            columns.append(biject_to(prior.support).inv(draw))
+        elif param.amplitude:
+            u = jax.random.uniform(k, (num_starts,), minval=-3.0, maxval=0.0)
+            columns.append(log_median + u)
+        else:
+            shift = sum(
+                (1.0 if e is None else natural[e]) * curve.log_refs[i] for i, e in param.scale_by
+            )
+            columns.append(jnp.log(draw) - shift)
+    return jnp.stack(columns, axis=-1).astype(curve.log_y.dtype)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -1,28 +1,67 @@
-"""``bs.fit(..., pooling="partial")``: one hierarchical posterior over all the curves of a table.
+"""Partial pooling: the one-curve model, transformed into a hierarchical model of a whole table.
 
-The curves are first fitted independently (MAP, vmapped), which gives a start
-for the joint mode of the hierarchical model (:mod:`bayescale._src.engines.pooled`);
-Newton's method finds that mode, the Laplace approximation at it gives draws or
-the start and mass matrix of NUTS, exactly as for a single curve. The batch is
-one program: it is not chunked or sharded over devices.
+Pooled parameters (by default the law's exponents) get a population
+distribution in their unconstrained space, non-centred (Papaspiliopoulos,
+Roberts and Skold 2007), which suits curves with few points each:
+
+.. math::
+
+    \\mu_k &\\sim \\mathcal N(m_k, s_k^2), \\qquad \\tau_k \\sim \\mathrm{HalfNormal}(t) \\\\
+    \\epsilon_{gk} &\\sim \\mathcal N(0, 1), \\qquad
+    \\theta_{gk} = T_k(\\mu_k + \\tau_k\\, \\epsilon_{gk})
+
+with ``T_k`` the bijection onto the parameter's support (``exp`` for a
+positive exponent) and ``(m_k, s_k)`` the mean and standard deviation of the
+parameter's own prior mapped to the unconstrained space, so that with one
+curve the population prior is the single-curve prior again. ``tau_k`` is the
+spread of the parameter across curves (in log units for positive
+parameters): ``tau -> 0`` is complete pooling, large ``tau`` no pooling.
+Every other parameter, and ``sigma``, stays per curve with its own prior.
+
+:func:`pool` is a transformation of the one-curve model
+(:func:`bayescale._src.model.build_model`): the hyper-priors, then the
+one-curve model inside a plate of curves with the pooled parameters given. The
+result is an ordinary :class:`~bayescale._src.problem.Problem` whose unit of
+data is the whole table, so every engine serves pooled fits unchanged; its
+``init`` starts from independent per-curve modes.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from numpyro.distributions.transforms import biject_to
 
 from bayescale._src.data import CurveBatch
-from bayescale._src.engines import laplace, newton, nuts
-from bayescale._src.engines import map as map_engine
-from bayescale._src.engines import pooled as pooled_model
-from bayescale._src.engines.problem import make_problem, to_device
-from bayescale._src.model import ModelSpec, NOISE
+from bayescale._src.engines.base import find_modes
+from bayescale._src.model import NOISE, ModelSpec, build_model, curve_problem
+from bayescale._src.problem import Problem, Sites, latent_sites, make_problem, ravel
 
-NEWTON_STEPS = 100
+POPULATION_SCALE = 0.2  # tau ~ HalfNormal(0.2): exponents of related curves differ by ~20%
+CURVE_MAP_STEPS = 60  # Newton steps of the independent fits that start the joint mode
+
+
+def mu_name(name: str) -> str:
+    return f"{name}_mu"
+
+
+def tau_name(name: str) -> str:
+    return f"{name}_tau"
+
+
+def offset_name(name: str) -> str:
+    return f"{name}_offset"
+
+
+def population_name(name: str) -> str:
+    """The population median of a pooled parameter, ``T(mu)``, in natural units."""
+    return f"{name}_population"
 
 
 def default_pooled(spec: ModelSpec) -> tuple[str, ...]:
@@ -40,62 +79,96 @@ def default_pooled(spec: ModelSpec) -> tuple[str, ...]:
     return tuple(names)
 
 
-def run(spec: ModelSpec, batch: CurveBatch, keys, method: str, settings: nuts.NutsSettings, num_starts: int,
-        pooled: tuple[str, ...], dtype):
-    """Fit the pooled model; returns ``(posterior, stats, mode, mode_ok, hyper)`` as numpy arrays.
+def check_pooled(spec: ModelSpec, pooled: tuple[str, ...]) -> None:
+    missing = [n for n in pooled if n not in spec.law.param_names]
+    if missing:
+        raise ValueError(f"cannot pool {missing}: law {spec.law.name!r} has parameters {list(spec.law.param_names)}")
+    for name in pooled:
+        if spec.law.param(name).scale_by:
+            raise ValueError(f"cannot pool {name!r}: it is an amplitude rescaled by the reference size; pool exponents")
 
-    ``posterior`` and ``stats`` leaves are ``[curves, chains, draws]`` (sampler
-    statistics are those of the joint chain, repeated per curve); ``hyper``
-    leaves are ``[chains, draws]``.
+
+def unconstrained_moments(prior: dist.Distribution, num_draws: int = 20_000) -> tuple[float, float]:
+    """Mean and sd of a prior in the unconstrained space of its support (Monte Carlo, fixed key)."""
+    draws = prior.sample(jax.random.PRNGKey(0), (num_draws,))
+    free = np.asarray(biject_to(prior.support).inv(draws), dtype=np.float64)
+    return float(free.mean()), float(free.std())
+
+
+def pool(curve_model: Callable, priors: dict[str, dist.Distribution], pooled: tuple[str, ...]) -> Callable:
+    """The hierarchical model of a batch ``[curves, points]`` from the model of one curve.
+
+    ``curve_model(inputs, log_y, mask, log_refs, given=...)`` is run inside a
+    plate of curves (on dim -2, so per-curve sites are ``[curves, 1]`` and
+    broadcast over points) with the ``pooled`` parameters given by their
+    population distribution.
     """
-    num_curves = batch.log_y.shape[0]
-    if num_curves < 2:
-        raise ValueError("pooling='partial' needs a group column with at least 2 curves")
-    device_batch = to_device(batch, dtype)
-    independent = make_problem(spec)
-    keys = jnp.asarray(keys)
-    modes = map_engine.fit(independent, keys, device_batch, num_starts)
-    curve_modes = {site: modes.z[:, i] for i, site in enumerate(independent.sites)}
-    problem = pooled_model.make_problem(spec, pooled, num_curves)
-    z0 = pooled_model.initial_point(problem, curve_modes).astype(device_batch.log_y.dtype)
-    key = jax.random.fold_in(keys[0], num_curves)
-    draws, stats, mode, ok = _run(problem, method, settings, device_batch, z0, key)
-    curve_sites = {name for name, size in problem.sites if size > 1} | set(spec.law.param_names) | {NOISE}
+    moments = {name: unconstrained_moments(priors[name]) for name in pooled}
+
+    def model(inputs, log_y, mask, log_refs):
+        hyper = {}
+        for name in pooled:
+            m, s = moments[name]
+            mu = numpyro.sample(mu_name(name), dist.Normal(m, s))
+            tau = numpyro.sample(tau_name(name), dist.HalfNormal(POPULATION_SCALE))
+            numpyro.deterministic(population_name(name), biject_to(priors[name].support)(mu))
+            hyper[name] = (mu, tau)
+        with numpyro.plate("curves", log_y.shape[0], dim=-2):
+            given = {}
+            for name, (mu, tau) in hyper.items():
+                eps = numpyro.sample(offset_name(name), dist.Normal(0.0, 1.0))
+                given[name] = numpyro.deterministic(name, biject_to(priors[name].support)(mu + tau * eps))
+            curve_model(inputs, log_y, mask, {k: v[:, None] for k, v in log_refs.items()}, given=given)
+
+    return model
+
+
+@functools.lru_cache(maxsize=32)
+def pooled_problem(spec: ModelSpec, pooled: tuple[str, ...], num_curves: int) -> Problem:
+    """The :class:`Problem` of ``num_curves`` curves with ``pooled`` parameters shared (cached by value)."""
+    check_pooled(spec, pooled)
+    model = pool(build_model(spec), spec.prior_dict, pooled)
+    example = CurveBatch({k: np.ones((num_curves, 8)) for k in spec.law.inputs}, np.zeros((num_curves, 8)),
+                         np.ones((num_curves, 8), bool), {k: np.zeros(num_curves) for k in spec.law.inputs})
+    init = functools.partial(_init, latent_sites(model, example), spec, pooled)
+    return make_problem(model, ("pooled", spec, pooled, num_curves), example, init)
+
+
+def _init(sites: Sites, spec: ModelSpec, pooled: tuple[str, ...], key, batch: CurveBatch, num_starts: int):
+    """One start ``[1, dim]``: the joint vector that reproduces each curve's independent mode.
+
+    Each pooled parameter starts with ``mu`` at the mean of the curves' modes,
+    ``tau`` at their spread (floored so the offsets stay finite) and the
+    offsets that reproduce each curve's mode.
+    """
+    curve = curve_problem(spec)
+    keys = jax.random.split(key, batch.log_y.shape[0])
+    modes = find_modes(curve, keys, batch, num_starts, CURVE_MAP_STEPS)
+    values = {site: modes.z[:, i][:, None] for i, site in enumerate(curve.names)}
+    for name in pooled:
+        u = values.pop(name)
+        mu = jnp.mean(u)
+        tau = jnp.maximum(jnp.std(u), 0.05)
+        values[mu_name(name)], values[tau_name(name)] = mu, jnp.log(tau)
+        values[offset_name(name)] = (u - mu) / tau
+    return ravel(sites, values)[None]
+
+
+def unpack(values: dict[str, np.ndarray], num_curves: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Split constrained draws of the one pooled unit into per-curve sites and population sites.
+
+    ``values`` leaves are ``[1, chains, draws, *site_shape]``; per-curve sites
+    (shape ``[curves, 1]``) come back as ``[curves, chains, draws]``, population
+    sites as ``[chains, draws]``.
+    """
     posterior, hyper = {}, {}
-    for name, value in draws.items():
-        value = np.asarray(value)
-        if name in curve_sites:
+    for name, value in values.items():
+        value = np.asarray(value)[0]
+        if value.ndim == 4:
             posterior[name] = np.moveaxis(value.reshape(*value.shape[:2], num_curves), -1, 0)
         else:
             hyper[name] = value
-    stats = {k: np.broadcast_to(np.asarray(v), (num_curves, *v.shape)).copy() for k, v in stats.items()}
-    mode = {k: np.asarray(v).reshape(num_curves) for k, v in mode.items() if k in curve_sites}
-    return posterior, stats, mode, np.full(num_curves, bool(ok)), hyper
+    return posterior, hyper
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _run(problem: pooled_model.PooledProblem, method: str, settings: nuts.NutsSettings, batch: CurveBatch, z0, key):
-    info = newton.minimize(lambda z: problem.potential(z, batch), z0, NEWTON_STEPS)
-    cov, ok = laplace.covariance(info.hessian)
-    k_draws, k_chains = jax.random.split(key)
-    stats = {}
-    if method == "map":
-        z = info.z[None, None]
-    elif method == "laplace":
-        z = laplace.sample(k_draws, info.z, cov, settings.num_samples)[None]
-    else:
-        z0_chains = laplace.sample(k_draws, info.z, cov, settings.num_chains)
-        chain_keys = jax.random.split(k_chains, settings.num_chains)
-        imm = cov if settings.dense_mass else jnp.diagonal(cov)
-        one = jax.tree.map(lambda a: a[None], batch)
-        out = nuts.sample(problem, settings, one, z0_chains[None], chain_keys[None], imm[None])
-        z = out.z[0]
-        stats = {
-            "diverging": out.diverging[0],
-            "n_steps": out.num_steps[0],
-            "acceptance_rate": out.accept_prob[0],
-            "step_size": out.step_size[0],
-        }
-    draws = jax.vmap(jax.vmap(lambda zz: problem.constrain(zz, batch)))(z)
-    mode = problem.constrain(info.z, batch)
-    return draws, stats, mode, ok
+__all__ = ["default_pooled", "pool", "pooled_problem", "unpack", "NOISE"]

@@ -6,7 +6,7 @@ each time. Here every resample is a vector of multinomial counts over the same
 points, so all refits share one padded batch and one compiled program; they
 start from the full-data optimum (itself found from many dispersed starts) and
 run a fixed number of IRLS/Levenberg-Marquardt steps
-(:mod:`bayescale._src.engines.robust`).
+(:mod:`bayescale._src.engines.huber`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from bayescale import laws
 from bayescale._src import progress as progress_mod
 from bayescale import priors as priors_mod
 from bayescale._src.data import CurveBatch, prepare, resolve_columns
-from bayescale._src.engines import robust
-from bayescale._src.engines.problem import make_problem, random_starts, to_device
-from bayescale._src.model import ModelSpec, make_likelihood, natural_params
+from bayescale._src.engines import huber
+from bayescale._src.model import ModelSpec, curve_problem, make_likelihood, natural_params
+from bayescale._src.problem import to_device
 
 
 def point_spec(law: laws.Law) -> ModelSpec:
@@ -36,9 +36,9 @@ def point_spec(law: laws.Law) -> ModelSpec:
 @functools.partial(jax.jit, static_argnums=(0, 3, 4))
 def fit_full(spec: ModelSpec, key, curve: CurveBatch, num_starts: int, num_steps: int, delta: float):
     """Multi-start robust fit of one curve with unit weights: (z, objective)."""
-    starts = random_starts(make_problem(spec), key, curve, num_starts)[:, :-1]  # drop sigma
+    starts = curve_problem(spec).init(key, curve, num_starts)[:, :-1]  # drop sigma
     weights = curve.mask.astype(curve.log_y.dtype)
-    zs, values = jax.vmap(lambda z0: robust.minimize(spec, curve, z0, weights, num_steps, delta))(starts)
+    zs, values = jax.vmap(lambda z0: huber.minimize(spec, curve, z0, weights, num_steps, delta))(starts)
     best = jnp.argmin(values)
     return zs[best], values[best]
 
@@ -46,7 +46,7 @@ def fit_full(spec: ModelSpec, key, curve: CurveBatch, num_starts: int, num_steps
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def refit(spec: ModelSpec, curve: CurveBatch, z0, counts, num_steps: int, delta: float):
     """Robust refits for a batch of resample ``counts [resamples, points]`` from ``z0``."""
-    zs, values = jax.vmap(lambda w: robust.minimize(spec, curve, z0, w, num_steps, delta))(counts)
+    zs, values = jax.vmap(lambda w: huber.minimize(spec, curve, z0, w, num_steps, delta))(counts)
     return natural_params(spec, zs, curve.log_refs), values
 
 
@@ -66,7 +66,7 @@ def bootstrap(
     y: str = "loss",
     x: str | None = None,
     columns: Mapping[str, str] | None = None,
-    delta: float = robust.HUBER_DELTA,
+    delta: float = huber.HUBER_DELTA,
     num_steps: int = 40,
     num_starts: int = 256,
     chunk_size: int = 256,

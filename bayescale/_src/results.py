@@ -7,6 +7,7 @@ group level and ``fit[label]`` is that curve's own :class:`Fit`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,29 +19,39 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayescale._src import diagnostics, engines, io
 from bayescale._src.data import Columns, as_inputs, bucket_size
-from bayescale._src.model import NOISE, ModelSpec
+from bayescale._src.model import NOISE, ModelSpec, log_mean, pointwise_log_likelihood
 
+@dataclasses.dataclass(eq=False, repr=False)
 class Fit:
     """Posterior of a law given one or many curves.
 
     Attributes
     ----------
-    law, spec
-        The law and the full model spec (priors, likelihood).
+    spec
+        The full model spec: law, priors, likelihood (``law`` is ``spec.law``).
     method
-        ``"nuts"``, ``"laplace"`` or ``"map"``.
+        The engine's name (``"nuts"``, ``"laplace"``, ``"map"``).
+    columns
+        Which table columns fed the law's inputs, the loss and the groups.
     groups
         Label of each curve (``[None]`` for an ungrouped fit).
+    rows
+        For each curve, the positions of its rows in ``inputs`` and ``y``.
+    inputs, y
+        The law's inputs and the loss, one entry per row of the table.
     posterior
         ``{site: array [curves, chains, draws]}``: every law parameter under its
         public name in natural units, ``sigma``, and the sampler's
         ``log_<name>_ref`` coordinates.
     sample_stats
-        Sampler statistics with the same leading axes (NUTS only).
+        Sampler statistics with the same leading axes (engines with Markov chains).
+    settings
+        The seed and engine settings the fit ran with.
     mode
-        ``{site: array [curves]}``: the posterior mode in the sampler's
-        coordinates (the centre of the Laplace approximation, where NUTS starts).
+        ``{site: array [curves]}``: the posterior mode (the centre of the
+        Laplace approximation, where NUTS starts).
     mode_ok
         Per curve, False where the Hessian at the mode was not positive-definite.
     hyper
@@ -48,41 +59,61 @@ class Fit:
         partially pooled fit (``<name>_mu``, ``<name>_tau``,
         ``<name>_population``); empty otherwise.
     problems
-        Messages of the diagnostics that failed (see :mod:`bayescale._src.diagnostics`).
+        Messages of the diagnostics that failed (see :meth:`diagnostics`).
     """
 
-    def __init__(
-        self,
-        *,
-        spec: ModelSpec,
-        method: str,
-        columns: Columns,
-        groups: list[Any],
-        rows: list[np.ndarray],
-        inputs: Mapping[str, np.ndarray],
-        y: np.ndarray,
-        posterior: Mapping[str, np.ndarray],
-        sample_stats: Mapping[str, np.ndarray] | None = None,
-        settings: Mapping[str, Any] | None = None,
-        mode: Mapping[str, np.ndarray] | None = None,
-        mode_ok: np.ndarray | None = None,
-        hyper: Mapping[str, np.ndarray] | None = None,
-    ):
-        self.spec = spec
-        self.law = spec.law
-        self.method = method
-        self.columns = columns
-        self.groups = list(groups)
-        self.rows = [np.asarray(r) for r in rows]
-        self.inputs = {k: np.asarray(v) for k, v in inputs.items()}
-        self.y = np.asarray(y)
-        self.posterior = {k: np.asarray(v) for k, v in posterior.items()}
-        self.sample_stats = {k: np.asarray(v) for k, v in (sample_stats or {}).items()}
-        self.settings = dict(settings or {})
-        self.mode = {k: np.asarray(v) for k, v in (mode or {}).items()}
-        self.mode_ok = np.ones(len(self.groups), bool) if mode_ok is None else np.asarray(mode_ok)
-        self.hyper = {k: np.asarray(v) for k, v in (hyper or {}).items()}
-        self.problems: list[str] = []
+    spec: ModelSpec
+    method: str
+    columns: Columns
+    groups: list[Any]
+    rows: list[np.ndarray]
+    inputs: Mapping[str, np.ndarray]
+    y: np.ndarray
+    posterior: Mapping[str, np.ndarray]
+    sample_stats: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    mode: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    mode_ok: np.ndarray | None = None
+    hyper: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self):
+        self.groups = list(self.groups)
+        self.rows = [np.asarray(r) for r in self.rows]
+        self.inputs = {k: np.asarray(v) for k, v in self.inputs.items()}
+        self.y = np.asarray(self.y)
+        self.posterior = {k: np.asarray(v) for k, v in self.posterior.items()}
+        self.sample_stats = {k: np.asarray(v) for k, v in (self.sample_stats or {}).items()}
+        self.settings = dict(self.settings or {})
+        self.mode = {k: np.asarray(v) for k, v in (self.mode or {}).items()}
+        self.mode_ok = np.ones(len(self.groups), bool) if self.mode_ok is None else np.asarray(self.mode_ok)
+        self.hyper = {k: np.asarray(v) for k, v in (self.hyper or {}).items()}
+        self.problems = list(self.problems)
+
+    @classmethod
+    def from_draws(cls, **fields: Any) -> "Fit":
+        """A fit from an engine's draws (in natural units), with its diagnostics run and warned about.
+
+        Takes :class:`Fit`'s fields except ``problems``. Engines with Markov
+        chains are checked for divergences, r_hat and ESS; the others for a
+        positive-definite Hessian at the mode; posteriors of independent curves
+        for domination by a default prior.
+        """
+        fit = cls(**fields)
+        engine = engines.get(fit.method)
+        labels = fit.groups if fit.grouped else [None]
+        if engine.markov:
+            divergences = fit.sample_stats["diverging"].reshape(len(fit.groups), -1).sum(axis=1)
+            fit.problems = diagnostics.check(fit.summary(), divergences, labels)
+        else:
+            fit.problems = diagnostics.check_mode(fit.mode_ok, labels)
+        if engine.posterior and not fit.hyper:
+            fit.problems += diagnostics.check_prior(fit.spec, fit.posterior, [len(r) for r in fit.rows], labels)
+        return fit
+
+    @property
+    def law(self):
+        return self.spec.law
 
     # ------------------------------------------------------------------ structure
     @property
@@ -106,7 +137,7 @@ class Fit:
         prefix = f"curve {label!r}: "
         out = [p[len(prefix):] for p in self.problems if p.startswith(prefix)]
         i = self.groups.index(label)
-        if not self.mode_ok[i] and self.method != "nuts":
+        if not self.mode_ok[i] and not engines.get(self.method).markov:
             # check_mode reports the flat modes of a batch in one message; attribute it per curve
             out.append("the Hessian at the mode is not positive-definite: the Laplace approximation is "
                        "not to be trusted; use method='nuts'")
@@ -157,23 +188,20 @@ class Fit:
             i = self.groups.index(label)
         except ValueError:
             raise KeyError(f"no group {label!r} in column {self.columns.group!r}") from None
-        sub = Fit(
-            spec=self.spec,
-            method=self.method,
+        rows = self.rows[i]
+        return dataclasses.replace(
+            self,
             columns=Columns(self.columns.inputs, self.columns.y, None),
             groups=[None],
-            rows=[np.arange(len(self.rows[i]))],
-            inputs={k: v[self.rows[i]] for k, v in self.inputs.items()},
-            y=self.y[self.rows[i]],
+            rows=[np.arange(len(rows))],
+            inputs={k: v[rows] for k, v in self.inputs.items()},
+            y=self.y[rows],
             posterior={k: v[i : i + 1] for k, v in self.posterior.items()},
             sample_stats={k: v[i : i + 1] for k, v in self.sample_stats.items()},
-            settings=self.settings,
             mode={k: v[i : i + 1] for k, v in self.mode.items()},
             mode_ok=self.mode_ok[i : i + 1],
-            hyper=self.hyper,
+            problems=self.curve_problems(label),
         )
-        sub.problems = self.curve_problems(label)
-        return sub
 
     def __repr__(self) -> str:
         chains, draws = next(iter(self.posterior.values())).shape[1:3]
@@ -199,9 +227,7 @@ class Fit:
 
     def save(self, path) -> Path:
         """Write the fit to one netCDF file; ``bs.load(path)`` restores it (see :mod:`bayescale._src.io`)."""
-        from bayescale._src.io import save
-
-        return save(self, path)
+        return io.save(self, path)
 
     # ------------------------------------------------------------------ arviz
     @functools.cached_property
@@ -239,8 +265,6 @@ class Fit:
 
     def pointwise_log_likelihood(self) -> np.ndarray:
         """Log density of each observed loss under each draw, ``[chains, draws, obs]``."""
-        from bayescale._src.model import pointwise_log_likelihood
-
         chains, draws = next(iter(self.posterior.values())).shape[1:3]
         out = np.empty((chains, draws, len(self.y)))
         for i, idx in enumerate(self.rows):
@@ -336,8 +360,6 @@ class Fit:
 
 @functools.partial(jax.jit, static_argnums=(0, 5))
 def _predictive(spec: ModelSpec, params, sigma, x, key, observation: bool):
-    from bayescale._src.model import log_mean
-
     lik = spec.likelihood
     loc = jax.vmap(jax.vmap(lambda p: lik.locate(log_mean(spec.law, p, x))))(params)  # [curves, S, M]
     if observation:
@@ -373,3 +395,17 @@ def _to_frame(ds: xr.Dataset, names: list[str], group: str | None) -> pd.Series:
     frame = pd.DataFrame({n: ds[n].to_series() for n in names})
     frame.columns.name = "parameter"
     return frame.stack()
+
+
+def load(path) -> Fit:
+    """Read a fit written by :meth:`Fit.save` (see :mod:`bayescale._src.io` for the format).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is not a bayescale fit, comes from a newer format version, or
+        names a law that is not registered.
+    """
+    return Fit(**io.read(path))

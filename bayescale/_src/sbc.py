@@ -37,6 +37,7 @@ from scipy import stats
 
 from bayescale import laws
 from bayescale import priors as priors_mod
+from bayescale._src import engines
 from bayescale._src.diagnostics import FitWarning
 from bayescale._src.fitting import fit as fit_fn
 from bayescale._src.model import NOISE, ModelSpec, log_mean, make_likelihood
@@ -168,7 +169,8 @@ def sbc(
     priors
         Priors of the model, as for :func:`bayescale.fit`; the simulation draws from the same ones.
     method
-        ``"nuts"`` or ``"laplace"`` (``"map"`` has no interval to calibrate).
+        An engine that gives a posterior, e.g. ``"nuts"`` or ``"laplace"``
+        (``"map"`` has no interval to calibrate).
     seed
         Seed of the simulation and of the fits.
     likelihood
@@ -187,8 +189,10 @@ def sbc(
     SBCResult
     """
     law = laws.get(law)
-    if method not in ("nuts", "laplace"):
-        raise ValueError(f"sbc calibrates intervals: method must be 'nuts' or 'laplace', got {method!r}")
+    if not engines.get(method).posterior:
+        calibrated = [m for m in engines.names() if engines.get(m).posterior]
+        raise ValueError(f"sbc calibrates intervals: method must give a posterior, one of {', '.join(calibrated)}; "
+                         f"got {method!r}")
     if int(num_datasets) != num_datasets or num_datasets < 2:
         raise ValueError(f"num_datasets must be an integer >= 2, got {num_datasets!r}")
     if int(num_ranks) != num_ranks or num_ranks < 2:

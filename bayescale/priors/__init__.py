@@ -23,6 +23,7 @@ import pandas as pd
 
 from bayescale.laws import Law
 from bayescale._src.model import NOISE, default_noise_prior
+from bayescale._src.prior_records import prior_key
 from bayescale.priors import presets as _presets
 from bayescale.priors.transfer import from_fit
 
@@ -92,14 +93,14 @@ def table(law: Law | str, priors: PriorSpec = None) -> pd.DataFrame:
     law = laws.get(law)
     default = defaults(law)
     rows = [
-        {"parameter": k, "prior": describe(v), "default": v is default[k]} for k, v in resolve(law, priors)
+        {"parameter": k, "prior": describe(v), "default": prior_key(v) == prior_key(default[k])} for k, v in resolve(law, priors)
     ]
     return pd.DataFrame(rows).set_index("parameter")
 
 
 def is_default(law: Law, name: str, prior: dist.Distribution) -> bool:
     """True when ``prior`` is the law's own default for ``name`` (a weakly-informative prior)."""
-    return prior is defaults(law)[name]
+    return prior_key(prior) == prior_key(defaults(law)[name])
 
 
 __all__ = [

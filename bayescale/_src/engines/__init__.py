@@ -1,8 +1,87 @@
-"""Inference engines, each a few pure functions over a flat unconstrained problem.
+"""Inference engines behind one registry: the only place that maps a method name to code.
 
-- :mod:`~bayescale._src.engines.problem`: the model of one curve as ``potential(z, curve)``.
-- :mod:`~bayescale._src.engines.newton`: fixed-step damped Newton, vmappable.
-- :mod:`~bayescale._src.engines.map`: multi-start MAP over a batch of curves.
-- :mod:`~bayescale._src.engines.laplace`: Gaussian at the mode.
-- :mod:`~bayescale._src.engines.nuts`: NumPyro NUTS vmapped over curves and chains.
+Each engine is a module with a ``Settings`` NamedTuple and a jitted
+``run(problem, settings, batch, keys) -> Draws`` (see
+:mod:`bayescale._src.engines.base`):
+
+- ``map``: the posterior mode, multi-start damped Newton (:mod:`.map`, :mod:`.newton`).
+- ``laplace``: independent draws of the Gaussian at the mode (:mod:`.laplace`).
+- ``nuts``: NumPyro NUTS vmapped over units and chains, started at the Laplace
+  approximation (:mod:`.nuts`).
+
+``bs.fit``, pooled fits, ``bs.sbc``, ``bs.compare`` and the CLI all go through
+:func:`get`; properties of an :class:`Engine` (does it give a posterior, does
+it run Markov chains) replace switches on the method string elsewhere.
 """
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable, NamedTuple
+
+from bayescale._src.engines import laplace, nuts
+from bayescale._src.engines import map as map_engine
+from bayescale._src.engines.base import Draws
+
+
+class Engine(NamedTuple):
+    """A method of inference.
+
+    Attributes
+    ----------
+    name
+        The ``method=`` string.
+    Settings
+        Its settings NamedTuple; :meth:`settings` fills it from ``bs.fit``'s keywords.
+    run
+        ``run(problem, settings, batch, keys) -> Draws``.
+    posterior
+        True when the draws represent a posterior (not only its mode): needed
+        for intervals, calibration and LOO.
+    markov
+        True when the draws come from Markov chains, so that divergences,
+        r_hat and ESS are defined (and the mode's Hessian is not the verdict).
+    description
+        One line for ``bayescale fit --help`` and error messages.
+    """
+
+    name: str
+    Settings: type
+    run: Callable[..., Draws]
+    posterior: bool
+    markov: bool
+    description: str
+
+    def settings(self, **options: Any):
+        """The engine's settings from keywords; keywords the engine does not use are ignored."""
+        return self.Settings(**{k: v for k, v in options.items() if k in self.Settings._fields})
+
+
+_REGISTRY: dict[str, Engine] = {
+    "nuts": Engine("nuts", nuts.Settings, nuts.run, True, True,
+                   "NumPyro NUTS, vmapped over curves and chains (calibrated, slowest)"),
+    "laplace": Engine("laplace", laplace.Settings, laplace.run, True, False,
+                      "Gaussian at the mode in the unconstrained space (fast; narrow for multi-term laws)"),
+    "map": Engine("map", map_engine.Settings, map_engine.run, False, False, "the posterior mode alone (fastest)"),
+}
+
+
+def names() -> list[str]:
+    """Registered method names, the default first."""
+    return list(_REGISTRY)
+
+
+def get(method: Any) -> Engine:
+    """The engine of ``method``; a clear error (with a did-you-mean hint) for anything else."""
+    if isinstance(method, Engine):
+        return method
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, one of {', '.join(names())}; got {method!r}")
+    if method not in _REGISTRY:
+        close = difflib.get_close_matches(method, names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown method {method!r}{hint}; choose one of {', '.join(names())}")
+    return _REGISTRY[method]
+
+
+__all__ = ["Draws", "Engine", "get", "names"]

@@ -9,8 +9,20 @@ parameter's approximate posterior is log-normal (MacKay 2003, ch. 27).
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
+
+from bayescale._src.engines.base import Draws, modes, split_keys
+from bayescale._src.problem import Problem
+
+
+class Settings(NamedTuple):
+    num_starts: int = 16
+    num_steps: int = 60
+    draws: int = 1000
 
 
 def covariance(hessian: jax.Array, jitter: float = 1e-9) -> tuple[jax.Array, jax.Array]:
@@ -31,7 +43,21 @@ def covariance(hessian: jax.Array, jitter: float = 1e-9) -> tuple[jax.Array, jax
 
 
 def sample(key, mode: jax.Array, cov: jax.Array, num_draws: int) -> jax.Array:
-    """Draws ``[num_draws, sites]`` from ``N(mode, cov)``."""
+    """Draws ``[num_draws, dim]`` from ``N(mode, cov)``."""
     chol = jnp.linalg.cholesky(cov)
     eps = jax.random.normal(key, (num_draws, mode.shape[-1]), dtype=mode.dtype)
     return mode + eps @ chol.T
+
+
+def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
+    """``settings.draws`` independent draws of the Gaussian at each unit's mode, as one chain."""
+    split = split_keys(keys)
+    mode = modes(problem, split[:, 0], batch, settings.num_starts, settings.num_steps)
+    return _draws(settings.draws, mode, split[:, 1])
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _draws(num_draws: int, mode, keys) -> Draws:
+    cov, ok = covariance(mode.hessian)
+    z = jax.vmap(lambda k, m, c: sample(k, m, c, num_draws))(keys, mode.z, cov)
+    return Draws(z[:, None], {}, mode.z, ok)

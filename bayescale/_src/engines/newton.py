@@ -2,14 +2,17 @@
 
 Each step solves
 
-.. math:: (H + \\lambda (\\operatorname{diag}|H| + I))\\, \\delta = -g
+.. math:: (H + \\lambda (\\operatorname{diag}|H| + r I))\\, \\delta = -g
 
 and keeps the step only if the objective decreases; ``lambda`` shrinks after an
 accepted step and grows after a rejected one (Levenberg 1944; Marquardt 1963;
-here on the Hessian of a general objective rather than J^T J). A fixed step
-count and masked updates keep a batch in lock step: under ``vmap`` a
-``while_loop`` would run until the slowest member finished. Problems here have
-a handful of parameters, so the exact Hessian is cheap.
+here on a general curvature matrix rather than J^T J). ``H`` is the exact
+Hessian by default (MAP: problems here have a handful of parameters, so it is
+cheap); an objective may supply its own curvature instead, as the Huber
+objective does with its iteratively reweighted Gauss-Newton matrix
+(:mod:`bayescale._src.engines.huber`). A fixed step count and masked updates
+keep a batch in lock step: under ``vmap`` a ``while_loop`` would run until the
+slowest member finished.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+# local(z) -> (value, gradient, curvature matrix) of the objective at z
+LocalModel = Callable[[jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
 
 
 class NewtonState(NamedTuple):
@@ -37,31 +43,48 @@ class NewtonInfo(NamedTuple):
     hessian: jax.Array
 
 
-def init(objective: Callable, z: jax.Array, damping: float = 1e-3) -> NewtonState:
-    value, grad, hess = _evaluate(objective, z)
-    return NewtonState(z, value, grad, hess, jnp.asarray(damping, z.dtype))
+def exact(objective: Callable[[jax.Array], jax.Array]) -> LocalModel:
+    """The local model of ``objective`` with its exact gradient and Hessian."""
+
+    def local(z):
+        value, grad = jax.value_and_grad(objective)(z)
+        return value, grad, jax.hessian(objective)(z)
+
+    return local
 
 
-def _evaluate(objective, z):
-    value, grad = jax.value_and_grad(objective)(z)
-    hess = jax.hessian(objective)(z)
-    value = jnp.where(jnp.isfinite(value), value, jnp.inf)
-    return value, grad, hess
+def _evaluate(local: LocalModel, z):
+    value, grad, hess = local(z)
+    return jnp.where(jnp.isfinite(value), value, jnp.inf), grad, hess
 
 
-def build_kernel(objective: Callable) -> Callable[[NewtonState], NewtonState]:
-    """One damped Newton step on ``objective`` (a scalar function of a flat vector)."""
+def init(z: jax.Array, damping: float = 1e-3) -> NewtonState:
+    """A state at ``z`` not yet evaluated (value +inf): the first step evaluates ``z`` itself.
+
+    Evaluating inside the loop only, rather than once before it, halves the
+    program that XLA compiles (the local model is the bulk of it).
+    """
+    dim = z.shape[-1]
+    return NewtonState(z, jnp.asarray(jnp.inf, z.dtype), jnp.zeros_like(z), jnp.eye(dim, dtype=z.dtype),
+                       jnp.asarray(damping, z.dtype))
+
+
+def build_kernel(local: LocalModel, ridge: float = 1.0) -> Callable[[NewtonState], NewtonState]:
+    """One damped Newton step; ``ridge`` is ``r`` above (it keeps the damped matrix regular)."""
 
     def kernel(state: NewtonState) -> NewtonState:
         eye = jnp.eye(state.z.shape[-1], dtype=state.z.dtype)
-        scale = jnp.diag(jnp.abs(jnp.diagonal(state.hessian))) + eye
+        scale = jnp.diag(jnp.abs(jnp.diagonal(state.hessian))) + ridge * eye
         step = -jnp.linalg.solve(state.hessian + state.damping * scale, state.grad)
-        step = jnp.where(jnp.all(jnp.isfinite(step)), step, 0.0)
+        # an unevaluated state (value +inf) steps nowhere: its first step evaluates the start
+        step = jnp.where(jnp.all(jnp.isfinite(step)) & jnp.isfinite(state.value), step, 0.0)
         candidate = state.z + step
-        value, grad, hess = _evaluate(objective, candidate)
+        value, grad, hess = _evaluate(local, candidate)
         better = (value < state.value) & jnp.all(jnp.isfinite(grad)) & jnp.all(jnp.isfinite(hess))
         pick = lambda new, old: jnp.where(better, new, old)  # noqa: E731
-        damping = jnp.clip(jnp.where(better, state.damping * 0.3, state.damping * 10.0), 1e-12, 1e12)
+        evaluated = jnp.isfinite(state.value)
+        damping = jnp.where(evaluated, jnp.where(better, state.damping * 0.3, state.damping * 10.0), state.damping)
+        damping = jnp.clip(damping, 1e-12, 1e12)
         return NewtonState(
             pick(candidate, state.z), pick(value, state.value), pick(grad, state.grad), pick(hess, state.hessian), damping
         )
@@ -69,8 +92,14 @@ def build_kernel(objective: Callable) -> Callable[[NewtonState], NewtonState]:
     return kernel
 
 
-def minimize(objective: Callable, z0: jax.Array, num_steps: int = 60) -> NewtonInfo:
-    """Minimize ``objective`` from ``z0`` with ``num_steps`` damped Newton steps."""
-    kernel = build_kernel(objective)
-    state = jax.lax.fori_loop(0, num_steps, lambda _, s: kernel(s), init(objective, z0))
+def minimize(objective: Callable | None, z0: jax.Array, num_steps: int = 60, *,
+             local: LocalModel | None = None, ridge: float = 1.0) -> NewtonInfo:
+    """Minimize ``objective`` from ``z0`` with ``num_steps`` damped Newton steps (after evaluating ``z0``).
+
+    Give either ``objective`` (exact derivatives) or ``local`` (a value,
+    gradient and curvature of one's own).
+    """
+    local = local if local is not None else exact(objective)
+    kernel = build_kernel(local, ridge)
+    state = jax.lax.fori_loop(0, num_steps + 1, lambda _, s: kernel(s), init(z0))
     return NewtonInfo(state.z, state.value, jnp.linalg.norm(state.grad), state.hessian)

@@ -1,0 +1,77 @@
+"""What every engine returns, and the mode-finding step they share.
+
+An engine is a module with a ``Settings`` NamedTuple and
+``run(problem, settings, batch, keys) -> Draws``: a pure, jitted function of a
+:class:`~bayescale._src.problem.Problem` and a batch of units of data (leading
+axis ``units``: curves, or one pooled table), with one PRNG key per unit.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from bayescale._src.engines import newton
+from bayescale._src.problem import Problem
+
+
+class Draws(NamedTuple):
+    """Unconstrained draws and what the engine knows about them.
+
+    Attributes
+    ----------
+    z
+        Positions ``[units, chains, draws, dim]`` in the problem's flat unconstrained space.
+    stats
+        Per-draw statistics ``{name: [units, chains, draws]}`` (empty for engines without any).
+    mode
+        The posterior mode of each unit ``[units, dim]``.
+    mode_ok
+        False where the Hessian at the mode is not positive-definite.
+    """
+
+    z: jax.Array
+    stats: dict[str, jax.Array]
+    mode: jax.Array
+    mode_ok: jax.Array
+
+
+class Mode(NamedTuple):
+    """The best end point of a multi-start optimization of one unit."""
+
+    z: jax.Array
+    potential: jax.Array
+    grad_norm: jax.Array
+    hessian: jax.Array
+
+
+def find_mode(problem: Problem, key, data, num_starts: int, num_steps: int) -> Mode:
+    """Multi-start damped Newton on the potential of one unit; keeps the best finite end point."""
+    starts = problem.init(key, data, num_starts)
+    runs = jax.vmap(lambda z0: newton.minimize(lambda z: problem.potential(z, data), z0, num_steps))(starts)
+    best = jnp.argmin(jnp.where(jnp.isfinite(runs.value), runs.value, jnp.inf))
+    return Mode(runs.z[best], runs.value[best], runs.grad_norm[best], runs.hessian[best])
+
+
+def find_modes(problem: Problem, keys, batch, num_starts: int, num_steps: int) -> Mode:
+    """:func:`find_mode` of every unit of ``batch`` (one key per unit)."""
+    return jax.vmap(lambda k, d: find_mode(problem, k, d, num_starts, num_steps))(keys, batch)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def modes(problem: Problem, keys, batch, num_starts: int, num_steps: int) -> Mode:
+    """:func:`find_modes` as its own compiled program.
+
+    Every engine starts here, so MAP, Laplace and NUTS fits of one problem
+    compile the optimizer (the costliest program to compile) once between them.
+    """
+    return find_modes(problem, keys, batch, num_starts, num_steps)
+
+
+@jax.jit
+def split_keys(keys) -> jax.Array:
+    """Each unit's key split in three: the optimizer's, the initial draws', the chains'."""
+    return jax.vmap(lambda k: jax.random.split(k, 3))(keys)

@@ -1,0 +1,143 @@
+"""Any NumPyro model of a batch, as a log density over one flat unconstrained vector.
+
+Engines see only a :class:`Problem`: pure functions of ``(z, data)``, where
+``z`` is a flat vector (every latent site of the model in its unconstrained
+space, positive sites in log space) and ``data`` one *unit* of the batch, the
+arguments of the model. The unit is a curve for independent fits and the whole
+table for a partially pooled fit (:mod:`bayescale._src.pooling`); engines vmap
+over units, so both run through the same compiled code.
+
+The sites and their shapes are read from one abstract trace of the model
+(:func:`latent_sites`), so a new model needs no hand-written unravelling.
+Problems compare and hash by their ``key``: two problems built from equal
+model specs are the same static argument of ``jax.jit``, and share a compiled
+program.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Hashable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro import handlers
+from numpyro.distributions.transforms import biject_to
+from numpyro.infer.util import constrain_fn, potential_energy
+
+Sites = tuple[tuple[str, tuple[int, ...]], ...]
+
+
+class Problem(NamedTuple):
+    """Pure functions over the flat unconstrained vector of one unit of data.
+
+    Attributes
+    ----------
+    key
+        What the problem is (e.g. ``("curve", spec)``): equality and hashing use it alone.
+    sites
+        ``(name, unconstrained shape)`` of every latent site, in the order of the flat vector.
+    potential
+        ``potential(z, data)``: the negative log joint density, Jacobians included.
+    constrain
+        ``constrain(z, data)``: every site (deterministic ones included) in natural units.
+    init
+        ``init(key, data, num_starts) -> [starts, dim]``: dispersed starting
+        points for optimization. A problem that has one good start (a pooled
+        model started from independent fits) may return fewer than ``num_starts``.
+    """
+
+    key: Hashable
+    sites: Sites
+    potential: Callable[[jax.Array, Any], jax.Array]
+    constrain: Callable[[jax.Array, Any], dict]
+    init: Callable[[jax.Array, Any, int], jax.Array]
+
+    @property
+    def dim(self) -> int:
+        return sum(math.prod(shape) for _, shape in self.sites)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.sites)
+
+    def __eq__(self, other):
+        return isinstance(other, Problem) and self.key == other.key
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash(self.key)
+
+
+def latent_sites(model: Callable, data: Any) -> Sites:
+    """``(name, unconstrained shape)`` of every latent sample site of ``model(*data)``, in trace order.
+
+    The model is traced abstractly (``jax.eval_shape``) with every latent site
+    at the image of zero, so nothing is computed and improper sites are fine.
+    """
+    names: list[str] = []
+
+    def zero(site):
+        if site["type"] != "sample" or site["is_observed"]:
+            return None
+        return biject_to(site["fn"].support)(jnp.zeros(site["fn"].shape()))
+
+    def unconstrained(*args):
+        tr = handlers.trace(handlers.substitute(handlers.seed(model, 0), substitute_fn=zero)).get_trace(*args)
+        out = []
+        for name, site in tr.items():
+            if site["type"] == "sample" and not site["is_observed"]:
+                names.append(name)
+                out.append(biject_to(site["fn"].support).inv(site["value"]))
+        return out
+
+    shapes = jax.eval_shape(unconstrained, *data)
+    return tuple((name, tuple(s.shape)) for name, s in zip(names, shapes))
+
+
+def make_problem(model: Callable, key: Hashable, example: Any, init: Callable) -> Problem:
+    """The :class:`Problem` of ``model(*data)``.
+
+    Parameters
+    ----------
+    model
+        A NumPyro model whose positional arguments are the fields of one unit of data.
+    key
+        Hashable description of the model (equal keys must mean equal models).
+    example
+        One unit of data (NumPy or JAX arrays) of the shapes the engines will see.
+    init
+        ``init(key, data, num_starts)``, see :class:`Problem`.
+    """
+    sites = latent_sites(model, example)
+    sizes = [math.prod(shape) for _, shape in sites]
+    offsets = np.cumsum([0, *sizes])
+
+    def unravel(z):
+        return {name: z[..., offsets[i] : offsets[i + 1]].reshape(z.shape[:-1] + shape)
+                for i, (name, shape) in enumerate(sites)}
+
+    def potential(z, data):
+        return potential_energy(model, tuple(data), {}, unravel(z))
+
+    def constrain(z, data):
+        return constrain_fn(model, tuple(data), {}, unravel(z), return_deterministic=True)
+
+    return Problem(key, sites, potential, constrain, init)
+
+
+def ravel(sites: Sites, values: dict[str, jax.Array]) -> jax.Array:
+    """The flat vector of unconstrained ``values`` keyed by site (the inverse of a problem's unravelling)."""
+    return jnp.concatenate([jnp.reshape(values[name], (-1,)) for name, _ in sites])
+
+
+def to_device(tree: Any, dtype) -> Any:
+    """Cast a numpy batch to JAX arrays of ``dtype`` (boolean leaves, the mask, stay boolean)."""
+    def cast(a):
+        a = np.asarray(a)
+        return jnp.asarray(a, dtype=bool if a.dtype == bool else dtype)
+
+    return jax.tree_util.tree_map(cast, tree)
