@@ -6,14 +6,10 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("BAYESCALE_PROGRESS", "0")  # silent tests (and notebooks run from them)
 
-from pathlib import Path  # noqa: E402
-
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import bayescale as bs  # noqa: E402
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 # Epoch AI's re-fit of Hoffmann et al. (Besiroglu et al. 2024, Table 1)
 EPOCH = {"E": 1.817, "A": 482.0, "B": 2085.4, "alpha": 0.3478, "beta": 0.3659}

@@ -5,13 +5,11 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 import pytest
 
 import bayescale as bs
 from bayescale.laws.repetition import PUBLISHED, published_priors
 from bayescale.laws.saturating import solve_logit
-from conftest import SHARED_DATA
 from forms_truth import LIKELIHOOD, TRUTH, simulate
 
 NEW_FORMS = list(TRUTH)
@@ -149,7 +147,7 @@ def _r_squared(y, pred):
 
 
 def test_data_constrained_reproduces_the_published_fit_quality():
-    df = pd.read_csv(SHARED_DATA / "datablations" / "datablations_c4_fit_default.csv")
+    df = bs.datasets.load("datablations")
     x = {"N": df["params_N"].to_numpy(), "D": df["tokens_D"].to_numpy(), "U": df["unique_tokens_U"].to_numpy()}
     pred = np.asarray(bs.laws.get("data_constrained")(PUBLISHED, x))
     # the paper's notebook reports R^2 = 0.772 for these values on these 182 runs
@@ -158,7 +156,7 @@ def test_data_constrained_reproduces_the_published_fit_quality():
 
 @pytest.fixture(scope="module")
 def datablations():
-    return pd.read_csv(SHARED_DATA / "datablations" / "datablations_c4_fit_default.csv")
+    return bs.datasets.load("datablations")
 
 
 @pytest.mark.slow
@@ -190,7 +188,7 @@ def test_bnsl_extrapolates_four_digit_addition():
     Measured (NUTS, 2 x 300 draws): RMSE of log loss 0.011, the 90% band covers 3/3; the posterior
     means (E 0.41, c0 0.055, c1 5.7, d1 613, f1 0.059, A 2.28) match the upstream fit.
     """
-    df = pd.read_csv(SHARED_DATA / "bnsl" / "four_digit_addition_dataset_size.csv")
+    df = bs.datasets.load("bnsl_addition")
     train, test = df[df["split"] == "fit"], df[df["split"] == "extrapolate"]
     assert len(train) == 14 and len(test) == 3
     with warnings.catch_warnings():
