@@ -12,7 +12,7 @@ import pytest
 
 import bayescale as bs
 from bayescale._src.batch import plan
-from bayescale._src.data import pad
+from bayescale._src.data import pad, prepare, resolve_columns
 
 
 def ragged_curves(lengths, seed=0):
@@ -75,7 +75,7 @@ def test_grouped_fit_indexing_and_tables(ragged):
 
 
 def test_buckets_and_chunks_cover_every_curve_once(ragged):
-    batch, _, rows = bs.data.prepare(ragged, bs.laws.power_law, bs.data.resolve_columns(
+    batch, _, rows = prepare(ragged, bs.laws.power_law, resolve_columns(
         bs.laws.power_law, "val_loss", "tokens", None, "run"))
     chunks = list(plan(batch, chunk_size=2))
     seen = np.concatenate([c.index for c in chunks])
