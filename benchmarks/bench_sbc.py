@@ -21,10 +21,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from common import Timer, environment  # noqa: E402
 
 import bayescale as bs  # noqa: E402
 from bayescale._src.sbc import coverage_band  # noqa: E402
-from common import Timer, environment  # noqa: E402
 
 
 def markdown(table: pd.DataFrame) -> str:

@@ -24,7 +24,7 @@ log compute for ``N, D``) for the others.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import arviz as az
 import numpy as np

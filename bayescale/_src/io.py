@@ -32,8 +32,8 @@ import xarray as xr
 
 from bayescale import laws
 from bayescale._src.data import Columns
-from bayescale._src.prior_records import decode_prior, encode_prior
 from bayescale._src.model import Likelihood, ModelSpec
+from bayescale._src.prior_records import decode_prior, encode_prior
 
 FORMAT = "bayescale.fit"
 FORMAT_VERSION = 1

@@ -31,11 +31,11 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
-from bayescale.laws import Law
-from bayescale.laws.base import log_shift
 from bayescale._src.data import CurveBatch
 from bayescale._src.prior_records import prior_key
 from bayescale._src.problem import Problem, make_problem
+from bayescale.laws import Law
+from bayescale.laws.base import log_shift
 
 NOISE = "sigma"
 OBSERVED = "log_loss"

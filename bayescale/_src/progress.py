@@ -84,7 +84,6 @@ def _tqdm():
     if _in_notebook():
         try:
             import ipywidgets  # noqa: F401  (tqdm's notebook bar needs it; text otherwise)
-
             from tqdm.auto import tqdm
 
             return tqdm

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from bayescale import laws
-from bayescale._src import progress as progress_mod
 from bayescale import priors as priors_mod
+from bayescale._src import progress as progress_mod
 from bayescale._src.data import CurveBatch, prepare, resolve_columns
 from bayescale._src.engines import huber
 from bayescale._src.model import ModelSpec, curve_problem, make_likelihood, natural_params

@@ -23,6 +23,7 @@ from bayescale._src import diagnostics, engines, io
 from bayescale._src.data import Columns, as_inputs, bucket_size
 from bayescale._src.model import NOISE, ModelSpec, log_mean, pointwise_log_likelihood
 
+
 @dataclasses.dataclass(eq=False, repr=False)
 class Fit:
     """Posterior of a law given one or many curves.

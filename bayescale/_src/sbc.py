@@ -27,7 +27,7 @@ bias the coverage. ``SBCResult.ok`` says which fits passed their diagnostics.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -249,10 +249,3 @@ def _uniformity(ranks: np.ndarray, num_ranks: int, bins: int = 10) -> float:
     counts, _ = np.histogram(ranks, bins=edges)
     expected = len(ranks) * np.diff(np.ceil(edges)) / num_ranks  # integers per bin
     return float(stats.chisquare(counts, expected).pvalue)
-
-
-def coverage_table(results: Mapping[str, SBCResult], quantities: Sequence[str] | None = None) -> pd.DataFrame:
-    """One table of several :class:`SBCResult` (keyed by law name), for reports."""
-    frames = {name: r.coverage if quantities is None else r.coverage.loc[list(quantities)]
-              for name, r in results.items()}
-    return pd.concat(frames, names=["law"])

@@ -13,7 +13,9 @@ import difflib
 
 import pandas as pd
 
+from bayescale.laws import broken
 from bayescale.laws.base import Law, Param, check_law
+from bayescale.laws.broken import bnsl
 from bayescale.laws.forms import (
     additive,
     additive_compute,
@@ -27,8 +29,6 @@ from bayescale.laws.forms import (
     power_law,
     pure_power_law,
 )
-from bayescale.laws import broken
-from bayescale.laws.broken import bnsl
 from bayescale.laws.learning_curves import (
     FAMILIES,
     exp4,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayescale.plot._style import axes, check_single
 from bayescale._src.results import Fit
+from bayescale.plot._style import axes, check_single
 
 
 def frontier(fit: Fit, compute, interval: float = 0.9, ax=None, flops_per_param_token: float = 6.0):

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayescale.plot._style import axes, check_single, plain_ticks, pyplot
 from bayescale._src.results import Fit
+from bayescale.plot._style import axes, check_single, plain_ticks, pyplot
 
 POINTS = 120
 

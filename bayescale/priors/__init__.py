@@ -21,9 +21,9 @@ from typing import Mapping
 import numpyro.distributions as dist
 import pandas as pd
 
-from bayescale.laws import Law
 from bayescale._src.model import NOISE, default_noise_prior
 from bayescale._src.prior_records import prior_key
+from bayescale.laws import Law
 from bayescale.priors import presets as _presets
 from bayescale.priors.transfer import from_fit
 
