@@ -1,4 +1,10 @@
-"""Test setup: CPU only, float64, deterministic seeds; shared fits are session fixtures."""
+"""Test setup: CPU only, float64, silent progress, deterministic seeds; the two tiers.
+
+The shared fits live in ``tests/fixtures.py``, loaded below as a plugin. Tests
+marked ``statistical`` (recovery, calibration, published fits at full settings,
+notebooks) are skipped unless pytest runs with ``--statistical`` or with
+``BAYESCALE_STATISTICAL=1`` in the environment; see tests/README.md.
+"""
 
 import os
 
@@ -8,6 +14,7 @@ os.environ.setdefault("BAYESCALE_PROGRESS", "0")  # silent tests (and notebooks 
 
 from pathlib import Path  # noqa: E402
 
+import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -24,12 +31,31 @@ def _seed():
     np.random.seed(0)
 
 
-@pytest.fixture(scope="session")
-def chinchilla_df():
-    return bs.datasets.load("chinchilla")
+# ---------------------------------------------------------------------- float64, shared fits
+jax.config.update("jax_enable_x64", True)  # whatever BAYESCALE_X64 says: the tolerances below assume float64
+pytest_plugins = ["fixtures"]
+
+# ---------------------------------------------------------------------- the two tiers
+STATISTICAL_ENV = "BAYESCALE_STATISTICAL"
 
 
-@pytest.fixture(scope="session")
-def chinchilla_nuts(chinchilla_df):
-    """NUTS on the 240 Chinchilla points with the default settings."""
-    return bs.fit(chinchilla_df, law="chinchilla", method="nuts", seed=0)
+def pytest_addoption(parser):
+    parser.addoption(
+        "--statistical",
+        action="store_true",
+        default=False,
+        help=f"also run the tests marked 'statistical' (slow; same as {STATISTICAL_ENV}=1)",
+    )
+
+
+def statistical_enabled(config) -> bool:
+    return bool(config.getoption("--statistical")) or os.environ.get(STATISTICAL_ENV, "") not in ("", "0")
+
+
+def pytest_collection_modifyitems(config, items):
+    if statistical_enabled(config):
+        return
+    skip = pytest.mark.skip(reason=f"statistical tier: run with --statistical (or {STATISTICAL_ENV}=1)")
+    for item in items:
+        if "statistical" in item.keywords:
+            item.add_marker(skip)
