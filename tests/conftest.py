@@ -1,6 +1,6 @@
 """Test setup: CPU only, float64, silent progress, deterministic seeds; the two tiers.
 
-The shared fits live in ``tests/fixtures.py``, loaded below as a plugin. Tests
+The shared fits live in ``tests/fixtures.py``, imported below. Tests
 marked ``statistical`` (recovery, calibration, published fits at full settings,
 notebooks) are skipped unless pytest runs with ``--statistical`` or with
 ``BAYESCALE_STATISTICAL=1`` in the environment; see tests/README.md.
@@ -33,7 +33,9 @@ def _seed():
 
 # ---------------------------------------------------------------------- float64, shared fits
 jax.config.update("jax_enable_x64", True)  # whatever BAYESCALE_X64 says: the tolerances below assume float64
-pytest_plugins = ["fixtures"]
+# the session fixtures of tests/fixtures.py, imported explicitly (a pytest_plugins entry named "fixtures"
+# would collide with pytest's own plugin of that name and be skipped)
+from fixtures import *  # noqa: E402, F401, F403
 
 # ---------------------------------------------------------------------- the two tiers
 STATISTICAL_ENV = "BAYESCALE_STATISTICAL"

@@ -1,6 +1,6 @@
 """The suite's shared fits: each built once per session, with settings chosen so that they share compiled programs.
 
-Loaded by ``tests/conftest.py`` as a plugin (``pytest_plugins = ["fixtures"]``).
+Imported by ``tests/conftest.py`` (its ``__all__``: the fixtures); tests import the helpers and constants.
 
 Why this module exists: ``bs.fit`` compiles one XLA program per distinct (law,
 priors, likelihood, method, method settings, ``num_starts``, bucket width of
@@ -47,6 +47,9 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
+
+__all__ = ["power_table", "power_map", "power_laplace", "power_nuts", "candidates", "chinchilla_df",
+           "chinchilla_laplace", "chinchilla_two_copies", "chinchilla_nuts"]
 
 # ---------------------------------------------------------------------- the POWER programs
 CHUNK = 4

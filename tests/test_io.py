@@ -60,7 +60,7 @@ def test_round_trip_laplace_grouped(power_laplace, tmp_path):
 
     idata = az.from_netcdf(tmp_path / "grouped.nc")
     assert {"posterior", "observed_data", "constant_data"} <= set(idata.groups())
-    assert idata.posterior["alpha"].dims == ("chain", "draw", "run")
+    assert idata.posterior["alpha"].dims == ("chain", "draw", "curve")  # the file names the curve axis "curve"
 
 
 def test_string_group_labels_round_trip(chinchilla_two_copies, tmp_path):

@@ -51,9 +51,10 @@ def test_law_is_jittable_vmappable_and_differentiable(name):
     batch = {k: jnp.geomspace(v, 10 * v, 5) for k, v in point.items()}
     out = jax.jit(law.fn)(params, batch)
     assert out.shape == (5,) and np.all(np.isfinite(out))
-    vmapped = jax.vmap(lambda p: law.fn(p, point))({k: jnp.full(3, v) for k, v in params.items()})
+    # (transformations under jit, as the engines use them: one compile each instead of op-by-op dispatch)
+    vmapped = jax.jit(jax.vmap(lambda p: law.fn(p, point)))({k: jnp.full(3, v) for k, v in params.items()})
     np.testing.assert_allclose(vmapped, value, rtol=1e-12)
-    grads = jax.grad(lambda p: law.fn(p, point))(params)
+    grads = jax.jit(jax.grad(lambda p: law.fn(p, point)))(params)
     assert all(np.isfinite(float(g)) for g in grads.values())
 
 
@@ -129,9 +130,10 @@ def test_form_is_jittable_vmappable_differentiable_and_finite_in_float32(name):
     value = jax.jit(law.fn)(params, x)
     assert value.dtype == jnp.float32 and value.shape == (11,)
     assert bool(jnp.all(jnp.isfinite(value))), value
-    grads = jax.grad(lambda p: jnp.sum(jnp.log(jnp.maximum(law.fn(p, x), 1e-30))))(params)
+    # (transformations under jit, as the engines use them: one compile each instead of op-by-op dispatch)
+    grads = jax.jit(jax.grad(lambda p: jnp.sum(jnp.log(jnp.maximum(law.fn(p, x), 1e-30)))))(params)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads.values()), grads
-    batched = jax.vmap(lambda p: law.fn(p, x))({k: jnp.stack([v, 1.1 * v]) for k, v in params.items()})
+    batched = jax.jit(jax.vmap(lambda p: law.fn(p, x)))({k: jnp.stack([v, 1.1 * v]) for k, v in params.items()})
     assert batched.shape == (2, 11) and bool(jnp.all(jnp.isfinite(batched)))
     np.testing.assert_allclose(batched[0], value, rtol=1e-6)
     # float32 agrees with float64 where both are representable
@@ -181,8 +183,8 @@ def test_m4_stays_strictly_between_its_levels():
 
 def test_m4_gradient_is_the_implicit_function_theorem_one():
     k, a = jnp.array([-30.0, -2.0, 0.0, 3.0, 40.0]), jnp.array([0.3, 1.0, 2.0, 0.7, 3.0])
-    g = lambda k, a: jnp.log(jax.nn.sigmoid(solve_logit(k, a)))  # noqa: E731
-    jac = jax.vmap(jax.grad(g, argnums=(0, 1)))(k, a)
+    g = jax.jit(lambda k, a: jnp.log(jax.nn.sigmoid(solve_logit(k, a))))
+    jac = jax.jit(jax.vmap(jax.grad(g, argnums=(0, 1))))(k, a)
     eps = 1e-6
     fd_k = (g(k + eps, a) - g(k - eps, a)) / (2 * eps)
     fd_a = (g(k, a + eps) - g(k, a - eps)) / (2 * eps)

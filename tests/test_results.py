@@ -36,8 +36,8 @@ def test_draws_params_and_predictive_draws(power_laplace):
     table = fit.params()
     assert list(table.columns) == ["run", *fit.param_names] and len(table) == 3 * 200
     np.testing.assert_array_equal(table.loc[table["run"] == 1, "alpha"].to_numpy(), fit.draws("alpha")[1])
-    mean = fit[1].predictive_draws({"tokens": [1e8, 1e12]})
-    obs = fit[1].predictive_draws({"tokens": [1e8, 1e12]}, kind="observation")
+    mean = fit[1].predictive_draws({"x": [1e8, 1e12]})
+    obs = fit[1].predictive_draws({"x": [1e8, 1e12]}, kind="observation")
     assert mean.shape == obs.shape and mean.shape[-1] == 2
     band = fit[1].predict({"tokens": [1e8, 1e12]})
     np.testing.assert_allclose(np.median(mean.reshape(-1, 2), axis=0), band["median"], rtol=1e-12)
