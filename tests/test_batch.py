@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures import CHUNK, COLUMNS, SETTINGS
+from fixtures import CHUNK, COLUMNS, SETTINGS, fit_like, power_curves
 
 import bayescale as bs
 from bayescale._src.batch import plan
@@ -71,6 +71,26 @@ def test_map_batched_equals_per_curve(power_map, power_laplace, per_curve):
             np.testing.assert_allclose(power_map[label].mode[name], alone.mode[name], rtol=1e-6)
             np.testing.assert_allclose(power_map[label].posterior[name][0, 0, 0], alone.mode[name][0], rtol=1e-6)
             np.testing.assert_allclose(power_laplace[label].mode[name], power_map[label].mode[name], rtol=1e-6)
+
+
+def test_curves_of_two_buckets_come_back_in_table_order(power_table, power_map):
+    """A 12-point curve (bucket 16) placed between the shared curves (bucket 32): one fit, two programs (the POWER
+    map program and its bucket-16 twin, run first), outputs scattered back to each group."""
+    short = power_curves(lengths=(12,), seed=5, labels=[3])
+    table = pd.concat([power_table[power_table["run"] <= 1], short, power_table[power_table["run"] == 2]],
+                      ignore_index=True)
+    mixed = fit_like(table, "map")
+    assert mixed.groups == [0, 1, 2, 3]  # sorted labels
+    i = mixed.groups.index(3)
+    np.testing.assert_array_equal(mixed.rows[i], np.arange(45, 57))  # after the 20 + 25 points of groups 0, 1
+    np.testing.assert_array_equal(mixed.y[mixed.rows[i]], short["val_loss"].to_numpy())
+    for label in (0, 1, 2):  # same program, same keys: the same bits as the shared fit
+        assert len(mixed[label].y) == len(power_map[label].y)
+        for name in power_map.posterior:
+            np.testing.assert_array_equal(mixed[label].posterior[name], power_map[label].posterior[name])
+    alone = fit_like(short, "map")  # the bucket-16 program, padded to the same chunk
+    for name in alone.posterior:
+        np.testing.assert_array_equal(mixed[3].posterior[name], alone.posterior[name])
 
 
 def test_chunking_does_not_change_results(power_laplace, per_curve):

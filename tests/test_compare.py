@@ -22,14 +22,14 @@ def _quiet_compare(fits, **kw):
 
 
 def test_compare_ranks_the_true_law_first_in_most_seeds(candidates):
-    """PSIS-LOO ranks power_law (the truth) first in at least 3 of 4 seeds."""
+    """PSIS-LOO ranks power_law (the truth) first in every seed (measured: by 52 to 66 nats of elpd)."""
     firsts = 0
     for seed in CANDIDATE_SEEDS:
         table = _quiet_compare({law: f[seed] for law, f in candidates.items()}, extrapolation=False)
         firsts += table.index[0] == "power_law"
         assert list(table["rank"]) == [1, 2, 3]
         assert table["elpd_diff"].iloc[0] == 0 and (table["elpd_diff"] >= 0).all()
-    assert firsts >= 3, f"the true law ranked first in {firsts} of {len(CANDIDATE_SEEDS)} seeds"
+    assert firsts == len(CANDIDATE_SEEDS), f"the true law ranked first in {firsts} of {len(CANDIDATE_SEEDS)} seeds"
 
 
 def test_compare_scores_extrapolation_of_held_out_larger_x(candidates):
