@@ -94,7 +94,7 @@ def power_table() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def power_map(power_table) -> bs.Fit:
-    """MAP fit of ``power_table`` (POWER map program). Used by test_batch, test_fitting, test_results, test_allocate."""
+    """MAP fit of ``power_table`` (POWER map program). test_batch, test_fitting, test_results, test_allocate, test_plot."""
     return fit_like(power_table, "map")
 
 
@@ -102,7 +102,7 @@ def power_map(power_table) -> bs.Fit:
 def power_laplace(power_table) -> bs.Fit:
     """Laplace fit of ``power_table`` (POWER laplace program, 200 draws).
 
-    Used by test_batch, test_fitting, test_results, test_io, test_plot, test_theory, test_priors.
+    Used by test_batch, test_fitting, test_results, test_io, test_plot, test_theory.
     """
     return fit_like(power_table, "laplace")
 
@@ -162,14 +162,18 @@ def chinchilla_df() -> pd.DataFrame:
 def chinchilla_laplace(chinchilla_df) -> bs.Fit:
     """Laplace fit (200 draws) of the 240 runs: one curve, the CHINCHILLA program.
 
-    Used by test_allocate, test_results, test_io, test_priors, test_plot; test_cli's fit reuses its program.
+    Used by test_allocate, test_results, test_io, test_priors, test_plot, and test_cli, whose ``bayescale fit``
+    of the same runs reuses its program and must give the same draws.
     """
     return bs.fit(chinchilla_df, **CHINCHILLA_LAPLACE)
 
 
 @pytest.fixture(scope="session")
 def chinchilla_two_copies(chinchilla_df) -> bs.Fit:
-    """The 240 runs twice, as groups 'a' and 'b' (``chunk_size=1``: the CHINCHILLA program, run twice). test_plot."""
+    """The 240 runs twice, as groups 'a' and 'b' (``chunk_size=1``: the CHINCHILLA program, run twice).
+
+    A grouped fit of a law of N and D, with string labels, at no compile: test_plot (grid), test_io.
+    """
     df = pd.concat([chinchilla_df.assign(copy="a"), chinchilla_df.assign(copy="b")], ignore_index=True)
     return bs.fit(df, group="copy", chunk_size=1, **CHINCHILLA_LAPLACE)
 
@@ -183,5 +187,5 @@ BOOTSTRAP = dict(law="chinchilla", chunk_size=256)
 # ---------------------------------------------------------------------- statistical tier
 @pytest.fixture(scope="session")
 def chinchilla_nuts(chinchilla_df) -> bs.Fit:
-    """NUTS on the 240 Chinchilla points with the default settings (statistical tier: test_fitting, test_allocate)."""
+    """NUTS on the 240 Chinchilla points with the default settings (statistical tier: test_fitting)."""
     return bs.fit(chinchilla_df, law="chinchilla", method="nuts", seed=0)
