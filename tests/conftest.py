@@ -1,4 +1,10 @@
-"""Test setup: CPU only, float64, deterministic seeds; shared fits are session fixtures."""
+"""Test setup: CPU only, float64, silent progress, deterministic seeds; the two tiers.
+
+The shared fits live in ``tests/fixtures.py``, imported below. Tests
+marked ``statistical`` (recovery, calibration, published fits at full settings,
+notebooks) are skipped unless pytest runs with ``--statistical`` or with
+``BAYESCALE_STATISTICAL=1`` in the environment; see tests/README.md.
+"""
 
 import os
 
@@ -6,10 +12,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("BAYESCALE_PROGRESS", "0")  # silent tests (and notebooks run from them)
 
+import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-import bayescale as bs  # noqa: E402
 
 # Epoch AI's re-fit of Hoffmann et al. (Besiroglu et al. 2024, Table 1)
 EPOCH = {"E": 1.817, "A": 482.0, "B": 2085.4, "alpha": 0.3478, "beta": 0.3659}
@@ -20,12 +25,33 @@ def _seed():
     np.random.seed(0)
 
 
-@pytest.fixture(scope="session")
-def chinchilla_df():
-    return bs.datasets.load("chinchilla")
+# ---------------------------------------------------------------------- float64, shared fits
+jax.config.update("jax_enable_x64", True)  # whatever BAYESCALE_X64 says: the tolerances below assume float64
+# the session fixtures of tests/fixtures.py, imported explicitly (a pytest_plugins entry named "fixtures"
+# would collide with pytest's own plugin of that name and be skipped)
+from fixtures import *  # noqa: E402, F401, F403
+
+# ---------------------------------------------------------------------- the two tiers
+STATISTICAL_ENV = "BAYESCALE_STATISTICAL"
 
 
-@pytest.fixture(scope="session")
-def chinchilla_nuts(chinchilla_df):
-    """NUTS on the 240 Chinchilla points with the default settings."""
-    return bs.fit(chinchilla_df, law="chinchilla", method="nuts", seed=0)
+def pytest_addoption(parser):
+    parser.addoption(
+        "--statistical",
+        action="store_true",
+        default=False,
+        help=f"also run the tests marked 'statistical' (slow; same as {STATISTICAL_ENV}=1)",
+    )
+
+
+def statistical_enabled(config) -> bool:
+    return bool(config.getoption("--statistical")) or os.environ.get(STATISTICAL_ENV, "") not in ("", "0")
+
+
+def pytest_collection_modifyitems(config, items):
+    if statistical_enabled(config):
+        return
+    skip = pytest.mark.skip(reason=f"statistical tier: run with --statistical (or {STATISTICAL_ENV}=1)")
+    for item in items:
+        if "statistical" in item.keywords:
+            item.add_marker(skip)

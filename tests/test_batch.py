@@ -1,4 +1,5 @@
-"""Batched fits equal per-curve fits; buckets, chunks and sharding change nothing."""
+"""Batching (bayescale._src.batch): buckets and chunks cover every curve once; batched fits equal per-curve fits;
+chunk sizes and device sharding change nothing."""
 
 import os
 import subprocess
@@ -9,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures import CHUNK, COLUMNS, SETTINGS, fit_like, power_curves
 
 import bayescale as bs
 from bayescale._src.batch import plan
-from bayescale._src.data import pad, prepare, resolve_columns
+from bayescale._src.data import prepare, resolve_columns
 
 
 def ragged_curves(lengths, seed=0):
@@ -34,21 +36,80 @@ def ragged():
     return ragged_curves(LENGTHS)
 
 
-def test_map_batched_equals_per_curve(ragged):
-    batched = bs.fit(ragged, law="power_law", x="tokens", y="val_loss", group="run", method="map")
-    for label in ("r1", "r4"):  # 11 and 9 points: one bucket width alone, so one extra compile
-        alone = bs.fit(ragged[ragged["run"] == label], law="power_law", x="tokens", y="val_loss", method="map")
+def test_buckets_and_chunks_cover_every_curve_once(ragged):
+    batch, _, rows = prepare(ragged, bs.laws.power_law, resolve_columns(bs.laws.power_law, "val_loss", "tokens",
+                                                                        None, "run"))
+    chunks = list(plan(batch, chunk_size=2))
+    seen = np.concatenate([c.index for c in chunks])
+    assert sorted(seen) == list(range(5))
+    assert {c.width for c in chunks} == {8, 16, 32, 64}
+    assert all(len(c.index) <= c.size == 2 or c.size == len(c.index) for c in chunks)
+
+
+def test_fixed_chunks_pad_every_chunk_to_the_chunk_size(ragged):
+    batch, _, _ = prepare(ragged, bs.laws.power_law, resolve_columns(bs.laws.power_law, "val_loss", "tokens", None,
+                                                                     "run"))
+    chunks = list(plan(batch, chunk_size=3, fixed=True))
+    assert sorted(np.concatenate([c.index for c in chunks])) == list(range(5))
+    assert all(c.size == 3 for c in chunks)
+
+
+@pytest.fixture(scope="module")
+def per_curve(power_table):
+    """Each curve of the shared table alone, Laplace in chunks of one curve (this file's one extra program)."""
+    return {label: bs.fit(power_table[power_table["run"] == label], seed=0, chunk_size=1, **COLUMNS,
+                          **SETTINGS["laplace"])
+            for label in power_table["run"].unique()}
+
+
+def test_map_batched_equals_per_curve(power_map, power_laplace, per_curve):
+    """The shared fits (three ragged curves, 20/25/30 points, in one chunk of 4) against each curve alone."""
+    assert CHUNK > 1
+    for label, alone in per_curve.items():
         for name in ("E", "alpha", "A", "sigma"):
-            np.testing.assert_allclose(batched[label].mode[name], alone.mode[name], rtol=1e-6)
+            # MAP and Laplace share the mode finder (and its keys): the modes agree across methods and chunks
+            np.testing.assert_allclose(power_map[label].mode[name], alone.mode[name], rtol=1e-6)
+            np.testing.assert_allclose(power_map[label].posterior[name][0, 0, 0], alone.mode[name][0], rtol=1e-6)
+            np.testing.assert_allclose(power_laplace[label].mode[name], power_map[label].mode[name], rtol=1e-6)
 
 
+def test_curves_of_two_buckets_come_back_in_table_order(power_table, power_map):
+    """A 12-point curve (bucket 16) placed between the shared curves (bucket 32): one fit, two programs (the POWER
+    map program and its bucket-16 twin, run first), outputs scattered back to each group."""
+    short = power_curves(lengths=(12,), seed=5, labels=[3])
+    table = pd.concat([power_table[power_table["run"] <= 1], short, power_table[power_table["run"] == 2]],
+                      ignore_index=True)
+    mixed = fit_like(table, "map")
+    assert mixed.groups == [0, 1, 2, 3]  # sorted labels
+    i = mixed.groups.index(3)
+    np.testing.assert_array_equal(mixed.rows[i], np.arange(45, 57))  # after the 20 + 25 points of groups 0, 1
+    np.testing.assert_array_equal(mixed.y[mixed.rows[i]], short["val_loss"].to_numpy())
+    for label in (0, 1, 2):  # same program, same keys: the same bits as the shared fit
+        assert len(mixed[label].y) == len(power_map[label].y)
+        for name in power_map.posterior:
+            np.testing.assert_array_equal(mixed[label].posterior[name], power_map[label].posterior[name])
+    alone = fit_like(short, "map")  # the bucket-16 program, padded to the same chunk
+    for name in alone.posterior:
+        np.testing.assert_array_equal(mixed[3].posterior[name], alone.posterior[name])
+
+
+def test_chunking_does_not_change_results(power_laplace, per_curve):
+    # Laplace draws are a smooth function of the mode, so agreement to 1e-6 checks that each curve gets the
+    # same data, keys and start whatever chunk it sits in. (NUTS trajectories amplify the last-bit rounding
+    # differences of XLA's vectorized math across batch widths; they are compared statistically below.)
+    for label, alone in per_curve.items():
+        for k in power_laplace.posterior:
+            np.testing.assert_allclose(power_laplace[label].posterior[k], alone.posterior[k], rtol=1e-6)
+
+
+@pytest.mark.statistical
 def test_nuts_batched_matches_per_curve_within_mc_error(ragged):
     kw = dict(law="power_law", x="tokens", y="val_loss", chains=4, draws=400, warmup=300)
     two = ragged[ragged["run"].isin(["r1", "r4"])]  # 11 and 9 points: ragged, padded to one width
     batched = bs.fit(two, group="run", seed=0, **kw)
     summary = batched.summary()
     z = []
-    for label in ("r1", "r4"):  # ragged (11 and 9 points), one bucket width: one extra compile
+    for label in ("r1", "r4"):
         alone = bs.fit(ragged[ragged["run"] == label], seed=11, **kw).summary()
         ours = summary.xs(label, level=0)
         se = np.sqrt(ours["mcse_mean"] ** 2 + alone["mcse_mean"] ** 2)
@@ -58,100 +119,28 @@ def test_nuts_batched_matches_per_curve_within_mc_error(ragged):
     assert np.sum(z > 3) <= 1 and z.max() < 4, z
 
 
-def test_grouped_fit_indexing_and_tables(ragged):
-    fit = bs.fit(ragged, law="power_law", x="tokens", y="val_loss", group="run", method="laplace", draws=200)
-    assert len(fit) == 5 and fit.groups == ["r0", "r1", "r2", "r3", "r4"]
-    one = fit["r3"]
-    assert len(one.y) == 40 and not one.grouped
-    pred = fit.predict({"tokens": [1e10]})
-    assert list(pred.columns) == ["run", "tokens", "mean", "median", "lower", "upper"] and len(pred) == 5
-    np.testing.assert_allclose(pred[pred["run"] == "r3"]["median"].to_numpy(), one.predict({"tokens": [1e10]})["median"])
-    summary = fit.summary()
-    assert summary.index.names == ["run", "parameter"]
-    assert fit.idata.posterior["alpha"].dims == ("chain", "draw", "run")
-    assert fit.idata.log_likelihood["val_loss"].shape == (1, 200, len(ragged))
-    with pytest.raises(KeyError, match="no group 'zz'"):
-        fit["zz"]
-
-
-def test_buckets_and_chunks_cover_every_curve_once(ragged):
-    batch, _, rows = prepare(ragged, bs.laws.power_law, resolve_columns(
-        bs.laws.power_law, "val_loss", "tokens", None, "run"))
-    chunks = list(plan(batch, chunk_size=2))
-    seen = np.concatenate([c.index for c in chunks])
-    assert sorted(seen) == list(range(5))
-    assert {c.width for c in chunks} == {8, 16, 32, 64}
-    assert all(len(c.index) <= c.size == 2 or c.size == len(c.index) for c in chunks)
-
-
-def test_chunking_does_not_change_results(ragged):
-    # Laplace draws are a smooth function of the mode, so agreement to 1e-6 checks that each curve gets the
-    # same data, keys and start whatever chunk it sits in. (NUTS trajectories amplify the last-bit rounding
-    # differences of XLA's vectorized math across batch widths; they are compared statistically above.)
-    kw = dict(law="power_law", x="tokens", y="val_loss", group="run", method="laplace", draws=100, seed=4)
-    whole = bs.fit(ragged, **kw)
-    chunked = bs.fit(ragged, chunk_size=1, **kw)
-    for k in whole.posterior:
-        np.testing.assert_allclose(whole.posterior[k], chunked.posterior[k], rtol=1e-6)
-
-
-def test_bootstrap_reproduces_epoch_intervals(chinchilla_df):
-    boot = bs.bootstrap(chinchilla_df, law="chinchilla", n=400, seed=0)
-    assert list(boot.columns) == ["E", "alpha", "beta", "A", "B", "objective"] and len(boot) == 400
-    # Epoch AI's full-data optimum of the same objective
-    assert boot.attrs["full_fit"]["objective"] == pytest.approx(0.0010182740, rel=1e-6)
-    q = boot.quantile([0.025, 0.975])
-    for name, (lo, hi) in {"alpha": (0.317, 0.373), "beta": (0.331, 0.415), "E": (1.769, 1.871)}.items():
-        assert q.loc[0.025, name] == pytest.approx(lo, abs=0.01), name
-        assert q.loc[0.975, name] == pytest.approx(hi, abs=0.015), name
-    with pytest.raises(ValueError, match="n must be a positive integer"):
-        bs.bootstrap(chinchilla_df, n=0)
-
-
 SHARDED = textwrap.dedent(
     """
     import numpy as np, warnings, jax
     warnings.simplefilter("ignore")
     import bayescale as bs
-    from test_batch import ragged_curves
+    from fixtures import fit_like, power_curves
     assert jax.device_count() == 4, jax.devices()
-    df = ragged_curves([9, 11, 12, 14, 10, 16])  # one bucket: one compile per process
-    out = {}
-    for method in ("map", "laplace"):
-        fit = bs.fit(df, law="power_law", x="tokens", y="val_loss", group="run", method=method, draws=50, seed=2)
-        out.update({f"{method}_{k}": v for k, v in fit.posterior.items()})
-    np.savez(OUT, **out)
+    fit = fit_like(power_curves(), "laplace")  # chunks of 4 curves: one curve per device
+    np.savez(OUT, **{f"posterior_{k}": v for k, v in fit.posterior.items()}, **{f"mode_{k}": v for k, v in fit.mode.items()})
     """
 )
 
 
-def _run_with_devices(n, path):
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu")
-    code = SHARDED.replace("OUT", repr(str(path)))
-    if n == 1:
-        code = code.replace("assert jax.device_count() == 4, jax.devices()", "assert jax.device_count() == 1")
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=Path(__file__).parent)
-    return np.load(path)
-
-
-def test_sharded_equals_unsharded(tmp_path):
-    sharded = _run_with_devices(4, tmp_path / "sharded.npz")
-    single = _run_with_devices(1, tmp_path / "single.npz")
-    assert set(sharded.files) == set(single.files)
+def test_sharded_equals_unsharded(tmp_path, power_laplace):
+    """The shared Laplace fit on 4 (forced host) devices, in a fresh process, equals this process's on one device."""
+    path = tmp_path / "sharded.npz"
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    subprocess.run([sys.executable, "-c", SHARDED.replace("OUT", repr(str(path)))], check=True, env=env,
+                   cwd=Path(__file__).parent)
+    sharded = np.load(path)
+    single = {**{f"posterior_{k}": v for k, v in power_laplace.posterior.items()},
+              **{f"mode_{k}": v for k, v in power_laplace.mode.items()}}
+    assert set(sharded.files) == set(single)
     for k in sharded.files:
         np.testing.assert_allclose(sharded[k], single[k], rtol=1e-6, err_msg=k)
-
-
-def test_pad_masks_padding():
-    batch = pad({"x": np.arange(1.0, 4.0)}, np.array([3.0, 2.0, 1.5]), [np.arange(3)])
-    assert batch.mask.tolist() == [[True] * 3 + [False] * 5]
-    assert np.all(np.isfinite(batch.log_y)) and np.all(batch.inputs["x"] > 0)
-
-
-def test_flat_mode_warns():
-    from bayescale._src.diagnostics import check_mode
-
-    with pytest.warns(bs.FitWarning, match="not positive-definite"):
-        msgs = check_mode(np.array([True, False]), ["a", "b"])
-    assert "['b']" in msgs[0]
-    assert check_mode(np.array([True]), [None]) == []

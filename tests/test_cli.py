@@ -1,3 +1,5 @@
+"""The command line (bayescale._src.cli): fit, predict, allocate, compare, laws, help and one-line user errors."""
+
 import contextlib
 import io
 import subprocess
@@ -6,42 +8,35 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures import CHINCHILLA_LAPLACE
 
 import bayescale as bs
 from bayescale._src.cli import main
-from simulate import simulate
 
 COMMANDS = ["fit", "predict", "allocate", "compare", "laws", "demo"]
 
 
-def test_demo_writes_tables_and_plots(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--chains", "2", "--draws", "100", "--warmup", "100"]) == 0
-    out = capsys.readouterr().out
-    assert "Compute-optimal allocation" in out and "alpha" in out
-    for name in ("summary.csv", "compute_optimal.csv", "chinchilla_predictive.png", "chinchilla_frontier.png"):
-        assert (tmp_path / name).stat().st_size > 0
-    opt = pd.read_csv(tmp_path / "compute_optimal.csv")
-    assert list(opt["compute"]) == [1e21, 1e22, 1e23, 5.88e23, 1e24, 1e25]
-
-
 @pytest.fixture(scope="module")
-def cli_fit(tmp_path_factory):
-    """``bayescale fit`` on a CSV with custom column names (one simulated Chinchilla curve, Laplace)."""
+def cli_fit(tmp_path_factory, chinchilla_df):
+    """``bayescale fit`` on a CSV of the 240 Chinchilla runs under custom column names (Laplace, 200 draws).
+
+    One curve, so the default chunk is one curve: the CHINCHILLA program of tests/fixtures.py.
+    """
     root = tmp_path_factory.mktemp("cli")
-    runs = simulate("chinchilla", 2, seed=3)
-    runs = runs[runs["curve"] == 0].drop(columns="curve")
-    runs = runs.rename(columns={"N": "params", "D": "tokens", "loss": "final_loss"})
+    runs = chinchilla_df.drop(columns="C").rename(columns={"N": "params", "D": "tokens", "loss": "final_loss"})
     csv = root / "runs.csv"
     runs.to_csv(csv, index=False)
     out = root / "fit"
     stdout = io.StringIO()
+    assert CHINCHILLA_LAPLACE["method"] == "laplace"
     with contextlib.redirect_stdout(stdout):
-        code = main(["fit", str(csv), "--law", "chinchilla", "--N", "params", "--D", "tokens", "--y", "final_loss",
-                     "--method", "laplace", "--draws", "200", "--out", str(out)])
+        code = main(["fit", str(csv), "--law", CHINCHILLA_LAPLACE["law"], "--N", "params", "--D", "tokens",
+                     "--y", "final_loss", "--method", "laplace", "--draws", str(CHINCHILLA_LAPLACE["draws"]),
+                     "--out", str(out)])
     return code, stdout.getvalue(), csv, out
 
 
-def test_fit_writes_the_promised_files(cli_fit):
+def test_fit_writes_the_promised_files(cli_fit, chinchilla_laplace):
     code, stdout, _, out = cli_fit
     assert code == 0
     for name in ("summary.csv", "fit.nc", "predictive.png"):
@@ -51,6 +46,9 @@ def test_fit_writes_the_promised_files(cli_fit):
     summary = pd.read_csv(out / "summary.csv", index_col=0)
     pd.testing.assert_frame_equal(summary, fit.summary(), check_exact=True)
     assert "alpha" in stdout and "diagnostics: ok" in stdout
+    # the command line fits exactly what bs.fit does with the same data and settings
+    for name in ("alpha", "beta", "E"):
+        np.testing.assert_allclose(fit.posterior[name], chinchilla_laplace.posterior[name], rtol=1e-12)
 
 
 def _printed_table(text: str) -> pd.DataFrame:
@@ -134,3 +132,15 @@ def test_laws_entry_point():
     result = subprocess.run([sys.executable, "-m", "bayescale", "laws"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "chinchilla" in result.stdout and "power_law" in result.stdout and "formula" in result.stdout
+
+
+@pytest.mark.statistical
+def test_demo_writes_tables_and_plots(tmp_path, capsys):
+    """The end-to-end demo: NUTS on the 240 runs and 16 learning curves, two programs of its own (slow tier)."""
+    assert main(["demo", "--out", str(tmp_path), "--chains", "2", "--draws", "100", "--warmup", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "Compute-optimal allocation" in out and "alpha" in out
+    for name in ("summary.csv", "compute_optimal.csv", "chinchilla_predictive.png", "chinchilla_frontier.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    opt = pd.read_csv(tmp_path / "compute_optimal.csv")
+    assert list(opt["compute"]) == [1e21, 1e22, 1e23, 5.88e23, 1e24, 1e25]

@@ -1,30 +1,22 @@
-"""The engine layer: one registry, the Draws contract, value-keyed programs, pooled fits through the same engines."""
+"""The engine layer: one registry, the Draws contract, programs keyed by value and compiled once, Newton."""
 
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 import pytest
+from fixtures import fit_like, power_curves
 
 import bayescale as bs
 from bayescale._src import engines
+from bayescale._src.data import prepare, resolve_columns
 from bayescale._src.engines import newton
 from bayescale._src.fitting import curve_keys, model_spec
-from bayescale._src.data import prepare, resolve_columns
 from bayescale._src.model import curve_problem
 from bayescale._src.problem import to_device
-
-
-def _curves(num_curves=3, n=12, seed=0):
-    rng = np.random.default_rng(seed)
-    x = np.geomspace(1e6, 1e9, n)
-    return pd.concat([
-        pd.DataFrame({"x": x, "loss": (2 + 50 * x**-0.3) * np.exp(0.01 * rng.normal(size=n)), "curve": g})
-        for g in range(num_curves)
-    ])
 
 
 def test_registry_maps_every_method_and_rejects_others():
@@ -45,85 +37,77 @@ def test_registry_maps_every_method_and_rejects_others():
     with pytest.raises(TypeError, match="method must be a string"):
         engines.get(3)
     with pytest.raises(ValueError, match="unknown method 'nut'"):
-        bs.fit(_curves(1), "power_law", x="x", method="nut")
+        bs.fit(power_curves(), "power_law", x="tokens", y="val_loss", method="nut")
 
 
 @pytest.mark.parametrize("name", ["map", "laplace"])
 def test_engines_return_draws_of_the_documented_shape(name):
     law = bs.laws.get("power_law")
-    cols = resolve_columns(law, "loss", "x", None, "curve")
-    batch, groups, _ = prepare(_curves(), law, cols)
+    cols = resolve_columns(law, "val_loss", "tokens", None, "run")
+    # four curves of 17..32 points: the shapes of the shared POWER programs (tests/fixtures.py)
+    batch, groups, _ = prepare(power_curves(lengths=(20, 25, 30, 22)), law, cols)
     problem = curve_problem(model_spec(law, None, "student_t", batch))
     engine = engines.get(name)
-    settings = engine.settings(draws=30)
+    settings = engine.settings(draws=200)
     draws = engine.run(problem, settings, to_device(batch, jnp.float64), curve_keys(0, groups))
-    chains, num_draws = (1, 30) if name == "laplace" else (1, 1)
-    assert draws.z.shape == (3, chains, num_draws, problem.dim)
-    assert draws.mode.shape == (3, problem.dim) and draws.mode_ok.shape == (3,)
+    chains, num_draws = (1, 200) if name == "laplace" else (1, 1)
+    assert draws.z.shape == (4, chains, num_draws, problem.dim)
+    assert draws.mode.shape == (4, problem.dim) and draws.mode_ok.shape == (4,)
     assert bool(draws.mode_ok.all()) and bool(jnp.isfinite(draws.z).all())
     assert problem.names == ("E", "alpha", "log_A_ref", "sigma")
 
 
-def test_equal_priors_built_separately_share_one_program():
-    """Programs are keyed by the priors' values, not by the objects (trace count)."""
-    traces = {"n": 0}
+def _cache_sizes() -> dict[str, int]:
+    """Compiled programs held by each jitted stage of the engines."""
+    from bayescale._src.engines import base, laplace, nuts
+    from bayescale._src.engines import map as map_engine
 
-    def counted(p, x):
-        traces["n"] += 1  # runs only while JAX traces
-        return p["E"] + p["A"] * jnp.exp(-p["alpha"] * jnp.log(x["x"]))
+    stages = {"modes": base.modes, "laplace": laplace._draws, "map": map_engine._draws, "nuts": nuts._sample}
+    return {name: f._cache_size() for name, f in stages.items()}
 
-    law = bs.Law("counted_for_priors", counted, ("x",), bs.laws.power_law.params)
-    df = _curves(1)
 
-    def alpha_prior():
-        return dist.LogNormal(math.log(0.3), 0.4)  # a new object on every call
+def _power_data(seed, n):
+    return power_curves(lengths=(n,), seed=seed)
 
-    bs.fit(df, law, x="x", method="map", priors={"alpha": alpha_prior()})
-    traced = traces["n"]
-    assert traced > 0
-    again = bs.fit(df, law, x="x", method="map", priors={"alpha": alpha_prior()}, seed=1)
-    assert traces["n"] == traced
-    assert again.spec == bs.fit(df, law, x="x", method="map", priors={"alpha": alpha_prior()}).spec
+
+@pytest.mark.parametrize("method", ["map", "laplace", "nuts"])
+def test_second_fit_does_not_recompile(method):
+    """New data, a new seed, another number of points in the same bucket (17..32): the same programs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.FitWarning)
+        first = fit_like(_power_data(0, 20), method)
+        first.predict({"tokens": [1e11, 1e12]})
+        before = _cache_sizes()
+        second = fit_like(_power_data(1, 27), method, seed=3)
+        second.predict({"tokens": [1e11, 1e12]})
+    assert _cache_sizes() == before
+    if method != "map":
+        assert not np.allclose(first.draws("alpha")[0, :5], second.draws("alpha")[0, :5])
+
+
+def test_same_seed_gives_identical_draws(power_table, power_nuts):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.FitWarning)
+        again = fit_like(power_table, "nuts")
+    for k in power_nuts.posterior:
+        np.testing.assert_array_equal(power_nuts.posterior[k], again.posterior[k])
+
+
+def test_equal_priors_built_separately_share_one_program(power_table, power_map):
+    """Programs are keyed by the priors' values (type and parameters), not by the objects."""
+    law = bs.laws.get("power_law")
+    fresh = {name: type(p)(*[getattr(p, k) for k in p.arg_constraints]) for name, p in
+             ((p.name, p.prior) for p in law.params)}
+    assert all(fresh[k] is not p.prior for k, p in zip(fresh, law.params))
+    before = _cache_sizes()
+    again = fit_like(power_table, "map", priors=fresh)
+    assert _cache_sizes() == before
+    assert again.spec == power_map.spec and hash(again.spec) == hash(power_map.spec)
+    for k in power_map.posterior:
+        np.testing.assert_array_equal(power_map.posterior[k], again.posterior[k])
     # a prior with other parameters is another model, so another program
-    bs.fit(df, law, x="x", method="map", priors={"alpha": dist.LogNormal(math.log(0.3), 0.5)})
-    assert traces["n"] > traced
-
-
-@pytest.fixture
-def engine_calls(monkeypatch):
-    """Counts calls of each registered engine's run, by method name."""
-    calls = {}
-    for name in engines.names():
-        engine = engines.get(name)
-
-        def spy(*args, _run=engine.run, _name=name, **kwargs):
-            calls[_name] = calls.get(_name, 0) + 1
-            return _run(*args, **kwargs)
-
-        monkeypatch.setitem(engines._REGISTRY, name, engine._replace(run=spy))
-    return calls
-
-
-@pytest.mark.parametrize("method", ["map", "laplace"])
-def test_pooled_fit_runs_through_the_registered_engine(method, engine_calls):
-    df = _curves(4, n=6, seed=2)
-    pooled = bs.fit(df, "power_law", x="x", group="curve", method=method, pooling="partial", draws=40)
-    independent = bs.fit(df, "power_law", x="x", group="curve", method=method, draws=40, chunk_size=4)
-    assert engine_calls[method] == 2
-    assert set(pooled.hyper) == {"alpha_mu", "alpha_tau", "alpha_population"}
-    assert pooled.posterior["alpha"].shape == independent.posterior["alpha"].shape
-    # pooling pulls each curve's exponent towards the population
-    spread = lambda f: np.std(f.draws("alpha").mean(axis=1))  # noqa: E731
-    assert spread(pooled) <= spread(independent) + 1e-9
-
-
-@pytest.mark.statistical
-def test_pooled_nuts_runs_through_the_registered_engine(engine_calls):
-    df = _curves(4, n=6, seed=2)
-    fit = bs.fit(df, "power_law", x="x", group="curve", pooling="partial", chains=2, draws=100, warmup=100)
-    assert engine_calls["nuts"] == 1
-    assert fit.hyper["alpha_tau"].shape == (2, 100)
-    assert fit.sample_stats["diverging"].shape == (4, 2, 100)
+    other = model_spec(law, {"alpha": dist.LogNormal(math.log(0.3), 0.5)}, "student_t", None)
+    assert other != power_map.spec and hash(other) != hash(power_map.spec)
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])

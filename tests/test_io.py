@@ -12,26 +12,8 @@ from numpyro.distributions.transforms import biject_to
 import bayescale as bs
 from bayescale._src import io
 from bayescale.laws import _REGISTRY
-from simulate import simulate
 
 NEW = {"params": [1e9, 3e10, 1e12], "tokens": [2e10, 6e11, 2e13]}
-
-
-@pytest.fixture(scope="module")
-def runs():
-    """Two simulated Chinchilla curves under custom column names (shared with test_cli)."""
-    return renamed(simulate("chinchilla", 2, seed=3))
-
-
-def renamed(df: pd.DataFrame) -> pd.DataFrame:
-    return df.rename(columns={"N": "params", "D": "tokens", "loss": "final_loss", "curve": "run"})
-
-
-@pytest.fixture(scope="module")
-def laplace_grouped(runs):
-    # chunk_size=1: each curve's program is the one an ungrouped fit of 36 points compiles (test_cli reuses it)
-    return bs.fit(runs, law="chinchilla", columns={"N": "params", "D": "tokens"}, y="final_loss", group="run",
-                  method="laplace", draws=200, chunk_size=1, seed=0)
 
 
 def assert_same_fit(a, b, new):
@@ -51,39 +33,40 @@ def assert_same_fit(a, b, new):
     np.testing.assert_array_equal(b.pointwise_log_likelihood(), a.pointwise_log_likelihood())
 
 
-def test_round_trip_nuts(chinchilla_nuts, tmp_path):
-    path = chinchilla_nuts.save(tmp_path / "nuts.nc")
+def test_round_trip_single_curve(chinchilla_laplace, tmp_path):
+    path = chinchilla_laplace.save(tmp_path / "chinchilla.nc")
     loaded = bs.load(path)
-    assert_same_fit(chinchilla_nuts, loaded, {"N": NEW["params"], "D": NEW["tokens"]})
+    assert_same_fit(chinchilla_laplace, loaded, {"N": NEW["params"], "D": NEW["tokens"]})
     # default priors come back as the law's own objects: same model spec, same compiled programs
-    assert loaded.spec == chinchilla_nuts.spec
-    assert repr(loaded) == repr(chinchilla_nuts)
+    assert loaded.spec == chinchilla_laplace.spec
+    assert repr(loaded) == repr(chinchilla_laplace)
 
 
-def test_round_trip_nuts_grouped(tmp_path):
-    # per curve the program of test_compile's 20-point power_law fit (chains=2, draws=50, warmup=50)
-    rng = np.random.default_rng(1)
-    x = np.tile(np.geomspace(1e6, 1e9, 20), 2)
-    loss = (2 + 300 * x**-0.3) * np.exp(0.01 * rng.standard_normal(40))
-    runs = pd.DataFrame({"size": x, "val": loss, "task": np.repeat(["a", "b"], 20)})
-    fit = bs.fit(runs, law="power_law", x="size", y="val", group="task", chains=2, draws=50, warmup=50,
-                 chunk_size=1, seed=2)
+def test_round_trip_nuts_grouped(power_nuts, tmp_path):
+    fit = power_nuts
     loaded = bs.load(fit.save(tmp_path / "nuts_grouped.nc"))
-    assert_same_fit(fit, loaded, {"size": [1e10, 1e12]})
-    assert loaded.groups == ["a", "b"] and loaded.sample_stats["diverging"].dtype == bool
-    np.testing.assert_array_equal(loaded["b"].predict({"x": [1e10]}), fit["b"].predict({"x": [1e10]}))
+    assert_same_fit(fit, loaded, {"tokens": [1e10, 1e12]})
+    assert loaded.groups == [0, 1, 2] and loaded.sample_stats["diverging"].dtype == bool
+    np.testing.assert_array_equal(loaded[1].predict({"x": [1e10]}), fit[1].predict({"x": [1e10]}))
 
 
-def test_round_trip_laplace_grouped(laplace_grouped, tmp_path):
-    loaded = bs.load(laplace_grouped.save(tmp_path / "grouped.nc"))
-    assert_same_fit(laplace_grouped, loaded, NEW)
-    assert [type(g) for g in loaded.groups] == [int, int]
-    assert loaded[1].problems == laplace_grouped[1].problems
+def test_round_trip_laplace_grouped(power_laplace, tmp_path):
+    loaded = bs.load(power_laplace.save(tmp_path / "grouped.nc"))
+    assert_same_fit(power_laplace, loaded, {"tokens": NEW["tokens"]})
+    assert [type(g) for g in loaded.groups] == [int, int, int]
+    assert loaded[1].problems == power_laplace[1].problems
+    assert loaded.columns.inputs == {"x": "tokens"} and loaded.columns.y == "val_loss"
     # the file is ordinary arviz InferenceData
 
     idata = az.from_netcdf(tmp_path / "grouped.nc")
     assert {"posterior", "observed_data", "constant_data"} <= set(idata.groups())
-    assert idata.posterior["alpha"].dims == ("chain", "draw", "curve")
+    assert idata.posterior["alpha"].dims == ("chain", "draw", "curve")  # the file names the curve axis "curve"
+
+
+def test_string_group_labels_round_trip(chinchilla_two_copies, tmp_path):
+    loaded = bs.load(chinchilla_two_copies.save(tmp_path / "copies.nc"))
+    assert loaded.groups == ["a", "b"]
+    assert_same_fit(chinchilla_two_copies, loaded, {"N": NEW["params"], "D": NEW["tokens"]})
 
 
 @pytest.mark.parametrize(
@@ -108,8 +91,8 @@ def test_prior_records_rebuild_the_distribution(prior):
     np.testing.assert_array_equal(np.asarray(rebuilt.log_prob(x)), np.asarray(prior.log_prob(x)))
 
 
-def test_from_fit_priors_survive_a_round_trip(laplace_grouped):
-    for name, prior in bs.priors.from_fit(laplace_grouped, group=0).items():
+def test_from_fit_priors_survive_a_round_trip(power_laplace):
+    for name, prior in bs.priors.from_fit(power_laplace, group=0).items():
         rebuilt = io.decode_prior(io.encode_prior(prior))
         assert io.encode_prior(rebuilt) == io.encode_prior(prior), name
 
@@ -125,7 +108,7 @@ def test_unsupported_prior_is_named():
         io.encode_prior(mixture)
 
 
-def test_bad_files_give_clear_errors(laplace_grouped, tmp_path):
+def test_bad_files_give_clear_errors(power_laplace, tmp_path):
     with pytest.raises(FileNotFoundError, match="no fit file"):
         bs.load(tmp_path / "missing.nc")
     text = tmp_path / "runs.csv"
@@ -136,16 +119,16 @@ def test_bad_files_give_clear_errors(laplace_grouped, tmp_path):
     az.from_dict(posterior={"mu": np.zeros((2, 10))}).to_netcdf(str(other))
     with pytest.raises(ValueError, match="not a bayescale fit file"):
         bs.load(other)
-    newer = laplace_grouped.save(tmp_path / "newer.nc")
+    newer = power_laplace.save(tmp_path / "newer.nc")
     with h5netcdf.File(newer, "a") as f:
         f.attrs["bayescale_format_version"] = io.FORMAT_VERSION + 1
     with pytest.raises(ValueError, match="format version 2.*upgrade bayescale"):
         bs.load(newer)
 
 
-def test_user_law_must_be_registered_before_loading(laplace_grouped, tmp_path, monkeypatch):
-    law = laplace_grouped.law._replace(name="my_chinchilla")
-    fit = laplace_grouped[0]
+def test_user_law_must_be_registered_before_loading(chinchilla_two_copies, tmp_path, monkeypatch):
+    law = chinchilla_two_copies.law._replace(name="my_chinchilla")
+    fit = chinchilla_two_copies["a"]  # a new Fit: replacing its law leaves the shared fixture alone
     fit.spec = fit.spec._replace(law=law)
     path = fit.save(tmp_path / "mine.nc")
     with pytest.raises(ValueError, match="'my_chinchilla', which is not registered.*bs.laws.register"):

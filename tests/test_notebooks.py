@@ -1,4 +1,5 @@
-"""Every notebook in notebooks/ runs top to bottom at small settings, and its saved copy shows plots.
+"""Every notebook in notebooks/ runs top to bottom at small settings (statistical tier), and its saved copy
+shows plots (fast).
 
 The kernel gets BAYESCALE_FAST=1 (each notebook shrinks its draws and curves),
 the CPU backend, a headless matplotlib, and the repository root first on its
@@ -41,7 +42,7 @@ def test_saved_notebook_shows_its_plots(path):
     assert any("BAYESCALE_FAST" in c.source for c in code), f"{path.name} does not read BAYESCALE_FAST"
 
 
-@pytest.mark.slow
+@pytest.mark.statistical
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_notebook_executes(path, monkeypatch):
     from nbclient import NotebookClient

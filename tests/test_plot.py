@@ -1,4 +1,4 @@
-"""Plots: each returns a Figure with the expected axes and artists, saves to PNG, warns about nothing."""
+"""bs.plot: each plot returns a Figure with the expected axes and artists, saves to PNG, warns about nothing."""
 
 import warnings
 
@@ -11,23 +11,7 @@ import pytest  # noqa: E402
 from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-import bayescale as bs  # noqa: E402
 from bayescale import plot  # noqa: E402
-from simulate import simulate  # noqa: E402
-
-FAST = dict(method="laplace", chains=1, draws=200, num_starts=4, seed=0)
-
-
-@pytest.fixture(scope="module")
-def curves_fit():
-    """Three simulated power-law curves, one batched Laplace fit."""
-    return bs.fit(simulate("power_law", 3, seed=1), law="power_law", x="x", group="curve", **FAST)
-
-
-@pytest.fixture(scope="module")
-def chinchilla_fit():
-    """Two simulated Chinchilla-law grids (6 x 6 runs each), one batched Laplace fit."""
-    return bs.fit(simulate("chinchilla", 2, seed=2), law="chinchilla", group="curve", **FAST)
 
 
 @pytest.fixture(autouse=True)
@@ -49,8 +33,8 @@ def _bands(ax):
     return [c for c in ax.collections if isinstance(c, PolyCollection)]
 
 
-def test_predictive_one_input_band_and_extrapolation(curves_fit, tmp_path):
-    fit = curves_fit[0]
+def test_predictive_one_input_band_and_extrapolation(power_laplace, tmp_path):
+    fit = power_laplace[0]
     fig = plot.predictive(fit, extend=10.0)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
@@ -71,8 +55,8 @@ def test_predictive_one_input_band_and_extrapolation(curves_fit, tmp_path):
     _saves(fig, tmp_path, "predictive")
 
 
-def test_predictive_two_inputs_iso_ratio_and_optimal_bands(chinchilla_fit, tmp_path):
-    fit = chinchilla_fit[0]
+def test_predictive_two_inputs_iso_ratio_and_optimal_bands(chinchilla_laplace, tmp_path):
+    fit = chinchilla_laplace
     fig = plot.predictive(fit, ratios=(2.0, 20.0, 200.0), extend=100.0)
     ax = fig.axes[0]
     labels = ax.get_legend_handles_labels()[1]
@@ -85,23 +69,24 @@ def test_predictive_two_inputs_iso_ratio_and_optimal_bands(chinchilla_fit, tmp_p
     _saves(fig, tmp_path, "predictive_nd")
 
 
-def test_predictive_refuses_grouped_fit(curves_fit):
+def test_predictive_refuses_grouped_fit(power_laplace):
     with pytest.raises(ValueError, match=r"fit\[label\]"):
-        plot.predictive(curves_fit)
+        plot.predictive(power_laplace)
 
 
-def test_grid_draws_one_panel_per_curve(curves_fit, chinchilla_fit, tmp_path):
+def test_grid_draws_one_panel_per_curve(power_laplace, chinchilla_two_copies, tmp_path):
+    curves_fit = power_laplace
     fig = plot.grid(curves_fit, ncols=2)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(visible) == 3 and len(fig.axes) == 4
-    assert [ax.get_title() for ax in visible] == ["curve = 0", "curve = 1", "curve = 2"]
+    assert [ax.get_title() for ax in visible] == ["run = 0", "run = 1", "run = 2"]
     for ax in visible:
         assert ax.get_xscale() == "log" and len(_bands(ax)) >= 1
     _saves(fig, tmp_path, "grid")
     fig = plot.grid(curves_fit, max_panels=2)
-    assert [ax.get_title() for ax in fig.axes] == ["curve = 0", "curve = 2"]  # evenly spaced, ends included
+    assert [ax.get_title() for ax in fig.axes] == ["run = 0", "run = 2"]  # evenly spaced, ends included
     assert "2 of 3 curves" in fig.get_suptitle()
-    fig = plot.grid(chinchilla_fit)
+    fig = plot.grid(chinchilla_two_copies)
     assert sum(ax.get_visible() for ax in fig.axes) == 2
     with pytest.raises(KeyError, match="no group 7"):
         plot.grid(curves_fit, groups=[7])
@@ -109,8 +94,8 @@ def test_grid_draws_one_panel_per_curve(curves_fit, chinchilla_fit, tmp_path):
         plot.grid(curves_fit[0])
 
 
-def test_frontier_bands_contain_median(chinchilla_fit, tmp_path):
-    fit = chinchilla_fit[0]
+def test_frontier_bands_contain_median(chinchilla_laplace, tmp_path):
+    fit = chinchilla_laplace
     fig = plot.frontier(fit, [1e19, 1e24])
     ax = fig.axes[0]
     lines = {ln.get_label(): ln.get_data() for ln in ax.lines}
@@ -123,7 +108,8 @@ def test_frontier_bands_contain_median(chinchilla_fit, tmp_path):
     _saves(fig, tmp_path, "frontier")
 
 
-def test_prior_posterior_panels(curves_fit, tmp_path):
+def test_prior_posterior_panels(power_laplace, tmp_path):
+    curves_fit = power_laplace
     fig = plot.prior_posterior(curves_fit, group=1)
     names = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert names == list(curves_fit.param_names)
@@ -140,11 +126,10 @@ def test_prior_posterior_panels(curves_fit, tmp_path):
         plot.prior_posterior(curves_fit, params=["gamma"], group=0)
 
 
-def test_prior_posterior_of_single_draw_marks_the_mode(curves_fit, tmp_path):
-    """A map fit has one draw per curve: no density, a line at the mode (built here from one draw of a fit)."""
-    one = curves_fit[0]
-    single = bs.Fit(spec=one.spec, method="map", columns=one.columns, groups=one.groups, rows=one.rows,
-                    inputs=one.inputs, y=one.y, posterior={k: v[:, :1, :1] for k, v in one.posterior.items()})
+def test_prior_posterior_of_single_draw_marks_the_mode(power_map, tmp_path):
+    """A map fit has one draw per curve: no density, a line at the mode."""
+    one = single = power_map[0]
+    assert single.posterior["alpha"].shape == (1, 1, 1)
     fig = plot.prior_posterior(single, params=["alpha"])
     (line,) = fig.axes[0].lines
     assert line.get_xdata()[0] == pytest.approx(float(one.posterior["alpha"][0, 0, 0]))

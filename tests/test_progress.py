@@ -3,10 +3,10 @@
 import jax
 import jax.numpy as jnp
 import pytest
+from fixtures import BOOTSTRAP, fit_like, power_curves
 
 import bayescale as bs
 from bayescale._src import progress
-from simulate import simulate
 
 
 @pytest.fixture
@@ -53,15 +53,13 @@ def test_compiled_loop_reports_once_per_update_under_vmap(monkeypatch):
 
 
 def test_bar_appears_when_forced_on(chinchilla_df, capsys):
-    # the arguments of test_batch's bootstrap, so the compiled programs are shared
-    boot = bs.bootstrap(chinchilla_df, law="chinchilla", n=512, seed=0, progress=True)
+    boot = bs.bootstrap(chinchilla_df, n=512, seed=0, progress=True, **BOOTSTRAP)  # two chunks of 256
     err = capsys.readouterr().err
     assert len(boot) == 512 and "bootstrap" in err and "100%" in err and "512/512" in err
 
 
 def test_fit_bar_counts_chunks(capsys):
-    # the fit of test_io's laplace_grouped fixture (same compiled program), one chunk per curve
-    runs = simulate("chinchilla", 2, seed=3)
-    bs.fit(runs, law="chinchilla", group="curve", method="laplace", draws=200, chunk_size=1, progress=True)
+    """Six curves in two chunks of four: the POWER laplace program, run twice."""
+    fit_like(power_curves(lengths=(20, 21, 22, 23, 24, 25)), "laplace", progress=True)
     err = capsys.readouterr().err
-    assert "laplace 2 curve(s)" in err and "2/2" in err
+    assert "laplace 6 curve(s)" in err and "6/6" in err

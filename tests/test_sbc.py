@@ -1,7 +1,9 @@
-"""Simulation-based calibration, small: short NUTS runs on power-law curves under the default priors."""
+"""bs.sbc (bayescale._src.sbc): a small Laplace run on the shared POWER program; the NUTS calibration check
+(statistical tier)."""
 
 import numpy as np
 import pytest
+from fixtures import CHUNK, SETTINGS
 
 import bayescale as bs
 from bayescale._src.sbc import coverage_band
@@ -9,13 +11,45 @@ from bayescale._src.sbc import coverage_band
 NUM = 40
 
 
+def test_sbc_result_tables_small_laplace():
+    """Four data sets of 24 points, Laplace with the shared settings and chunk: the POWER laplace program."""
+    res = bs.sbc("power_law", CHUNK, np.geomspace(1e6, 1e9, 24), method="laplace", seed=1, chunk_size=CHUNK,
+                 draws=SETTINGS["laplace"]["draws"])
+    names = ["E", "alpha", "A", "sigma", "prediction"]
+    assert list(res.coverage.index) == names
+    assert {"50%", "90%", "rank_p_value", "datasets"} <= set(res.coverage.columns)
+    assert res.ranks.shape == (CHUNK, 5) and res.ranks.values.min() >= 0
+    assert res.ranks.values.max() <= res.num_ranks - 1
+    assert list(res.truth.columns) == names and len(res.truth) == CHUNK and (res.truth.to_numpy() > 0).all()
+    assert res.data.groupby("dataset").size().eq(24).all() and res.ok.shape == (CHUNK,)
+    assert set(res.prediction_inputs) == {"x"} and res.prediction_inputs["x"] == pytest.approx(1e10)
+
+
+def test_sbc_rejects_map_and_bad_sizes():
+    with pytest.raises(ValueError, match="method must be 'nuts' or 'laplace'"):
+        bs.sbc("power_law", 4, [1, 2, 3], method="map")
+    with pytest.raises(ValueError, match="missing \\['D'\\]"):
+        bs.sbc("chinchilla", 4, {"N": [1, 2, 3]})
+    with pytest.raises(ValueError, match="positive"):
+        bs.sbc("power_law", 4, [0, 2, 3])
+    with pytest.raises(ValueError, match="num_datasets must be an integer >= 2"):
+        bs.sbc("power_law", 1, [1, 2, 3])
+
+
+def test_coverage_band_contains_the_level():
+    lo, hi = coverage_band(0.9, NUM, prob=0.999)
+    assert 0 <= lo < 0.9 < hi <= 1
+
+
+# ------------------------------------------------------------------ statistical tier
 @pytest.fixture(scope="module")
 def sbc_power_law():
-    # 16 points and chunks of 16 curves: the compiled program of tests/test_trust.py's NUTS tests
+    """40 data sets of 16 points, NUTS 2 x 150 after 150 warmup, in chunks of 16 curves (this tier's own program)."""
     return bs.sbc("power_law", NUM, np.geomspace(1e6, 1e9, 16), method="nuts", seed=1,
                   chains=2, warmup=150, draws=150, chunk_size=16)
 
 
+@pytest.mark.statistical
 def test_sbc_coverage_within_binomial_band(sbc_power_law):
     res = sbc_power_law
     assert list(res.coverage.index) == ["E", "alpha", "A", "sigma", "prediction"]
@@ -28,16 +62,8 @@ def test_sbc_coverage_within_binomial_band(sbc_power_law):
         assert ((cov >= lo) & (cov <= hi)).all(), (level, cov.to_dict(), lo, hi)
 
 
+@pytest.mark.statistical
 def test_sbc_truth_comes_from_the_prior(sbc_power_law):
     # the prior median of the exponent is 0.3 (LogNormal(log 0.3, 1)); 40 draws pin it to within ~x1.5
     assert 0.2 < np.median(sbc_power_law.truth["alpha"]) < 0.45
     assert sbc_power_law.data.groupby("dataset").size().eq(16).all()
-
-
-def test_sbc_rejects_map_and_bad_sizes():
-    with pytest.raises(ValueError, match="method must be 'nuts' or 'laplace'"):
-        bs.sbc("power_law", 4, [1, 2, 3], method="map")
-    with pytest.raises(ValueError, match="missing \\['D'\\]"):
-        bs.sbc("chinchilla", 4, {"N": [1, 2, 3]})
-    with pytest.raises(ValueError, match="positive"):
-        bs.sbc("power_law", 4, [0, 2, 3])

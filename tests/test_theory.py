@@ -1,4 +1,5 @@
-"""Theory generators: fits of the pure power law recover the exponents statistical learning theory predicts."""
+"""bs.theory: generators and readings (fast); fits of the pure power law recover the exponents statistical
+learning theory predicts (statistical tier)."""
 
 import warnings
 from types import SimpleNamespace
@@ -25,6 +26,7 @@ def theory_fit():
     return bs.fit(df, law="pure_power_law", group="curve", method="laplace", draws=2000, seed=0)
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("curve, alpha", [("mean", 1.0), ("binning d=1", 2 / 3), ("binning d=2", 0.5),
                                           ("binning d=4", 1 / 3)])
 def test_fitted_exponent_covers_the_theoretical_rate(theory_fit, curve, alpha):
@@ -33,12 +35,14 @@ def test_fitted_exponent_covers_the_theoretical_rate(theory_fit, curve, alpha):
     assert lo <= alpha <= hi, (curve, lo, hi)
 
 
+@pytest.mark.statistical
 def test_mean_estimation_amplitude_is_sigma_squared(theory_fit):
     draws = theory_fit.draws("A")[theory_fit.groups.index("mean")]
     lo, hi = np.quantile(draws, [0.05, 0.95])
     assert lo <= 4.0 <= hi
 
 
+@pytest.mark.statistical
 def test_intrinsic_dimension_readings(theory_fit):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the mean-estimation curve has alpha = 1: no dimension
@@ -46,12 +50,23 @@ def test_intrinsic_dimension_readings(theory_fit):
     for dim in (1, 2, 4):
         row = d.loc[f"binning d={dim}"]
         assert row["lower"] <= dim <= row["upper"]
-    draws = bs.theory.intrinsic_dimension(theory_fit, reading="crude")
-    np.testing.assert_allclose(draws, 1 / theory_fit.draws("alpha"))
+
+
+def test_intrinsic_dimension_maps_every_draw(power_laplace):
+    """The readings' arithmetic and errors, on the shared power-law fit (alpha near 0.3)."""
+    draws = bs.theory.intrinsic_dimension(power_laplace, reading="crude")
+    np.testing.assert_allclose(draws, 1 / power_laplace.draws("alpha"))
+    binning = bs.theory.intrinsic_dimension(power_laplace, reading="binning")
+    np.testing.assert_allclose(binning, 2 / power_laplace.draws("alpha") - 2)
+    table = bs.theory.intrinsic_dimension(power_laplace, reading="binning", interval=0.9)
+    assert list(table.columns) == ["run", "mean", "median", "lower", "upper"] and len(table) == 3
+    assert (table["lower"] <= table["median"]).all() and (table["median"] <= table["upper"]).all()
     with pytest.raises(ValueError, match="unknown reading"):
-        bs.theory.intrinsic_dimension(theory_fit, reading="fractal")
+        bs.theory.intrinsic_dimension(power_laplace, reading="fractal")
     with pytest.raises(ValueError, match="no parameter 'beta'"):
-        bs.theory.intrinsic_dimension(theory_fit, param="beta")
+        bs.theory.intrinsic_dimension(power_laplace, param="beta")
+    with pytest.raises(ValueError, match="interval must be between 0 and 1"):
+        bs.theory.intrinsic_dimension(power_laplace, interval=1.5)
 
 
 def test_binning_reading_warns_for_parametric_rates():

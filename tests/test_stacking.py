@@ -1,0 +1,29 @@
+"""bs.stack (bayescale._src.stacking): weights of the candidate laws of tests/fixtures.py and their predictions."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import bayescale as bs
+
+
+def test_stack_weights_sum_to_one_and_predict_like_a_fit(candidates):
+    fits = {law: f[0] for law, f in candidates.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.FitWarning)
+        stacked = bs.stack(fits)
+    assert stacked.weights.sum() == pytest.approx(1.0)
+    assert (stacked.weights >= 0).all() and stacked.weights.idxmax() == "power_law"
+    new = {"x": [1e5, 1e6]}
+    pred = stacked.predict(new, interval=0.9)
+    single = fits["power_law"].predict(new, interval=0.9)
+    assert list(pred.columns) == list(single.columns)
+    assert (pred["lower"] <= pred["median"]).all() and (pred["median"] <= pred["upper"]).all()
+    obs = stacked.predict(new, interval=0.9, kind="observation")
+    assert (obs["upper"] - obs["lower"] >= pred["upper"] - pred["lower"]).all()
+    # a stack of one law predicts like that law
+    only = bs.stack({"power_law": fits["power_law"]})
+    np.testing.assert_allclose(only.predict(new)["median"], single["median"], rtol=1e-6)
+    draws = stacked.predictive_draws(new)
+    assert draws.shape[-1] == 2 and np.isfinite(draws).all()
