@@ -218,19 +218,23 @@ def curve_keys(seed: int, labels: Sequence[Any]) -> np.ndarray:
 
 # ---------------------------------------------------------------- plans
 class Unit(NamedTuple):
-    """One compiled call: a batch of units (host arrays), a key per unit and whether to shard it."""
+    """One compiled call: a batch of units (host arrays), a key per unit, how many are real (not padding),
+    and whether to shard it."""
 
     data: CurveBatch
     keys: np.ndarray
+    real: int
     shard: bool
 
 
 class Plan(NamedTuple):
-    """The problem, its calls, and ``collect(outputs) -> Fit fields`` that assembles their results."""
+    """The problem, its calls, ``collect(outputs) -> Fit fields`` that assembles their results, and what a
+    unit is called (for the progress bar)."""
 
     problem: Problem
     calls: list[Unit]
     collect: Callable[[list], dict]
+    unit: str
 
 
 def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype) -> Plan:
@@ -242,14 +246,14 @@ def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype) -> 
                      * np.dtype(dtype).itemsize)
         chunk_size = batch_mod.auto_chunk_size(per_curve, lockstep=engine.markov)
     chunks = list(batch_mod.plan(batch, int(chunk_size), fixed=fixed))
-    calls = [Unit(batch_mod.take(batch, c), batch_mod.take(keys, c), True) for c in chunks]
+    calls = [Unit(batch_mod.take(batch, c), batch_mod.take(keys, c), len(c.index), True) for c in chunks]
     num_curves = batch.log_y.shape[0]
 
     def collect(outputs):
         posterior, stats, mode, mode_ok = _scatter(list(zip(chunks, outputs)), num_curves)
         return dict(posterior=posterior, sample_stats=stats, mode=mode, mode_ok=mode_ok)
 
-    return Plan(problem, calls, collect)
+    return Plan(problem, calls, collect, "curve")
 
 
 def pooled_plan(spec, batch, keys, pooled) -> Plan:
@@ -271,7 +275,7 @@ def pooled_plan(spec, batch, keys, pooled) -> Plan:
         return dict(posterior=posterior, sample_stats=stats, mode={k: v[:, 0, 0] for k, v in mode.items()},
                     mode_ok=np.full(num_curves, bool(mode_ok[0])), hyper=hyper)
 
-    return Plan(problem, [Unit(one, key, False)], collect)
+    return Plan(problem, [Unit(one, key, 1, False)], collect, "table")
 
 
 # ---------------------------------------------------------------- execution
@@ -282,8 +286,7 @@ def execute(plan: Plan, engine, settings, dtype, progress: bool | None, desc: st
     if show and "progress" in settings._fields:
         settings = settings._replace(progress=True)
     steps = settings.warmup + settings.draws if engine.markov else 0  # Markov engines report steps
-    num_units = sum(len(c.keys) for c in calls)
-    total, unit = (len(calls) * steps, "step") if steps else (num_units, "unit")
+    total, unit = (len(calls) * steps, "step") if steps else (sum(c.real for c in calls), plan.unit)
     mesh = batch_mod.mesh()
     outputs = []
     with progress_mod.bar(show, total, desc, unit) as bar:
@@ -297,7 +300,7 @@ def execute(plan: Plan, engine, settings, dtype, progress: bool | None, desc: st
             mode = {k: v[:, 0, 0] for k, v in constrain(plan.problem, data, draws.mode[:, None, None]).items()}
             outputs.append(batch_mod.gather((values, draws.stats, mode, draws.mode_ok)))
             if bar is not None:
-                bar.reach((i + 1) * steps if steps else sum(len(c.keys) for c in calls[: i + 1]))
+                bar.reach((i + 1) * steps if steps else sum(c.real for c in calls[: i + 1]))
         if bar is not None:
             bar.reach(total)
     return plan.collect(outputs)
