@@ -70,7 +70,7 @@ def fit(
     group
         Column whose values split the table into independent curves.
     method
-        The inference engine (``bayescale._src.engines``): ``"nuts"`` (NumPyro
+        The inference engine: ``"nuts"`` (NumPyro
         NUTS), ``"laplace"`` (Gaussian at the mode in the unconstrained space)
         or ``"map"`` (the mode alone).
     priors
@@ -81,7 +81,7 @@ def fit(
         ``"student_t"`` (4 degrees of freedom, robust) or ``"normal"``, on log loss;
         ``"logit_student_t"`` or ``"logit_normal"`` on logit(y), for bounded
         metrics ``0 < y < 1`` such as error rates (with ``law="m4"``); or a
-        :class:`~bayescale._src.model.Likelihood`.
+        :class:`bayescale.Likelihood`.
     seed
         Seed of every random choice: the same seed gives bitwise-identical
         draws on the same machine. Each curve's stream is derived from the
@@ -114,8 +114,7 @@ def fit(
     progress
         Show a progress bar: ``None`` (default) shows one for long runs (NUTS,
         several chunks) in a terminal or notebook, unless silenced with
-        ``bs.set_progress(False)`` or ``BAYESCALE_PROGRESS=0`` (see
-        :mod:`bayescale._src.progress`).
+        ``bs.set_progress(False)`` or ``BAYESCALE_PROGRESS=0``.
     """
     engine = engines.get(method)
     check_settings(engine, seed, chains, draws, warmup, target_accept_prob, num_starts, chunk_size)
