@@ -1,5 +1,7 @@
 """Save/load round trips: a loaded fit predicts, summarizes and allocates exactly as the one saved."""
 
+import dataclasses
+
 import arviz as az
 import h5netcdf
 import numpy as np
@@ -37,9 +39,11 @@ def test_round_trip_single_curve(chinchilla_laplace, tmp_path):
     path = chinchilla_laplace.save(tmp_path / "chinchilla.nc")
     loaded = bs.load(path)
     assert_same_fit(chinchilla_laplace, loaded, {"N": NEW["params"], "D": NEW["tokens"]})
-    # default priors come back as the law's own objects: same model spec, same compiled programs
+    # equal priors rebuilt from the file: an equal model spec (by value), so the same compiled programs
     assert loaded.spec == chinchilla_laplace.spec
     assert repr(loaded) == repr(chinchilla_laplace)
+    # the file holds every field Fit declares, and nothing else
+    assert set(io.read(path)) == {f.name for f in dataclasses.fields(bs.Fit)}
 
 
 def test_round_trip_nuts_grouped(power_nuts, tmp_path):
