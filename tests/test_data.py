@@ -190,18 +190,19 @@ _column = st.one_of(
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(x=_column, loss=_column, x_name=st.sampled_from(["x", "X", "size"]))
 def test_random_tables_give_a_valid_fit_or_a_documented_error(x, loss, x_name):
-    """Tables of at most 8 rows: one compiled MAP program (bucket width 8, chunks of 1) for every valid example."""
+    """Tables of at most 8 rows, fitted with the shared MAP settings: every valid example runs the POWER map
+    program's bucket-8 twin (compiled once, also by test_batch's two-bucket fit)."""
     n = min(len(x), len(loss))
     df = pd.DataFrame({x_name: x[:n], "loss": loss[:n]})
     before = df.copy()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = bs.fit(df, law="pure_power_law", x=x_name, method="map", num_starts=4, chunk_size=1)
+            fit = fit_like(df, "map", x=x_name, y="loss", group=None)
     except (ValueError, TypeError) as err:
         assert str(err)
     else:
-        for name in ("A", "alpha", "sigma"):
+        for name in ("E", "A", "alpha", "sigma"):
             assert np.isfinite(fit.posterior[name]).all()
         assert np.isfinite(fit.predict({x_name: [1e13]})[["mean", "lower", "upper"]].to_numpy()).all()
     pd.testing.assert_frame_equal(df, before)
