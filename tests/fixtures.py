@@ -5,7 +5,7 @@ Imported by ``tests/conftest.py`` (its ``__all__``: the fixtures); tests import 
 Why this module exists: ``bs.fit`` compiles one XLA program per distinct (law,
 priors, likelihood, method, method settings, ``num_starts``, bucket width of
 the points -- the next power of two >= 8 -- and chunk size in curves). A
-compile costs 10-40 s on 2 CPU cores (NUTS the most), a fit with a compiled
+compile costs 5-25 s on 2 CPU cores (NUTS the most), a fit with a compiled
 program well under a second. So the fast tier fits few programs, on purpose:
 
 ``POWER`` programs -- law ``power_law``, default priors and likelihood, curves
@@ -25,6 +25,8 @@ test_progress (a six-curve fit in two chunks), test_sbc (``bs.sbc`` with
 Laplace on four data sets of 24 points), and the ``candidates`` fixture
 below (whose power_law fit, and its hold-out refit inside ``bs.compare``,
 run the Laplace program: four curves, so compare's default chunk is also 4).
+Curves of at most 8 points compile the MAP program's bucket-8 twin once, shared
+by test_batch (a fit spanning two buckets) and test_data (random tables).
 
 ``CHINCHILLA`` program -- law ``chinchilla``, default priors, the 240 bundled
 runs (bucket width 256) as one curve (a chunk of 1), ``method="laplace",
@@ -34,6 +36,13 @@ draws=200``:
   two groups, ``chunk_size=1``: the same program run twice, for plots of
   grouped fits of a law of N and D). test_cli's ``bayescale fit`` of the same
   runs (one curve, so the default chunk is 1, ``--draws 200``) also reuses it.
+
+The fast tier's other programs, each compiled once for a reason of its own:
+test_batch's per-curve Laplace (chunks of one curve, against the chunks of 4),
+the pure_power_law and log_law candidates, test_laws' user-defined law,
+bs.bootstrap's two (``BOOTSTRAP`` below), the independent modes that pooling
+computes before it validates ``pooled=`` (test_pooling), and test_engines'
+trace-count checks.
 
 Statistical tier only (requested by tests marked ``statistical``):
 
