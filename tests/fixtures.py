@@ -40,9 +40,8 @@ draws=200``:
 The fast tier's other programs, each compiled once for a reason of its own:
 test_batch's per-curve Laplace (chunks of one curve, against the chunks of 4),
 the pure_power_law and log_law candidates, test_laws' user-defined law,
-bs.bootstrap's two (``BOOTSTRAP`` below), the independent modes that pooling
-computes before it validates ``pooled=`` (test_pooling), and test_engines'
-trace-count checks.
+bs.bootstrap's two (``BOOTSTRAP`` below), and the pooled model of
+``power_table`` (test_pooling: MAP and Laplace share its compiled mode finder).
 
 Statistical tier only (requested by tests marked ``statistical``):
 
