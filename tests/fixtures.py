@@ -102,7 +102,10 @@ def power_table() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def power_map(power_table) -> bs.Fit:
-    """MAP fit of ``power_table`` (POWER map program). test_batch, test_fitting, test_results, test_allocate, test_plot."""
+    """MAP fit of ``power_table`` (POWER map program).
+
+    Used by test_batch, test_fitting, test_results, test_allocate, test_plot.
+    """
     return fit_like(power_table, "map")
 
 

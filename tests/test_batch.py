@@ -128,7 +128,8 @@ SHARDED = textwrap.dedent(
     from fixtures import fit_like, power_curves
     assert jax.device_count() == 4, jax.devices()
     fit = fit_like(power_curves(), "laplace")  # chunks of 4 curves: one curve per device
-    np.savez(OUT, **{f"posterior_{k}": v for k, v in fit.posterior.items()}, **{f"mode_{k}": v for k, v in fit.mode.items()})
+    out = {**{f"posterior_{k}": v for k, v in fit.posterior.items()}, **{f"mode_{k}": v for k, v in fit.mode.items()}}
+    np.savez(OUT, **out)
     """
 )
 
