@@ -59,6 +59,14 @@ class Columns(NamedTuple):
     group: str | None
 
 
+def example_batch(inputs: Sequence[str], curves: tuple[int, ...] = ()) -> CurveBatch:
+    """A placeholder batch of the smallest bucket (8 points) with leading axes ``curves``: the shapes that a
+    model is traced with to find its sites (their values never matter)."""
+    shape = (*curves, 8)
+    return CurveBatch({k: np.ones(shape) for k in inputs}, np.zeros(shape), np.ones(shape, bool),
+                      {k: np.zeros(curves) for k in inputs})
+
+
 def bucket_size(n: int, minimum: int = 8) -> int:
     """Smallest power of two >= ``n`` (and >= ``minimum``)."""
     size = minimum

@@ -268,10 +268,10 @@ def pooled_plan(spec, batch, keys, pooled) -> Plan:
     def collect(outputs):
         values, stats, mode, mode_ok = outputs[0]
         posterior, hyper = pooling_mod.unpack(values, num_curves)
-        mode, _ = pooling_mod.unpack({k: np.asarray(v)[:, None, None] for k, v in mode.items()}, num_curves)
+        mode, _ = pooling_mod.unpack(mode, num_curves, lead=0)
         # sampler statistics are those of the joint chain, repeated per curve
         stats = {k: np.broadcast_to(v, (num_curves, *v.shape[1:])).copy() for k, v in stats.items()}
-        return dict(posterior=posterior, sample_stats=stats, mode={k: v[:, 0, 0] for k, v in mode.items()},
+        return dict(posterior=posterior, sample_stats=stats, mode=mode,
                     mode_ok=np.full(num_curves, bool(mode_ok[0])), hyper=hyper)
 
     return Plan(problem, [Unit(one, key, 1, False)], collect, "table")

@@ -25,13 +25,12 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
-from bayescale._src.data import CurveBatch
+from bayescale._src.data import CurveBatch, example_batch
 from bayescale._src.prior_records import prior_key
 from bayescale._src.problem import Problem, make_problem
 from bayescale.laws import Law
@@ -240,8 +239,7 @@ def build_model(spec: ModelSpec) -> Callable[..., None]:
 @functools.lru_cache(maxsize=128)
 def curve_problem(spec: ModelSpec) -> Problem:
     """The :class:`~bayescale._src.problem.Problem` of one curve under ``spec`` (cached by value)."""
-    example = CurveBatch({k: np.ones(8) for k in spec.law.inputs}, np.zeros(8), np.ones(8, bool),
-                         {k: np.zeros(()) for k in spec.law.inputs})
+    example = example_batch(spec.law.inputs)
     return make_problem(build_model(spec), ("curve", spec), example, functools.partial(random_starts, spec))
 
 

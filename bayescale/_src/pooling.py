@@ -38,7 +38,7 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 
-from bayescale._src.data import CurveBatch
+from bayescale._src.data import CurveBatch, example_batch
 from bayescale._src.engines.base import find_modes
 from bayescale._src.model import NOISE, ModelSpec, build_model, curve_problem
 from bayescale._src.problem import Problem, Sites, latent_sites, make_problem, ravel
@@ -128,8 +128,7 @@ def pooled_problem(spec: ModelSpec, pooled: tuple[str, ...], num_curves: int) ->
     """The :class:`Problem` of ``num_curves`` curves with ``pooled`` parameters shared (cached by value)."""
     check_pooled(spec, pooled)
     model = pool(build_model(spec), spec.prior_dict, pooled)
-    example = CurveBatch({k: np.ones((num_curves, 8)) for k in spec.law.inputs}, np.zeros((num_curves, 8)),
-                         np.ones((num_curves, 8), bool), {k: np.zeros(num_curves) for k in spec.law.inputs})
+    example = example_batch(spec.law.inputs, (num_curves,))
     init = functools.partial(_init, latent_sites(model, example), spec, pooled)
     return make_problem(model, ("pooled", spec, pooled, num_curves), example, init)
 
@@ -154,18 +153,20 @@ def _init(sites: Sites, spec: ModelSpec, pooled: tuple[str, ...], key, batch: Cu
     return ravel(sites, values)[None]
 
 
-def unpack(values: dict[str, np.ndarray], num_curves: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Split constrained draws of the one pooled unit into per-curve sites and population sites.
+def unpack(values: dict[str, np.ndarray], num_curves: int, lead: int = 2
+           ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Split constrained values of the one pooled unit into per-curve sites and population sites.
 
-    ``values`` leaves are ``[1, chains, draws, *site_shape]``; per-curve sites
-    (shape ``[curves, 1]``) come back as ``[curves, chains, draws]``, population
-    sites as ``[chains, draws]``.
+    ``values`` leaves are ``[1, *lead axes, *site_shape]`` (``lead`` is 2 for
+    draws, ``[chains, draws]``, and 0 for the mode); per-curve sites (shape
+    ``[curves, 1]``) come back with the curve axis first, ``[curves, *lead
+    axes]``, population sites (scalars) as ``[*lead axes]``.
     """
     posterior, hyper = {}, {}
     for name, value in values.items():
         value = np.asarray(value)[0]
-        if value.ndim == 4:
-            posterior[name] = np.moveaxis(value.reshape(*value.shape[:2], num_curves), -1, 0)
+        if value.ndim == lead + 2:
+            posterior[name] = np.moveaxis(value[..., 0], -1, 0)
         else:
             hyper[name] = value
     return posterior, hyper

@@ -49,13 +49,6 @@ def residual_fn(spec: ModelSpec, curve: CurveBatch) -> Callable[[jax.Array], jax
     return residuals
 
 
-def objective(spec: ModelSpec, curve: CurveBatch, z, weights, delta: float = HUBER_DELTA):
-    """Weighted Huber objective at ``z``; ``weights`` already include the padding mask."""
-    r = residual_fn(spec, curve)(z)
-    value = jnp.sum(weights * huber(r, delta))
-    return jnp.where(jnp.isfinite(value), value, jnp.inf)
-
-
 def local_model(spec: ModelSpec, curve: CurveBatch, weights, delta: float = HUBER_DELTA) -> newton.LocalModel:
     """Value, exact gradient and IRLS curvature ``J^T W J`` of the Huber objective."""
     residuals = residual_fn(spec, curve)
