@@ -76,9 +76,12 @@ def engine_calls(monkeypatch):
 
 
 @pytest.mark.parametrize("method", ["map", "laplace"])
-def test_pooled_fit_runs_through_the_registered_engine(method, engine_calls, power_table, request):
-    """The pooled model is one more Problem: the same engines serve it (one compile of the pooled modes)."""
-    independent = request.getfixturevalue(f"power_{method}")
+def test_pooled_fit_runs_through_the_registered_engine(method, power_map, power_laplace, engine_calls, power_table):
+    """The pooled model is one more Problem: the same engines serve it (one compile of the pooled modes).
+
+    The independent fits are session fixtures, built before the function-scoped spy, so it counts the pooled call.
+    """
+    independent = {"map": power_map, "laplace": power_laplace}[method]
     pooled = bs.fit(power_table, "power_law", **COLUMNS, method=method, pooling="partial", draws=200)
     assert engine_calls == {method: 1}
     assert set(pooled.hyper) == {"alpha_mu", "alpha_tau", "alpha_population"}
