@@ -22,7 +22,7 @@ TRUTH = {
     "ilog2": {"c": 0.5, "a": 2.0},
     "vap": {"a": 2.7, "b": 1.5, "c": 0.2},
     "exp4": {"c": 0.5, "a": 0.1, "alpha": 0.6, "span": 2.0},
-    "log_law": {"a": 3.0, "b": 0.3},
+    "log_law": {"b": 0.1, "x0": 1e13},  # L = 2.3..2.9 over x = 2..1000
 }
 
 #: the likelihood each form is simulated and fitted with (M4 models an error rate)

@@ -10,9 +10,10 @@ parameter names are kept; where a family's scale parameter has the units of
 around the curve's reference size, see :mod:`bayescale.laws.base`).
 
 Typical inputs are epochs or steps (``x >= 1``); ``ilog2`` needs ``x > 1``.
-``log_law`` (``L = a - b log x``) can fall below zero far out; the likelihood
-floors its prediction at the smallest positive float, so such draws get a
-vanishing likelihood rather than a NaN.
+``log_law`` (``L = a - b log x``) falls below zero past ``x = e^(a/b)``, where a
+log-loss likelihood has no value. It is therefore written as
+``L = b log(x0 / x)`` with the zero crossing ``x0`` as a parameter, and its
+default prior puts ``x0`` far beyond realistic sizes (see ``log_law``).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def _exp4(p, x):
 
 
 def _log_law(p, x):
-    return p["a"] - p["b"] * jnp.log(x["x"])
+    # a - b log x with a = b log x0: the line reaches zero at x = x0
+    return p["b"] * (jnp.log(p["x0"]) - jnp.log(x["x"]))
 
 
 def _law(name, fn, params, formula, domhan_name=None):
@@ -113,9 +115,32 @@ vap = _law("vap", _vap, [Param("c", exponent_prior(), "exponent of the decay in 
 exp4 = _law("exp4", _exp4, [_FLOOR, Param("a", dist.LogNormal(math.log(0.1), 3.0), "rate"),
                             Param("alpha", dist.LogNormal(0.0, 1.0), "exponent of x"), _SPAN],
             "L = c + span exp(-a x^alpha)  [Domhan: c - exp(-a x^alpha + b), span = e^b]", "exp4")
-log_law = _law("log_law", _log_law, [Param("a", dist.LogNormal(0.0, 2.0), "loss at x = 1"),
-                                     Param("b", dist.LogNormal(math.log(0.1), 2.0), "fall of the loss per e-fold of x")],
-               "L = a - b log x  (loss falling linearly in log x)")
+LOG_LAW_HORIZON = 1e15
+"""Median of ``log_law``'s default prior on its zero crossing ``x0`` (log-sd 3 e-folds)."""
+
+log_law = _law("log_law", _log_law, [Param("b", dist.LogNormal(math.log(0.1), 2.0), "fall of the loss per e-fold of x"),
+                                     Param("x0", dist.LogNormal(math.log(LOG_LAW_HORIZON), 3.0),
+                                           "size at which the line reaches zero (a = b log x0 is the loss at x = 1)",
+                                           scale_by=(("x", None),))],
+               "L = b log(x0 / x) = a - b log x, a = b log x0  (loss falling linearly in log x)")
 log_law = log_law._replace(reference="the logarithmic law (loss linear in log x), e.g. Domhan et al. 2015's log-linear family")
+"""``L = a - b log x``, written ``L = b log(x0/x)`` so that its priors and the log-loss likelihood agree.
+
+A loss falling linearly in ``log x`` reaches zero at ``x0 = e^(a/b)`` and is
+negative past it, where ``log L`` (the likelihood's location) does not exist.
+With independent priors on ``a`` and ``b`` (the form before issue 13) most
+prior draws crossed zero inside a realistic design (sizes 1e6..1e9): the
+likelihood floors such values, the simulated curves were degenerate and the
+SBC coverage was 0.33. The law is now parameterized by the slope ``b`` (per
+e-fold of ``x``) and the zero crossing ``x0`` (``a = b log x0``, the loss at
+``x = 1``). The default prior ``x0 ~ LogNormal(log 1e15, 3)`` puts the
+crossing beyond ``1e10`` with prior probability 0.99994 and beyond ``1e12``
+with 0.99, so the law is positive over any realistic range of steps, tokens
+or parameters by construction of the prior.
+
+Limitation: a curve whose straight line in ``log x`` would reach zero within a
+few decades of the data (a steep fall over a few epochs) is outside this
+prior; pass ``priors={"x0": ...}`` with a lower median to fit one.
+"""
 
 FAMILIES = (pow3, pow4, log_power, janoschek, mmf, weibull, ilog2, vap, exp4, log_law)
