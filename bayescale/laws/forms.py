@@ -52,9 +52,11 @@ def _chinchilla(p, x):
 
 
 def _kaplan(p, x):
+    # [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D summed in log space: the first term alone overflows
+    # when alpha_N/alpha_D is large, although the law's value (about (N_c/N)^alpha_N) is moderate
     ratio = p["alpha_N"] / p["alpha_D"]
-    inner = jnp.exp(ratio * (jnp.log(p["N_c"]) - jnp.log(x["N"]))) + p["D_c"] / x["D"]
-    return jnp.exp(p["alpha_D"] * jnp.log(inner))
+    log_inner = jnp.logaddexp(ratio * (jnp.log(p["N_c"]) - jnp.log(x["N"])), jnp.log(p["D_c"]) - jnp.log(x["D"]))
+    return jnp.exp(p["alpha_D"] * log_inner)
 
 
 def _ratio_term(scale, size, exponent):
@@ -130,19 +132,37 @@ chinchilla = Law(
     reference=_HOFFMANN_2022 + ", Approach 3",
 )
 
+#: Kaplan et al. 2020's separate fits, eq. (1.1) L(N) and eq. (1.2) L(D): the centres of ``kaplan``'s default priors
+KAPLAN_2020_SEPARATE = {"alpha_N": 0.076, "alpha_D": 0.095, "N_c": 8.8e13, "D_c": 5.4e13}
+
 kaplan = Law(
     name="kaplan",
     fn=_kaplan,
     inputs=("N", "D"),
     params=(
-        _exponent("alpha_N", "model-size exponent", median=0.1),
-        _exponent("alpha_D", "data exponent", median=0.1),
-        Param("N_c", dist.LogNormal(math.log(1e13), 5.0), "critical model size", scale_by=(("N", None),)),
-        Param("D_c", dist.LogNormal(math.log(1e13), 5.0), "critical token count", scale_by=(("D", None),)),
+        Param("alpha_N", dist.LogNormal(math.log(KAPLAN_2020_SEPARATE["alpha_N"]), 0.5), "model-size exponent"),
+        Param("alpha_D", dist.LogNormal(math.log(KAPLAN_2020_SEPARATE["alpha_D"]), 0.5), "data exponent"),
+        Param("N_c", dist.LogNormal(math.log(KAPLAN_2020_SEPARATE["N_c"]), 3.0), "critical model size",
+              scale_by=(("N", None),)),
+        Param("D_c", dist.LogNormal(math.log(KAPLAN_2020_SEPARATE["D_c"]), 3.0), "critical token count",
+              scale_by=(("D", None),)),
     ),
     formula="L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D",
     reference=_KAPLAN_2020 + ", eq. (1.5)",
 )
+"""Kaplan et al. 2020's joint law, eq. (1.5), in nats per token with non-embedding ``N``.
+
+Default priors (issue 13) are centred on the paper's separate fits,
+``alpha_N = 0.076``, ``alpha_D = 0.095``, ``N_c = 8.8e13``, ``D_c = 5.4e13``
+(eqs. 1.1-1.2; the joint fit of Table 2 is the ``kaplan2020`` preset):
+exponents log-normal with log-sd 0.5 (90% within x/2.3), critical sizes with
+log-sd 3 (a factor of 20 per sd). The earlier defaults (exponents of median
+0.1 and log-sd 1, critical sizes of log-sd 5) let ``alpha_N/alpha_D`` and
+``N_c/N`` both be extreme, and 25 of 200 simulated curves over N = 1e7..1e9,
+D = 1e9..1e11 overflowed or vanished. Under these priors the loss over that
+design lies between 1.4 and 90 nats (1st to 99th percentile of the extremes),
+with a median of 2.8 at the largest run.
+"""
 
 _ADDITIVE_PARAMS = (
     _exponent("alpha_N", "model-size exponent", median=0.1),
