@@ -153,6 +153,33 @@ def test_laws_list_describes_every_form():
         bs.laws.get("bnsl(breaks=4)")
 
 
+def _prior_curves(name, sizes, num=4000):
+    """The law's value under ``num`` draws of its default priors (bs.sbc's simulation, no fit)."""
+    from bayescale._src.sbc import simulate as simulate_prior
+
+    law = bs.laws.get(name)
+    _, truth = simulate_prior(law, num, sizes, seed=3)
+    params = {k: truth[k][:, None] for k in law.param_names}
+    return np.asarray(law.fn(params, {k: np.asarray(v)[None, :] for k, v in sizes.items()}))
+
+
+def test_kaplan_default_priors_simulate_finite_realistic_curves():
+    """Issue 13: the old priors overflowed on 25 of 200 curves of bench_sbc's design."""
+    n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
+    loss = _prior_curves("kaplan", {"N": n.ravel(), "D": d.ravel()})
+    assert np.isfinite(loss).all() and (loss > 0).all()
+    assert 1.0 < np.median(loss) < 10.0 and np.quantile(loss, 0.99) < 300.0
+    p = {"alpha_N": 0.2, "alpha_D": 0.002, "N_c": 1e13, "D_c": 1e13}  # (N_c/N)^100 = 1e600 overflows alone
+    assert float(bs.laws.kaplan(p, {"N": 1e7, "D": 1e9})) == pytest.approx(1e6**0.2, rel=1e-6)  # ~ (N_c/N)^alpha_N
+
+
+def test_log_law_default_priors_stay_positive_over_realistic_sizes():
+    """Issue 13: a - b log x must not cross zero where the log-loss likelihood is evaluated."""
+    loss = _prior_curves("log_law", {"x": np.geomspace(1.0, 1e10, 11)})
+    assert np.mean((loss > 0).all(axis=1)) > 0.999
+    assert float(bs.laws.log_law({"b": 0.3, "x0": np.exp(10.0)}, {"x": 1.0})) == pytest.approx(3.0)  # a = b log x0
+
+
 def test_bnsl_does_not_overflow_with_a_sharp_break_in_float32():
     law = bs.laws.get("bnsl")
     p = {"E": 0.41, "A": 2.28, "c0": 0.055, "c1": 5.66, "d1": 612.6, "f1": 0.0592}  # Caballero et al.'s fit
