@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bayescale as bs
-from bayescale._src.data import bucket_size, pad, prepare, resolve_columns
+from bayescale._src.data import bucket_size, collinear_compute, pad, prepare, resolve_columns
 
 
 def frame(n=10):
@@ -160,6 +160,28 @@ def test_compute_inconsistent_with_6ND_warns():
     df.loc[3, "C"] *= 2.0
     with pytest.warns(UserWarning, match=r"compute column 'C' differs from 6 \* 'N' \* 'D'.*1 of 9 row"):
         prepare(df, law, cols)
+
+
+def _compute_grid(scatter=0.0, seed=0):
+    n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
+    df = pd.DataFrame({"N": n.ravel(), "D": d.ravel(), "loss": 3.0})
+    df["C"] = 6 * df["N"] * df["D"] * np.exp(scatter * np.random.default_rng(seed).standard_normal(len(df)))
+    return df
+
+
+@pytest.mark.parametrize("name", ["multiplicative_compute", "additive_compute"])
+def test_compute_proportional_to_ND_is_detected_per_curve(name):
+    law = bs.laws.get(name)
+    cols = resolve_columns(law, "loss", None, None, "run")
+    exact, rounded, scattered = _compute_grid(), _compute_grid(), _compute_grid(scatter=0.05)
+    rounded["C"] = [float(f"{c:.3g}") for c in rounded["C"]]  # three significant digits: still 6ND within noise
+    df = pd.concat([exact.assign(run=0), rounded.assign(run=1), scattered.assign(run=2)], ignore_index=True)
+    batch, groups, _ = prepare(df, law, cols)
+    assert collinear_compute(law, batch).tolist() == [True, True, False]
+    # laws without a C input never count
+    chin = bs.laws.get("chinchilla")
+    batch, _, _ = prepare(df, chin, resolve_columns(chin, "loss", None, None, "run"))
+    assert not collinear_compute(chin, batch).any()
 
 
 # ---------------------------------------------------------------------- padding

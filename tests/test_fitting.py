@@ -4,6 +4,7 @@ default settings (statistical tier)."""
 import warnings
 
 import numpy as np
+import numpyro.distributions as dist
 import pytest
 from conftest import EPOCH
 from fixtures import fit_like
@@ -59,3 +60,16 @@ def test_default_nuts_converges(chinchilla_nuts):
     post = chinchilla_nuts.idata.posterior
     assert post.sizes == {"chain": 4, "draw": 1000}
     assert chinchilla_nuts.idata.log_likelihood["loss"].shape == (4, 1000, 240)
+
+
+@pytest.mark.parametrize("name", ["multiplicative_compute", "additive_compute"])
+def test_fit_warns_when_compute_is_6ND(name, chinchilla_df):
+    """The warning comes before the model is built: an unknown prior name stops the fit right after it,
+    so nothing is compiled."""
+    with pytest.warns(bs.FitWarning, match=r"column 'C' .* is 6\*N\*D to within noise in the table .*"
+                                           r"compute term is not identified"):
+        with pytest.raises(ValueError, match="does not have"):
+            bs.fit(chinchilla_df, law=name, method="map", priors={"not_a_parameter": dist.LogNormal(0.0, 1.0)})
+    note = bs.laws.list().loc[name, "note"]
+    assert "C = 6 N D" in note and "identified" in note
+    assert bs.laws.list().loc["chinchilla", "note"] == ""

@@ -36,7 +36,7 @@ TRUTH = {
 def test_registry_covers_every_law():
     assert set(TRUTH) | set(FORMS_TRUTH) == set(bs.laws.names())
     table = bs.laws.table()
-    assert list(table.columns) == ["formula", "inputs", "parameters", "reference"]
+    assert list(table.columns) == ["formula", "inputs", "parameters", "reference", "note"]
     assert table.loc["chinchilla", "parameters"] == "E, alpha, beta, A, B"
 
 

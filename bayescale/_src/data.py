@@ -35,6 +35,7 @@ from bayescale.laws import Law
 
 MIN_POINTS = 2
 COMPUTE_TOLERANCE = 1.5  # C / (6 N D) beyond this factor either way warns
+COLLINEAR_TOLERANCE = 1e-3  # sd of log(C / (N D)) below this times the range of log C (at least 1): not identified
 
 
 class CurveBatch(NamedTuple):
@@ -200,6 +201,29 @@ def _check_compute(frame: pd.DataFrame, cols: Columns, inputs: Mapping[str, np.n
             UserWarning,
             stacklevel=4,
         )
+
+
+def collinear_compute(law: Law, batch: CurveBatch) -> np.ndarray:
+    """Per curve, True when the law takes ``N``, ``D`` and ``C`` and C is proportional to N D to within noise.
+
+    On such a curve a term of ``C`` is a function of ``N`` and ``D``
+    (``C = 6 N D`` exactly, as in tables that compute C from N and D): its
+    exponent and scale are identified only by the scatter of
+    ``r = log(C / (N D))`` around its mean. A curve counts as collinear when
+    the standard deviation of ``r`` is below :data:`COLLINEAR_TOLERANCE` times
+    the range of ``log C`` (at least 1 e-fold): rounding C to three significant
+    digits (sd about 3e-3) counts, a real scatter of a few percent does not.
+    """
+    if not {"N", "D", "C"} <= set(law.inputs):
+        return np.zeros(batch.mask.shape[0], dtype=bool)
+    mask = batch.mask
+    count = mask.sum(axis=1)
+    log_c = np.log(batch.inputs["C"])
+    r = np.where(mask, log_c - np.log(batch.inputs["N"]) - np.log(batch.inputs["D"]), 0.0)
+    mean = r.sum(axis=1) / count
+    sd = np.sqrt(np.where(mask, (r - mean[:, None]) ** 2, 0.0).sum(axis=1) / count)
+    span = np.where(mask, log_c, -np.inf).max(axis=1) - np.where(mask, log_c, np.inf).min(axis=1)
+    return (count >= 3) & (sd < COLLINEAR_TOLERANCE * np.maximum(span, 1.0))
 
 
 def prepare(

@@ -9,6 +9,7 @@ draws with :meth:`Fit.from_draws <bayescale._src.results.Fit.from_draws>`.
 from __future__ import annotations
 
 import functools
+import warnings
 import zlib
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
@@ -22,7 +23,8 @@ from bayescale._src import batch as batch_mod
 from bayescale._src import engines
 from bayescale._src import pooling as pooling_mod
 from bayescale._src import progress as progress_mod
-from bayescale._src.data import CurveBatch, prepare, resolve_columns
+from bayescale._src.data import COLLINEAR_TOLERANCE, CurveBatch, collinear_compute, prepare, resolve_columns
+from bayescale._src.diagnostics import FitWarning
 from bayescale._src.model import ModelSpec, curve_problem, make_likelihood
 from bayescale._src.problem import Problem, to_device
 from bayescale._src.results import Fit
@@ -122,6 +124,7 @@ def fit(
     law_obj = laws.get(law)
     cols = resolve_columns(law_obj, y, x, columns, group)
     batch, groups, rows = prepare(data, law_obj, cols)
+    warn_collinear_compute(law_obj, batch, cols, groups)
     spec = model_spec(law_obj, priors, likelihood, batch, cols.y)
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
     settings = engine.settings(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob,
@@ -194,6 +197,22 @@ def model_spec(law: laws.Law, priors: priors_mod.PriorSpec, likelihood: Any, bat
                 "1 - accuracy as a fraction, or a log-loss likelihood"
             )
     return ModelSpec(law, priors_mod.resolve(law, priors), lik)
+
+
+def warn_collinear_compute(law: laws.Law, batch: CurveBatch, cols, groups) -> None:
+    """A :class:`FitWarning` when the compute column is 6 N D to within noise (see :func:`collinear_compute`)."""
+    bad = collinear_compute(law, batch)
+    if not bad.any():
+        return
+    where = "the table" if groups == [None] else f"{int(bad.sum())} of {len(groups)} curve(s)"
+    warnings.warn(
+        f"column {cols.inputs['C']!r} (input C of law {law.name!r}) is 6*N*D to within noise in {where} "
+        f"(the sd of log(C / (N D)) is below {COLLINEAR_TOLERANCE:g} times the range of log C), so the compute "
+        f"term is not identified apart from the N and D terms: its parameters follow their priors. "
+        f"Fit the law without C, or give C with its real scatter around 6*N*D",
+        FitWarning,
+        stacklevel=3,
+    )
 
 
 def curve_id(label: Any) -> int:

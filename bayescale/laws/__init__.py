@@ -99,7 +99,7 @@ def register(law: Law) -> Law:
 
 
 def table() -> pd.DataFrame:
-    """Every registered form with its formula, inputs, parameters and reference."""
+    """Every registered form with its formula, inputs, parameters, reference and known limitation (``note``)."""
     rows = [
         {
             "law": law.name,
@@ -107,6 +107,7 @@ def table() -> pd.DataFrame:
             "inputs": ", ".join(law.inputs),
             "parameters": ", ".join(law.param_names),
             "reference": law.reference,
+            "note": law.note,
         }
         for law in _REGISTRY.values()
     ]
@@ -114,7 +115,7 @@ def table() -> pd.DataFrame:
 
 
 def list() -> pd.DataFrame:  # noqa: A001  (bs.laws.list(), as the issue names it)
-    """Every registered form with its formula, inputs, parameters and reference (same as :func:`table`)."""
+    """Every registered form with its formula, inputs, parameters, reference and note (same as :func:`table`)."""
     return table()
 
 

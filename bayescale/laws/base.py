@@ -75,6 +75,9 @@ class Law(NamedTuple):
         Human-readable formula.
     reference
         The paper the form comes from.
+    note
+        A known limitation (e.g. a design on which the law is not
+        identified), shown by ``bs.laws.list()``.
     """
 
     name: str
@@ -83,6 +86,7 @@ class Law(NamedTuple):
     params: tuple[Param, ...]
     formula: str = ""
     reference: str = ""
+    note: str = ""
 
     @property
     def param_names(self) -> tuple[str, ...]:

@@ -180,6 +180,12 @@ additive = Law(
     reference=_KAPLAN_2020 + " (the additive extension of eqs. 1.1-1.2)",
 )
 
+_COLLINEAR_C = (
+    "not identified when C = 6 N D (as in most tables, where C is computed from N and D): the compute term "
+    "is then a function of N and D alone; it needs C's own scatter around 6 N D. bs.fit warns (FitWarning) "
+    "when C / (N D) is constant to within noise"
+)
+
 additive_compute = Law(
     name="additive_compute",
     fn=_additive_compute,
@@ -191,6 +197,7 @@ additive_compute = Law(
     ),
     formula="L = (N_c/N)^alpha_N + (D_c/D)^alpha_D + (C_c/C)^alpha_C",
     reference=_KAPLAN_2020 + " (the additive extension with a compute term)",
+    note=_COLLINEAR_C.replace("not identified", "weakly identified (only through the law's curvature)"),
 )
 
 multiplicative = Law(
@@ -218,4 +225,6 @@ multiplicative_compute = Law(
     ),
     formula="L = K N^-alpha D^-beta C^-gamma",
     reference="the product form with a compute term",
+    note=_COLLINEAR_C.replace("is then a function of N and D alone",
+                              "is then C^-gamma = (6 N D)^-gamma, exactly collinear with the N and D terms"),
 )
