@@ -26,6 +26,19 @@ def test_pooling_argument_errors(chinchilla_df):
         bs.fit(df, "chinchilla", group="half", pooling="partial", pooled=["A"], method="map")
 
 
+def test_noise_scale_can_be_pooled():
+    """pooled=[..., "sigma"]: the curves' noise scales share a population (the model is traced, not compiled)."""
+    from bayescale._src.data import example_batch
+    from bayescale._src.fitting import model_spec
+    from bayescale._src.pooling import pooled_problem
+
+    law = bs.laws.get("power_law")
+    spec = model_spec(law, None, "student_t", example_batch(law.inputs, (3,)))
+    names = set(pooled_problem(spec, ("alpha", "sigma"), 3).names)
+    assert {"alpha_mu", "alpha_tau", "alpha_offset", "sigma_mu", "sigma_tau", "sigma_offset"} <= names
+    assert "sigma" not in names and "sigma" in set(pooled_problem(spec, ("alpha",), 3).names)
+
+
 @pytest.mark.statistical
 def test_partial_pooling_shrinks_and_covers():
     """8 curves share alpha = 0.3; six have only 3 points. Pooling narrows their alpha intervals and still covers."""

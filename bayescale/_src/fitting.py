@@ -112,7 +112,9 @@ def fit(
         so curves with few points borrow strength from the others; the
         population parameters are in ``Fit.hyper``.
     pooled
-        Parameters to pool (default: the law's exponents). ``E`` may be added.
+        Parameters to pool (default: the law's exponents). ``E`` may be added, and
+        ``"sigma"`` (the noise scale), which regularizes curves with as few
+        points as parameters (see :mod:`bayescale._src.pooling`).
     progress
         Show a progress bar: ``None`` (default) shows one for long runs (NUTS,
         several chunks) in a terminal or notebook, unless silenced with

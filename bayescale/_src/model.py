@@ -227,7 +227,7 @@ def build_model(spec: ModelSpec) -> Callable[..., None]:
 
     def model(inputs, log_y, mask, log_refs, given=None):
         values = param_values(spec, log_refs, given)
-        sigma = numpyro.sample(NOISE, noise_prior)
+        sigma = given[NOISE] if given is not None and NOISE in given else numpyro.sample(NOISE, noise_prior)
         lik = spec.likelihood
         loc = lik.locate(log_mean(spec.law, values, inputs))
         with numpyro.plate("points", log_y.shape[-1], dim=-1), numpyro.handlers.mask(mask=mask):

@@ -16,7 +16,20 @@ parameter's own prior mapped to the unconstrained space, so that with one
 curve the population prior is the single-curve prior again. ``tau_k`` is the
 spread of the parameter across curves (in log units for positive
 parameters): ``tau -> 0`` is complete pooling, large ``tau`` no pooling.
-Every other parameter, and ``sigma``, stays per curve with its own prior.
+Every other parameter, and ``sigma``, stays per curve with its own prior,
+unless ``sigma`` is named in ``pooled`` (then the curves' noise scales share a
+population too, in log units).
+
+Mixing. The hierarchy is non-centred already; what slows NUTS on curves with
+as few points as parameters (notebook 2: six 3-point curves of ``power_law``
+among eight) is each short curve's noise scale: with its exponent free to move
+by ``tau``, the curve passes through its points as ``sigma -> 0``, the joint
+mode sits in that funnel (sigma = 0.001 on three curves) and the adapted step
+sizes are 0.003-0.01 (acceptance 0.11-0.86 across chains, hundreds of leapfrog
+steps per draw). Measured there, 4 chains x (1000 + 1000): pooling ``alpha``
+only gives r_hat 1.16-1.22 for the hyper-parameters and up to 1.30 per curve
+(ESS down to 10); ``pooled=["alpha", "sigma"]`` gives 1.01-1.04 and 1.08
+(ESS 37 and up), step sizes 0.012-0.039.
 
 :func:`pool` is a transformation of the one-curve model
 (:func:`bayescale._src.model.build_model`): the hyper-priors, then the
@@ -80,11 +93,11 @@ def default_pooled(spec: ModelSpec) -> tuple[str, ...]:
 
 
 def check_pooled(spec: ModelSpec, pooled: tuple[str, ...]) -> None:
-    missing = [n for n in pooled if n not in spec.law.param_names]
+    missing = [n for n in pooled if n not in (*spec.law.param_names, NOISE)]
     if missing:
         raise ValueError(f"cannot pool {missing}: law {spec.law.name!r} has parameters {list(spec.law.param_names)}")
     for name in pooled:
-        if spec.law.param(name).scale_by:
+        if name != NOISE and spec.law.param(name).scale_by:
             raise ValueError(f"cannot pool {name!r}: it is an amplitude rescaled by the reference size; pool exponents")
 
 
