@@ -8,6 +8,8 @@ Each engine is a module with a ``Settings`` NamedTuple and a jitted
 - ``laplace``: independent draws of the Gaussian at the mode (:mod:`.laplace`).
 - ``nuts``: NumPyro NUTS vmapped over units and chains, started at the Laplace
   approximation (:mod:`.nuts`).
+- ``chees``: ChEES-HMC (blackjax), many chains per unit sharing one adapted
+  step size and trajectory length, so they move in lockstep (:mod:`.chees`).
 
 ``bs.fit``, pooled fits, ``bs.sbc``, ``bs.compare`` and the CLI all go through
 :func:`get`; properties of an :class:`Engine` (does it give a posterior, does
@@ -19,7 +21,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, NamedTuple
 
-from bayescale._src.engines import laplace, nuts
+from bayescale._src.engines import chees, laplace, nuts
 from bayescale._src.engines import map as map_engine
 from bayescale._src.engines.base import Draws
 
@@ -60,6 +62,8 @@ class Engine(NamedTuple):
 _REGISTRY: dict[str, Engine] = {
     "nuts": Engine("nuts", nuts.Settings, nuts.run, True, True,
                    "NumPyro NUTS, vmapped over curves and chains (calibrated, slowest)"),
+    "chees": Engine("chees", chees.Settings, chees.run, True, True,
+                    "ChEES-HMC (blackjax): many short chains per curve in lockstep, one adapted trajectory length"),
     "laplace": Engine("laplace", laplace.Settings, laplace.run, True, False,
                       "Gaussian at the mode in the unconstrained space (fast; narrow for multi-term laws)"),
     "map": Engine("map", map_engine.Settings, map_engine.run, False, False, "the posterior mode alone (fastest)"),
