@@ -45,6 +45,11 @@ class Engine(NamedTuple):
         r_hat and ESS are defined (and the mode's Hessian is not the verdict).
     description
         One line for ``bayescale fit --help`` and error messages.
+    ragged
+        True when the cost of a transition varies from chain to chain (NUTS
+        trees of different depths), so a vmapped batch waits at every step for
+        its slowest chain: CPU chunks are then capped (see
+        :func:`bayescale._src.batch.auto_chunk_size`).
     """
 
     name: str
@@ -53,6 +58,7 @@ class Engine(NamedTuple):
     posterior: bool
     markov: bool
     description: str
+    ragged: bool = False
 
     def settings(self, **options: Any):
         """The engine's settings from keywords; keywords the engine does not use are ignored."""
@@ -61,7 +67,7 @@ class Engine(NamedTuple):
 
 _REGISTRY: dict[str, Engine] = {
     "nuts": Engine("nuts", nuts.Settings, nuts.run, True, True,
-                   "NumPyro NUTS, vmapped over curves and chains (calibrated, slowest)"),
+                   "NumPyro NUTS, vmapped over curves and chains (calibrated, slowest)", ragged=True),
     "chees": Engine("chees", chees.Settings, chees.run, True, True,
                     "ChEES-HMC (blackjax): many short chains per curve in lockstep, one adapted trajectory length"),
     "laplace": Engine("laplace", laplace.Settings, laplace.run, True, False,
