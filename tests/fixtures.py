@@ -42,7 +42,8 @@ The fast tier's other programs, each compiled once for a reason of its own:
 test_batch's per-curve Laplace (chunks of one curve, against the chunks of 4),
 the pure_power_law and log_law candidates, test_laws' user-defined law,
 bs.bootstrap's two (``BOOTSTRAP`` below), and the pooled model of
-``power_table`` (test_pooling: MAP and Laplace share its compiled mode finder).
+``power_table`` (test_pooling: MAP and Laplace share its compiled mode finder;
+test_chees runs ChEES on it, 4 x (50 + 50)).
 
 Statistical tier only (requested by tests marked ``statistical``):
 

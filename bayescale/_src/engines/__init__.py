@@ -46,10 +46,11 @@ class Engine(NamedTuple):
     description
         One line for ``bayescale fit --help`` and error messages.
     ragged
-        True when the cost of a transition varies from chain to chain (NUTS
-        trees of different depths), so a vmapped batch waits at every step for
-        its slowest chain: CPU chunks are then capped (see
-        :func:`bayescale._src.batch.auto_chunk_size`).
+        True when the cost of a transition varies across a batch, so that a
+        vmapped batch waits at every step for its slowest member: NUTS trees
+        differ in depth from chain to chain; ChEES trajectories are equal for
+        the chains of a unit but differ in length between units. CPU chunks
+        are then capped (see :func:`bayescale._src.batch.auto_chunk_size`).
     """
 
     name: str
@@ -69,7 +70,8 @@ _REGISTRY: dict[str, Engine] = {
     "nuts": Engine("nuts", nuts.Settings, nuts.run, True, True,
                    "NumPyro NUTS, vmapped over curves and chains (calibrated, slowest)", ragged=True),
     "chees": Engine("chees", chees.Settings, chees.run, True, True,
-                    "ChEES-HMC (blackjax): many short chains per curve in lockstep, one adapted trajectory length"),
+                    "ChEES-HMC (blackjax): many short chains per curve in lockstep, one adapted trajectory length",
+                    ragged=True),
     "laplace": Engine("laplace", laplace.Settings, laplace.run, True, False,
                       "Gaussian at the mode in the unconstrained space (fast; narrow for multi-term laws)"),
     "map": Engine("map", map_engine.Settings, map_engine.run, False, False, "the posterior mode alone (fastest)"),
