@@ -166,7 +166,7 @@ def main():
     ap.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=list(DESIGNS))
     ap.add_argument("--nuts", default="4,500,1000", help="chains,warmup,draws")
     ap.add_argument("--chees", default="16,500,250", help="chains,warmup,draws")
-    ap.add_argument("--chees-chunks", default="16,64", help="chunk sizes (curves per compiled call) for ChEES")
+    ap.add_argument("--chees-chunks", default="16", help="chunk sizes (curves per compiled call) for ChEES")
     ap.add_argument("--kernel", action="store_true", help="also time blackjax's HMC kernel against a hand-written one")
     args = ap.parse_args()
     print(environment())

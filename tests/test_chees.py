@@ -88,7 +88,7 @@ def test_pooled_fit_runs_the_whole_table_as_one_unit(power_table):
 def test_cpu_chunks_of_ragged_engines():
     """NUTS waits for the deepest tree of the batch at every step; ChEES for the longest trajectory among the
     curves of the batch (each curve has its own), so both get the capped CPU chunks (measured in
-    benchmarks/README.md: 64 curves run 2.5x slower in one chunk than in chunks of 16); Laplace does not."""
+    benchmarks/README.md: 64 curves run 1.15-1.5x slower in one chunk than in chunks of 16); Laplace does not."""
     for name in ("nuts", "chees"):
         assert engines.get(name).ragged
         assert batch_mod.auto_chunk_size(1000, num_devices=1, lockstep=engines.get(name).ragged) == batch_mod.CPU_NUTS_CHUNK

@@ -63,8 +63,9 @@ def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None, lockst
     from a wider batch to pay for that (measured: 100 power-law curves x 4
     chains take 15 s in chunks of 1 to 10 curves and 24 s in one chunk of 100).
     ChEES waits for the longest trajectory among the batch's curves (each
-    curve adapts its own): 64 curves x 16 chains took 10.4 s in chunks of 16
-    and 25.5 s in one chunk of 64 (benchmarks/bench_samplers.py).
+    curve adapts its own; the longest is 1.8x the mean in chunks of 16, 2.6x
+    in chunks of 64): 64 power-law curves x 16 chains took 14-16 s in chunks
+    of 16 and 18-25 s in one chunk of 64 (benchmarks/README.md).
     """
     num_devices = num_devices or jax.device_count()
     per_device = max(1, int(MEMORY_FRACTION * device_memory_bytes() // max(bytes_per_curve, 1)))
