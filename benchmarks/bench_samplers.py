@@ -54,8 +54,8 @@ DESIGNS = {"power": power_law_curves, "flat": flat_curves}
 
 
 def run_config(df, method, chains, warmup, draws, chunk_size):
-    kw = dict(law="power_law", group="curve", method=method, chains=chains, warmup=warmup, draws=draws,
-              chunk_size=chunk_size, seed=0, progress=False)
+    kw = {"law": "power_law", "group": "curve", "method": method, "chains": chains, "warmup": warmup,
+          "draws": draws, "chunk_size": chunk_size, "seed": 0, "progress": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.FitWarning)
         with Timer() as cold:
@@ -115,7 +115,7 @@ def kernel_timing(units=32, chains=16, steps=200, num_leapfrog=8, step_size=0.3,
         state = dynamic_hmc.init(u0, logdensity, 0)
 
         def step(s, k):
-            s, info = kernel(k, s, logdensity, step_size, imm)
+            s, _ = kernel(k, s, logdensity, step_size, imm)
             return s, s.position[0]
 
         return jax.lax.scan(step, state, jax.random.split(key, steps))[1]

@@ -71,7 +71,10 @@ def fit(
         Column whose values split the table into independent curves.
     method
         The inference engine: ``"nuts"`` (NumPyro
-        NUTS), ``"laplace"`` (Gaussian at the mode in the unconstrained space)
+        NUTS), ``"chees"`` (ChEES-HMC: 16 short chains per curve sharing one
+        adapted trajectory length; more effective draws per second on wide
+        batches, less robust on hard curves, see benchmarks/README.md),
+        ``"laplace"`` (Gaussian at the mode in the unconstrained space)
         or ``"map"`` (the mode alone).
     priors
         A literature preset name (``bs.priors.presets()``), or per-parameter

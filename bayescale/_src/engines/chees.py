@@ -78,7 +78,7 @@ def run_unit(problem: Problem, settings: Settings, data, mode, chol, u0, key) ->
         # adaptation_state.step counts warmup iterations from 1 and depends on no batched value
         if settings.progress:
             progress.report_step(adaptation_state.step - 2, warmup)
-        return None
+        # nothing of the warmup is kept
 
     adaptation = blackjax.chees_adaptation(
         logdensity,
