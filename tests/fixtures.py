@@ -15,6 +15,7 @@ default ``num_starts``:
 - ``power_map``: ``method="map"``
 - ``power_laplace``: ``method="laplace", draws=200``
 - ``power_nuts``: ``method="nuts", chains=2, warmup=100, draws=100``
+- ``power_chees``: ``method="chees", chains=4, warmup=50, draws=50`` (test_chees)
 
 ``fit_like(table, method)`` fits any table of 17..32-point curves with exactly
 these settings, so it reuses the same program (an explicit ``chunk_size`` pads
@@ -41,7 +42,8 @@ The fast tier's other programs, each compiled once for a reason of its own:
 test_batch's per-curve Laplace (chunks of one curve, against the chunks of 4),
 the pure_power_law and log_law candidates, test_laws' user-defined law,
 bs.bootstrap's two (``BOOTSTRAP`` below), and the pooled model of
-``power_table`` (test_pooling: MAP and Laplace share its compiled mode finder).
+``power_table`` (test_pooling: MAP and Laplace share its compiled mode finder;
+test_chees runs ChEES on it, 4 x (50 + 50)).
 
 Statistical tier only (requested by tests marked ``statistical``):
 
@@ -57,7 +59,7 @@ import pytest
 
 import bayescale as bs
 
-__all__ = ["power_table", "power_map", "power_laplace", "power_nuts", "candidates", "chinchilla_df",
+__all__ = ["power_table", "power_map", "power_laplace", "power_nuts", "power_chees", "candidates", "chinchilla_df",
            "chinchilla_laplace", "chinchilla_two_copies", "chinchilla_nuts"]
 
 # ---------------------------------------------------------------------- the POWER programs
@@ -67,6 +69,7 @@ SETTINGS = {
     "map": dict(method="map"),
     "laplace": dict(method="laplace", draws=200),
     "nuts": dict(method="nuts", chains=2, warmup=100, draws=100),
+    "chees": dict(method="chees", chains=4, warmup=50, draws=50),
 }
 POWER_TRUTH = {"E": 1.7, "A": 400.0, "alpha": 0.3}
 POWER_LENGTHS = (20, 25, 30)  # ragged inside one bucket (width 32): padding is masked in every shared fit
@@ -128,6 +131,17 @@ def power_nuts(power_table) -> bs.Fit:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.FitWarning)
         return fit_like(power_table, "nuts")
+
+
+@pytest.fixture(scope="session")
+def power_chees(power_table) -> bs.Fit:
+    """ChEES-HMC fit of ``power_table`` (POWER chees program: 4 chains x 50 draws after 50 warmup).
+
+    Short chains: r_hat/ESS warnings are expected and silenced here. Used by test_chees.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.FitWarning)
+        return fit_like(power_table, "chees")
 
 
 # ---------------------------------------------------------------------- compare and stack candidates

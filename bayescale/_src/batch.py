@@ -8,7 +8,7 @@
   chunk reuses the same program. By default the chunk size is chosen so that
   the draws of one chunk take at most a quarter of the memory of the device
   that holds them (the GPU's memory limit, or the host's RAM on CPU), and
-  NUTS on CPU runs 16 curves per chunk; see :func:`auto_chunk_size`.
+  NUTS and ChEES on CPU run 16 curves per chunk; see :func:`auto_chunk_size`.
 - **Sharding.** With several JAX devices visible, the curve axis of every
   input is laid out across a one-dimensional mesh with
   ``NamedSharding(mesh, P("curves"))``; the vmapped engines are then split by
@@ -57,11 +57,15 @@ def device_memory_bytes() -> int:
 def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None, lockstep: bool = False) -> int:
     """Curves per chunk so that one chunk's outputs use at most MEMORY_FRACTION of device memory.
 
-    Engines whose chains take steps of varying cost (``lockstep``, NUTS) are
-    capped on CPU at CPU_NUTS_CHUNK curves: vmapped NUTS waits
+    Engines whose steps vary in cost across the batch (``lockstep``: NUTS,
+    ChEES) are capped on CPU at CPU_NUTS_CHUNK curves: vmapped NUTS waits
     at every step for the deepest tree in the batch, and a CPU gains nothing
     from a wider batch to pay for that (measured: 100 power-law curves x 4
     chains take 15 s in chunks of 1 to 10 curves and 24 s in one chunk of 100).
+    ChEES waits for the longest trajectory among the batch's curves (each
+    curve adapts its own; the longest is 1.8x the mean in chunks of 16, 2.6x
+    in chunks of 64): 64 power-law curves x 16 chains took 14-16 s in chunks
+    of 16 and 18-25 s in one chunk of 64 (benchmarks/README.md).
     """
     num_devices = num_devices or jax.device_count()
     per_device = max(1, int(MEMORY_FRACTION * device_memory_bytes() // max(bytes_per_curve, 1)))

@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--likelihood", default="student_t", choices=LIKELIHOODS,
                    help="on log loss, or logit_* on logit(y) for error rates in (0, 1) (default: %(default)s)")
     p.add_argument("--interval", type=float, default=0.9, help="HDI probability of the summary (default: %(default)s)")
-    _sampler_args(p, chains=4, draws=1000, warmup=1000)
+    _sampler_args(p, chains=None, draws=None, warmup=None)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=fit)
 
@@ -339,11 +339,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sampler_args(p: argparse.ArgumentParser, chains: int, draws: int, warmup: int) -> None:
+def _sampler_args(p: argparse.ArgumentParser, chains: int | None, draws: int | None, warmup: int | None) -> None:
+    """Seed and sampler settings; a default of None means the method's own (NUTS 4 x (1000 + 1000), ChEES 16 x
+    (500 + 250))."""
+    def default(value):
+        return "%(default)s" if value is not None else "the method's"
+
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: %(default)s)")
-    p.add_argument("--chains", type=int, default=chains, help="NUTS chains (default: %(default)s)")
-    p.add_argument("--draws", type=int, default=draws, help="draws per chain (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=warmup, help="NUTS warmup steps (default: %(default)s)")
+    p.add_argument("--chains", type=int, default=chains, help=f"Markov chains (default: {default(chains)})")
+    p.add_argument("--draws", type=int, default=draws, help=f"draws per chain (default: {default(draws)})")
+    p.add_argument("--warmup", type=int, default=warmup, help=f"warmup steps per chain (default: {default(warmup)})")
 
 
 def main(argv: list[str] | None = None) -> int:

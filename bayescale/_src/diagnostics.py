@@ -20,7 +20,7 @@ class Thresholds(NamedTuple):
 
 
 def check(summary, divergences: np.ndarray, labels: list[Any], thresholds: Thresholds = Thresholds()) -> list[str]:
-    """Problems of a NUTS fit, one message per curve and kind; also issued as :class:`FitWarning`.
+    """Problems of a Markov-chain fit (NUTS, ChEES), one message per curve and kind; also issued as :class:`FitWarning`.
 
     ``summary`` is the per-parameter table (with ``r_hat``, ``ess_bulk``,
     ``ess_tail``); ``divergences`` counts divergent transitions per curve.

@@ -44,10 +44,10 @@ def fit(
     priors: priors_mod.PriorSpec = None,
     likelihood: str = "student_t",
     seed: int = 0,
-    chains: int = 4,
-    draws: int = 1000,
-    warmup: int = 1000,
-    target_accept_prob: float = 0.8,
+    chains: int | None = None,
+    draws: int | None = None,
+    warmup: int | None = None,
+    target_accept_prob: float | None = None,
     dense_mass: bool = True,
     num_starts: int = 16,
     chunk_size: int | None = None,
@@ -73,7 +73,10 @@ def fit(
         Column whose values split the table into independent curves.
     method
         The inference engine: ``"nuts"`` (NumPyro
-        NUTS), ``"laplace"`` (Gaussian at the mode in the unconstrained space)
+        NUTS), ``"chees"`` (ChEES-HMC: 16 short chains per curve sharing one
+        adapted trajectory length; more effective draws per second on wide
+        batches, less robust on hard curves, see benchmarks/README.md),
+        ``"laplace"`` (Gaussian at the mode in the unconstrained space)
         or ``"map"`` (the mode alone).
     priors
         A literature preset name (``bs.priors.presets()``), or per-parameter
@@ -91,8 +94,12 @@ def fit(
         depend on the other curves in the batch: fitting the one-group table
         alone gives the same draws, given the same ``chunk_size`` (which fixes
         the compiled shapes; the default size depends on the number of curves).
-    chains, draws, warmup
-        NUTS settings (``draws`` is also the number of Laplace draws).
+    chains, draws, warmup, target_accept_prob
+        Sampler settings; ``None`` takes the method's default: 4 chains x
+        (1000 warmup + 1000 draws), acceptance 0.8 for NUTS; 16 chains x
+        (500 + 250), harmonic-mean acceptance 0.651 for ChEES (whose adaptation
+        pools the chains of a curve, so it wants many). ``draws`` is also the
+        number of Laplace draws (default 1000).
     dense_mass
         Adapt a dense mass matrix (initialized at the Laplace covariance), which
         absorbs the linear correlations between exponents and scales.
@@ -121,6 +128,7 @@ def fit(
         ``bs.set_progress(False)`` or ``BAYESCALE_PROGRESS=0``.
     """
     engine = engines.get(method)
+    chains, draws, warmup, target_accept_prob = engine_defaults(engine, chains, draws, warmup, target_accept_prob)
     check_settings(engine, seed, chains, draws, warmup, target_accept_prob, num_starts, chunk_size)
     check_pooling(pooling, group, pooled)
     law_obj = laws.get(law)
@@ -154,6 +162,16 @@ def fit(
 # ---------------------------------------------------------------- arguments
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+DEFAULTS = {"chains": 4, "draws": 1000, "warmup": 1000, "target_accept_prob": 0.8}
+
+
+def engine_defaults(engine, chains, draws, warmup, target_accept_prob) -> tuple:
+    """The sampler settings with every ``None`` replaced by the engine's default (else :data:`DEFAULTS`)."""
+    given = {"chains": chains, "draws": draws, "warmup": warmup, "target_accept_prob": target_accept_prob}
+    own = engine.Settings._field_defaults
+    return tuple(v if v is not None else own.get(k, DEFAULTS[k]) for k, v in given.items())
 
 
 def check_settings(engine, seed, chains, draws, warmup, target_accept_prob, num_starts, chunk_size=None) -> None:
@@ -264,7 +282,7 @@ def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype) -> 
     if chunk_size is None:
         per_curve = (getattr(settings, "chains", 1) * getattr(settings, "draws", 1) * (3 * problem.dim + 6)
                      * np.dtype(dtype).itemsize)
-        chunk_size = batch_mod.auto_chunk_size(per_curve, lockstep=engine.markov)
+        chunk_size = batch_mod.auto_chunk_size(per_curve, lockstep=engine.ragged)
     chunks = list(batch_mod.plan(batch, int(chunk_size), fixed=fixed))
     calls = [Unit(batch_mod.take(batch, c), batch_mod.take(keys, c), len(c.index), True) for c in chunks]
     num_curves = batch.log_y.shape[0]

@@ -147,15 +147,15 @@ class Fit:
     def diagnostics(self) -> pd.DataFrame:
         """Convergence diagnostics per curve, one row per curve.
 
-        Columns: ``divergences`` (NUTS divergent transitions after warmup),
+        Columns: ``divergences`` (divergent transitions of NUTS or ChEES after warmup),
         ``max_r_hat`` (rank-normalized split r_hat, worst parameter),
         ``min_ess_bulk`` and ``min_ess_tail`` (worst parameter; Vehtari et al.
         2021, "Rank-normalization, folding, and localization", Bayesian
         Analysis), ``mode_ok`` (positive-definite Hessian at the mode),
         ``problems`` (how many messages of ``problems`` concern the curve) and
         ``ok``. Statistics that a method does not define are NaN: divergences,
-        r_hat and ESS need NUTS chains (Laplace and MAP draws are independent
-        by construction).
+        r_hat and ESS need Markov chains, NUTS or ChEES (Laplace and MAP draws
+        are independent by construction).
         """
         n = len(self.groups)
         table = pd.DataFrame(index=pd.Index(self.groups if self.grouped else [0],

@@ -8,6 +8,8 @@ Each engine is a module with a ``Settings`` NamedTuple and a jitted
 - ``laplace``: independent draws of the Gaussian at the mode (:mod:`.laplace`).
 - ``nuts``: NumPyro NUTS vmapped over units and chains, started at the Laplace
   approximation (:mod:`.nuts`).
+- ``chees``: ChEES-HMC (blackjax), many chains per unit sharing one adapted
+  step size and trajectory length, so they move in lockstep (:mod:`.chees`).
 
 ``bs.fit``, pooled fits, ``bs.sbc``, ``bs.compare`` and the CLI all go through
 :func:`get`; properties of an :class:`Engine` (does it give a posterior, does
@@ -19,7 +21,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, NamedTuple
 
-from bayescale._src.engines import laplace, nuts
+from bayescale._src.engines import chees, laplace, nuts
 from bayescale._src.engines import map as map_engine
 from bayescale._src.engines.base import Draws
 
@@ -43,6 +45,12 @@ class Engine(NamedTuple):
         r_hat and ESS are defined (and the mode's Hessian is not the verdict).
     description
         One line for ``bayescale fit --help`` and error messages.
+    ragged
+        True when the cost of a transition varies across a batch, so that a
+        vmapped batch waits at every step for its slowest member: NUTS trees
+        differ in depth from chain to chain; ChEES trajectories are equal for
+        the chains of a unit but differ in length between units. CPU chunks
+        are then capped (see :func:`bayescale._src.batch.auto_chunk_size`).
     """
 
     name: str
@@ -51,6 +59,7 @@ class Engine(NamedTuple):
     posterior: bool
     markov: bool
     description: str
+    ragged: bool = False
 
     def settings(self, **options: Any):
         """The engine's settings from keywords; keywords the engine does not use are ignored."""
@@ -59,7 +68,10 @@ class Engine(NamedTuple):
 
 _REGISTRY: dict[str, Engine] = {
     "nuts": Engine("nuts", nuts.Settings, nuts.run, True, True,
-                   "NumPyro NUTS, vmapped over curves and chains (calibrated, slowest)"),
+                   "NumPyro NUTS, vmapped over curves and chains (calibrated, slowest)", ragged=True),
+    "chees": Engine("chees", chees.Settings, chees.run, True, True,
+                    "ChEES-HMC (blackjax): many short chains per curve in lockstep, one adapted trajectory length",
+                    ragged=True),
     "laplace": Engine("laplace", laplace.Settings, laplace.run, True, False,
                       "Gaussian at the mode in the unconstrained space (fast; narrow for multi-term laws)"),
     "map": Engine("map", map_engine.Settings, map_engine.run, False, False, "the posterior mode alone (fastest)"),
