@@ -44,3 +44,16 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
+
+
+def nearly_flat_curves(num_curves: int, seed: int = 0, points: int = 15) -> pd.DataFrame:
+    """Issue 13's hard design: 15-point curves over 1e6..1e9 with E in [1, 3], log A in [2, 6],
+    alpha in [0.15, 0.6] and 2% Gaussian noise, so the power term is often small against E."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    x = np.geomspace(1e6, 1e9, points)
+    for c in range(num_curves):
+        E, A, alpha = rng.uniform(1, 3), np.exp(rng.uniform(2, 6)), rng.uniform(0.15, 0.6)
+        loss = (E + A * x**-alpha) * (1 + 0.02 * rng.standard_normal(points))
+        frames.append(pd.DataFrame({"x": x, "loss": loss, "curve": c, "E": E, "A": A, "alpha": alpha}))
+    return pd.concat(frames, ignore_index=True)

@@ -60,6 +60,28 @@ def check_mode(mode_ok: np.ndarray, labels: list[Any]) -> list[str]:
     return [msg]
 
 
+def check_importance(pareto_k: np.ndarray, labels: list[Any], threshold: float = 0.7) -> list[str]:
+    """Curves whose importance weights have a Pareto ``k`` above ``threshold``; also issued as :class:`FitWarning`.
+
+    Above 0.7 the Pareto-smoothed importance sampling estimate is unreliable
+    (Vehtari, Simpson, Gelman, Yao and Gabry 2024, JMLR): the proposal around
+    the mode misses part of the posterior.
+    """
+    bad = [(label, k) for label, k in zip(labels, pareto_k) if not k <= threshold]
+    if not bad:
+        return []
+    problems = []
+    for label, k in bad:
+        where = "" if label is None else f"curve {label!r}: "
+        problems.append(
+            f"{where}importance sampling Pareto k = {k:.2f} > {threshold:g}: the draws do not represent the "
+            "posterior; use method='auto' (which samples such curves with NUTS) or method='nuts'"
+        )
+    for msg in problems:
+        warnings.warn(msg, FitWarning, stacklevel=4)
+    return problems
+
+
 def prior_contraction(spec, posterior: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
     """Posterior contraction ``1 - Var_post / Var_prior`` per curve and parameter, ``[curves, params]``.
 

@@ -288,8 +288,8 @@ def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype) -> 
     num_curves = batch.log_y.shape[0]
 
     def collect(outputs):
-        posterior, stats, mode, mode_ok = _scatter(list(zip(chunks, outputs)), num_curves)
-        return dict(posterior=posterior, sample_stats=stats, mode=mode, mode_ok=mode_ok)
+        posterior, stats, mode, mode_ok, curve_stats = _scatter(list(zip(chunks, outputs)), num_curves)
+        return dict(posterior=posterior, sample_stats=stats, mode=mode, mode_ok=mode_ok, curve_stats=curve_stats)
 
     return Plan(problem, calls, collect, "curve")
 
@@ -305,12 +305,13 @@ def pooled_plan(spec, batch, keys, pooled) -> Plan:
     key = np.asarray(jax.random.fold_in(keys[0], num_curves))[None]
 
     def collect(outputs):
-        values, stats, mode, mode_ok = outputs[0]
+        values, stats, mode, mode_ok, unit_stats = outputs[0]
         posterior, hyper = pooling_mod.unpack(values, num_curves)
         mode, _ = pooling_mod.unpack(mode, num_curves, lead=0)
         # sampler statistics are those of the joint chain, repeated per curve
         stats = {k: np.broadcast_to(v, (num_curves, *v.shape[1:])).copy() for k, v in stats.items()}
-        return dict(posterior=posterior, sample_stats=stats, mode=mode,
+        curve_stats = {k: np.repeat(v, num_curves) for k, v in unit_stats.items()}
+        return dict(posterior=posterior, sample_stats=stats, mode=mode, curve_stats=curve_stats,
                     mode_ok=np.full(num_curves, bool(mode_ok[0])), hyper=hyper)
 
     return Plan(problem, [Unit(one, key, 1, False)], collect, "table")
@@ -336,7 +337,7 @@ def execute(plan: Plan, engine, settings, dtype, progress: bool | None, desc: st
             draws = engine.run(plan.problem, settings, data, batch_mod.shard(call.keys, where))
             values = constrain(plan.problem, data, draws.z)
             mode = {k: v[:, 0, 0] for k, v in constrain(plan.problem, data, draws.mode[:, None, None]).items()}
-            outputs.append(batch_mod.gather((values, draws.stats, mode, draws.mode_ok)))
+            outputs.append(batch_mod.gather((values, draws.stats, mode, draws.mode_ok, draws.unit_stats)))
             if bar is not None:
                 bar.reach((i + 1) * steps if steps else sum(c.real for c in calls[: i + 1]))
         if bar is not None:
@@ -352,12 +353,17 @@ def constrain(problem: Problem, batch, z):
 
 
 def _scatter(outputs, num_curves: int):
-    """Reassemble per-chunk outputs (dropping chunk padding) into arrays over all curves."""
+    """Reassemble per-chunk outputs (dropping chunk padding) into arrays over all curves.
+
+    A statistic that only some chunks have (``auto`` reports sampler statistics
+    only for chunks where it ran the sampler) is False, 0 or NaN elsewhere.
+    """
     merged = []
-    for part in range(4):
+    for part in range(len(outputs[0][1])):
         first = outputs[0][1][part]
         if isinstance(first, dict):
-            full = {k: np.empty((num_curves, *v.shape[1:]), v.dtype) for k, v in first.items()}
+            examples = {k: v for _, out in outputs for k, v in out[part].items()}
+            full = {k: np.full((num_curves, *v.shape[1:]), engines.missing(v.dtype), v.dtype) for k, v in examples.items()}
             for chunk, out in outputs:
                 for k, v in out[part].items():
                     full[k][chunk.index] = v[: len(chunk.index)]

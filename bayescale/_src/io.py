@@ -8,7 +8,7 @@ xarray read it directly:
 - ``sample_stats``: the NUTS statistics, ``[chain, draw, curve]``,
 - ``observed_data``: the loss column,
 - ``constant_data``: the law's inputs, the rows of each curve, the posterior
-  mode and its Hessian check,
+  mode and its Hessian check, numeric per-curve statistics (``curve_stat_<name>``),
 - root attributes: ``bayescale_format``, ``bayescale_format_version`` and a
   JSON ``bayescale_fit`` record with the law name, the priors, the likelihood,
   the columns, the group labels, the settings and the diagnostics' messages.
@@ -57,6 +57,9 @@ def save(fit, path: str | os.PathLike) -> Path:
         "problems": list(fit.problems),
         "hyper": sorted(fit.hyper),
         "mode": sorted(fit.mode),
+        # text statistics (which engine served a curve) in the record, numbers in constant_data
+        "curve_text": {k: [str(x) for x in v] for k, v in fit.curve_stats.items() if v.dtype.kind in "USO"},
+        "curve_stats": sorted(k for k, v in fit.curve_stats.items() if v.dtype.kind not in "USO"),
     }
     curve_dims = ("chain", "draw", _CURVE)
     posterior = {k: (curve_dims, np.moveaxis(v, 0, -1)) for k, v in fit.posterior.items()}
@@ -71,6 +74,7 @@ def save(fit, path: str | os.PathLike) -> Path:
     constant["rows_per_curve"] = (_CURVE, np.array([len(r) for r in fit.rows], np.int64))
     constant["mode_ok"] = (_CURVE, np.asarray(fit.mode_ok, bool))
     constant.update({f"mode_{k}": (_CURVE, v) for k, v in fit.mode.items()})
+    constant.update({f"curve_stat_{k}": (_CURVE, fit.curve_stats[k]) for k in meta["curve_stats"]})
     groups["constant_data"] = xr.Dataset(constant)
     from bayescale._src.version import __version__
 
@@ -143,6 +147,8 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
         settings=meta["settings"],
         mode={k: const[f"mode_{k}"].values for k in meta["mode"]},
         mode_ok=const["mode_ok"].values.astype(bool),
+        curve_stats={**{k: const[f"curve_stat_{k}"].values for k in meta.get("curve_stats", [])},
+                     **{k: np.asarray(v, dtype=str) for k, v in meta.get("curve_text", {}).items()}},
         hyper={k: np.ascontiguousarray(post[k].values) for k in meta["hyper"]},
         problems=list(meta["problems"]),
     )

@@ -55,6 +55,11 @@ class Fit:
         Laplace approximation, where NUTS starts).
     mode_ok
         Per curve, False where the Hessian at the mode was not positive-definite.
+    curve_stats
+        ``{name: array [curves]}``: per-curve statistics of the engine, e.g.
+        ``pareto_k`` and ``ess_importance`` of importance sampling, and for
+        ``method="auto"`` the ``engine`` that served each curve
+        (``"importance"`` or ``"nuts"``).
     hyper
         ``{site: array [chains, draws]}``: the population parameters of a
         partially pooled fit (``<name>_mu``, ``<name>_tau``,
@@ -75,6 +80,7 @@ class Fit:
     settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     mode: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
     mode_ok: np.ndarray | None = None
+    curve_stats: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
     hyper: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
     problems: list[str] = dataclasses.field(default_factory=list)
 
@@ -88,6 +94,7 @@ class Fit:
         self.settings = dict(self.settings or {})
         self.mode = {k: np.asarray(v) for k, v in (self.mode or {}).items()}
         self.mode_ok = np.ones(len(self.groups), bool) if self.mode_ok is None else np.asarray(self.mode_ok)
+        self.curve_stats = {k: np.asarray(v) for k, v in (self.curve_stats or {}).items()}
         self.hyper = {k: np.asarray(v) for k, v in (self.hyper or {}).items()}
         self.problems = list(self.problems)
 
@@ -101,16 +108,27 @@ class Fit:
         for domination by a default prior.
         """
         fit = cls(**fields)
-        engine = engines.get(fit.method)
-        labels = fit.groups if fit.grouped else [None]
-        if engine.markov:
+        labels = np.asarray(fit.groups if fit.grouped else [None], dtype=object)
+        markov = np.array([engines.get(e).markov for e in fit.served], bool)
+        problems = []
+        if markov.any():
             divergences = fit.sample_stats["diverging"].reshape(len(fit.groups), -1).sum(axis=1)
-            fit.problems = diagnostics.check(fit.summary(), divergences, labels)
-        else:
-            fit.problems = diagnostics.check_mode(fit.mode_ok, labels)
-        if engine.posterior and not fit.hyper:
-            fit.problems += diagnostics.check_prior(fit.spec, fit.posterior, [len(r) for r in fit.rows], labels)
+            problems += diagnostics.check(fit.summary(), divergences[markov], list(labels[markov]))
+        if not markov.all():
+            problems += diagnostics.check_mode(fit.mode_ok[~markov], list(labels[~markov]))
+            if "pareto_k" in fit.curve_stats:
+                problems += diagnostics.check_importance(fit.curve_stats["pareto_k"][~markov], list(labels[~markov]))
+        if engines.get(fit.method).posterior and not fit.hyper:
+            problems += diagnostics.check_prior(fit.spec, fit.posterior, [len(r) for r in fit.rows], list(labels))
+        fit.problems = problems
         return fit
+
+    @property
+    def served(self) -> np.ndarray:
+        """The engine that made each curve's draws (``method``, except where ``auto`` escalated)."""
+        if "engine" in self.curve_stats:
+            return np.asarray(self.curve_stats["engine"], dtype=str)
+        return np.full(len(self.groups), self.method)
 
     @property
     def law(self):
@@ -138,7 +156,7 @@ class Fit:
         prefix = f"curve {label!r}: "
         out = [p[len(prefix):] for p in self.problems if p.startswith(prefix)]
         i = self.groups.index(label)
-        if not self.mode_ok[i] and not engines.get(self.method).markov:
+        if not self.mode_ok[i] and not engines.get(self.served[i]).markov:
             # check_mode reports the flat modes of a batch in one message; attribute it per curve
             out.append("the Hessian at the mode is not positive-definite: the Laplace approximation is "
                        "not to be trusted; use method='nuts'")
@@ -155,7 +173,11 @@ class Fit:
         ``problems`` (how many messages of ``problems`` concern the curve) and
         ``ok``. Statistics that a method does not define are NaN: divergences,
         r_hat and ESS need Markov chains, NUTS or ChEES (Laplace and MAP draws
-        are independent by construction).
+        are independent by construction). Importance sampling (``"importance"``,
+        ``"auto"``) adds ``pareto_k`` (PSIS shape; above 0.7 the draws are not
+        to be trusted) and ``ess_importance`` (effective sample size of the
+        smoothed weights); ``"auto"`` adds ``engine``, the engine that served
+        each curve.
         """
         n = len(self.groups)
         table = pd.DataFrame(index=pd.Index(self.groups if self.grouped else [0],
@@ -173,7 +195,15 @@ class Fit:
                 table[name] = getattr(summary[column].groupby(level=0, sort=False), how)().reindex(self.groups).values
             else:
                 table[name] = getattr(summary[column], how)()
+        markov = np.array([engines.get(e).markov for e in self.served], bool)
+        # resampled importance draws look independent to arviz, whose r_hat and ESS then say nothing
+        table.loc[~markov, ["divergences", "max_r_hat", "min_ess_bulk", "min_ess_tail"]] = np.nan
         table["mode_ok"] = self.mode_ok.astype(bool)
+        if "engine" in self.curve_stats:
+            table["engine"] = self.served
+        for name in ("pareto_k", "ess_importance"):
+            if name in self.curve_stats:
+                table[name] = np.where(markov, np.nan, self.curve_stats[name])
         counts = [len(self.curve_problems(label)) for label in self.groups]
         table["problems"] = counts
         table["ok"] = np.asarray(counts) == 0
@@ -201,6 +231,7 @@ class Fit:
             sample_stats={k: v[i : i + 1] for k, v in self.sample_stats.items()},
             mode={k: v[i : i + 1] for k, v in self.mode.items()},
             mode_ok=self.mode_ok[i : i + 1],
+            curve_stats={k: v[i : i + 1] for k, v in self.curve_stats.items()},
             problems=self.curve_problems(label),
         )
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, NamedTuple
 
-from bayescale._src.engines import chees, laplace, nuts
+from bayescale._src.engines import auto, chees, importance, laplace, nuts
 from bayescale._src.engines import map as map_engine
-from bayescale._src.engines.base import Draws
+from bayescale._src.engines.base import Draws, missing
 
 
 class Engine(NamedTuple):
@@ -72,6 +72,10 @@ _REGISTRY: dict[str, Engine] = {
     "chees": Engine("chees", chees.Settings, chees.run, True, True,
                     "ChEES-HMC (blackjax): many short chains per curve in lockstep, one adapted trajectory length",
                     ragged=True),
+    "auto": Engine("auto", auto.Settings, auto.run, True, False,
+                   "importance-corrected Laplace (PSIS), NUTS for the curves where it fails (pareto_k > 0.7)"),
+    "importance": Engine("importance", importance.Settings, importance.run, True, False,
+                         "Laplace reweighted by Pareto-smoothed importance sampling, no fallback (see pareto_k)"),
     "laplace": Engine("laplace", laplace.Settings, laplace.run, True, False,
                       "Gaussian at the mode in the unconstrained space (fast; narrow for multi-term laws)"),
     "map": Engine("map", map_engine.Settings, map_engine.run, False, False, "the posterior mode alone (fastest)"),
@@ -96,4 +100,4 @@ def get(method: Any) -> Engine:
     return _REGISTRY[method]
 
 
-__all__ = ["Draws", "Engine", "get", "names"]
+__all__ = ["Draws", "missing", "Engine", "get", "names"]

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from bayescale._src.engines import newton
 from bayescale._src.problem import Problem
@@ -31,12 +32,16 @@ class Draws(NamedTuple):
         The posterior mode of each unit ``[units, dim]``.
     mode_ok
         False where the Hessian at the mode is not positive-definite.
+    unit_stats
+        Per-unit statistics ``{name: [units]}`` (e.g. the Pareto ``k`` of importance
+        sampling, the engine that served each unit); empty for engines without any.
     """
 
     z: jax.Array
     stats: dict[str, jax.Array]
     mode: jax.Array
     mode_ok: jax.Array
+    unit_stats: dict[str, jax.Array] = {}
 
 
 class Mode(NamedTuple):
@@ -75,3 +80,13 @@ def modes(problem: Problem, keys, batch, num_starts: int, num_steps: int) -> Mod
 def split_keys(keys) -> jax.Array:
     """Each unit's key split in three: the optimizer's, the initial draws', the chains'."""
     return jax.vmap(lambda k: jax.random.split(k, 3))(keys)
+
+
+def missing(dtype) -> object:
+    """The value of a statistic where nothing measured it: False, 0, NaN or an empty string."""
+    dtype = np.dtype(dtype)
+    if dtype == bool:
+        return False
+    if np.issubdtype(dtype, np.integer):
+        return 0
+    return "" if dtype.kind in "US" else np.nan
