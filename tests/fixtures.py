@@ -59,7 +59,7 @@ import pytest
 
 import bayescale as bs
 
-__all__ = ["power_table", "power_map", "power_laplace", "power_nuts", "power_chees", "candidates", "chinchilla_df",
+__all__ = ["power_table", "power_map", "power_laplace", "power_nuts", "power_chees", "power_auto", "candidates", "chinchilla_df",
            "chinchilla_laplace", "chinchilla_two_copies", "chinchilla_nuts"]
 
 # ---------------------------------------------------------------------- the POWER programs
@@ -70,6 +70,9 @@ SETTINGS = {
     "laplace": dict(method="laplace", draws=200),
     "nuts": dict(method="nuts", chains=2, warmup=100, draws=100),
     "chees": dict(method="chees", chains=4, warmup=50, draws=50),
+    # auto's sampler pass has the nuts settings above, so an escalated chunk reuses the NUTS program
+    "auto": dict(method="auto", chains=2, warmup=100, draws=100),
+    "importance": dict(method="importance", chains=2, warmup=100, draws=100),
 }
 POWER_TRUTH = {"E": 1.7, "A": 400.0, "alpha": 0.3}
 POWER_LENGTHS = (20, 25, 30)  # ragged inside one bucket (width 32): padding is masked in every shared fit
@@ -120,6 +123,14 @@ def power_laplace(power_table) -> bs.Fit:
     Used by test_batch, test_fitting, test_results, test_io, test_plot, test_theory.
     """
     return fit_like(power_table, "laplace")
+
+
+@pytest.fixture(scope="session")
+def power_auto(power_table) -> bs.Fit:
+    """``method="auto"`` fit of ``power_table`` (2 x 100 importance-resampled draws; its proposal and
+    resampling programs are also those of ``method="importance"`` with the same settings). Used by test_auto.
+    """
+    return fit_like(power_table, "auto")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,82 @@
+"""The importance and auto engines: PSIS-corrected Laplace, and NUTS where its Pareto k is too high."""
+
+import warnings
+
+import numpy as np
+import pytest
+from fixtures import fit_like, power_curves
+
+import bayescale as bs
+from bayescale._src import diagnostics
+from bayescale._src.engines import auto, importance
+
+
+def test_auto_serves_easy_curves_by_importance(power_auto, power_nuts):
+    table = power_auto.diagnostics()
+    assert list(table["engine"]) == ["importance"] * 3
+    assert (table["pareto_k"] <= 0.7).all() and (table["ess_importance"] > 50).all()
+    assert table[["divergences", "max_r_hat", "min_ess_bulk"]].isna().all().all()
+    assert power_auto.posterior["alpha"].shape == (3, 2, 100)
+    # the same posterior as NUTS, to within the Monte Carlo error of 200 draws
+    for name in ("E", "alpha", "A"):
+        a, b = power_auto.posterior[name], power_nuts.posterior[name]
+        sd = b.reshape(3, -1).std(axis=1)
+        np.testing.assert_array_less(np.abs(a.reshape(3, -1).mean(1) - b.reshape(3, -1).mean(1)), 0.5 * sd)
+
+
+def test_importance_method_is_auto_without_fallback(power_table, power_auto):
+    fit = fit_like(power_table, "importance")
+    for name in fit.posterior:
+        np.testing.assert_array_equal(fit.posterior[name], power_auto.posterior[name])
+    assert "engine" not in fit.diagnostics()
+    np.testing.assert_array_equal(fit.curve_stats["pareto_k"], power_auto.curve_stats["pareto_k"])
+
+
+def test_escalated_curves_are_the_nuts_draws(power_table, power_nuts, monkeypatch):
+    # every curve escalates: the sampler pass then runs NUTS on the same modes and keys as method="nuts"
+    defaults = auto.Settings.__new__.__defaults__
+    monkeypatch.setattr(auto.Settings.__new__, "__defaults__", (*defaults[:-1], -np.inf))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.FitWarning)
+        fit = fit_like(power_table, "auto")
+    assert list(fit.served) == ["nuts"] * 3
+    for name in ("E", "alpha", "A", "sigma"):
+        np.testing.assert_array_equal(fit.posterior[name], power_nuts.posterior[name])
+    np.testing.assert_array_equal(fit.sample_stats["diverging"], power_nuts.sample_stats["diverging"])
+    assert not fit.diagnostics()["max_r_hat"].isna().any()
+
+
+def test_curve_stats_survive_save_and_load(power_auto, tmp_path):
+    loaded = bs.load(power_auto.save(tmp_path / "auto.nc"))
+    assert list(loaded.served) == list(power_auto.served)
+    np.testing.assert_array_equal(loaded.curve_stats["pareto_k"], power_auto.curve_stats["pareto_k"])
+    assert list(loaded[1].served) == ["importance"]
+
+
+def test_pareto_k_warning():
+    with pytest.warns(bs.FitWarning) as caught:
+        problems = diagnostics.check_importance(np.array([0.2, 0.91, np.nan]), ["a", "b", "c"])
+    assert len(problems) == 2 == len(caught)  # NaN (no finite weight) is flagged too
+    assert problems[0].startswith("curve 'b': importance sampling Pareto k = 0.91 > 0.7")
+
+
+def test_smooth_handles_curves_without_finite_weights():
+    log_w = np.stack([np.random.default_rng(0).normal(size=2000), np.full(2000, -np.inf)])
+    smoothed, k = importance.smooth(log_w)
+    assert np.isfinite(k[0]) and k[0] < 0.5 and k[1] == np.inf
+    np.testing.assert_allclose(np.exp(smoothed).sum(axis=1), 1.0)
+
+
+def test_student_t_proposal_matches_numpyro():
+    import jax
+    import numpyro.distributions as dist
+
+    loc, tril = np.array([1.0, -2.0]), np.array([[1.0, 0.0], [0.4, 0.5]])
+    q = importance.StudentT(loc, tril, 5)
+    z = q.sample(jax.random.PRNGKey(0), (50,))
+    np.testing.assert_allclose(q.log_prob(z), dist.MultivariateStudentT(5.0, loc, tril).log_prob(z), rtol=1e-10)
+
+
+def test_auto_on_a_different_table(power_auto):
+    fit = fit_like(power_curves(seed=3), "auto")
+    assert fit.method == "auto" and set(fit.served) <= {"importance", "nuts"}
