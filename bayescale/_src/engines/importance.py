@@ -55,6 +55,7 @@ class Settings(NamedTuple):
     draws: int = 1000
     proposals: int = 0  # 0: max(chains * draws, MIN_PROPOSALS)
     df: int = 5  # degrees of freedom of the Student-t proposals (an integer: see StudentT)
+    stages: int = 2  # adaptation stages: each proposal after the first has the weighted moments of all draws so far
 
 
 def num_proposals(settings: Settings) -> int:
@@ -105,24 +106,30 @@ def smooth(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _propose(problem: Problem, settings: Settings, batch, keys, mode):
     cov, ok = laplace.covariance(mode.hessian)
-    half = num_proposals(settings) // 2
+    stages = settings.stages
+    per_stage = num_proposals(settings) // stages
 
     def one(key, data, centre, scale):
-        k1, k2 = jax.random.split(key)
         potential = jax.vmap(lambda z: problem.potential(z, data))
-        first = _student_t(centre, scale, settings.df)
-        z1 = first.sample(k1, (half,))
-        u1 = potential(z1)
-        mean, second_cov = _moments(z1, -u1 - first.log_prob(z1), centre, scale)
-        second = _student_t(mean, second_cov, settings.df)
-        z2 = second.sample(k2, (half,))
-        z = jnp.concatenate([z1, z2])
-        log_q = jnp.logaddexp(first.log_prob(z), second.log_prob(z)) - jnp.log(2.0)
-        log_w = -jnp.concatenate([u1, potential(z2)]) - log_q
+        proposals, zs, us = [_student_t(centre, scale, settings.df)], [], []
+        for stage, k in enumerate(jax.random.split(key, stages)):
+            zs.append(proposals[-1].sample(k, (per_stage,)))
+            us.append(potential(zs[-1]))
+            z, u = jnp.concatenate(zs), jnp.concatenate(us)
+            log_w = -u - _mixture_log_prob(proposals, z)
+            if stage + 1 < stages:
+                mean, moved = _moments(z, log_w, proposals[-1].loc, proposals[-1].cov)
+                proposals.append(_student_t(mean, moved, settings.df))
         return z, jnp.where(jnp.isfinite(log_w), log_w, -jnp.inf)
 
     z, log_w = jax.vmap(one)(keys, batch, mode.z, cov)
     return z, log_w, ok
+
+
+def _mixture_log_prob(proposals, z):
+    """Log density of the equal mixture of ``proposals`` (the deterministic-mixture weights' denominator)."""
+    logs = jnp.stack([q.log_prob(z) for q in proposals])
+    return jax.scipy.special.logsumexp(logs, axis=0) - jnp.log(len(proposals))
 
 
 class StudentT(NamedTuple):
@@ -137,6 +144,11 @@ class StudentT(NamedTuple):
     loc: jax.Array
     scale_tril: jax.Array
     df: int
+
+    @property
+    def cov(self):
+        """The scale matrix ``L L^T`` (the covariance is ``df / (df - 2)`` times it)."""
+        return self.scale_tril @ self.scale_tril.T
 
     def sample(self, key, shape):
         k1, k2 = jax.random.split(key)
