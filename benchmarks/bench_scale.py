@@ -12,9 +12,12 @@ two-curve table (reported as ``compile s``) and the table is then fitted with it
 
 ``--max-curves`` stops after that many curves (``max_chunks``): the time per curve and the peak RSS of a
 table of the full size, without fitting all of it. Columns: ``fitted`` curves, ``total s`` (table checks,
-padding, hashing, fitting, writing; compilation excluded), ``ms/curve``, ``peak RSS GB`` (of the whole
-process: Python, JAX, the table), ``table GB`` (RSS after the table was built, before fitting), ``output MB``
-and ``read s`` (reading the summary table back).
+padding, hashing, fitting, writing; compilation excluded), ``ms/curve`` (wall) and ``cpu ms/curve`` (user
++ system CPU time of the process, all threads: steadier than wall time on a shared machine), ``peak RSS
+GB`` (of the whole process: Python, JAX, the table), ``table GB`` (RSS after the table was built, before
+fitting), ``output MB``, ``read s`` (reading the summary table back), ``load`` (the machine's 1-minute
+load average at the end: above the number of cores, other processes took CPU time) and, on a GPU,
+``device peak GB`` (the accelerator's ``peak_bytes_in_use``).
 """
 
 from __future__ import annotations
@@ -58,6 +61,11 @@ def rss_gb() -> float:
     return float("nan")
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(args) -> dict:
     import bayescale as bs
 
@@ -86,9 +94,10 @@ def child(args) -> dict:
             bs.fit_stream(curves(2, seed=1), work / "warm", keep=args.keep, **kw)
             out["compile_s"] = time.perf_counter() - t
             max_chunks = None if args.max_curves is None else -(-args.max_curves // args.chunk_size)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), cpu_seconds()
             run = bs.fit_stream(table, work / "run", keep=args.keep, max_chunks=max_chunks, **kw)
             out["total_s"] = time.perf_counter() - start
+            out["cpu_s"] = cpu_seconds() - cpu
             out["fitted"] = len(run.chunk_files()) * args.chunk_size
             out["output_mb"] = sum(f.stat().st_size for f in (work / "run").iterdir()) / 2**20
             t = time.perf_counter()
@@ -96,7 +105,15 @@ def child(args) -> dict:
             out["read_s"] = time.perf_counter() - t
             out["summary_rows"] = len(summary)
         out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        import jax
+
+        stats = jax.local_devices()[0].memory_stats() or {}
+        if stats.get("peak_bytes_in_use"):
+            out["device_peak_gb"] = stats["peak_bytes_in_use"] / 2**30  # GPU: the accelerator's own peak
         out["ms_per_curve"] = 1e3 * out["total_s"] / out["fitted"]
+        if "cpu_s" in out:
+            out["cpu_ms_per_curve"] = 1e3 * out["cpu_s"] / out["fitted"]
+        out["load_avg"] = os.getloadavg()[0]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
@@ -125,15 +142,15 @@ def main():
     from common import environment
 
     print(environment(), f"| {os.cpu_count()} CPU(s)")
-    cols = ["method", "keep", "curves", "fitted", "compile_s", "total_s", "ms_per_curve", "peak_gb", "table_gb",
-            "output_mb", "read_s"]
+    cols = ["method", "keep", "curves", "fitted", "compile_s", "total_s", "ms_per_curve", "cpu_ms_per_curve",
+            "peak_gb", "table_gb", "output_mb", "read_s", "load_avg", "device_peak_gb"]
     print(" ".join(f"{c:>12s}" for c in cols), flush=True)
     passed = [a for a in sys.argv[1:]]
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--child", "--size", str(n), *passed]
         if args.max_curves is not None and args.max_curves >= n:
             cmd += ["--max-curves", str(n)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode or not lines:
             print(f"size {n} failed:\n{proc.stderr[-3000:]}", flush=True)
