@@ -353,6 +353,8 @@ def _chunk_dataset(job, call, outputs, x_new, keep, thin, quantiles, interval) -
     fit = chunk_fit(job.record, call.index, values, stats, {k: v[:n] for k, v in mode.items()}, mode_ok[:n])
     names = fit.param_names
     summary = fit.summary(interval)
+    # diagnostics() reads only r_hat and ESS of the summary, which do not depend on the interval: reuse it
+    fit.summary = lambda interval=interval: summary
     stat_names = list(summary.columns)
     if fit.grouped:
         table = np.stack([summary[c].unstack(level=-1).reindex(index=fit.groups, columns=names).to_numpy(float)
