@@ -30,9 +30,9 @@ from bayescale._src.model import Likelihood
 from bayescale._src.prior_predictive import prior_predictive, prior_predictive_draws
 from bayescale._src.progress import set_progress
 from bayescale._src.resampling import bootstrap
-from bayescale._src.results import Fit, load
+from bayescale._src.results import Fit
 from bayescale._src.sbc import SBCResult, sbc
-from bayescale._src.streaming import StreamedFit, fit_stream
+from bayescale._src.streaming import StreamedFit, fit_stream, load
 from bayescale._src.stacking import Stack, stack
 from bayescale._src.version import __version__
 from bayescale.laws import Law, Param

@@ -458,12 +458,5 @@ def load(path) -> Fit:
     ValueError
         The file is not a bayescale fit, comes from a newer format version, or
         names a law that is not registered.
-
-    A directory written by ``bs.fit_stream`` opens as its
-    :class:`~bayescale._src.streaming.StreamedFit`.
     """
-    if Path(path).is_dir():
-        from bayescale._src import streaming
-
-        return streaming.StreamedFit(path)
     return Fit(**io.read(path))

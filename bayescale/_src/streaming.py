@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale._src import diagnostics, fitting, io
+from bayescale._src import diagnostics, fitting, io, results
 from bayescale._src import progress as progress_mod
 from bayescale._src.data import Columns, as_inputs
 from bayescale._src.prior_records import encode_prior, prior_key
@@ -385,6 +385,23 @@ def _chunk_dataset(job, call, outputs, x_new, keep, thin, quantiles, interval) -
 
 
 # ---------------------------------------------------------------- reading
+def load(path: str | os.PathLike) -> "Fit | StreamedFit":
+    """``bs.load``: a fit file written by :meth:`Fit.save` (see :func:`bayescale._src.results.load`), or a
+    directory written by ``bs.fit_stream``, opened as its :class:`StreamedFit`.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at ``path``.
+    ValueError
+        The file is not a bayescale fit, comes from a newer format version, or
+        names a law that is not registered.
+    """
+    if Path(path).is_dir():
+        return StreamedFit(path)
+    return results.load(path)
+
+
 class StreamedFit:
     """The result of ``bs.fit_stream``: a directory read back as tables (``bs.load(path)`` opens one).
 
