@@ -325,7 +325,7 @@ def _data_dataset(rec: dict) -> xr.Dataset:
 
 
 def chunk_fit(record: dict, index: np.ndarray, posterior: dict, sample_stats: dict, mode: dict,
-              mode_ok: np.ndarray, check: bool = True) -> Fit:
+              mode_ok: np.ndarray, curve_stats: dict | None = None, check: bool = True) -> Fit:
     """The :class:`Fit` of the curves ``index`` of a run (``record``: :attr:`Job.record`), from their draws.
 
     With ``check``, its diagnostics run as in ``bs.fit`` (their warnings are
@@ -337,7 +337,7 @@ def chunk_fit(record: dict, index: np.ndarray, posterior: dict, sample_stats: di
                   groups=[record["groups"][j] for j in index], rows=local,
                   inputs={k: v[flat] for k, v in record["inputs"].items()}, y=record["y"][flat],
                   settings=record["settings"], posterior=posterior, sample_stats=sample_stats, mode=mode,
-                  mode_ok=mode_ok)
+                  mode_ok=mode_ok, curve_stats=curve_stats or {})
     if not check:
         return Fit(**fields)
     with warnings.catch_warnings():
@@ -347,10 +347,12 @@ def chunk_fit(record: dict, index: np.ndarray, posterior: dict, sample_stats: di
 
 def _chunk_dataset(job, call, outputs, x_new, keep, thin, quantiles, interval) -> xr.Dataset:
     n = call.real
-    values, stats, mode, mode_ok = outputs
+    values, stats, mode, mode_ok = outputs[:4]
+    curve_stats = {k: v[:n] for k, v in outputs[4].items()} if len(outputs) > 4 else {}  # auto: who served
     values = {k: v[:n] for k, v in values.items()}
     stats = {k: v[:n] for k, v in stats.items()}
-    fit = chunk_fit(job.record, call.index, values, stats, {k: v[:n] for k, v in mode.items()}, mode_ok[:n])
+    fit = chunk_fit(job.record, call.index, values, stats, {k: v[:n] for k, v in mode.items()}, mode_ok[:n],
+                    curve_stats)
     names = fit.param_names
     summary = fit.summary(interval)
     # diagnostics() reads only r_hat and ESS of the summary, which do not depend on the interval: reuse it
@@ -379,12 +381,35 @@ def _chunk_dataset(job, call, outputs, x_new, keep, thin, quantiles, interval) -
         data.update({f"draws_{k}": (("curve", "chain", "draw"), v[:, :, ::step]) for k, v in values.items()})
         if keep == "all":
             data.update({f"stats_{k}": (("curve", "chain", "draw"), v) for k, v in stats.items()})
+        data.update({f"cstat_{k}": ("curve", np.asarray(v)) for k, v in curve_stats.items()})
     ds = xr.Dataset(data, coords=coords)
     ds.attrs["problems"] = json.dumps(fit.problems)
     return ds
 
 
 # ---------------------------------------------------------------- reading
+def _fill_missing(parts: list[xr.Dataset]) -> list[xr.Dataset]:
+    """Give every chunk every variable: ``auto`` has sampler statistics only in chunks where it ran a sampler
+    (elsewhere: False, 0, NaN or "", as ``bs.fit`` fills them)."""
+    from bayescale._src.engines.base import missing
+
+    example = {}
+    for ds in parts:
+        for k, v in ds.data_vars.items():
+            example.setdefault(k, v)
+    out = []
+    for ds in parts:
+        absent = [k for k in example if k not in ds.data_vars]
+        if absent:
+            ds = ds.copy()
+            for k in absent:
+                v = example[k]
+                shape = tuple(ds.sizes["curve"] if d == "curve" else v.sizes[d] for d in v.dims)
+                ds[k] = (v.dims, np.full(shape, missing(v.dtype), v.dtype))
+        out.append(ds)
+    return out
+
+
 def load(path: str | os.PathLike) -> "Fit | StreamedFit":
     """``bs.load``: a fit file written by :meth:`Fit.save` (see :func:`bayescale._src.results.load`), or a
     directory written by ``bs.fit_stream``, opened as its :class:`StreamedFit`.
@@ -459,7 +484,7 @@ class StreamedFit:
                 problems.extend(json.loads(ds.attrs.get("problems", "[]")))
         if not parts:
             return None, problems
-        ds = xr.concat(parts, dim="curve", data_vars="all", coords="minimal", compat="override")
+        ds = xr.concat(_fill_missing(parts), dim="curve", data_vars="all", coords="minimal", compat="override")
         return ds.sortby("curve"), problems
 
     def _labels(self, curves: np.ndarray) -> list[Any]:
@@ -536,7 +561,7 @@ class StreamedFit:
         """
         if self.keep == "summary":
             raise ValueError("this run kept no draws (keep='summary'): rerun with keep='thinned' or 'all'")
-        ds, problems = self._read(["draws_", "stats_", "mode_", "diag_mode_ok"])
+        ds, problems = self._read(["draws_", "stats_", "cstat_", "mode_", "diag_mode_ok"])
         if ds is None:
             raise ValueError("no chunk of this run is finished yet")
         if groups is not None:
@@ -564,7 +589,8 @@ class StreamedFit:
                         {k[6:]: ds[k].values for k in ds.data_vars if k.startswith("draws_")},
                         {k[6:]: ds[k].values for k in ds.data_vars if k.startswith("stats_")},
                         {k[5:]: ds[k].values for k in ds.data_vars if k.startswith("mode_") and k != "mode_ok"},
-                        ds["diag_mode_ok"].values.astype(bool), check=False)
+                        ds["diag_mode_ok"].values.astype(bool),
+                        {k[6:]: ds[k].values for k in ds.data_vars if k.startswith("cstat_")}, check=False)
         labels = set(self._labels(curves))
         fit.problems = [p for p in problems if any(p.startswith(f"curve {g!r}: ") for g in labels)
                         or (not self.grouped)]
