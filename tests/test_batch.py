@@ -177,6 +177,15 @@ def _run_workers(envs, out, methods, timeout=900):
         assert p.returncode == 0, log[-4000:]
 
 
+def test_import_starts_no_backend():
+    """``import bayescale`` runs no JAX computation: ``bs.initialize_distributed()`` (jax.distributed.initialize)
+    must come after the import and before the XLA backend starts."""
+    code = ("import bayescale; from jax._src import xla_bridge; "
+            "assert not xla_bridge.backends_are_initialized(), 'import bayescale started the XLA backend'")
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(Path(bs.__file__).parents[1]))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
 @pytest.mark.statistical
 @pytest.mark.filterwarnings("ignore::bayescale.FitWarning")  # NUTS at the shared program's short settings
 def test_two_processes_equal_one_process(tmp_path, power_table):
