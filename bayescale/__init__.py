@@ -24,13 +24,15 @@ from bayescale import datasets, laws, priors, theory
 from bayescale._src.allocate import compute_optimal
 from bayescale._src.compare import compare
 from bayescale._src.diagnostics import FitWarning
+from bayescale._src.distributed import initialize_distributed
 from bayescale._src.fitting import fit
 from bayescale._src.model import Likelihood
 from bayescale._src.prior_predictive import prior_predictive, prior_predictive_draws
 from bayescale._src.progress import set_progress
 from bayescale._src.resampling import bootstrap
-from bayescale._src.results import Fit, load
+from bayescale._src.results import Fit
 from bayescale._src.sbc import SBCResult, sbc
+from bayescale._src.streaming import StreamedFit, fit_stream, load
 from bayescale._src.stacking import Stack, stack
 from bayescale._src.version import __version__
 from bayescale.laws import Law, Param
@@ -39,6 +41,9 @@ __all__ = [
     "fit",
     "Fit",
     "load",
+    "fit_stream",
+    "StreamedFit",
+    "initialize_distributed",
     "bootstrap",
     "compute_optimal",
     "compare",

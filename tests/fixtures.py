@@ -22,7 +22,8 @@ these settings, so it reuses the same program (an explicit ``chunk_size`` pads
 every chunk to ``CHUNK`` curves, whether the table has one curve or five).
 Tests that need their own data on the shared programs call it:
 test_fitting (determinism), test_results (a flat curve's diagnostics),
-test_progress (a six-curve fit in two chunks), test_sbc (``bs.sbc`` with
+test_progress (a six-curve fit in two chunks), test_streaming (six curves in two chunks, Laplace and
+NUTS, through bs.fit_stream), test_sbc (``bs.sbc`` with
 Laplace on four data sets of 24 points), and the ``candidates`` fixture
 below (whose power_law fit, and its hold-out refit inside ``bs.compare``,
 run the Laplace program: four curves, so compare's default chunk is also 4).

@@ -12,15 +12,26 @@
 - **Sharding.** With several JAX devices visible, the curve axis of every
   input is laid out across a one-dimensional mesh with
   ``NamedSharding(mesh, P("curves"))``; the vmapped engines are then split by
-  XLA's SPMD partitioner with no communication. The same code runs multi-host
-  under ``jax.distributed`` (every process reads the same table; arrays are
-  built with ``jax.make_array_from_callback`` and gathered with
-  ``process_allgather``).
+  XLA's SPMD partitioner with no communication.
+- **Several processes.** Under ``jax.distributed`` (one process per host or per
+  GPU) ``jax.devices()`` lists every process's devices, so the mesh, the chunk
+  plan and the compiled programs are global and the same in every process.
+  Every process reads the *same* table and plans the same chunks (nothing is
+  scattered from a root process): :func:`shard` builds each global array with
+  ``jax.make_array_from_callback``, each process filling only the shards of
+  its own devices from its copy, and checks once per call that every process
+  holds the same data (:func:`same_everywhere`); :func:`gather` brings the
+  curves of every process back with ``process_allgather``, so every process
+  ends with the whole result. Arrays a process computed alone (a pooled fit,
+  which is not sharded) are already whole and are not gathered. Collectives
+  on CPU need ``jax.config.update("jax_cpu_collectives_implementation", "gloo")``
+  before ``jax.distributed.initialize``; see the README's multi-process section.
 """
 
 from __future__ import annotations
 
 import os
+import zlib
 from typing import Any, Iterator, NamedTuple
 
 import jax
@@ -44,7 +55,7 @@ class Chunk(NamedTuple):
 
 def device_memory_bytes() -> int:
     """Memory of the default device: the GPU's limit, else the host's physical memory."""
-    device = jax.devices()[0]
+    device = jax.local_devices()[0]  # under jax.distributed, jax.devices()[0] may be another process's
     stats = getattr(device, "memory_stats", lambda: None)()
     if stats and stats.get("bytes_limit"):
         return int(stats["bytes_limit"])
@@ -54,8 +65,13 @@ def device_memory_bytes() -> int:
         return 8 * 2**30
 
 
-def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None, lockstep: bool = False) -> int:
+def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None, lockstep: bool = False,
+                    host_bytes: int | None = None) -> int:
     """Curves per chunk so that one chunk's outputs use at most MEMORY_FRACTION of device memory.
+
+    With ``host_bytes``, one chunk's outputs (gathered on the host of every
+    process) use at most that many bytes instead: ``bs.fit_stream`` bounds the
+    memory of a whole run this way.
 
     Engines whose steps vary in cost across the batch (``lockstep``: NUTS,
     ChEES) are capped on CPU at CPU_NUTS_CHUNK curves: vmapped NUTS waits
@@ -68,7 +84,10 @@ def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None, lockst
     of 16 and 18-25 s in one chunk of 64 (benchmarks/README.md).
     """
     num_devices = num_devices or jax.device_count()
-    per_device = max(1, int(MEMORY_FRACTION * device_memory_bytes() // max(bytes_per_curve, 1)))
+    if host_bytes is None:
+        per_device = max(1, int(MEMORY_FRACTION * device_memory_bytes() // max(bytes_per_curve, 1)))
+    else:
+        per_device = max(1, int(host_bytes // (max(bytes_per_curve, 1) * num_devices)))
     if lockstep and jax.default_backend() == "cpu":
         per_device = min(per_device, CPU_NUTS_CHUNK)
     return per_device * num_devices
@@ -121,13 +140,46 @@ def shard(tree: Any, curve_mesh: Mesh | None) -> Any:
         sharding = NamedSharding(curve_mesh, PartitionSpec(AXIS, *([None] * (host.ndim - 1))))
         return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
 
+    if jax.process_count() > 1:
+        same_everywhere(tree)
     return jax.tree_util.tree_map(put, tree)
 
 
-def gather(tree: Any) -> Any:
-    """Bring (possibly sharded, possibly multi-host) arrays back to host numpy arrays."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
+def same_everywhere(tree: Any) -> None:
+    """Under several processes, fail unless every process holds the same host data ``tree``.
 
-        return jax.tree_util.tree_map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
-    return jax.tree_util.tree_map(np.asarray, tree)
+    :func:`shard` fills each process's devices from its own copy of the data,
+    so processes that read different tables (another file, another row order)
+    would silently fit a mix of both. One CRC of every leaf is compared across
+    processes (one small collective per call).
+    """
+    from jax.experimental import multihost_utils
+
+    crc = 0
+    for leaf in jax.tree_util.tree_leaves(tree):
+        crc = zlib.crc32(np.ascontiguousarray(np.asarray(leaf)).tobytes(), crc)
+    try:
+        multihost_utils.assert_equal(np.array([crc], np.int64), "bayescale: processes hold different data")
+    except AssertionError as err:
+        raise ValueError(
+            "under jax.distributed every process must fit the same table (same rows, same order): the data "
+            f"of this call differ between processes ({err})"
+        ) from None
+
+
+def gather(tree: Any) -> Any:
+    """Bring (possibly sharded, possibly multi-process) arrays back to host numpy arrays.
+
+    A global array that spans several processes is gathered with
+    ``process_allgather`` (every process gets the whole array); an array that
+    this process holds whole (a single-device computation) is only copied to
+    the host: ``process_allgather`` would stack every process's copy of it.
+    """
+    def get(a):
+        if isinstance(a, jax.Array) and not a.is_fully_addressable:
+            from jax.experimental import multihost_utils
+
+            return np.asarray(multihost_utils.process_allgather(a, tiled=True))
+        return np.asarray(a)
+
+    return jax.tree_util.tree_map(get, tree)

@@ -247,7 +247,9 @@ def prepare(
     else:
         codes, uniques = pd.factorize(frame[cols.group], sort=True)
         groups = list(uniques)
-        rows = [np.flatnonzero(codes == i) for i in range(len(groups))]
+        # one stable sort, not one scan of the table per group (quadratic: hours for 10^5 groups)
+        order = np.argsort(codes, kind="stable")
+        rows = np.split(order, np.cumsum(np.bincount(codes, minlength=len(groups)))[:-1])
     for label, idx in zip(groups, rows):
         if len(idx) < MIN_POINTS:
             where = "the table" if label is None else f"group {label!r} of column {cols.group!r}"

@@ -127,6 +127,33 @@ def fit(
         several chunks) in a terminal or notebook, unless silenced with
         ``bs.set_progress(False)`` or ``BAYESCALE_PROGRESS=0``.
     """
+    options = dict(locals())  # every argument but progress: setup's keywords (bs.fit_stream shares setup)
+    del options["progress"]
+    job = setup(**options)
+    fields = execute(job.plan, job.engine, job.settings, job.dtype, progress, job.desc)
+    return Fit.from_draws(**job.record, **fields)
+
+
+class Job(NamedTuple):
+    """What ``bs.fit`` runs: the engine, its settings, the plan of calls, the dtype, the progress bar's
+    description, and ``record``: the fields of the :class:`Fit` other than the draws."""
+
+    engine: engines.Engine
+    settings: Any
+    plan: "Plan"
+    dtype: Any
+    desc: str
+    record: dict
+
+
+def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, chains, draws, warmup,
+          target_accept_prob, dense_mass, num_starts, chunk_size, dtype, pooling, pooled,
+          memory: int | None = None) -> Job:
+    """Check ``bs.fit``'s arguments, validate the data and plan the calls (nothing is run).
+
+    ``memory`` (bytes) replaces the default chunk size's share of device memory
+    by a bound on one chunk's draws on the host (``bs.fit_stream``).
+    """
     engine = engines.get(method)
     chains, draws, warmup, target_accept_prob = engine_defaults(engine, chains, draws, warmup, target_accept_prob)
     check_settings(engine, seed, chains, draws, warmup, target_accept_prob, num_starts, chunk_size)
@@ -143,9 +170,8 @@ def fit(
     if pooling == "partial":
         plan = pooled_plan(spec, batch, keys, pooled)
     else:
-        plan = independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype)
-    fields = execute(plan, engine, settings, dtype, progress, f"{engine.name} {len(groups)} curve(s)")
-    return Fit.from_draws(
+        plan = independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype, memory)
+    record = dict(
         spec=spec,
         method=engine.name,
         columns=cols,
@@ -155,8 +181,8 @@ def fit(
         y=_column(data, cols.y),
         settings={"seed": seed, "chains": chains, "draws": draws, "warmup": warmup, "dtype": str(np.dtype(dtype)),
                   "pooling": pooling},
-        **fields,
     )
+    return Job(engine, settings, plan, dtype, f"{engine.name} {len(groups)} curve(s)", record)
 
 
 # ---------------------------------------------------------------- arguments
@@ -257,12 +283,13 @@ def curve_keys(seed: int, labels: Sequence[Any]) -> np.ndarray:
 # ---------------------------------------------------------------- plans
 class Unit(NamedTuple):
     """One compiled call: a batch of units (host arrays), a key per unit, how many are real (not padding),
-    and whether to shard it."""
+    whether to shard it, and (independent curves) the positions of its real curves in the table."""
 
     data: CurveBatch
     keys: np.ndarray
     real: int
     shard: bool
+    index: np.ndarray | None = None
 
 
 class Plan(NamedTuple):
@@ -275,16 +302,18 @@ class Plan(NamedTuple):
     unit: str
 
 
-def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype) -> Plan:
-    """Every curve its own unit, in chunks of equal bucket width (see :mod:`bayescale._src.batch`)."""
+def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype, memory=None) -> Plan:
+    """Every curve its own unit, in chunks of equal bucket width (see :mod:`bayescale._src.batch`).
+
+    ``memory``: see :func:`setup`."""
     problem = curve_problem(spec)
     fixed = chunk_size is not None
     if chunk_size is None:
         per_curve = (getattr(settings, "chains", 1) * getattr(settings, "draws", 1) * (3 * problem.dim + 6)
                      * np.dtype(dtype).itemsize)
-        chunk_size = batch_mod.auto_chunk_size(per_curve, lockstep=engine.ragged)
+        chunk_size = batch_mod.auto_chunk_size(per_curve, lockstep=engine.ragged, host_bytes=memory)
     chunks = list(batch_mod.plan(batch, int(chunk_size), fixed=fixed))
-    calls = [Unit(batch_mod.take(batch, c), batch_mod.take(keys, c), len(c.index), True) for c in chunks]
+    calls = [Unit(batch_mod.take(batch, c), batch_mod.take(keys, c), len(c.index), True, c.index) for c in chunks]
     num_curves = batch.log_y.shape[0]
 
     def collect(outputs):

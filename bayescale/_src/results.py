@@ -295,6 +295,25 @@ class Fit:
             dims=dims,
         )
 
+    def posterior_dataset(self) -> xr.Dataset:
+        """The law parameters and ``sigma`` as ``idata.posterior`` holds them (dims chain, draw[, group]).
+
+        Built without the rest of :attr:`idata` (the pointwise log-likelihood
+        of every draw at every point, by far its largest part), so that
+        summaries of many curves need not hold it.
+        """
+        if "idata" in self.__dict__:
+            return self.idata.posterior[self.param_names]
+        dims, coords, posterior = {}, {}, {}
+        for k in self.param_names:
+            v = np.moveaxis(self.posterior[k], 0, -1)  # [chains, draws, curves]
+            posterior[k] = v if self.grouped else v[..., 0]
+            if self.grouped:
+                dims[k] = [self.columns.group]
+        if self.grouped:
+            coords[self.columns.group] = np.asarray(self.groups)
+        return az.from_dict(posterior=posterior, coords=coords, dims=dims).posterior
+
     def pointwise_log_likelihood(self) -> np.ndarray:
         """Log density of each observed loss under each draw, ``[chains, draws, obs]``."""
         chains, draws = next(iter(self.posterior.values())).shape[1:3]
@@ -316,7 +335,7 @@ class Fit:
         parameter for a grouped fit). Computed with arviz, vectorized over curves.
         """
         _check_interval(interval)
-        ds = self.idata.posterior[self.param_names]
+        ds = self.posterior_dataset()
         lo, hi = f"hdi_{50 * (1 - interval):g}%", f"hdi_{100 - 50 * (1 - interval):g}%"
         hdi = az.hdi(ds, hdi_prob=interval)
         n_draws = ds.sizes["chain"] * ds.sizes["draw"]

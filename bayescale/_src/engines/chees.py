@@ -27,11 +27,9 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
-import blackjax
 import jax
 import jax.numpy as jnp
 import optax
-from blackjax.mcmc import dynamic_hmc
 
 from bayescale._src import progress
 from bayescale._src.engines import laplace
@@ -79,6 +77,11 @@ def run_unit(problem: Problem, settings: Settings, data, mode, chol, u0, key) ->
         if settings.progress:
             progress.report_step(adaptation_state.step - 2, warmup)
         # nothing of the warmup is kept
+
+    # imported here, not at the top: importing blackjax runs JAX computations, which start the XLA backend,
+    # and a multi-process run must call jax.distributed.initialize after ``import bayescale`` and before that
+    import blackjax
+    from blackjax.mcmc import dynamic_hmc
 
     adaptation = blackjax.chees_adaptation(
         logdensity,
