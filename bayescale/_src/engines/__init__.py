@@ -100,4 +100,4 @@ def get(method: Any) -> Engine:
     return _REGISTRY[method]
 
 
-__all__ = ["Draws", "missing", "Engine", "get", "names"]
+__all__ = ["Draws", "Engine", "get", "missing", "names"]

@@ -24,7 +24,7 @@ import numpy as np
 
 from bayescale._src import batch as batch_mod
 from bayescale._src.engines import importance, nuts
-from bayescale._src.engines.base import Draws, missing, modes, split_keys
+from bayescale._src.engines.base import Draws, missing, start
 from bayescale._src.problem import Problem, to_device
 
 IMPORTANCE, SAMPLER = "importance", "nuts"
@@ -53,8 +53,7 @@ def part(settings: Settings, module):
 
 def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
     """Importance-corrected Laplace draws, with NUTS draws for the units whose ``pareto_k`` is too high."""
-    split = split_keys(keys)
-    mode = modes(problem, split[:, 0], batch, settings.num_starts, settings.num_steps)
+    split, mode = start(problem, settings, batch, keys)
     first = importance.reweigh(problem, part(settings, importance), batch, split, mode)
     pareto_k = np.asarray(first.unit_stats["pareto_k"])
     escalate = ~(pareto_k <= settings.max_pareto_k) | ~batch_mod.gather(first.mode_ok)
@@ -86,8 +85,8 @@ def escalated(problem: Problem, settings: nuts.Settings, batch, split, mode, z: 
     multiple = jax.device_count()
     stats: dict[str, np.ndarray] = {}
     dtype = host_batch.log_y.dtype
-    for start in range(0, len(unique), width):
-        units = unique[start : start + width]
+    for offset in range(0, len(unique), width):
+        units = unique[offset : offset + width]
         size = 1 << (len(units) - 1).bit_length()
         size = -(-size // multiple) * multiple
         rows = np.concatenate([units, np.repeat(units[-1:], size - len(units))])

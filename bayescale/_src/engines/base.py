@@ -82,6 +82,13 @@ def split_keys(keys) -> jax.Array:
     return jax.vmap(lambda k: jax.random.split(k, 3))(keys)
 
 
+def start(problem: Problem, settings, batch, keys) -> tuple[jax.Array, Mode]:
+    """Where every engine begins: each unit's keys split in three (:func:`split_keys`) and its mode
+    (:func:`modes`, from the first key, with ``settings.num_starts`` and ``settings.num_steps``)."""
+    split = split_keys(keys)
+    return split, modes(problem, split[:, 0], batch, settings.num_starts, settings.num_steps)
+
+
 def missing(dtype) -> object:
     """The value of a statistic where nothing measured it: False, 0, NaN or an empty string."""
     dtype = np.dtype(dtype)

@@ -33,7 +33,7 @@ import optax
 
 from bayescale._src import progress
 from bayescale._src.engines import laplace
-from bayescale._src.engines.base import Draws, modes, split_keys
+from bayescale._src.engines.base import Draws, start
 from bayescale._src.problem import Problem
 
 
@@ -121,8 +121,7 @@ def run_unit(problem: Problem, settings: Settings, data, mode, chol, u0, key) ->
 
 def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
     """ChEES-HMC for every unit, started from the Laplace approximation at each unit's mode."""
-    split = split_keys(keys)
-    mode = modes(problem, split[:, 0], batch, settings.num_starts, settings.num_steps)
+    split, mode = start(problem, settings, batch, keys)
     return _sample(problem, settings, batch, split, mode)
 
 

@@ -41,7 +41,7 @@ from jax.scipy.special import gammaln
 
 from bayescale._src import batch as batch_mod
 from bayescale._src.engines import laplace
-from bayescale._src.engines.base import Draws, modes, split_keys
+from bayescale._src.engines.base import Draws, start
 from bayescale._src.problem import Problem
 
 MIN_PROPOSALS = 2000  # enough draws in the tail for a stable Pareto fit
@@ -71,8 +71,7 @@ def num_proposals(settings: Settings) -> int:
 
 def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
     """Importance-resampled draws of every unit of ``batch``, as ``chains`` chains of ``draws``."""
-    split = split_keys(keys)
-    mode = modes(problem, split[:, 0], batch, settings.num_starts, settings.num_steps)
+    split, mode = start(problem, settings, batch, keys)
     return reweigh(problem, settings, batch, split, mode)
 
 

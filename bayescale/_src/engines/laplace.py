@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from bayescale._src.engines.base import Draws, modes, split_keys
+from bayescale._src.engines.base import Draws, start
 from bayescale._src.problem import Problem
 
 
@@ -51,8 +51,7 @@ def sample(key, mode: jax.Array, cov: jax.Array, num_draws: int) -> jax.Array:
 
 def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
     """``settings.draws`` independent draws of the Gaussian at each unit's mode, as one chain."""
-    split = split_keys(keys)
-    mode = modes(problem, split[:, 0], batch, settings.num_starts, settings.num_steps)
+    split, mode = start(problem, settings, batch, keys)
     return _draws(settings.draws, mode, split[:, 1])
 
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jax
 
 from bayescale._src.engines import laplace
-from bayescale._src.engines.base import Draws, modes, split_keys
+from bayescale._src.engines.base import Draws, start
 from bayescale._src.problem import Problem
 
 
@@ -26,7 +26,7 @@ class Settings(NamedTuple):
 
 def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
     """The mode of every unit of ``batch`` as ``Draws`` with one chain of one draw."""
-    mode = modes(problem, split_keys(keys)[:, 0], batch, settings.num_starts, settings.num_steps)
+    _, mode = start(problem, settings, batch, keys)
     return _draws(mode)
 
 

@@ -19,7 +19,7 @@ from numpyro.infer.hmc import hmc
 
 from bayescale._src import progress
 from bayescale._src.engines import laplace
-from bayescale._src.engines.base import Draws, modes, split_keys
+from bayescale._src.engines.base import Draws, start
 from bayescale._src.problem import Problem
 
 
@@ -80,8 +80,7 @@ def run_chain(problem: Problem, settings: Settings, data, z0, key, inverse_mass_
 
 def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
     """NUTS for every unit and chain, started from the Laplace approximation at each unit's mode."""
-    split = split_keys(keys)
-    mode = modes(problem, split[:, 0], batch, settings.num_starts, settings.num_steps)
+    split, mode = start(problem, settings, batch, keys)
     return _sample(problem, settings, batch, split, mode)
 
 
