@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale._src import diagnostics, engines, io
+from bayescale._src import diagnostics, discrepancy as discrepancy_mod, engines, io
 from bayescale._src.data import Columns, as_inputs, bucket_size
+from bayescale._src.noise import standard_noise
 from bayescale._src.model import NOISE, ModelSpec, log_mean, pointwise_log_likelihood
 
 
@@ -371,6 +372,7 @@ class Fit:
         kind: str = "mean",
         seed: int = 0,
         columns: Mapping[str, str] | None = None,
+        discrepancy: Any = "default",
     ) -> pd.DataFrame:
         """Posterior predictive at new inputs.
 
@@ -384,6 +386,13 @@ class Fit:
         kind
             ``"mean"``: the law's value, uncertain only through the parameters.
             ``"observation"``: a new run's loss, adding the fitted noise.
+        discrepancy
+            The law's own error, growing with the distance from the fitted data
+            (:mod:`bayescale._src.discrepancy`, Kennedy & O'Hagan 2001):
+            ``"default"`` (the prior calibrated on real held-out curves,
+            ``bs.Discrepancy()``), a :class:`~bayescale.Discrepancy`, or
+            ``None`` for the law assumed exactly true (the bands of the
+            parameters alone). It is zero inside each curve's fitted range.
 
         Returns
         -------
@@ -396,27 +405,37 @@ class Fit:
         mapping = {k: c for k, c in self.columns.inputs.items()}
         mapping.update(columns or {})
         x = as_inputs(self.law, new, mapping)
-        values = self.predictive_draws(x, kind=kind, seed=seed)  # [curves, S, M]
+        values = self.predictive_draws(x, kind=kind, seed=seed, discrepancy=discrepancy)  # [curves, S, M]
         names = {k: self.columns.inputs[k] for k in x}
         return band_table(values, x, names, self.groups, self.columns.group, interval)
 
-    def predictive_draws(self, x: Mapping[str, np.ndarray], kind: str = "mean", seed: int = 0) -> np.ndarray:
-        """Draws of the law (or of a new observation) at inputs ``x``: ``[curves, draws, points]``."""
+    def predictive_draws(self, x: Mapping[str, np.ndarray], kind: str = "mean", seed: int = 0,
+                         discrepancy: Any = None) -> np.ndarray:
+        """Draws of the law (or of a new observation) at inputs ``x``: ``[curves, draws, points]``.
+
+        Without ``discrepancy`` (the default here, unlike :meth:`predict`) the
+        law is taken as exactly true: what simulation-based calibration checks.
+        """
         params = {k: jnp.asarray(self.draws(k)) for k in self.law.param_names}
         sigma = jnp.asarray(self.draws(NOISE))
         xs = {k: jnp.asarray(v) for k, v in x.items()}
         key = jax.random.PRNGKey(seed)
-        return np.asarray(_predictive(self.spec, params, sigma, xs, key, kind == "observation"))
+        k_delta = jax.random.fold_in(key, 1)  # the noise keeps its stream whether or not the term is on
+        prior = discrepancy_mod.resolve(discrepancy)
+        shift = jnp.zeros(())
+        if prior is not None:
+            distance = discrepancy_mod.distances(self.law, self.inputs, self.rows, x)
+            shift = discrepancy_mod.shifts(prior, jnp.asarray(distance), sigma, k_delta)
+        return np.asarray(_predictive(self.spec, params, sigma, xs, key, kind == "observation", shift))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 5))
-def _predictive(spec: ModelSpec, params, sigma, x, key, observation: bool):
+def _predictive(spec: ModelSpec, params, sigma, x, key, observation: bool, shift):
     lik = spec.likelihood
     loc = jax.vmap(jax.vmap(lambda p: lik.locate(log_mean(spec.law, p, x))))(params)  # [curves, S, M]
     if observation:
-        eps = lik.dist(jnp.zeros_like(loc), 1.0).sample(key)
-        loc = loc + sigma[..., None] * eps
-    return lik.natural(loc)
+        loc = loc + sigma[..., None] * standard_noise(lik, key, loc.shape, loc.dtype)
+    return lik.natural(loc + shift)
 
 
 def band_table(values: np.ndarray, x: Mapping[str, np.ndarray], names: Mapping[str, str], groups: list[Any],
