@@ -133,6 +133,7 @@ def codes(frame: pd.DataFrame, run: str, group: str | None) -> np.ndarray:
         spans = frame.groupby(labels, sort=False)[group].nunique()
         if (spans > 1).any():
             bad = spans[spans > 1].index[0]
+            bad = bad.item() if isinstance(bad, np.generic) else bad
             raise ValueError(f"run {bad!r} of column {run!r} has rows in {int(spans[bad])} groups of column "
                              f"{group!r}: the checkpoints of one run must belong to one curve")
     return pd.factorize(labels, sort=True)[0].astype(np.int64)
@@ -262,8 +263,8 @@ def new_run_scale(sigma, run_sd):
     return jnp.sqrt(sigma**2 + run_sd**2)
 
 
-def simulate(law, params: Mapping[str, float], sizes: Mapping[str, np.ndarray], num_runs: int, *, run_sd: float,
-             run_length: float, sigma: float, num_curves: int = 1, seed: int = 0) -> pd.DataFrame:
+def simulate(law, params: Mapping[str, Any], sizes: Mapping[str, np.ndarray], num_runs: int, *, run_sd: Any,
+             run_length: Any, sigma: Any, num_curves: int = 1, seed: int = 0) -> pd.DataFrame:
     """Curves of checkpoints with OU-correlated residuals around a known law (for calibration studies).
 
     Each of ``num_curves`` curves (column ``curve``) has ``num_runs`` runs
@@ -271,17 +272,26 @@ def simulate(law, params: Mapping[str, float], sizes: Mapping[str, np.ndarray], 
     ``sizes`` (``{input: array}``, sorted along the run); ``loss`` is
     ``exp(log L(params; sizes) + u + epsilon)`` with ``u`` the OU process of
     sd ``run_sd`` and length ``run_length`` decades and ``epsilon ~ N(0, sigma^2)``.
+    Every parameter (and ``run_sd``, ``run_length``, ``sigma``) is a number, or
+    an array of one value per curve (e.g. draws from the priors, for SBC).
     """
     sizes = {k: np.asarray(v, dtype=np.float64) for k, v in sizes.items()}
     n = len(next(iter(sizes.values())))
-    log_law = np.log(np.asarray(law.fn({k: float(v) for k, v in params.items()}, sizes)))
+
+    def per_curve(value):
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), (num_curves,))
+
+    values = {k: per_curve(v)[:, None] for k, v in params.items()}
+    log_law = np.log(np.asarray(law.fn(values, {k: v[None, :] for k, v in sizes.items()})))  # [curves, n]
     gap, first = layout(np.arange(n), np.zeros(n, np.int64), sizes)
-    shape = (num_curves, num_runs, n)
-    resid = simulate_residuals(jax.random.PRNGKey(seed), shape, jnp.full(shape[:-1], run_sd), run_length,
-                               jnp.full(shape[:-1], sigma), jnp.asarray(gap), jnp.asarray(first))
+    shape = (num_runs, num_curves, n)
+    resid = simulate_residuals(jax.random.PRNGKey(seed), shape, jnp.broadcast_to(per_curve(run_sd), shape[:-1]),
+                               jnp.asarray(per_curve(run_length)), jnp.broadcast_to(per_curve(sigma), shape[:-1]),
+                               jnp.asarray(gap), jnp.asarray(first))
+    loss = np.exp(log_law[:, None, :] + np.moveaxis(np.asarray(resid), 0, 1))  # [curves, runs, n]
     curve, run = np.meshgrid(np.arange(num_curves), np.arange(num_runs), indexing="ij")
     table = {k: np.tile(v, num_curves * num_runs) for k, v in sizes.items()}
-    table["loss"] = np.exp(log_law + np.asarray(resid)).ravel()
+    table["loss"] = loss.ravel()
     table["curve"] = np.repeat(curve.ravel(), n)
     table["run"] = np.repeat((curve * num_runs + run).ravel(), n)
     return pd.DataFrame(table)
