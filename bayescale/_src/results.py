@@ -21,8 +21,9 @@ import xarray as xr
 
 from bayescale._src import diagnostics, discrepancy as discrepancy_mod, engines, io
 from bayescale._src.data import Columns, as_inputs, bucket_size
+from bayescale._src import runs as runs_mod
+from bayescale._src.model import NOISE, ModelSpec, log_mean, pointwise_log_likelihood, run_pointwise_log_likelihood
 from bayescale._src.noise import standard_noise
-from bayescale._src.model import NOISE, ModelSpec, log_mean, pointwise_log_likelihood
 
 
 @dataclasses.dataclass(eq=False, repr=False)
@@ -43,6 +44,9 @@ class Fit:
         For each curve, the positions of its rows in ``inputs`` and ``y``.
     inputs, y
         The law's inputs and the loss, one entry per row of the table.
+    runs
+        With ``run=``: the integer code of each row's training run (see
+        :mod:`bayescale._src.runs`); ``None`` otherwise.
     posterior
         ``{site: array [curves, chains, draws]}``: every law parameter under its
         public name in natural units, ``sigma``, and the sampler's
@@ -84,6 +88,7 @@ class Fit:
     curve_stats: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
     hyper: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
     problems: list[str] = dataclasses.field(default_factory=list)
+    runs: np.ndarray | None = None
 
     def __post_init__(self):
         self.groups = list(self.groups)
@@ -142,8 +147,8 @@ class Fit:
 
     @property
     def param_names(self) -> list[str]:
-        """Law parameters and the noise scale, in the law's order."""
-        return [*self.law.param_names, NOISE]
+        """Law parameters and the noise scale, in the law's order (then ``run_sd``, ``run_length`` with runs)."""
+        return [*self.law.param_names, NOISE, *(runs_mod.SITES if self.spec.likelihood.runs else ())]
 
     @property
     def ok(self) -> bool:
@@ -228,6 +233,7 @@ class Fit:
             rows=[np.arange(len(rows))],
             inputs={k: v[rows] for k, v in self.inputs.items()},
             y=self.y[rows],
+            runs=None if self.runs is None else self.runs[rows],
             posterior={k: v[i : i + 1] for k, v in self.posterior.items()},
             sample_stats={k: v[i : i + 1] for k, v in self.sample_stats.items()},
             mode={k: v[i : i + 1] for k, v in self.mode.items()},
@@ -325,7 +331,14 @@ class Fit:
             # pad to the bucket size so curves of similar length share one compiled program
             padded = np.pad(idx, (0, bucket_size(len(idx)) - len(idx)), mode="edge")
             x = {k: jnp.asarray(v[padded]) for k, v in self.inputs.items()}
-            lik = pointwise_log_likelihood(self.spec, values, sigma, x, jnp.log(self.y[padded]))
+            if self.spec.likelihood.runs:  # conditional on the run's earlier checkpoints: idx is in run order
+                layout = runs_mod.layout(padded, self.runs, self.inputs)
+                mask = np.arange(len(padded)) < len(idx)
+                scales = [jnp.asarray(self.posterior[k][i]) for k in runs_mod.SITES]
+                lik = run_pointwise_log_likelihood(self.spec, values, sigma[..., 0], *scales, x,
+                                                   jnp.log(self.y[padded]), *layout, mask)
+            else:
+                lik = pointwise_log_likelihood(self.spec, values, sigma, x, jnp.log(self.y[padded]))
             out[..., idx] = np.asarray(lik)[..., : len(idx)]
         return out
 
@@ -418,6 +431,8 @@ class Fit:
         """
         params = {k: jnp.asarray(self.draws(k)) for k in self.law.param_names}
         sigma = jnp.asarray(self.draws(NOISE))
+        if self.spec.likelihood.runs:  # a new run's checkpoint: its own run deviation and the nugget
+            sigma = runs_mod.new_run_scale(sigma, jnp.asarray(self.draws(runs_mod.RUN_SD)))
         xs = {k: jnp.asarray(v) for k, v in x.items()}
         key = jax.random.PRNGKey(seed)
         k_delta = jax.random.fold_in(key, 1)  # the noise keeps its stream whether or not the term is on
