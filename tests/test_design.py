@@ -172,4 +172,7 @@ def test_replay_rejects_bad_input():
     with pytest.raises(ValueError, match="strategy"):
         bs.design.replay(table, "power_law", start, budget=1.0, target=target, strategy="best")
     with pytest.raises(ValueError, match="share runs"):
-        bs.design.replay(table, "power_law", start, budget=1.0, target=start, cost="cost")
+        bs.design.replay(table, "power_law", start, budget=1.0, target=start, cost="cost",
+                         columns={"x": "tokens"})
+    with pytest.raises(ValueError, match="no column 'x'"):
+        bs.design.replay(table, "power_law", start, budget=1.0, target=target, cost="cost")
