@@ -176,3 +176,38 @@ def test_replay_rejects_bad_input():
                          columns={"x": "tokens"})
     with pytest.raises(ValueError, match="no column 'x'"):
         bs.design.replay(table, "power_law", start, budget=1.0, target=target, cost="cost")
+
+
+def test_plot_marks_the_picks_and_narrows_the_target_band(chinchilla_laplace, chinchilla_df, tmp_path):
+    from bayescale import plot
+    from bayescale._src.design.choose import target_sd
+
+    grid = _grid(chinchilla_df)
+    out = bs.design.next_runs(chinchilla_laplace, grid, TARGET, k=3)
+    sd = target_sd(chinchilla_laplace, out.dropna(subset="pick"), TARGET)
+    assert (sd["sd_after"] < sd["sd_now"]).all()
+    fig = plot.design(chinchilla_laplace, out, TARGET)
+    left, right = fig.axes[:2]  # the plane and the target (then the colorbar)
+    assert {"fitted runs", "candidates", "picked", "target"} <= {c.get_label() for c in left.collections}
+    assert len(right.containers) == 2  # the band now and after
+    fig.savefig(tmp_path / "design.png")
+    assert (tmp_path / "design.png").stat().st_size > 1000
+
+
+def test_cli_design_prints_the_ranked_table(chinchilla_laplace, chinchilla_df, tmp_path, capsys):
+    from bayescale._src.cli import main
+
+    chinchilla_laplace.save(tmp_path / "fit.nc")
+    _grid(chinchilla_df).to_csv(tmp_path / "grid.csv", index=False)
+    argv = ["design", str(tmp_path / "fit.nc"), "--candidates", str(tmp_path / "grid.csv"),
+            "--target", "N=7e10,D=1.4e12", "--k", "2", "--csv", str(tmp_path / "ranked.csv"),
+            "--plot", str(tmp_path / "design.png")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "value_per_cost" in printed and (tmp_path / "design.png").exists()
+    ranked = pd.read_csv(tmp_path / "ranked.csv")
+    expected = bs.design.next_runs(chinchilla_laplace, _grid(chinchilla_df), TARGET, k=2)
+    np.testing.assert_allclose(ranked["gain"], expected["gain"], rtol=1e-6)
+    assert main(argv[:4] + ["--target", "N=7e10"]) == 2
+    assert "give every input" in capsys.readouterr().err
+    assert main(["design", "--help"]) == 0 and "example" in capsys.readouterr().out
