@@ -6,7 +6,7 @@
 >>> bs.compute_optimal(fit, compute=[5.88e23])                  # doctest: +SKIP
 
 The public API is ``__all__`` and the subpackages ``laws``, ``priors``,
-``datasets``, ``theory`` and ``plot``; everything under ``bayescale._src`` is
+``datasets``, ``theory``, ``design`` and ``plot``; everything under ``bayescale._src`` is
 implementation and may change without notice.
 """
 
@@ -20,7 +20,7 @@ with _warnings.catch_warnings():
     _warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=FutureWarning)
     import arviz as _arviz  # noqa: F401
 
-from bayescale import datasets, laws, priors, theory
+from bayescale import datasets, design, laws, priors, theory
 from bayescale._src.allocate import compute_optimal
 from bayescale._src.compare import compare
 from bayescale._src.diagnostics import FitWarning
@@ -67,6 +67,7 @@ __all__ = [
     "priors",
     "datasets",
     "theory",
+    "design",
     "plot",
     "__version__",
 ]

@@ -1,4 +1,4 @@
-"""Command-line interface: ``bayescale fit | predict | allocate | compare | laws | demo``.
+"""Command-line interface: ``bayescale fit | predict | allocate | compare | design | laws | demo``.
 
 Every subcommand works on files: ``fit`` reads a CSV and writes a fit file
 (:mod:`bayescale._src.io`), a summary table and a plot; the others read fit files.
@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from bayescale._src import engines
+from bayescale._src.design import command as design_command
 
 DEMO_BUDGETS = [1e21, 1e22, 1e23, 5.88e23, 1e24, 1e25]
 # mistakes in the command line or the files it names; anything else keeps its traceback
@@ -326,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=COMPARE_EPILOG, formatter_class=fmt)
     p.add_argument("fits", nargs="+", help="two or more fit files")
     p.set_defaults(func=compare)
+
+    design_command.add_parser(sub, fmt)
 
     p = sub.add_parser("laws", help="list the registered scaling-law forms",
                        epilog="example:\n  bayescale laws", formatter_class=fmt)

@@ -241,3 +241,24 @@ def design_picks(state, likelihood, costs: np.ndarray, k: int | None, budget: fl
 
     picks = greedy(value, costs, k, budget, after)
     return picks, gains
+
+
+def target_sd(fit, chosen: Any, target: Any) -> pd.DataFrame:
+    """The predictive sd of log L at each target point now, and expected after observing the ``chosen`` runs.
+
+    The expectation is the Gaussian one (:func:`~bayescale._src.design.criterion.gaussian_condition`
+    applied pick by pick): exact for a jointly Gaussian posterior, whatever the runs' outcomes.
+    Returns a table of the target's inputs with ``sd_now`` and ``sd_after``.
+    """
+    one_curve(fit)
+    table = chosen if isinstance(chosen, pd.DataFrame) else pd.DataFrame(dict(chosen))
+    x_target = input_frame(fit, target, "target")
+    state = design_state(fit, input_frame(fit, table, "chosen"), x_target, "gaussian", 0, 0)
+    s = state.zt.shape[0] - 1
+    now = np.sqrt(np.asarray(jnp.sum(state.zt**2, axis=0)) / s)
+    for pick in range(len(table)):
+        state = crit.condition(state, pick, fit.spec.likelihood)
+    after = np.sqrt(np.asarray(jnp.sum(state.zt**2, axis=0)) / s)
+    out = pd.DataFrame(x_target)
+    out["sd_now"], out["sd_after"] = now, after
+    return out

@@ -53,6 +53,7 @@ from jax.scipy.special import logsumexp
 from bayescale._src.model import Likelihood
 
 CRITERIA = ("gaussian", "reweight")
+MAP_BLOCK = 64
 
 
 class Scores(NamedTuple):
@@ -140,9 +141,12 @@ def _weighted_variance(log_w: jax.Array, f_target: jax.Array) -> jax.Array:
     return jnp.sum(w @ f_target**2 - mean**2, axis=-1)
 
 
-def _outcome_log_lik(worlds: Worlds, f_cand, sigma, likelihood: Likelihood) -> jax.Array:
-    """``log p(outcome[j, c] | theta_s)``: ``[J, M, S]``."""
-    return likelihood.dist(f_cand.T[None], sigma[None, None, :]).log_prob(worlds.outcome[..., None])
+def _log_kernel(likelihood: Likelihood, outcome, loc, sigma):
+    """``log p(outcome | loc, sigma)`` up to a constant: the normalizing terms cancel in the weights."""
+    r2 = ((outcome - loc) / sigma) ** 2
+    if likelihood.kind.endswith("normal"):
+        return -0.5 * r2 - jnp.log(sigma)
+    return -0.5 * (likelihood.df + 1) * jnp.log1p(r2 / likelihood.df) - jnp.log(sigma)
 
 
 class GaussianState(NamedTuple):
@@ -177,9 +181,14 @@ def score(state, likelihood: Likelihood) -> Scores:
         return _gaussian(state.zc, state.zt, state.tau2)
     worlds, f_cand, f_target, sigma = state
     before = _weighted_variance(worlds.log_weight, f_target)  # [J]
-    log_lik = _outcome_log_lik(worlds, f_cand, sigma, likelihood)  # [J, M, S]
-    # one candidate at a time: [J, S] weights per step instead of [J, M, S] at once
-    after = jax.lax.map(lambda ll: _weighted_variance(worlds.log_weight + ll, f_target), jnp.moveaxis(log_lik, 1, 0))
+
+    def after(args):  # one candidate: its J outcomes reweight the S draws
+        outcome, loc = args  # [J], [S]
+        log_lik = _log_kernel(likelihood, outcome[:, None], loc[None, :], sigma[None, :])
+        return _weighted_variance(worlds.log_weight + log_lik, f_target)
+
+    # candidates in blocks of MAP_BLOCK: [block, J, S] weights at a time, not [M, J, S]
+    after = jax.lax.map(after, (worlds.outcome.T, f_cand.T), batch_size=MAP_BLOCK)  # [M, J]
     w = jnp.exp(worlds.log_weight - logsumexp(worlds.log_weight, axis=-1, keepdims=True))  # [J, S]
     mean_c = w @ f_cand
     var_c = jnp.mean(w @ f_cand**2 - mean_c**2, axis=0)
@@ -193,5 +202,5 @@ def condition(state, pick, likelihood: Likelihood):
     if isinstance(state, GaussianState):
         return state._replace(**dict(zip(("zc", "zt"), gaussian_condition(state.zc, state.zt, pick, state.tau2))))
     worlds, f_cand, f_target, sigma = state
-    log_lik = likelihood.dist(f_cand[:, pick][None, :], sigma[None, :]).log_prob(worlds.outcome[:, pick][:, None])
+    log_lik = _log_kernel(likelihood, worlds.outcome[:, pick][:, None], f_cand[:, pick][None, :], sigma[None, :])
     return state._replace(worlds=worlds._replace(log_weight=worlds.log_weight + log_lik))

@@ -143,8 +143,10 @@ def replay(
     fit_fn = fit or bs.fit
     options = {**FIT_DEFAULTS, **fit_options}
     mapping = dict(columns or {})
-    inputs = {k: pd.to_numeric(table[mapping.get(k, k)], errors="coerce").to_numpy(float) for k in law.inputs
-              if cost is not None or k in ("N", "D")}
+    for name in law.inputs:
+        if mapping.get(name, name) not in table.columns:
+            raise ValueError(f"the table has no column {mapping.get(name, name)!r} (input {name!r} of law {law.name!r})")
+    inputs = {k: pd.to_numeric(table[mapping.get(k, k)], errors="coerce").to_numpy(float) for k in law.inputs}
     costs = pd.Series(run_cost(law, table, inputs, cost), index=table.index)
     observed = _mask(table, start, "start")
     held = _mask(table, target, "target")

@@ -1,0 +1,179 @@
+"""Bayesian experimental design (bs.design) against random, cheapest-first and D-optimal choices.
+
+    PYTHONPATH=. python benchmarks/bench_design.py                 # everything (~10-15 min on 2 cores)
+    PYTHONPATH=. python benchmarks/bench_design.py --seeds 5 --skip-chinchilla
+
+1. Simulated Chinchilla-type sweeps, one per seed: the true law's parameters are drawn
+   from the ``hoffmann2022`` preset (the prior the fits use, so a calibrated 90% band
+   covers the truth 90% of the time), Gaussian noise of 0.01 on log loss. The pool:
+   120 candidate runs, 15 model sizes on each of 8 IsoFLOP budgets 6e18..3e21 FLOP;
+   the start: 4 runs at 1e18 FLOP; the target: three runs (N_opt/2, N_opt, 2 N_opt of
+   the true law) at 3e23 FLOP, 100x the largest candidate. Each strategy spends 1%, 5%
+   and 10% of the pool's cost in 3 rounds (``bs.design.replay``, Laplace fits with
+   1000 draws; the seeds of one configuration are one grouped fit per round). Reported:
+   per seed, the RMS log error of the median at the target and the mean width of the
+   90% band in log loss (mean and sd over seeds), the band's coverage of the true law
+   over every seed and target point, and the runs bought.
+2. Replay on the bundled Chinchilla runs: the 24 largest-compute runs are the target
+   (their recorded loss, with the observation band), the 4 cheapest the start, the rest
+   the pool; 5% and 10% of the pool's cost. Random choice is averaged over 20 seeds.
+3. The time to score 1,000 candidates with 1,000 posterior draws (one call of
+   ``next_runs``, after its first call compiled it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from common import Timer, environment  # noqa: E402
+
+import bayescale as bs  # noqa: E402
+
+PRESET = "hoffmann2022"
+LEVELS = np.geomspace(6e18, 3e21, 8)
+SIZES_PER_LEVEL = 15
+START_COMPUTE = 1e18
+TARGET_COMPUTE = 100 * LEVELS[-1]
+NOISE = 0.01
+ROUNDS = 3
+CONFIGS = (("design", "gaussian"), ("design", "reweight"), ("d_optimal", None), ("random", None), ("cheapest", None))
+
+
+def hoffmann_size(compute):
+    """The model size of Hoffmann et al.'s 20 tokens per parameter at ``compute`` FLOP (C = 6 N D)."""
+    return np.sqrt(compute / 120.0)
+
+
+def true_optimum(truth, compute):
+    """The true law's compute-optimal N at ``compute`` (the closed form of Hoffmann et al. 2022, eq. 4)."""
+    a, b = truth["alpha"], truth["beta"]
+    g = (a * truth["A"] / (b * truth["B"])) ** (1 / (a + b))
+    return g * (compute / 6) ** (b / (a + b))
+
+
+def sweep(seed: int) -> pd.DataFrame:
+    """One simulated sweep: start, pool and target runs with noisy losses and the noiseless law value."""
+    rng = np.random.default_rng(seed)
+    priors = bs.priors.preset(PRESET, "chinchilla")
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(priors))
+    truth = {k: float(p.sample(key)) for key, (k, p) in zip(keys, priors.items()) if k != "sigma"}
+    rows = []
+    for factor in (0.25, 0.5, 2.0, 4.0):
+        rows.append(("start", START_COMPUTE, hoffmann_size(START_COMPUTE) * factor))
+    for c in LEVELS:
+        for n in hoffmann_size(c) * np.geomspace(1 / 8, 8, SIZES_PER_LEVEL):
+            rows.append(("pool", c, n))
+    n_opt = true_optimum(truth, TARGET_COMPUTE)
+    for factor in (0.5, 1.0, 2.0):
+        rows.append(("target", TARGET_COMPUTE, n_opt * factor))
+    df = pd.DataFrame(rows, columns=["role", "C", "N"])
+    df["D"] = df["C"] / (6 * df["N"])
+    law = bs.laws.get("chinchilla")
+    df["law_value"] = np.asarray(law.fn(truth, {"N": df["N"].to_numpy(), "D": df["D"].to_numpy()}))
+    df["loss"] = df["law_value"] * np.exp(NOISE * rng.standard_normal(len(df)))
+    df["seed"] = seed
+    return df
+
+
+def simulated(seeds: int, shares=(0.01, 0.05, 0.10)) -> pd.DataFrame:
+    table = pd.concat([sweep(s) for s in range(seeds)], ignore_index=True)
+    rows = []
+    for share in shares:
+        for strategy, criterion in CONFIGS:
+            if criterion == "reweight" and share != 0.05:
+                continue  # the slower criterion, compared at one budget
+            with Timer() as t:
+                out = bs.design.replay(table[["N", "D", "loss", "law_value", "seed"]], "chinchilla",
+                                       start=(table.role == "start").to_numpy(), target=(table.role == "target").to_numpy(),
+                                       budget_share=share, strategy=strategy, criterion=criterion or "gaussian",
+                                       rounds=ROUNDS, group="seed", truth="law_value", kind="mean", priors=PRESET)
+            last = out[out["round"] == ROUNDS]
+            per_seed = last.groupby("seed").agg(
+                rmsle=("log_error", lambda e: np.sqrt(np.mean(e**2))),
+                width=("upper", "size"),  # replaced below
+                runs=("runs", "first"))
+            per_seed["width"] = (np.log(last["upper"]) - np.log(last["lower"])).groupby(last["seed"]).mean()
+            name = strategy if criterion is None else f"{strategy} ({criterion})"
+            rows.append({"budget": f"{share:.0%}", "strategy": name,
+                         "rmsle": per_seed.rmsle.mean(), "rmsle_sd": per_seed.rmsle.std(),
+                         "width90": per_seed.width.mean(), "width90_sd": per_seed.width.std(),
+                         "coverage90": last["covered"].mean(), "runs": per_seed.runs.mean(), "seconds": t.seconds})
+            print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def chinchilla(random_seeds: int = 20, shares=(0.05, 0.10)) -> pd.DataFrame:
+    df = bs.datasets.load("chinchilla")
+    target = df.index.isin(df.nlargest(24, "C").index)
+    start = df.index.isin(df[~target].nsmallest(4, "C").index)
+    rows = []
+    for share in shares:
+        for strategy, criterion in CONFIGS:
+            copies = random_seeds if strategy == "random" else 1
+            table = pd.concat([df.assign(copy=i) for i in range(copies)], ignore_index=True)
+            with Timer() as t:
+                out = bs.design.replay(table, "chinchilla", start=np.tile(start, copies), target=np.tile(target, copies),
+                                       budget_share=share, strategy=strategy, criterion=criterion or "gaussian",
+                                       rounds=ROUNDS, group="copy", kind="observation", priors=PRESET)
+            last = out[out["round"] == ROUNDS]
+            name = strategy if criterion is None else f"{strategy} ({criterion})"
+            rows.append({"budget": f"{share:.0%}", "strategy": name,
+                         "rmsle": np.sqrt(np.mean(last["log_error"] ** 2)),
+                         "width90": np.mean(np.log(last["upper"]) - np.log(last["lower"])),
+                         "coverage90": last["covered"].mean(), "runs": last.groupby("copy")["runs"].first().mean(),
+                         "seconds": t.seconds})
+            print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def scoring_time(candidates: int = 1000, draws: int = 1000) -> pd.DataFrame:
+    df = bs.datasets.load("chinchilla")
+    fit = bs.fit(df.nsmallest(4, "C"), law="chinchilla", method="laplace", draws=draws, priors=PRESET, seed=0)
+    rng = np.random.default_rng(0)
+    n = 10 ** rng.uniform(7.5, 9.5, candidates)
+    pool = pd.DataFrame({"N": n, "D": 10 ** rng.uniform(9, 11, candidates)})
+    target = {"N": [7e10], "D": [1.4e12]}
+    rows = []
+    for criterion in ("gaussian", "reweight"):
+        for label, kwargs in (("rank all (k=1)", {}), ("greedy batch of 10", {"k": 10})):
+            bs.design.next_runs(fit, pool, target, criterion=criterion, **kwargs)  # compile
+            with Timer() as t:
+                bs.design.next_runs(fit, pool, target, criterion=criterion, **kwargs)
+            rows.append({"criterion": criterion, "call": label, "seconds": t.seconds})
+            print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def markdown(table: pd.DataFrame) -> str:
+    cols = list(table.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--skip-simulated", action="store_true")
+    parser.add_argument("--skip-chinchilla", action="store_true")
+    args = parser.parse_args()
+    print(environment())
+    warnings.simplefilter("ignore", bs.FitWarning)
+    print("\n## Scoring time\n\n" + markdown(scoring_time()), flush=True)
+    if not args.skip_simulated:
+        print(f"\n## Simulated sweeps ({args.seeds} seeds)\n\n" + markdown(simulated(args.seeds)), flush=True)
+    if not args.skip_chinchilla:
+        print("\n## Chinchilla replay\n\n" + markdown(chinchilla()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
