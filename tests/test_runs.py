@@ -159,3 +159,8 @@ def test_run_fit_saves_indexes_and_maps(run_fit, tmp_path):
     np.testing.assert_allclose(one.pointwise_log_likelihood()[..., :3], run_fit.pointwise_log_likelihood()[..., run_fit.rows[1][:3]])
     mode = bs.fit(table(), law="power_law", x="x", group="curve", run="run", method="map")
     np.testing.assert_allclose(mode.draws("alpha")[:, 0], run_fit.mode["alpha"])
+
+
+def test_fit_stream_refuses_runs(tmp_path):
+    with pytest.raises(ValueError, match="fit_stream does not support run="):
+        bs.fit_stream(table(), tmp_path / "s", "power_law", x="x", group="curve", run="run")
