@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
+from fixtures import COLUMNS
 
 # A Chinchilla-type law that is none of the presets' centres (alpha and beta within one prior sd of Hoffmann's)
 FEW_RUN_TRUTH = {"E": 2.0, "A": 400.0, "B": 1500.0, "alpha": 0.32, "beta": 0.33}
@@ -87,3 +88,22 @@ def test_few_run_forecast_with_preset():
     assert ((band["lower"] <= truth) & (truth <= band["upper"])).all()
     ratio = (band_default["upper"] - band_default["lower"]) / (band["upper"] - band["lower"])
     assert (ratio >= 2).all(), ratio.tolist()
+
+
+def test_from_curves_is_the_population_predictive(power_table, power_laplace):
+    """Pooled alpha: N(E mu, Var mu + E tau^2) in log space; E and sigma: the mixture of the curves' posteriors."""
+    # pooled=["alpha"] with these settings is test_pooling's pooled Laplace program: no new compile
+    priors = bs.priors.from_curves(power_table, "power_law", pooled=["alpha"], **COLUMNS, method="laplace", draws=200)
+    fit = bs.fit(power_table, "power_law", **COLUMNS, method="laplace", pooling="partial", draws=200)
+    assert set(priors) == {"E", "A", "alpha", "sigma"}
+    mu, tau = fit.hyper["alpha_mu"].ravel(), fit.hyper["alpha_tau"].ravel()
+    assert float(priors["alpha"].loc) == pytest.approx(mu.mean(), rel=1e-9)
+    assert float(priors["alpha"].scale) == pytest.approx(np.sqrt(mu.var() + np.mean(tau**2)), rel=1e-9)
+    log_a = np.log(fit.draws("A"))  # [curves, draws]: between- and within-curve spread together
+    assert float(priors["A"].scale) == pytest.approx(log_a.std(), rel=1e-9)
+    # wider than the population median's own uncertainty: a new curve differs from the population centre
+    assert float(priors["alpha"].scale) > mu.std()
+    table = bs.priors.table("power_law", priors)
+    assert not table["default"].any()
+    with pytest.raises(ValueError, match="partially pooled fit"):
+        bs.priors.population_priors(power_laplace)
