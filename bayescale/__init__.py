@@ -5,7 +5,7 @@
 >>> fit = bs.fit(df, law="chinchilla", method="nuts", seed=0)   # doctest: +SKIP
 >>> bs.compute_optimal(fit, compute=[5.88e23])                  # doctest: +SKIP
 
-The public API is ``__all__`` and the subpackages ``laws``, ``priors``, ``design``,
+The public API is ``__all__`` and the subpackages ``laws``, ``priors``,
 ``datasets``, ``theory``, ``design`` and ``plot``; everything under ``bayescale._src`` is
 implementation and may change without notice.
 """
