@@ -30,7 +30,6 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from common import Timer, environment  # noqa: E402
@@ -38,53 +37,13 @@ from common import Timer, environment  # noqa: E402
 import bayescale as bs  # noqa: E402
 
 PRESET = "hoffmann2022"
-LEVELS = np.geomspace(6e18, 3e21, 8)
-SIZES_PER_LEVEL = 15
-START_COMPUTE = 1e18
-TARGET_COMPUTE = 100 * LEVELS[-1]
-NOISE = 0.01
+NOISE = 0.01  # of bs.design.chinchilla_sweeps: 120 pool runs on 8 IsoFLOPs 6e18..3e21, targets at 3e23
 ROUNDS = 3
 CONFIGS = (("design", "gaussian"), ("design", "reweight"), ("d_optimal", None), ("random", None), ("cheapest", None))
 
 
-def hoffmann_size(compute):
-    """The model size of Hoffmann et al.'s 20 tokens per parameter at ``compute`` FLOP (C = 6 N D)."""
-    return np.sqrt(compute / 120.0)
-
-
-def true_optimum(truth, compute):
-    """The true law's compute-optimal N at ``compute`` (the closed form of Hoffmann et al. 2022, eq. 4)."""
-    a, b = truth["alpha"], truth["beta"]
-    g = (a * truth["A"] / (b * truth["B"])) ** (1 / (a + b))
-    return g * (compute / 6) ** (b / (a + b))
-
-
-def sweep(seed: int) -> pd.DataFrame:
-    """One simulated sweep: start, pool and target runs with noisy losses and the noiseless law value."""
-    rng = np.random.default_rng(seed)
-    priors = bs.priors.preset(PRESET, "chinchilla")
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(priors))
-    truth = {k: float(p.sample(key)) for key, (k, p) in zip(keys, priors.items()) if k != "sigma"}
-    rows = []
-    for factor in (0.25, 0.5, 2.0, 4.0):
-        rows.append(("start", START_COMPUTE, hoffmann_size(START_COMPUTE) * factor))
-    for c in LEVELS:
-        for n in hoffmann_size(c) * np.geomspace(1 / 8, 8, SIZES_PER_LEVEL):
-            rows.append(("pool", c, n))
-    n_opt = true_optimum(truth, TARGET_COMPUTE)
-    for factor in (0.5, 1.0, 2.0):
-        rows.append(("target", TARGET_COMPUTE, n_opt * factor))
-    df = pd.DataFrame(rows, columns=["role", "C", "N"])
-    df["D"] = df["C"] / (6 * df["N"])
-    law = bs.laws.get("chinchilla")
-    df["law_value"] = np.asarray(law.fn(truth, {"N": df["N"].to_numpy(), "D": df["D"].to_numpy()}))
-    df["loss"] = df["law_value"] * np.exp(NOISE * rng.standard_normal(len(df)))
-    df["seed"] = seed
-    return df
-
-
 def simulated(seeds: int, shares=(0.01, 0.05, 0.10)) -> pd.DataFrame:
-    table = pd.concat([sweep(s) for s in range(seeds)], ignore_index=True)
+    table = bs.design.chinchilla_sweeps(range(seeds), PRESET, noise=NOISE)
     rows = []
     for share in shares:
         for strategy, criterion in CONFIGS:

@@ -15,7 +15,6 @@ import warnings
 from pathlib import Path
 
 from bayescale._src import engines
-from bayescale._src.design import command as design_command
 
 DEMO_BUDGETS = [1e21, 1e22, 1e23, 5.88e23, 1e24, 1e25]
 # mistakes in the command line or the files it names; anything else keeps its traceback
@@ -224,6 +223,51 @@ def laws_command(args: argparse.Namespace) -> None:
         print(bs.laws.table().to_string())
 
 
+def design(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    import bayescale as bs
+
+    result = bs.load(args.fit)
+    if result.grouped:
+        if args.group is None:
+            raise UserError(f"the fit has groups ({result.columns.group!r}); choose one with --group")
+        labels = {str(g): g for g in result.groups}
+        if args.group not in labels:
+            raise UserError(f"--group {args.group!r}: the fit's groups are {list(labels)}")
+        result = result[labels[args.group]]
+    candidates = pd.read_csv(args.candidates)
+    target = _target_table(result, args.target)
+    table = bs.design.next_runs(result, candidates, target, cost=args.cost, k=args.k, budget=args.budget,
+                                criterion=args.criterion, seed=args.seed)
+    print(f"{len(candidates)} candidates; value = expected drop of the variance of log loss at the target per cost\n")
+    _emit(table, args.csv)
+    if args.plot:
+        from bayescale import plot
+
+        plot.design(result, table, target).savefig(args.plot, dpi=120, bbox_inches="tight")
+
+
+def _target_table(result, items: list[str]):
+    """``--target`` options as a table of the law's inputs."""
+    import pandas as pd
+
+    by_column = {col: name for name, col in result.columns.inputs.items()}
+    rows = []
+    for item in items:
+        row = {}
+        for part in item.split(","):
+            key, value = _pair(part, "--target")
+            name = key if key in result.law.inputs else by_column.get(key)
+            if name is None:
+                raise UserError(f"--target {key}: law {result.law.name!r} takes inputs {list(result.law.inputs)}")
+            row[name] = _number(value, f"--target {key}")
+        if sorted(row) != sorted(result.law.inputs):
+            raise UserError(f"--target {item}: give every input of law {result.law.name!r}: {list(result.law.inputs)}")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _pair(item: str, flag: str) -> tuple[str, str]:
     name, sep, value = item.partition("=")
     if not sep or not name.strip() or not value.strip():
@@ -310,8 +354,15 @@ EVALUATE_EPILOG = """examples:
 fits the rows whose --split column is 1 and scores the forecast of the rows where it is 0:
 RMSLE of the median, coverage of the central 50..99% bands and MSCE, per curve and overall"""
 
+DESIGN_EPILOG = """examples:
+  bayescale design fit_dir/fit.nc --candidates grid.csv --target N=7e10,D=1.4e12 --budget 1e21
+  bayescale design fit_dir/fit.nc --candidates grid.csv --target N=7e10,D=1.4e12 --k 5 --cost gpu_hours --plot design.png
+candidates: a CSV of runs one could train (the law's inputs, by name or by the fit's column names);
+cost: 6 N D FLOP by default, or --cost COLUMN"""
+
 
 def build_parser() -> argparse.ArgumentParser:
+    from bayescale._src.design.criterion import CRITERIA
     from bayescale._src.model import LIKELIHOODS
 
     parser = _Parser(prog="bayescale", description="Bayesian fits of neural scaling laws",
@@ -389,7 +440,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", dest="out_csv", help="also write the per-curve table to this CSV file")
     p.set_defaults(func=evaluate)
 
-    design_command.add_parser(sub, fmt)
+    p = sub.add_parser("design", help="rank candidate runs by how much they sharpen the forecast at a target, per cost",
+                       epilog=DESIGN_EPILOG, formatter_class=fmt)
+    p.add_argument("fit", help="fit file written by 'bayescale fit' (DIR/fit.nc) or Fit.save")
+    p.add_argument("--candidates", required=True, metavar="CSV", help="CSV of candidate runs")
+    p.add_argument("--target", action="append", required=True, metavar="NAME=VALUE[,NAME=VALUE]",
+                   help="a target point (repeatable: the value is summed over them)")
+    p.add_argument("--budget", type=float, help="pick greedily while the picks' total cost fits in it")
+    p.add_argument("--k", type=int, help="pick at most this many runs (default: 1 without --budget)")
+    p.add_argument("--cost", metavar="COLUMN", help="cost column of the candidates (default: 6 N D FLOP)")
+    p.add_argument("--criterion", default="gaussian", choices=CRITERIA, help="(default: %(default)s)")
+    p.add_argument("--group", help="the group of a grouped fit to design for")
+    p.add_argument("--seed", type=int, default=0, help="seed of the reweight criterion's simulated outcomes")
+    p.add_argument("--csv", help="also write the ranked table to this CSV file")
+    p.add_argument("--plot", metavar="PNG", help="also plot the candidates and the target's band (laws of N and D)")
+    p.set_defaults(func=design)
+
+
 
     p = sub.add_parser("laws", help="list the registered scaling-law forms",
                        epilog="example:\n  bayescale laws", formatter_class=fmt)

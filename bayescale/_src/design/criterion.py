@@ -182,13 +182,13 @@ def score(state, likelihood: Likelihood) -> Scores:
     worlds, f_cand, f_target, sigma = state
     before = _weighted_variance(worlds.log_weight, f_target)  # [J]
 
-    def after(args):  # one candidate: its J outcomes reweight the S draws
+    def variance_after(args):  # one candidate: its J outcomes reweight the S draws
         outcome, loc = args  # [J], [S]
         log_lik = _log_kernel(likelihood, outcome[:, None], loc[None, :], sigma[None, :])
         return _weighted_variance(worlds.log_weight + log_lik, f_target)
 
     # candidates in blocks of MAP_BLOCK: [block, J, S] weights at a time, not [M, J, S]
-    after = jax.lax.map(after, (worlds.outcome.T, f_cand.T), batch_size=MAP_BLOCK)  # [M, J]
+    after = jax.lax.map(variance_after, (worlds.outcome.T, f_cand.T), batch_size=MAP_BLOCK)  # [M, J]
     w = jnp.exp(worlds.log_weight - logsumexp(worlds.log_weight, axis=-1, keepdims=True))  # [J, S]
     mean_c = w @ f_cand
     var_c = jnp.mean(w @ f_cand**2 - mean_c**2, axis=0)

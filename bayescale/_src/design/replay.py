@@ -20,6 +20,7 @@ import pandas as pd
 from bayescale import laws as laws_mod
 from bayescale._src.design.baselines import cheapest_runs, d_optimal_runs, random_runs
 from bayescale._src.design.choose import CostSpec, next_runs, run_cost
+from bayescale._src.fitting import fit as fit_table
 
 STRATEGIES = ("design", "random", "cheapest", "d_optimal")
 FIT_DEFAULTS = dict(method="laplace", draws=1000)
@@ -129,8 +130,6 @@ def replay(
     the round before this fit), ``target`` (the target's index label), ``truth``, ``mean``,
     ``median``, ``lower``, ``upper``, ``covered`` and ``log_error`` (log median - log truth).
     """
-    import bayescale as bs
-
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     if (budget is None) == (budget_share is None):
@@ -140,7 +139,7 @@ def replay(
     if not table.index.is_unique:
         raise ValueError("the table's index must be unique: replay names runs by their index labels")
     law = laws_mod.get(law) if isinstance(law, str) else law
-    fit_fn = fit or bs.fit
+    fit_fn = fit or fit_table
     options = {**FIT_DEFAULTS, **fit_options}
     mapping = dict(columns or {})
     for name in law.inputs:
