@@ -145,3 +145,17 @@ def test_heldout_splits_hold_out_the_largest_runs():
     assert (bs.datasets.heldout("bnsl_addition")["Training"] == 0).sum() == 3
     with pytest.raises(ValueError, match="no held-out split"):
         bs.datasets.heldout("chinchila")
+
+
+def test_cli_evaluate_prints_the_scores(chinchilla_laplace, capsys, tmp_path):
+    """``bayescale evaluate --dataset chinchilla``: the 217 smaller runs fitted on the CHINCHILLA program
+    (Laplace, 200 draws, one curve), the 23 largest scored."""
+    from bayescale._src.cli import main
+
+    out = tmp_path / "scores.csv"
+    assert main(["evaluate", "--dataset", "chinchilla", "--draws", "200", "--csv", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "<Evaluation 1 curves" in printed and "coverage_90" in printed
+    table = pd.read_csv(out)
+    assert table["points_heldout"].item() == 23 and table["points_fit"].item() == 217
+    assert main(["evaluate"]) == 2 and "--dataset" in capsys.readouterr().err
