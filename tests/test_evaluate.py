@@ -103,11 +103,12 @@ def test_discrepancy_rejects_bad_priors(bad, error):
         discrepancy_mod.resolve(bs.Discrepancy(rate=bad) if isinstance(bad, float) else bad)
 
 
-def test_standard_noise_is_student_t():
-    lik = bs.Likelihood("student_t", df=4.0)
-    draws = np.asarray(standard_noise(lik, jax.random.PRNGKey(0), (200_000,), np.float64))
+@pytest.mark.parametrize("df", [4.0, 3.0, 2.5])  # even: exponentials; odd: squared normals; else NumPyro's
+def test_standard_noise_is_student_t(df):
+    lik = bs.Likelihood("student_t", df=df)
+    draws = np.asarray(standard_noise(lik, jax.random.PRNGKey(0), (100_000,), np.float64))
     q = [0.05, 0.25, 0.5, 0.75, 0.95]
-    np.testing.assert_allclose(np.quantile(draws, q), scipy.stats.t.ppf(q, 4.0), atol=0.03)
+    np.testing.assert_allclose(np.quantile(draws, q), scipy.stats.t.ppf(q, df), atol=0.04)
 
 
 def test_evaluate_ungrouped_and_stacked(split_table):
@@ -144,3 +145,17 @@ def test_heldout_splits_hold_out_the_largest_runs():
     assert (bs.datasets.heldout("bnsl_addition")["Training"] == 0).sum() == 3
     with pytest.raises(ValueError, match="no held-out split"):
         bs.datasets.heldout("chinchila")
+
+
+def test_cli_evaluate_prints_the_scores(chinchilla_laplace, capsys, tmp_path):
+    """``bayescale evaluate --dataset chinchilla``: the 217 smaller runs fitted on the CHINCHILLA program
+    (Laplace, 200 draws, one curve), the 23 largest scored."""
+    from bayescale._src.cli import main
+
+    out = tmp_path / "scores.csv"
+    assert main(["evaluate", "--dataset", "chinchilla", "--draws", "200", "--csv", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "<Evaluation 1 curves" in printed and "coverage_90" in printed
+    table = pd.read_csv(out)
+    assert table["points_heldout"].item() == 23 and table["points_fit"].item() == 217
+    assert main(["evaluate"]) == 2 and "--dataset" in capsys.readouterr().err

@@ -171,7 +171,8 @@ def predict(args: argparse.Namespace) -> None:
         if sorted(p) != keys:
             raise UserError(f"every --at must give the same inputs; got {keys} and {sorted(p)}")
     new = {k: [_number(p[k], f"--at {k}") for p in points] for k in keys}
-    table = result.predict(pd.DataFrame(new), interval=args.interval, kind=args.kind, seed=args.seed)
+    table = result.predict(pd.DataFrame(new), interval=args.interval, kind=args.kind, seed=args.seed,
+                           discrepancy=None if args.no_discrepancy else "default")
     if args.group is not None:
         table = table[_group_rows(result, table, args.group)].reset_index(drop=True)
     _emit(table, args.csv)
@@ -349,7 +350,7 @@ ranks the fits by PSIS-LOO expected log predictive density (fits of the same dat
 
 
 EVALUATE_EPILOG = """examples:
-  bayescale evaluate --dataset revisiting_lang --by Domain --method laplace
+  bayescale evaluate --dataset revisiting_lang --by Domain
   bayescale evaluate runs.csv --law power_law --x tokens --y loss --group run --split Training --csv scores.csv
 fits the rows whose --split column is 1 and scores the forecast of the rows where it is 0:
 RMSLE of the median, coverage of the central 50..99% bands and MSCE, per curve and overall"""
@@ -401,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the law's value, or a new run's loss with its noise (default: %(default)s)")
     p.add_argument("--group", help="only this group of a grouped fit")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise draws of --kind observation")
+    p.add_argument("--no-discrepancy", action="store_true",
+                   help="bands of the law assumed exactly true (default: widened beyond the data, bs.Discrepancy)")
     p.add_argument("--csv", help="also write the table to this CSV file")
     p.set_defaults(func=predict)
 
@@ -431,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", help="column splitting the table into curves")
     p.add_argument("--split", default="Training", help="column: 1 to fit, 0 to score (default: %(default)s)")
     p.add_argument("--by", help="column (constant per curve) to summarize by, e.g. Domain")
-    p.add_argument("--method", default="nuts", choices=engines.names(), help="engine (default: %(default)s)")
+    p.add_argument("--method", default="laplace", choices=engines.names(), help="engine (default: %(default)s)")
     p.add_argument("--likelihood", default="student_t", choices=LIKELIHOODS, help="(default: %(default)s)")
     p.add_argument("--discrepancy-rate", type=float, default=_default_rate(),
                    help="median law error per decade beyond the data, in noise scales (default: %(default)s)")

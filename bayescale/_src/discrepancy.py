@@ -68,7 +68,7 @@ class Discrepancy(NamedTuple):
         (a scale mixture: heavier tails than a normal).
     """
 
-    rate: float = 6.0
+    rate: float = 8.0
     spread: float = 0.5
 
 
@@ -129,7 +129,9 @@ def shifts(discrepancy: Discrepancy, distance: jax.Array, sigma: jax.Array, key:
     """Draws of ``delta`` for ``distance [curves, points]`` and noise draws ``sigma [curves, draws]``:
     ``[curves, draws, points]``."""
     k_rate, k_slope = jax.random.split(key)
-    shape = sigma.shape
+    # one (rate, slope) per draw index, shared by the curves: a curve's band is then the same alone or in
+    # any batch (posterior draws of different curves are independent, so sharing couples nothing)
+    shape = (1, sigma.shape[-1])
     rate = discrepancy.rate * jnp.exp(discrepancy.spread * jax.random.normal(k_rate, shape, sigma.dtype))
     slope = rate * sigma * jax.random.normal(k_slope, shape, sigma.dtype)
     return slope[..., None] * distance[:, None, :]
