@@ -161,6 +161,14 @@ def test_run_fit_saves_indexes_and_maps(run_fit, tmp_path):
     np.testing.assert_allclose(mode.draws("alpha")[:, 0], run_fit.mode["alpha"])
 
 
+def test_compare_refits_with_the_runs(run_fit):
+    """bs.compare's held-out refit keeps the run column (the refit's 18 points share the fit's program)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = bs.compare({"runs": run_fit})
+    assert np.isfinite(table.loc["runs", "rmse_log"]) and 0 <= table.loc["runs", "coverage_90"] <= 1
+
+
 def test_fit_stream_refuses_runs(tmp_path):
     with pytest.raises(ValueError, match="fit_stream does not support run="):
         bs.fit_stream(table(), tmp_path / "s", "power_law", x="x", group="curve", run="run")
