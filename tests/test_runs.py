@@ -155,7 +155,7 @@ def test_run_fit_saves_indexes_and_maps(run_fit, tmp_path):
     np.testing.assert_array_equal(loaded.runs, run_fit.runs)
     np.testing.assert_allclose(loaded.pointwise_log_likelihood(), run_fit.pointwise_log_likelihood())
     one = run_fit[1]
-    assert len(one.runs) == len(one.y) == 24
+    assert len(one.runs) == len(one.y) == 24 and one.columns.run == "run"
     np.testing.assert_allclose(one.pointwise_log_likelihood()[..., :3], run_fit.pointwise_log_likelihood()[..., run_fit.rows[1][:3]])
     mode = bs.fit(table(), law="power_law", x="x", group="curve", run="run", method="map")
     np.testing.assert_allclose(mode.draws("alpha")[:, 0], run_fit.mode["alpha"])
