@@ -1,7 +1,7 @@
 """Checkpoints of one run are not independent: coverage of the law at 10x with and without ``run=``.
 
     PYTHONPATH=. python benchmarks/bench_runs.py                  # 100 data sets per scenario
-    PYTHONPATH=. python benchmarks/bench_runs.py --datasets 20 --methods laplace
+    PYTHONPATH=. python benchmarks/bench_runs.py --datasets 20 --methods laplace --parts sbc
 
 Part 1 (known truth). Each simulated data set is one curve of a power law
 ``E + A x^-alpha`` (E 1.7, A 400, alpha 0.3) observed through the checkpoints
@@ -47,7 +47,7 @@ LAW = bs.laws.get("power_law")
 TRUTH = {"E": 1.7, "A": 400.0, "alpha": 0.3}
 NOISE = {"run_sd": 0.02, "run_length": 0.3, "sigma": 0.003}
 SCENARIOS = {"1 run x 64 checkpoints": (1, 64), "4 runs x 32 checkpoints": (4, 32)}
-SETTINGS = {"laplace": dict(method="laplace", draws=1000), "nuts": dict(method="nuts", chains=4, warmup=500, draws=500)}
+SETTINGS = {"laplace": dict(method="laplace", draws=1000), "nuts": dict(method="nuts", chains=2, warmup=300, draws=300)}
 MODELS = {"run-aware (run=)": dict(run="run"), "independent, student_t": {},
           "independent, normal": dict(likelihood="normal")}
 TARGET = 1e11  # 10x the largest checkpoint
@@ -84,11 +84,8 @@ def known_truth(num_datasets: int, methods: list[str], seed: int, models: list[s
 
 def sbc(num_datasets: int, method: str, seed: int, num_runs: int = 2, n: int = 32, num_ranks: int = 100) -> pd.DataFrame:
     priors = dict(bs.priors.resolve(LAW, None)) | runs.default_priors()
-    keys = jax.random.split(jax.random.PRNGKey(seed + 1), len(priors))
-    truth = {name: np.asarray(p.sample(k, (num_datasets,))) for k, (name, p) in zip(keys, priors.items())}
+    data, truth = runs.simulate_prior(LAW, priors, checkpoints(n), num_runs, num_datasets, seed=seed + 1)
     params = {k: truth[k] for k in LAW.param_names}
-    data = runs.simulate(LAW, params, checkpoints(n), num_runs, run_sd=truth["run_sd"], run_length=truth["run_length"],
-                         sigma=truth["sigma"], num_curves=num_datasets, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = bs.fit(data, law=LAW, x="x", group="curve", run="run", seed=seed, **SETTINGS[method])
@@ -109,17 +106,18 @@ def main():
     parser.add_argument("--datasets", type=int, default=100)
     parser.add_argument("--methods", nargs="+", default=["laplace", "nuts"], choices=sorted(SETTINGS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip-sbc", action="store_true")
+    parser.add_argument("--parts", nargs="+", default=["known", "sbc"], choices=["known", "sbc"])
     parser.add_argument("--all-models", action="store_true", help="also independent points with a normal likelihood")
     args = parser.parse_args()
     pd.set_option("display.width", 200)
     print(environment())
     lo, hi = coverage_band(0.9, args.datasets)
-    print(f"\n## Known truth: 90% band of the law at x = {TARGET:g} (10x), {args.datasets} data sets per scenario; "
-          f"calibrated: {lo:.2f}..{hi:.2f} (99%)")
-    models = list(MODELS) if args.all_models else list(MODELS)[:2]
-    print(known_truth(args.datasets, args.methods, args.seed, models).to_string(index=False, float_format="%.3f"))
-    if not args.skip_sbc:
+    if "known" in args.parts:
+        print(f"\n## Known truth: 90% band of the law at x = {TARGET:g} (10x), {args.datasets} data sets per scenario; "
+              f"calibrated: {lo:.2f}..{hi:.2f} (99%)")
+        models = list(MODELS) if args.all_models else list(MODELS)[:2]
+        print(known_truth(args.datasets, args.methods, args.seed, models).to_string(index=False, float_format="%.3f"))
+    if "sbc" in args.parts:
         print(f"\n## SBC of the run-aware model, {args.datasets} data sets drawn from its priors (2 runs x 32 checkpoints)")
         table = pd.concat([sbc(args.datasets, m, args.seed) for m in args.methods])
         print(table.to_string(index=False, float_format="%.3f"))

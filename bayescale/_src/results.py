@@ -228,7 +228,7 @@ class Fit:
         rows = self.rows[i]
         return dataclasses.replace(
             self,
-            columns=Columns(self.columns.inputs, self.columns.y, None),
+            columns=self.columns._replace(group=None),
             groups=[None],
             rows=[np.arange(len(rows))],
             inputs={k: v[rows] for k, v in self.inputs.items()},

@@ -295,3 +295,16 @@ def simulate(law, params: Mapping[str, Any], sizes: Mapping[str, np.ndarray], nu
     table["curve"] = np.repeat(curve.ravel(), n)
     table["run"] = np.repeat((curve * num_runs + run).ravel(), n)
     return pd.DataFrame(table)
+
+
+def simulate_prior(law, priors: Mapping[str, dist.Distribution], sizes: Mapping[str, np.ndarray], num_runs: int,
+                   num_curves: int, seed: int = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Curves of runs (:func:`simulate`) with every parameter drawn from ``priors`` (the law's, ``sigma``,
+    ``run_sd``, ``run_length``), one draw per curve: the data sets of simulation-based calibration.
+    Returns the table and the true values ``{name: [num_curves]}``."""
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(priors) + 1)
+    truth = {name: np.asarray(p.sample(k, (num_curves,)), np.float64) for k, (name, p) in zip(keys, priors.items())}
+    table = simulate(law, {k: truth[k] for k in law.param_names}, sizes, num_runs, run_sd=truth[RUN_SD],
+                     run_length=truth[RUN_LENGTH], sigma=truth["sigma"], num_curves=num_curves,
+                     seed=int(jax.random.randint(keys[-1], (), 0, 2**31 - 1)))
+    return table, truth
