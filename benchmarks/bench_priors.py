@@ -6,7 +6,7 @@ Parts (``--part``):
   (0, 1)), fitted on ``Training == 1`` and scored on ``Training == 0``, the
   protocol of Alabdulmohsin, Neyshabur and Zhai 2022 (arXiv:2209.06640).
   ``m4`` (logit Student-t likelihood) against ``power_law`` (Student-t on log
-  loss), both with default NUTS, and against a scipy multi-start least-squares
+  loss), both with default NUTS (or ``--method``), and against a scipy multi-start least-squares
   point fit of M4 (:mod:`m4_point_fit`). RMSLE per curve is
   ``sqrt(mean((log y_hat - log y)^2))`` over its held-out points, ``y_hat``
   the posterior median (the point fit's value for scipy); the table gives the
@@ -22,7 +22,7 @@ Parts (``--part``):
   defaults, scored (RMSLE of the median) on all its later points. Ends with the
   priors learned from each whole domain.
 
-    python benchmarks/bench_priors.py --part m4
+    python benchmarks/bench_priors.py --part m4 [--method map]
     python benchmarks/bench_priors.py --part presets
     python benchmarks/bench_priors.py --part curves [--domains BB LM NMT]
 """
@@ -55,7 +55,7 @@ def score_fit(fit, held_out: pd.DataFrame) -> pd.Series:
     return pd.Series(out)
 
 
-def part_m4() -> None:
+def part_m4(method: str = "nuts") -> None:
     df = bs.datasets.load("revisiting_lang")
     bb = df[df["Domain"] == "BB"]
     train, held_out = bb[bb["Training"] == 1], bb[bb["Training"] == 0]
@@ -63,8 +63,8 @@ def part_m4() -> None:
     for law, likelihood in (("power_law", "student_t"), ("m4", "logit_student_t")):
         with Timer() as t, warnings.catch_warnings():
             warnings.simplefilter("ignore", bs.FitWarning)
-            fit = bs.fit(train, law=law, x=X, y=Y, group="curve", likelihood=likelihood, seed=0)
-        table[f"{law} (NUTS)"], seconds[f"{law} (NUTS)"] = score_fit(fit, held_out), t.seconds
+            fit = bs.fit(train, law=law, x=X, y=Y, group="curve", likelihood=likelihood, method=method, seed=0)
+        table[f"{law} ({method})"], seconds[f"{law} ({method})"] = score_fit(fit, held_out), t.seconds
     with Timer() as t:
         scipy_scores = {}
         for curve, g in train.groupby("curve"):
@@ -182,11 +182,14 @@ def part_curves(domains: list[str], law: str = "power_law") -> None:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--part", choices=("m4", "presets", "curves"), required=True)
+    ap.add_argument("--method", default="nuts", help="bs.fit method of --part m4 (default: nuts, as bs.fit)")
     ap.add_argument("--domains", nargs="+", default=["BB", "LM", "NMT"], help="revisiting_lang domains of --part curves")
     args = ap.parse_args()
     print(environment())
     if args.part == "curves":
         part_curves(args.domains)
+    elif args.part == "m4":
+        part_m4(args.method)
     else:
         {"m4": part_m4, "presets": part_presets}[args.part]()
 
