@@ -128,8 +128,8 @@ def test_run_fit_does_not_depend_on_row_order(run_fit):
 
 
 def test_new_run_observations_add_the_run_variance(run_fit):
-    mean = run_fit.predict({"x": [1e11]})
-    obs = run_fit.predict({"x": [1e11]}, kind="observation", seed=1)
+    mean = run_fit.predict({"x": [1e11]}, discrepancy=None)
+    obs = run_fit.predict({"x": [1e11]}, kind="observation", seed=1, discrepancy=None)
     assert ((obs["upper"] - obs["lower"]) > (mean["upper"] - mean["lower"])).all()
     draws = run_fit.predictive_draws({"x": np.array([1e11])}, kind="observation")
     spread = np.log(draws[0, :, 0]).std()
@@ -177,7 +177,7 @@ def test_fit_stream_refuses_runs(tmp_path):
 # ---------------------------------------------------------------------- statistical tier
 def coverage_at_10x(fit, x_max, level=0.9):
     truth = float(LAW.fn(TRUTH, {"x": np.array(10 * x_max)}))
-    band = fit.predict({"x": [10 * x_max]}, interval=level)
+    band = fit.predict({"x": [10 * x_max]}, interval=level, discrepancy=None)
     return float(((band["lower"] <= truth) & (truth <= band["upper"])).mean())
 
 
