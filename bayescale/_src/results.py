@@ -430,7 +430,7 @@ class Fit:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 5))
-def _predictive(spec: ModelSpec, params, sigma, x, key, observation: bool, shift):
+def _predictive(spec: ModelSpec, params, sigma, x, key, observation: bool, shift=0.0):
     lik = spec.likelihood
     loc = jax.vmap(jax.vmap(lambda p: lik.locate(log_mean(spec.law, p, x))))(params)  # [curves, S, M]
     if observation:
