@@ -48,7 +48,8 @@ from bayescale._src.data import _as_frame, _numeric_column, bucket_size, resolve
 from bayescale._src.noise import standard_noise
 from bayescale._src.model import NOISE, ModelSpec, log_mean
 from bayescale._src.results import Fit
-from bayescale._src.stacking import _apportion
+from bayescale._src.fitting import fit as fit_table
+from bayescale._src.stacking import _apportion, stack
 
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
 MSCE_LEVELS = tuple(np.round(np.arange(50, 100) / 100, 2))
@@ -203,10 +204,8 @@ def evaluate(
 
 
 def _fit(train, name, options, **common):
-    import bayescale as bs
-
-    merged = {**common, **options}
-    return bs.fit(train, law=name, **merged)
+    """``bs.fit`` of the fitting rows with one law's own options over the common ones."""
+    return fit_table(train, law=name, **{**common, **options})
 
 
 def _law_options(law) -> dict[str, dict[str, Any]]:
@@ -248,8 +247,6 @@ def _split_mask(frame: pd.DataFrame, split) -> np.ndarray:
 def _stacking_weights(fits: Mapping[str, Fit]) -> pd.Series:
     if len(fits) == 1:
         return pd.Series({next(iter(fits)): 1.0}, name="weight")
-    from bayescale._src.stacking import stack
-
     return stack(dict(fits)).weights
 
 
