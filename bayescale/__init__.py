@@ -24,6 +24,8 @@ from bayescale import datasets, design, laws, priors, theory
 from bayescale._src.allocate import compute_optimal
 from bayescale._src.compare import compare
 from bayescale._src.diagnostics import FitWarning
+from bayescale._src.discrepancy import Discrepancy
+from bayescale._src.evaluate import Evaluation, evaluate
 from bayescale._src.distributed import initialize_distributed
 from bayescale._src.fitting import fit
 from bayescale._src.model import Likelihood
@@ -49,6 +51,9 @@ __all__ = [
     "compare",
     "stack",
     "Stack",
+    "evaluate",
+    "Evaluation",
+    "Discrepancy",
     "prior_predictive",
     "prior_predictive_draws",
     "sbc",

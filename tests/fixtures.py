@@ -41,6 +41,8 @@ draws=200``:
 
 The fast tier's other programs, each compiled once for a reason of its own:
 test_batch's per-curve Laplace (chunks of one curve, against the chunks of 4),
+test_runs' run-aware Laplace (a different problem: correlated checkpoints; its MAP and
+bs.compare's refit share the mode finder and the program),
 the pure_power_law and log_law candidates, test_laws' user-defined law,
 bs.bootstrap's two (``BOOTSTRAP`` below), and the pooled model of
 ``power_table`` (test_pooling: MAP and Laplace share its compiled mode finder;

@@ -13,7 +13,7 @@ from fixtures import CHINCHILLA_LAPLACE
 import bayescale as bs
 from bayescale._src.cli import main
 
-COMMANDS = ["fit", "predict", "allocate", "compare", "laws", "demo"]
+COMMANDS = ["fit", "predict", "allocate", "compare", "evaluate", "laws", "demo"]
 
 
 @pytest.fixture(scope="module")

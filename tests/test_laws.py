@@ -195,16 +195,17 @@ def test_m4_stays_strictly_between_its_levels():
     # above 1e-12; far beyond, L rounds onto a level, as any floating-point sigmoid does)
     x = {"x": np.geomspace(1.0, 1e8, 60)}
     for _ in range(50):
-        p = {"E": rng.uniform(0.01, 0.3), "span": rng.uniform(0.05, 0.6), "alpha": rng.lognormal(np.log(0.5), 0.3),
+        p = {"E": rng.uniform(0.01, 0.3), "reach": rng.uniform(0.05, 0.95), "alpha": rng.lognormal(np.log(0.5), 0.3),
              "a": rng.lognormal(0, 0.5), "A": rng.lognormal(1, 1.5)}
         y = np.asarray(law(p, x))
-        assert np.all(y > p["E"]) and np.all(y < p["E"] + p["span"]), p
+        span = (1 - p["E"]) * p["reach"]
+        e0 = p["E"] + span
+        assert np.all(y > p["E"]) and np.all(y < e0) and e0 < 1, p
         assert np.all(np.diff(y) <= 0), "M4 falls monotonically in x"
         # it solves its defining equation
-        e0 = p["E"] + p["span"]
         lhs = np.log(y - p["E"]) - p["a"] * np.log(e0 - y)
         rhs = np.log(p["A"]) - p["alpha"] * np.log(x["x"])
-        ok = (y - p["E"] > 1e-9 * p["span"]) & (e0 - y > 1e-9 * p["span"])
+        ok = (y - p["E"] > 1e-9 * span) & (e0 - y > 1e-9 * span)
         np.testing.assert_allclose(lhs[ok], rhs[ok], atol=1e-6)
 
 
@@ -243,7 +244,8 @@ def test_parameter_recovery(name):
         pred = fit.predict({"x": np.geomspace(1e-3, 1e12, 30)}, kind="observation")
         t = FORMS_TRUTH["m4"]
         assert (pred["lower"] > 0).all() and (pred["upper"] < 1).all()
-        assert (pred["median"] > t["E"] * 0.9).all() and (pred["median"] < (t["E"] + t["span"]) * 1.1).all()
+        e0 = t["E"] + (1 - t["E"]) * t["reach"]
+        assert (pred["median"] > t["E"] * 0.9).all() and (pred["median"] < e0 * 1.1).all()
 
 
 @pytest.mark.statistical

@@ -1,4 +1,4 @@
-"""Command-line interface: ``bayescale fit | predict | allocate | compare | design | laws | demo``.
+"""Command-line interface: ``bayescale fit | predict | allocate | compare | evaluate | design | laws | demo``.
 
 Every subcommand works on files: ``fit`` reads a CSV and writes a fit file
 (:mod:`bayescale._src.io`), a summary table and a plot; the others read fit files.
@@ -171,7 +171,8 @@ def predict(args: argparse.Namespace) -> None:
         if sorted(p) != keys:
             raise UserError(f"every --at must give the same inputs; got {keys} and {sorted(p)}")
     new = {k: [_number(p[k], f"--at {k}") for p in points] for k in keys}
-    table = result.predict(pd.DataFrame(new), interval=args.interval, kind=args.kind, seed=args.seed)
+    table = result.predict(pd.DataFrame(new), interval=args.interval, kind=args.kind, seed=args.seed,
+                           discrepancy=None if args.no_discrepancy else "default")
     if args.group is not None:
         table = table[_group_rows(result, table, args.group)].reset_index(drop=True)
     _emit(table, args.csv)
@@ -282,6 +283,39 @@ def _number(text: str, what: str) -> float:
         raise UserError(f"{what}: {text!r} is not a number") from None
 
 
+def evaluate(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    import bayescale as bs
+
+    if (args.csv is None) == (args.dataset is None):
+        raise UserError("give a CSV file or --dataset NAME (one of them)")
+    if args.dataset is not None:
+        data = bs.datasets.heldout(args.dataset)
+        options = dict(data.attrs["evaluate"])
+    else:
+        data = pd.read_csv(args.csv)
+        options = {"y": args.y}
+    columns = dict(options.pop("columns", None) or {})
+    for item in args.input or []:
+        name, col = _pair(item, "--input")
+        columns[name] = col
+    given = {"law": args.law, "x": args.x, "group": args.group}
+    options.update({k: v for k, v in given.items() if v is not None})
+    if args.y is not None:
+        options["y"] = args.y
+    if columns:
+        options["columns"] = columns
+    discrepancy = None if args.no_discrepancy else bs.Discrepancy(rate=args.discrepancy_rate)
+    result = bs.evaluate(data, split=args.split, by=args.by, discrepancy=discrepancy, method=args.method,
+                         seed=args.seed, chains=args.chains, draws=args.draws, warmup=args.warmup,
+                         likelihood=args.likelihood, **options)
+    print(f"{result!r}\n")
+    _emit(result.summary(by=args.by), None)
+    print()
+    _emit(result.curves, args.out_csv)
+
+
 def _emit(table, csv: str | None) -> None:
     with _wide_pandas():
         print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
@@ -314,6 +348,12 @@ COMPARE_EPILOG = """examples:
   bayescale compare power/fit.nc chinchilla/fit.nc
 ranks the fits by PSIS-LOO expected log predictive density (fits of the same data)"""
 
+
+EVALUATE_EPILOG = """examples:
+  bayescale evaluate --dataset revisiting_lang --by Domain
+  bayescale evaluate runs.csv --law power_law --x tokens --y loss --group run --split Training --csv scores.csv
+fits the rows whose --split column is 1 and scores the forecast of the rows where it is 0:
+RMSLE of the median, coverage of the central 50..99% bands and MSCE, per curve and overall"""
 
 DESIGN_EPILOG = """examples:
   bayescale design fit_dir/fit.nc --candidates grid.csv --target N=7e10,D=1.4e12 --budget 1e21
@@ -362,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the law's value, or a new run's loss with its noise (default: %(default)s)")
     p.add_argument("--group", help="only this group of a grouped fit")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise draws of --kind observation")
+    p.add_argument("--no-discrepancy", action="store_true",
+                   help="bands of the law assumed exactly true (default: widened beyond the data, bs.Discrepancy)")
     p.add_argument("--csv", help="also write the table to this CSV file")
     p.set_defaults(func=predict)
 
@@ -379,6 +421,27 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=COMPARE_EPILOG, formatter_class=fmt)
     p.add_argument("fits", nargs="+", help="two or more fit files")
     p.set_defaults(func=compare)
+
+    p = sub.add_parser("evaluate", help="fit on the early rows of every curve and score the held-out rest",
+                       epilog=EVALUATE_EPILOG, formatter_class=fmt)
+    p.add_argument("csv", nargs="?", help="CSV file with a split column (or use --dataset)")
+    p.add_argument("--dataset", help="a bundled held-out split (bayescale.datasets.heldout): "
+                   + ", ".join(sorted(_heldout_names())))
+    p.add_argument("--law", help="law name (default: power_law, or the split's own law with --dataset)")
+    p.add_argument("--y", help="loss column (default: loss)")
+    p.add_argument("--x", help="column of the input of a one-input law")
+    p.add_argument("--input", action="append", metavar="NAME=COL", help="column of a law input (repeatable)")
+    p.add_argument("--group", help="column splitting the table into curves")
+    p.add_argument("--split", default="Training", help="column: 1 to fit, 0 to score (default: %(default)s)")
+    p.add_argument("--by", help="column (constant per curve) to summarize by, e.g. Domain")
+    p.add_argument("--method", default="laplace", choices=engines.names(), help="engine (default: %(default)s)")
+    p.add_argument("--likelihood", default="student_t", choices=LIKELIHOODS, help="(default: %(default)s)")
+    p.add_argument("--discrepancy-rate", type=float, default=_default_rate(),
+                   help="median law error per decade beyond the data, in noise scales (default: %(default)s)")
+    p.add_argument("--no-discrepancy", action="store_true", help="bands of the law assumed exactly true")
+    _sampler_args(p, chains=None, draws=None, warmup=None)
+    p.add_argument("--csv", dest="out_csv", help="also write the per-curve table to this CSV file")
+    p.set_defaults(func=evaluate)
 
     p = sub.add_parser("design", help="rank candidate runs by how much they sharpen the forecast at a target, per cost",
                        epilog=DESIGN_EPILOG, formatter_class=fmt)
@@ -408,6 +471,18 @@ def build_parser() -> argparse.ArgumentParser:
     _sampler_args(p, chains=4, draws=1000, warmup=1000)
     p.set_defaults(func=demo)
     return parser
+
+
+def _heldout_names() -> list[str]:
+    from bayescale.datasets import HELDOUT
+
+    return list(HELDOUT)
+
+
+def _default_rate() -> float:
+    from bayescale._src.discrepancy import DEFAULT
+
+    return DEFAULT.rate
 
 
 def _sampler_args(p: argparse.ArgumentParser, chains: int | None, draws: int | None, warmup: int | None) -> None:

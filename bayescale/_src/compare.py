@@ -109,6 +109,8 @@ def _table(fit: Fit, rows: np.ndarray) -> pd.DataFrame:
         for label, idx in zip(fit.groups, fit.rows):
             labels[idx] = label
         df[fit.columns.group] = labels[rows]
+    if fit.runs is not None:  # the run codes stand for the labels: they say which rows share a run
+        df[fit.columns.run] = fit.runs[rows]
     return df
 
 
@@ -151,6 +153,7 @@ def extrapolation_scores(fit: Fit, holdout: float = 0.25, intervals: Sequence[fl
         y=fit.columns.y,
         columns=fit.columns.inputs,
         group=fit.columns.group,
+        run=fit.columns.run,
         method=fit.method,
         priors={k: v for k, v in fit.spec.priors},
         likelihood=fit.spec.likelihood,

@@ -31,6 +31,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
+from bayescale._src import runs
 from bayescale.laws import Law
 
 MIN_POINTS = 2
@@ -53,11 +54,13 @@ class CurveBatch(NamedTuple):
 
 
 class Columns(NamedTuple):
-    """Which table columns feed the law: ``inputs`` maps law input -> column."""
+    """Which table columns feed the law: ``inputs`` maps law input -> column; ``run`` (optional) says which
+    rows are checkpoints of one training run (:mod:`bayescale._src.runs`)."""
 
     inputs: dict[str, str]
     y: str
     group: str | None
+    run: str | None = None
 
 
 def example_batch(inputs: Sequence[str], curves: tuple[int, ...] = ()) -> CurveBatch:
@@ -77,7 +80,7 @@ def bucket_size(n: int, minimum: int = 8) -> int:
 
 
 def resolve_columns(
-    law: Law, y: str, x: str | None, columns: Mapping[str, str] | None, group: str | None
+    law: Law, y: str, x: str | None, columns: Mapping[str, str] | None, group: str | None, run: str | None = None
 ) -> Columns:
     mapping = {name: name for name in law.inputs}
     if x is not None:
@@ -91,7 +94,9 @@ def resolve_columns(
         if key not in law.inputs:
             raise ValueError(f"law {law.name!r} takes no input {key!r}; its inputs are {list(law.inputs)}")
         mapping[key] = col
-    return Columns(mapping, y, group)
+    if run is not None:
+        _check_label(run, "run")
+    return Columns(mapping, y, group, run)
 
 
 def _as_frame(data: Any) -> pd.DataFrame:
@@ -155,17 +160,12 @@ def validate(data: Any, law: Law, cols: Columns) -> tuple[pd.DataFrame, dict[str
         raise ValueError("the data table is empty")
     inputs = {k: _numeric_column(frame, c, f"input {k!r} of law {law.name!r}") for k, c in cols.inputs.items()}
     y = _numeric_column(frame, cols.y, "the loss")
-    if cols.group is not None:
-        _check_label(cols.group, "group")
-        if cols.group not in frame.columns:
-            raise ValueError(
-                f"group column {cols.group!r} not found{_did_you_mean(cols.group, list(frame.columns))}; "
-                f"the table has columns {list(frame.columns)}"
-            )
-        if frame[cols.group].isna().any():
-            raise ValueError(f"group column {cols.group!r} has missing values")
+    for role, col in (("group", cols.group), ("run", cols.run)):
+        if col is not None:
+            _label_column(frame, col, role)
     _check_compute(frame, cols, inputs)
-    used = list(dict.fromkeys([*cols.inputs.values(), cols.y] + ([cols.group] if cols.group else [])))
+    labels = [c for c in (cols.group, cols.run) if c is not None]
+    used = list(dict.fromkeys([*cols.inputs.values(), cols.y, *labels]))
     dup = frame.duplicated(subset=used)
     if dup.any():
         warnings.warn(
@@ -173,6 +173,20 @@ def validate(data: Any, law: Law, cols: Columns) -> tuple[pd.DataFrame, dict[str
             stacklevel=3,
         )
     return frame, inputs, y
+
+
+def _label_column(frame: pd.DataFrame, col: Any, role: str) -> None:
+    """Check a column of labels (``group``, ``run``): present, with no missing value."""
+    _check_label(col, role)
+    if col not in frame.columns:
+        raise ValueError(
+            f"{role} column {col!r} not found{_did_you_mean(col, list(frame.columns))}; "
+            f"the table has columns {list(frame.columns)}"
+        )
+    missing = frame[col].isna().to_numpy()
+    if missing.any():
+        raise ValueError(f"{role} column {col!r} has missing values ({int(missing.sum())}, "
+                         f"first at row {frame.index[np.argmax(missing)]!r})")
 
 
 def _is_number_column(series: pd.Series) -> bool:
@@ -231,6 +245,10 @@ def prepare(
 ) -> tuple[CurveBatch, list[Any], list[np.ndarray]]:
     """Validate ``data`` and build the padded batch.
 
+    With a run column (``cols.run``), each curve's rows are sorted by run, then
+    size, and the batch is a :class:`~bayescale._src.runs.RunBatch` (the run
+    layout added); :func:`run_codes` gives each row's run.
+
     Returns
     -------
     batch
@@ -254,7 +272,16 @@ def prepare(
         if len(idx) < MIN_POINTS:
             where = "the table" if label is None else f"group {label!r} of column {cols.group!r}"
             raise ValueError(f"{where} has {len(idx)} point(s); a fit needs at least {MIN_POINTS}")
-    return pad(inputs, y, rows), groups, rows
+    if cols.run is None:
+        return pad(inputs, y, rows), groups, rows
+    codes = runs.codes(frame, cols.run, cols.group)
+    rows = [runs.order(idx, codes, inputs) for idx in rows]
+    return runs.pad(pad(inputs, y, rows), rows, codes, inputs), groups, rows
+
+
+def run_codes(data: Any, cols: Columns) -> np.ndarray | None:
+    """The integer code of each row's run (``None`` without a run column); the table was validated."""
+    return None if cols.run is None else runs.codes(_as_frame(data), cols.run, cols.group)
 
 
 def pad(inputs: Mapping[str, np.ndarray], y: np.ndarray, rows: Sequence[np.ndarray]) -> CurveBatch:

@@ -23,9 +23,11 @@ from bayescale._src import batch as batch_mod
 from bayescale._src import engines
 from bayescale._src import pooling as pooling_mod
 from bayescale._src import progress as progress_mod
-from bayescale._src.data import COLLINEAR_TOLERANCE, CurveBatch, collinear_compute, prepare, resolve_columns
+from bayescale._src import runs as runs_mod
+from bayescale._src.data import (COLLINEAR_TOLERANCE, CurveBatch, collinear_compute, prepare, resolve_columns,
+                                 run_codes)
 from bayescale._src.diagnostics import FitWarning
-from bayescale._src.model import ModelSpec, curve_problem, make_likelihood
+from bayescale._src.model import Likelihood, ModelSpec, curve_problem, make_likelihood
 from bayescale._src.problem import Problem, to_device
 from bayescale._src.results import Fit
 
@@ -40,9 +42,10 @@ def fit(
     x: str | None = None,
     columns: Mapping[str, str] | None = None,
     group: str | None = None,
+    run: str | None = None,
     method: str = "nuts",
     priors: priors_mod.PriorSpec = None,
-    likelihood: str = "student_t",
+    likelihood: str | None = None,
     seed: int = 0,
     chains: int | None = None,
     draws: int | None = None,
@@ -71,6 +74,23 @@ def fit(
         column name (e.g. ``{"N": "params", "D": "tokens"}``).
     group
         Column whose values split the table into independent curves.
+    run
+        Column naming the training run of each row, when rows are checkpoints
+        (``x`` = tokens seen, or steps) of a few runs: e.g. ``group="family",
+        run="model_name"`` for LLM families of several sizes with many
+        checkpoints each. The residuals of one run's checkpoints are then
+        correlated, as an Ornstein-Uhlenbeck process in ``log10 x``
+        (``Cov = run_sd^2 exp(-|dlog10 x| / run_length)``) plus the independent
+        nugget ``sigma``, and different runs are independent; the exact
+        Gaussian likelihood is a Kalman filter along each run
+        (:mod:`bayescale._src.runs`). So 100 checkpoints of one run count for
+        about what they are worth, and the bands of the law widen accordingly.
+        The posterior gains ``run_sd`` and ``run_length`` (decades; priors
+        ``LogNormal(log 0.02, 1)`` and ``LogNormal(log 0.3, 1)``, replaceable
+        through ``priors``). A run must lie inside one group. Needs a Gaussian
+        likelihood (the default with ``run=``) and ``pooling="none"``.
+        Predictions of ``kind="observation"`` are checkpoints of a *new* run
+        (sd ``sqrt(sigma^2 + run_sd^2)``).
     method
         The inference engine: ``"nuts"`` (NumPyro
         NUTS), ``"chees"`` (ChEES-HMC: 16 short chains per curve sharing one
@@ -83,7 +103,8 @@ def fit(
         NumPyro distributions (natural units) replacing the defaults, e.g. from
         ``bs.priors.from_fit``.
     likelihood
-        ``"student_t"`` (4 degrees of freedom, robust) or ``"normal"``, on log loss;
+        ``"student_t"`` (4 degrees of freedom, robust; the default without
+        ``run=``) or ``"normal"`` (the default with ``run=``), on log loss;
         ``"logit_student_t"`` or ``"logit_normal"`` on logit(y), for bounded
         metrics ``0 < y < 1`` such as error rates (with ``law="m4"``); or a
         :class:`bayescale.Likelihood`.
@@ -148,7 +169,7 @@ class Job(NamedTuple):
 
 def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, chains, draws, warmup,
           target_accept_prob, dense_mass, num_starts, chunk_size, dtype, pooling, pooled,
-          memory: int | None = None) -> Job:
+          run: str | None = None, memory: int | None = None) -> Job:
     """Check ``bs.fit``'s arguments, validate the data and plan the calls (nothing is run).
 
     ``memory`` (bytes) replaces the default chunk size's share of device memory
@@ -158,8 +179,11 @@ def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, 
     chains, draws, warmup, target_accept_prob = engine_defaults(engine, chains, draws, warmup, target_accept_prob)
     check_settings(engine, seed, chains, draws, warmup, target_accept_prob, num_starts, chunk_size)
     check_pooling(pooling, group, pooled)
+    if run is not None and pooling != "none":
+        raise ValueError(f"run={run!r} is not supported with pooling={pooling!r} yet; fit with pooling='none'")
     law_obj = laws.get(law)
-    cols = resolve_columns(law_obj, y, x, columns, group)
+    cols = resolve_columns(law_obj, y, x, columns, group, run)
+    likelihood = likelihood_for(likelihood, run)
     batch, groups, rows = prepare(data, law_obj, cols)
     warn_collinear_compute(law_obj, batch, cols, groups)
     spec = model_spec(law_obj, priors, likelihood, batch, cols.y)
@@ -179,6 +203,7 @@ def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, 
         rows=rows,
         inputs={k: _column(data, c) for k, c in cols.inputs.items()},
         y=_column(data, cols.y),
+        runs=run_codes(data, cols),
         settings={"seed": seed, "chains": chains, "draws": draws, "warmup": warmup, "dtype": str(np.dtype(dtype)),
                   "pooling": pooling},
     )
@@ -230,9 +255,23 @@ def check_pooling(pooling: str, group: str | None, pooled) -> None:
         raise ValueError("pooled= names the parameters of pooling='partial'")
 
 
+def likelihood_for(likelihood: Any, run: str | None) -> Likelihood:
+    """The likelihood of a fit: ``"student_t"`` by default, ``"normal"`` with correlated runs (``run=``),
+    whose Kalman filter needs Gaussian innovations (see :mod:`bayescale._src.runs`)."""
+    lik = make_likelihood(likelihood if likelihood is not None else ("normal" if run else "student_t"))
+    if run is None:
+        if lik.runs:
+            raise ValueError("a likelihood with runs=True models correlated checkpoints: give the run column with run=")
+        return lik
+    runs_mod.check_likelihood(lik.kind, run)
+    return lik._replace(runs=True)
+
+
 def model_spec(law: laws.Law, priors: priors_mod.PriorSpec, likelihood: Any, batch: CurveBatch,
                column: str = "loss") -> ModelSpec:
-    """The model of the fit; a bounded likelihood (on logit y) checks that every loss is below 1."""
+    """The model of the fit; a bounded likelihood (on logit y) checks that every loss is below 1; a
+    likelihood of correlated runs adds the priors of ``run_sd`` and ``run_length`` (defaults, or from
+    ``priors``)."""
     lik = make_likelihood(likelihood)
     if lik.bounded:
         bad = batch.mask & (batch.log_y >= 0)
@@ -242,7 +281,10 @@ def model_spec(law: laws.Law, priors: priors_mod.PriorSpec, likelihood: Any, bat
                 f"{int(bad.sum())} value(s) >= 1 (first: {np.exp(batch.log_y[bad][0])!r}); use an error rate or "
                 "1 - accuracy as a fraction, or a log-loss likelihood"
             )
-    return ModelSpec(law, priors_mod.resolve(law, priors), lik)
+    if not lik.runs:
+        return ModelSpec(law, priors_mod.resolve(law, priors), lik)
+    law_priors, run_priors = runs_mod.split_priors(priors)
+    return ModelSpec(law, priors_mod.resolve(law, law_priors) + tuple(run_priors.items()), lik)
 
 
 def warn_collinear_compute(law: laws.Law, batch: CurveBatch, cols, groups) -> None:

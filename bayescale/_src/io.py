@@ -73,6 +73,8 @@ def save(fit, path: str | os.PathLike) -> Path:
     constant["rows"] = (_ROW, np.concatenate(fit.rows).astype(np.int64))
     constant["rows_per_curve"] = (_CURVE, np.array([len(r) for r in fit.rows], np.int64))
     constant["mode_ok"] = (_CURVE, np.asarray(fit.mode_ok, bool))
+    if fit.runs is not None:
+        constant["run_code"] = ("obs", np.asarray(fit.runs, np.int64))
     constant.update({f"mode_{k}": (_CURVE, v) for k, v in fit.mode.items()})
     constant.update({f"curve_stat_{k}": (_CURVE, fit.curve_stats[k]) for k in meta["curve_stats"]})
     groups["constant_data"] = xr.Dataset(constant)
@@ -135,7 +137,8 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     return dict(
         spec=ModelSpec(law, priors, Likelihood(**meta["likelihood"])),
         method=meta["method"],
-        columns=Columns(dict(cols["inputs"]), cols["y"], cols["group"]),
+        columns=Columns(dict(cols["inputs"]), cols["y"], cols["group"], cols.get("run")),
+        runs=const["run_code"].values if "run_code" in const else None,
         groups=meta["groups"],
         rows=np.split(const["rows"].values, np.cumsum(const["rows_per_curve"].values)[:-1]),
         inputs={k: const[f"input_{k}"].values for k in law.inputs},

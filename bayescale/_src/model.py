@@ -30,6 +30,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
+from bayescale._src import runs as runs_mod
 from bayescale._src.data import CurveBatch, example_batch
 from bayescale._src.prior_records import prior_key
 from bayescale._src.problem import Problem, make_problem
@@ -58,6 +59,7 @@ class Likelihood(NamedTuple):
 
     kind: str = "student_t"
     df: float = 4.0
+    runs: bool = False  # residuals correlated along each run (bayescale._src.runs); Gaussian kinds only
 
     @property
     def bounded(self) -> bool:
@@ -224,6 +226,8 @@ def build_model(spec: ModelSpec) -> Callable[..., None]:
     of curves with the pooled parameters given by their population.
     """
     noise_prior = spec.prior_dict[NOISE]
+    if spec.likelihood.runs:
+        return _run_model(spec)
 
     def model(inputs, log_y, mask, log_refs, given=None):
         values = param_values(spec, log_refs, given)
@@ -236,10 +240,29 @@ def build_model(spec: ModelSpec) -> Callable[..., None]:
     return model
 
 
+def _run_model(spec: ModelSpec) -> Callable[..., None]:
+    """The model of one curve whose points are checkpoints of runs (:mod:`bayescale._src.runs`):
+    ``model(inputs, log_y, mask, log_refs, gap, first)``, the observations one vector site."""
+    priors = spec.prior_dict
+
+    def model(inputs, log_y, mask, log_refs, gap, first):
+        values = param_values(spec, log_refs)
+        sigma = numpyro.sample(NOISE, priors[NOISE])
+        run_sd, run_length = (numpyro.sample(name, priors[name]) for name in runs_mod.SITES)
+        lik = spec.likelihood
+        loc = lik.locate(log_mean(spec.law, values, inputs))
+        numpyro.sample(OBSERVED, runs_mod.CorrelatedRuns(loc, run_sd, run_length, sigma, gap, first, mask),
+                       obs=lik.observe(log_y))
+
+    return model
+
+
 @functools.lru_cache(maxsize=128)
 def curve_problem(spec: ModelSpec) -> Problem:
     """The :class:`~bayescale._src.problem.Problem` of one curve under ``spec`` (cached by value)."""
     example = example_batch(spec.law.inputs)
+    if spec.likelihood.runs:
+        example = runs_mod.example(example)
     return make_problem(build_model(spec), ("curve", spec), example, functools.partial(random_starts, spec))
 
 
@@ -252,15 +275,16 @@ def random_starts(spec: ModelSpec, key, curve: CurveBatch, num_starts: int) -> j
     shifted into the sampler's coordinates.
     """
     priors = spec.prior_dict
-    sites = [latent_name(n) if spec.law.param(n).scale_by else n for n in spec.sample_order] + [NOISE]
+    extra = list(runs_mod.SITES) if spec.likelihood.runs else []  # the problem's sites, in trace order
+    sites = [latent_name(n) if spec.law.param(n).scale_by else n for n in spec.sample_order] + [NOISE, *extra]
     keys = jax.random.split(key, len(sites))
     log_median = jnp.sum(jnp.where(curve.mask, curve.log_y, 0.0)) / jnp.sum(curve.mask)
     natural: dict[str, jax.Array] = {}
     columns = []
-    for k, site, name in zip(keys, sites, [*spec.sample_order, NOISE]):
+    for k, site, name in zip(keys, sites, [*spec.sample_order, NOISE, *extra]):
         prior = priors[name]
         draw = prior.sample(k, (num_starts,))
-        param = None if site == NOISE else spec.law.param(name)
+        param = None if site in (NOISE, *extra) else spec.law.param(name)
         if param is None or not param.scale_by:
             natural[name] = draw
             columns.append(biject_to(prior.support).inv(draw))
@@ -281,3 +305,13 @@ def pointwise_log_likelihood(spec: ModelSpec, values, sigma, inputs, log_y):
     lik = spec.likelihood
     loc = lik.locate(log_mean(spec.law, values, inputs))
     return lik.dist(loc, sigma).log_prob(lik.observe(log_y)) + lik.log_jacobian(log_y)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def run_pointwise_log_likelihood(spec, values, sigma, run_sd, run_length, inputs, log_y, gap, first, mask):
+    """Conditional log density of each observed loss given the earlier checkpoints of its run, on the loss
+    scale (Jacobian included): ``[..., points]``; the sum over a curve is its exact log-likelihood."""
+    lik = spec.likelihood
+    loc = lik.locate(log_mean(spec.law, values, inputs))
+    resid = lik.observe(log_y) - loc
+    return runs_mod.innovations(resid, run_sd, run_length, sigma, gap, first, mask) + lik.log_jacobian(log_y)

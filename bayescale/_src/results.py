@@ -19,9 +19,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale._src import diagnostics, engines, io
+from bayescale._src import diagnostics, discrepancy as discrepancy_mod, engines, io
 from bayescale._src.data import Columns, as_inputs, bucket_size
-from bayescale._src.model import NOISE, ModelSpec, log_mean, pointwise_log_likelihood
+from bayescale._src import runs as runs_mod
+from bayescale._src.model import NOISE, ModelSpec, log_mean, pointwise_log_likelihood, run_pointwise_log_likelihood
+from bayescale._src.noise import standard_noise
 
 
 @dataclasses.dataclass(eq=False, repr=False)
@@ -42,6 +44,9 @@ class Fit:
         For each curve, the positions of its rows in ``inputs`` and ``y``.
     inputs, y
         The law's inputs and the loss, one entry per row of the table.
+    runs
+        With ``run=``: the integer code of each row's training run (see
+        :mod:`bayescale._src.runs`); ``None`` otherwise.
     posterior
         ``{site: array [curves, chains, draws]}``: every law parameter under its
         public name in natural units, ``sigma``, and the sampler's
@@ -83,6 +88,7 @@ class Fit:
     curve_stats: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
     hyper: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
     problems: list[str] = dataclasses.field(default_factory=list)
+    runs: np.ndarray | None = None
 
     def __post_init__(self):
         self.groups = list(self.groups)
@@ -141,8 +147,8 @@ class Fit:
 
     @property
     def param_names(self) -> list[str]:
-        """Law parameters and the noise scale, in the law's order."""
-        return [*self.law.param_names, NOISE]
+        """Law parameters and the noise scale, in the law's order (then ``run_sd``, ``run_length`` with runs)."""
+        return [*self.law.param_names, NOISE, *(runs_mod.SITES if self.spec.likelihood.runs else ())]
 
     @property
     def ok(self) -> bool:
@@ -222,11 +228,12 @@ class Fit:
         rows = self.rows[i]
         return dataclasses.replace(
             self,
-            columns=Columns(self.columns.inputs, self.columns.y, None),
+            columns=self.columns._replace(group=None),
             groups=[None],
             rows=[np.arange(len(rows))],
             inputs={k: v[rows] for k, v in self.inputs.items()},
             y=self.y[rows],
+            runs=None if self.runs is None else self.runs[rows],
             posterior={k: v[i : i + 1] for k, v in self.posterior.items()},
             sample_stats={k: v[i : i + 1] for k, v in self.sample_stats.items()},
             mode={k: v[i : i + 1] for k, v in self.mode.items()},
@@ -324,7 +331,14 @@ class Fit:
             # pad to the bucket size so curves of similar length share one compiled program
             padded = np.pad(idx, (0, bucket_size(len(idx)) - len(idx)), mode="edge")
             x = {k: jnp.asarray(v[padded]) for k, v in self.inputs.items()}
-            lik = pointwise_log_likelihood(self.spec, values, sigma, x, jnp.log(self.y[padded]))
+            if self.spec.likelihood.runs:  # conditional on the run's earlier checkpoints: idx is in run order
+                layout = runs_mod.layout(padded, self.runs, self.inputs)
+                mask = np.arange(len(padded)) < len(idx)
+                scales = [jnp.asarray(self.posterior[k][i]) for k in runs_mod.SITES]
+                lik = run_pointwise_log_likelihood(self.spec, values, sigma[..., 0], *scales, x,
+                                                   jnp.log(self.y[padded]), *layout, mask)
+            else:
+                lik = pointwise_log_likelihood(self.spec, values, sigma, x, jnp.log(self.y[padded]))
             out[..., idx] = np.asarray(lik)[..., : len(idx)]
         return out
 
@@ -371,6 +385,7 @@ class Fit:
         kind: str = "mean",
         seed: int = 0,
         columns: Mapping[str, str] | None = None,
+        discrepancy: Any = "default",
     ) -> pd.DataFrame:
         """Posterior predictive at new inputs.
 
@@ -384,6 +399,13 @@ class Fit:
         kind
             ``"mean"``: the law's value, uncertain only through the parameters.
             ``"observation"``: a new run's loss, adding the fitted noise.
+        discrepancy
+            The law's own error, growing with the distance from the fitted data
+            (:mod:`bayescale._src.discrepancy`, Kennedy & O'Hagan 2001):
+            ``"default"`` (the prior calibrated on real held-out curves,
+            ``bs.Discrepancy()``), a :class:`~bayescale.Discrepancy`, or
+            ``None`` for the law assumed exactly true (the bands of the
+            parameters alone). It is zero inside each curve's fitted range.
 
         Returns
         -------
@@ -396,27 +418,39 @@ class Fit:
         mapping = {k: c for k, c in self.columns.inputs.items()}
         mapping.update(columns or {})
         x = as_inputs(self.law, new, mapping)
-        values = self.predictive_draws(x, kind=kind, seed=seed)  # [curves, S, M]
+        values = self.predictive_draws(x, kind=kind, seed=seed, discrepancy=discrepancy)  # [curves, S, M]
         names = {k: self.columns.inputs[k] for k in x}
         return band_table(values, x, names, self.groups, self.columns.group, interval)
 
-    def predictive_draws(self, x: Mapping[str, np.ndarray], kind: str = "mean", seed: int = 0) -> np.ndarray:
-        """Draws of the law (or of a new observation) at inputs ``x``: ``[curves, draws, points]``."""
+    def predictive_draws(self, x: Mapping[str, np.ndarray], kind: str = "mean", seed: int = 0,
+                         discrepancy: Any = None) -> np.ndarray:
+        """Draws of the law (or of a new observation) at inputs ``x``: ``[curves, draws, points]``.
+
+        Without ``discrepancy`` (the default here, unlike :meth:`predict`) the
+        law is taken as exactly true: what simulation-based calibration checks.
+        """
         params = {k: jnp.asarray(self.draws(k)) for k in self.law.param_names}
         sigma = jnp.asarray(self.draws(NOISE))
+        if self.spec.likelihood.runs:  # a new run's checkpoint: its own run deviation and the nugget
+            sigma = runs_mod.new_run_scale(sigma, jnp.asarray(self.draws(runs_mod.RUN_SD)))
         xs = {k: jnp.asarray(v) for k, v in x.items()}
         key = jax.random.PRNGKey(seed)
-        return np.asarray(_predictive(self.spec, params, sigma, xs, key, kind == "observation"))
+        k_delta = jax.random.fold_in(key, 1)  # the noise keeps its stream whether or not the term is on
+        prior = discrepancy_mod.resolve(discrepancy)
+        shift = jnp.zeros(())
+        if prior is not None:
+            distance = discrepancy_mod.distances(self.law, self.inputs, self.rows, x)
+            shift = discrepancy_mod.shifts(prior, jnp.asarray(distance), sigma, k_delta)
+        return np.asarray(_predictive(self.spec, params, sigma, xs, key, kind == "observation", shift))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 5))
-def _predictive(spec: ModelSpec, params, sigma, x, key, observation: bool):
+def _predictive(spec: ModelSpec, params, sigma, x, key, observation: bool, shift):
     lik = spec.likelihood
     loc = jax.vmap(jax.vmap(lambda p: lik.locate(log_mean(spec.law, p, x))))(params)  # [curves, S, M]
     if observation:
-        eps = lik.dist(jnp.zeros_like(loc), 1.0).sample(key)
-        loc = loc + sigma[..., None] * eps
-    return lik.natural(loc)
+        loc = loc + sigma[..., None] * standard_noise(lik, key, loc.shape, loc.dtype)
+    return lik.natural(loc + shift)
 
 
 def band_table(values: np.ndarray, x: Mapping[str, np.ndarray], names: Mapping[str, str], groups: list[Any],

@@ -48,13 +48,16 @@ class Stack:
     def _first(self) -> Fit:
         return next(iter(self.fits.values()))
 
-    def predictive_draws(self, x: Mapping[str, Any], kind: str = "mean", seed: int = 0) -> np.ndarray:
+    def predictive_draws(self, x: Mapping[str, Any], kind: str = "mean", seed: int = 0,
+                         discrepancy: Any = None) -> np.ndarray:
         """Draws of the mixture at inputs ``x`` (every law's inputs, by input name): ``[curves, draws, points]``.
 
         Each fit contributes a number of draws proportional to its weight
-        (largest remainder), chosen at random from its own draws.
+        (largest remainder), chosen at random from its own draws;
+        ``discrepancy`` as in :meth:`Fit.predictive_draws`.
         """
-        per_fit = {k: f.predictive_draws({n: x[n] for n in f.law.inputs}, kind=kind, seed=seed)
+        per_fit = {k: f.predictive_draws({n: x[n] for n in f.law.inputs}, kind=kind, seed=seed,
+                                         discrepancy=discrepancy)
                    for k, f in self.fits.items()}
         total = min(v.shape[1] for v in per_fit.values())
         counts = _apportion(self.weights.to_numpy(), total)
@@ -64,8 +67,9 @@ class Stack:
         return np.concatenate(parts, axis=1)
 
     def predict(self, new: Any, interval: float = 0.9, kind: str = "mean", seed: int = 0,
-                columns: Mapping[str, str] | None = None) -> pd.DataFrame:
-        """Posterior predictive of the mixture, with the signature and columns of :meth:`Fit.predict`.
+                columns: Mapping[str, str] | None = None, discrepancy: Any = "default") -> pd.DataFrame:
+        """Posterior predictive of the mixture, with the signature and columns of :meth:`Fit.predict`
+        (each law's draws with its own discrepancy term, on by default).
 
         ``new`` holds the inputs of every stacked law (the union), keyed by
         input name or by the fits' column names.
@@ -81,7 +85,7 @@ class Stack:
             frame = pd.DataFrame(new) if not isinstance(new, pd.DataFrame) else new
             wanted = [c for k in f.law.inputs for c in {k, mapping.get(k, k)} if c in frame.columns]
             x.update(as_inputs(f.law, frame[wanted], mapping))
-        values = self.predictive_draws(x, kind=kind, seed=seed)
+        values = self.predictive_draws(x, kind=kind, seed=seed, discrepancy=discrepancy)
         first = self._first
         names = {}
         for f in self.fits.values():

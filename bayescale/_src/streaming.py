@@ -142,6 +142,8 @@ def fit_stream(
     if options.get("pooling", "none") != "none":
         raise ValueError("fit_stream fits independent curves; a partially pooled fit is one joint posterior: "
                          "use bs.fit(..., pooling='partial')")
+    if options.get("run") is not None:
+        raise ValueError("fit_stream does not support run= (correlated checkpoints) yet: use bs.fit(..., run=...)")
     if "progress" in options:
         raise TypeError("progress is fit_stream's own argument")
     try:

@@ -53,7 +53,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["CITATIONS", "citation", "list", "load", "names", "readme"]
+__all__ = ["CITATIONS", "citation", "heldout", "list", "load", "names", "readme"]
 
 
 # ---------------------------------------------------------------------- readers
@@ -291,6 +291,49 @@ def load(name: str, **options: Any) -> pd.DataFrame:
             raise TypeError(f"{key} must be True or False, got {value!r}")
     df = ds.reader(**options)
     df.attrs.update(name=name, citation=ds.citation, licence=ds.licence, source=ds.source)
+    return df
+
+
+#: The held-out splits of :func:`heldout`: how many of the largest runs are held out, and how they are fitted.
+HELDOUT = {
+    "chinchilla": dict(by="C", threshold=1e21, law="chinchilla", y="loss", columns=None, x=None),
+    "datablations": dict(by="tokens_D", threshold=1e11, law="data_constrained", y="val_loss",
+                         columns={"N": "params_N", "D": "tokens_D", "U": "unique_tokens_U"}, x=None),
+    "bnsl_addition": dict(by=None, threshold=None, law="bnsl", y="test_cross_entropy", columns=None,
+                          x="train_dataset_size"),
+    "revisiting_lang": dict(by=None, threshold=None, law="power_law", y="Loss", columns=None, x="Seen Examples",
+                            group="curve"),
+}
+
+
+def heldout(name: str) -> pd.DataFrame:
+    """A bundled data set with an extrapolation split: a ``Training`` column, 1 to fit and 0 to predict.
+
+    The held-out rows are the largest runs, so that scoring them measures
+    extrapolation (see :func:`bayescale.evaluate`):
+
+    - ``"chinchilla"``: the 23 runs with compute ``C >= 1e21`` FLOP (up to
+      1.3e22) held out; the 217 smaller runs fitted.
+    - ``"datablations"``: the 26 longest runs, ``tokens_D >= 1e11`` (up to
+      9e11 tokens), held out; 156 fitted.
+    - ``"bnsl_addition"``: the upstream split (14 fitted, the 3 largest
+      training sets held out).
+    - ``"revisiting_lang"``: the benchmark's own ``Training`` column.
+
+    ``df.attrs["evaluate"]`` holds the keywords of ``bs.evaluate`` for the
+    split (the law used in ``benchmarks/bench_heldout.py``, ``y``, ``x`` or
+    ``columns``, ``group``), e.g. ``bs.evaluate(df, **df.attrs["evaluate"])``.
+    """
+    if name not in HELDOUT:
+        raise ValueError(f"no held-out split of {name!r}{_did_you_mean(name, HELDOUT)}; "
+                         f"splits exist for {', '.join(map(repr, HELDOUT))}")
+    rule = dict(HELDOUT[name])
+    df = load(name)
+    if name == "bnsl_addition":
+        df["Training"] = (df["split"] == "fit").astype(int)
+    elif rule["by"] is not None:
+        df["Training"] = (df[rule["by"]] < rule["threshold"]).astype(int)
+    df.attrs["evaluate"] = {k: v for k, v in rule.items() if k not in ("by", "threshold") and v is not None}
     return df
 
 

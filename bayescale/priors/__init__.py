@@ -1,4 +1,4 @@
-"""Priors: the law's defaults, literature presets, transfer from earlier fits, user overrides.
+"""Priors: the law's defaults, literature presets, transfer from earlier fits, populations of curves, user overrides.
 
 Priors are NumPyro distributions in natural units. Each law's defaults are in
 its parameter spec (``bs.laws.table()`` and :func:`defaults` list them); the
@@ -6,7 +6,8 @@ noise scale ``sigma`` of the log-space likelihood defaults to HalfNormal(0.1).
 ``bs.fit(..., priors=...)`` takes
 
 - a preset name (:func:`presets` lists them; see :mod:`bayescale.priors.presets`),
-- a dict of parameter -> distribution (from the user, or from :func:`from_fit`),
+- a dict of parameter -> distribution (from the user, from :func:`from_fit`,
+  or from :func:`from_curves`, the population prior of a corpus of curves),
   replacing the defaults of those parameters only.
 
 A user prior must have the same support as the default (an exponent stays
@@ -25,6 +26,7 @@ from bayescale._src.model import NOISE, default_noise_prior
 from bayescale._src.prior_records import prior_key
 from bayescale.laws import Law
 from bayescale.priors import presets as _presets
+from bayescale.priors.population import from_curves, population_priors
 from bayescale.priors.transfer import from_fit
 
 PriorSpec = str | Mapping[str, dist.Distribution] | None
@@ -112,5 +114,7 @@ __all__ = [
     "preset",
     "preset_table",
     "from_fit",
+    "from_curves",
+    "population_priors",
     "is_default",
 ]

@@ -66,11 +66,11 @@ def from_fit(fit, params: Iterable[str] | None = None, inflate: float = 2.0, gro
         loc, scale = float(z.mean()), float(z.std(ddof=1)) * float(inflate)
         if not (np.isfinite(loc) and np.isfinite(scale) and scale > 0):
             raise ValueError(f"the posterior of {name!r} has no spread to transfer (sd {scale})")
-        out[name] = _unconstrained_normal(loc, scale, support)
+        out[name] = unconstrained_normal(loc, scale, support)
     return out
 
 
-def _unconstrained_normal(loc: float, scale: float, support) -> dist.Distribution:
+def unconstrained_normal(loc: float, scale: float, support) -> dist.Distribution:
     if support is constraints.real:
         return dist.Normal(loc, scale)
     if support is constraints.positive:

@@ -1,0 +1,424 @@
+"""``bs.evaluate``: fit on one part of every curve, score the forecast of the held-out rest.
+
+The protocol of Alabdulmohsin, Neyshabur and Zhai (2022, "Revisiting Neural
+Scaling Laws in Language and Vision", NeurIPS, arXiv:2209.06640): fit each
+curve on its fitting points (``Training == 1``), predict its held-out,
+larger-scale points (``Training == 0``), and score per curve
+
+.. math::
+
+    \\mathrm{RMSLE} &= \\Big(\\tfrac{1}{m} \\sum_{j=1}^{m}
+        \\big(\\log \\hat y_j - \\log y_j\\big)^2\\Big)^{1/2}, \\\\
+    \\mathrm{cov}_p &= \\tfrac{1}{m} \\sum_{j=1}^{m}
+        \\mathbf 1\\big[q_{(1-p)/2}(x_j) \\le y_j \\le q_{(1+p)/2}(x_j)\\big], \\\\
+    \\mathrm{MSCE} &= \\tfrac{1}{|P|} \\sum_{p \\in P} (\\mathrm{cov}_p - p)^2,
+    \\quad P = \\{0.50, 0.51, \\dots, 0.99\\},
+
+where ``y_j`` are the ``m`` held-out losses, ``\\hat y_j`` the median of the
+posterior predictive of the law (the discrepancy term, symmetric around zero,
+widens the bands but does not move the point forecast) and ``q_a`` the
+quantiles of the full predictive (the central bands of a
+new observation by default; MSCE as in Lee et al. 2025, "Bayesian Neural
+Scaling Law Extrapolation with Prior-Data Fitted Networks", ICML). Coverage is
+read off the probability integral transform ``u_j = P(y_rep < y_j)``: ``y_j``
+is inside the central ``p`` band when ``|u_j - 1/2| <= p/2``.
+
+Scoring is one compiled, vectorized call over all curves: each curve's
+held-out inputs are padded to a common width with a mask, the predictive draws
+``[curves, draws, points]`` are made at once, and the metrics are reduced
+without a Python loop over curves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+import warnings
+from typing import Any, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from bayescale import laws
+from bayescale._src import discrepancy as discrepancy_mod
+from bayescale._src.data import _as_frame, _numeric_column, bucket_size, resolve_columns
+from bayescale._src.noise import standard_noise
+from bayescale._src.model import NOISE, ModelSpec, log_mean
+from bayescale._src.results import Fit
+from bayescale._src.stacking import _apportion
+
+LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
+MSCE_LEVELS = tuple(np.round(np.arange(50, 100) / 100, 2))
+
+
+@dataclasses.dataclass(eq=False, repr=False)
+class Evaluation:
+    """Held-out scores of a forecast.
+
+    Attributes
+    ----------
+    curves
+        One row per scored curve: ``points_fit``, ``points_heldout``,
+        ``rmsle``, ``coverage_50`` ... ``coverage_99`` (the ``levels``),
+        ``msce``, and the ``by`` columns of the table.
+    points
+        One row per held-out point: the group, the inputs, the observed loss
+        ``y``, the predictive ``median``, ``lower`` and ``upper`` of the 90%
+        band, ``pit`` (the predictive probability below ``y``) and
+        ``distance`` (decades beyond the curve's fitted data, see
+        :mod:`bayescale._src.discrepancy`).
+    calibration
+        Per curve (rows as ``curves``), the coverage of the central bands at
+        each level of ``MSCE_LEVELS`` (0.50 ... 0.99, the columns).
+    fits
+        ``{law name: Fit}`` of the fitting rows.
+    weights
+        Stacking weights over the laws (one law: weight 1).
+    seconds
+        ``{"fit": ..., "score": ...}`` wall-clock seconds (compiles included).
+    """
+
+    curves: pd.DataFrame
+    points: pd.DataFrame
+    calibration: pd.DataFrame
+    fits: dict[str, Fit]
+    weights: pd.Series
+    seconds: dict[str, float]
+
+    @property
+    def seconds_per_curve(self) -> float:
+        """Fit and scoring time divided by the number of curves."""
+        return sum(self.seconds.values()) / max(len(self.curves), 1)
+
+    def summary(self, by: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """Scores of a set of curves (all, or each ``by`` group), each curve counting once.
+
+        ``rmsle`` and ``coverage_*`` are means over the curves; ``msce`` is the
+        calibration error of the set, the mean over levels of (mean coverage
+        - level)^2, and ``msce_per_curve`` the mean of the curves' own MSCE.
+        The two differ: a curve with one held-out point covers it or not, so
+        its own MSCE is at least 0.086 however good the forecast (0.13 on
+        average for a calibrated one), while a set of calibrated curves has
+        an MSCE near zero.
+        """
+        table = self.curves
+        scores = ["rmsle"] + [c for c in table.columns if c.startswith("coverage_")]
+        levels = np.asarray(self.calibration.columns, float)
+        keys = pd.Series(0, index=table.index) if by is None else [table[b] for b in ([by] if isinstance(by, str) else by)]
+        grouped = table.groupby(keys, sort=True)
+        out = grouped[scores].mean()
+        out.insert(0, "curves", grouped.size())
+        mean_coverage = self.calibration.set_index(table.index).groupby(keys, sort=True).mean()
+        out["msce"] = ((mean_coverage.to_numpy() - levels) ** 2).mean(axis=1)
+        out["msce_per_curve"] = grouped["msce"].mean()
+        return out.reset_index(drop=by is None)
+
+    def __repr__(self) -> str:
+        s = self.summary().iloc[0]
+        return (f"<Evaluation {len(self.curves)} curves: RMSLE {s['rmsle']:.4f}, MSCE {s['msce']:.4f}, "
+                f"{self.seconds_per_curve:.3f} s per curve>")
+
+
+def evaluate(
+    data: Any,
+    law: str | laws.Law | Sequence[str | laws.Law] | Mapping[str, Mapping[str, Any]] = "power_law",
+    *,
+    split: str | Sequence[bool] = "Training",
+    y: str = "loss",
+    x: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    group: str | None = None,
+    by: str | Sequence[str] | None = None,
+    kind: str = "observation",
+    discrepancy: Any = "default",
+    levels: Sequence[float] = LEVELS,
+    method: str = "laplace",
+    seed: int = 0,
+    **fit_options: Any,
+) -> Evaluation:
+    """Fit every curve on its fitting rows and score the forecast of its held-out rows.
+
+    Parameters
+    ----------
+    data
+        Table with the law's inputs, the loss and (optionally) a group column.
+    law
+        A law (name or :class:`~bayescale.laws.Law`); several (a list, or a dict
+        ``{name: options for bs.fit}``, e.g. ``{"m4": {"likelihood":
+        "logit_student_t"}}``) are fitted separately and their predictives
+        combined with stacking weights (:func:`bayescale.stack`).
+    split
+        Column whose true / 1 rows are fitted and false / 0 rows held out (the
+        Revisiting benchmark's ``Training``), or a boolean sequence, one per row.
+    y, x, columns, group
+        As in :func:`bayescale.fit`.
+    by
+        Column(s), constant within a curve, copied into ``curves`` (e.g.
+        ``"Domain"``), for :meth:`Evaluation.summary`.
+    kind
+        ``"observation"`` (default): bands of a new observation, the held-out
+        loss's own predictive; ``"mean"``: bands of the law's value.
+    discrepancy
+        The law's error growing with the distance from the fitted data
+        (:mod:`bayescale._src.discrepancy`): ``"default"``, a
+        :class:`~bayescale.Discrepancy`, or ``None`` (the law assumed exact).
+    levels
+        Central band probabilities whose coverage is reported.
+    method
+        The engine of the fits. ``"laplace"`` by default, unlike
+        :func:`bayescale.fit`: with the discrepancy term its bands were
+        calibrated on the benchmark curves at about 0.1 s per curve (fit and
+        scoring; benchmarks/README.md); ``"nuts"`` is the exact posterior at
+        a few seconds per curve.
+    seed
+        Seed of the fits and of the predictive draws.
+    **fit_options
+        Passed to :func:`bayescale.fit` (``method``, ``priors``,
+        ``likelihood``, ``draws``, ...).
+
+    Returns
+    -------
+    :class:`Evaluation`
+    """
+    frame = _as_frame(data)
+    keep = _split_mask(frame, split)
+    train, heldout = frame[keep], frame[~keep]
+    if len(heldout) == 0:
+        raise ValueError(f"no held-out rows: every row of the table is a fitting row of split {split!r}")
+    specs = _law_options(law)
+    start = time.perf_counter()
+    fits = {}
+    for name, options in specs.items():
+        fits[name] = _fit(train, name, options, y=y, x=x, columns=columns, group=group, method=method, seed=seed,
+                          **fit_options)
+    fitted = time.perf_counter()
+    weights = _stacking_weights(fits)
+    curves, points, calibration = score(fits, heldout, weights=weights, kind=kind, discrepancy=discrepancy,
+                                        levels=levels, seed=seed, by=by)
+    seconds = {"fit": fitted - start, "score": time.perf_counter() - fitted}
+    return Evaluation(curves, points, calibration, fits, weights, seconds)
+
+
+def _fit(train, name, options, **common):
+    import bayescale as bs
+
+    merged = {**common, **options}
+    return bs.fit(train, law=name, **merged)
+
+
+def _law_options(law) -> dict[str, dict[str, Any]]:
+    if isinstance(law, Mapping):
+        return {_law_name(k): dict(v or {}) for k, v in law.items()}
+    if isinstance(law, (str, laws.Law)):
+        return {_law_name(law): {}}
+    items = list(law)
+    if not items:
+        raise ValueError("law= names no law")
+    return {_law_name(k): {} for k in items}
+
+
+def _law_name(law) -> Any:
+    return law if isinstance(law, laws.Law) else laws.get(law).name
+
+
+def _split_mask(frame: pd.DataFrame, split) -> np.ndarray:
+    """True for the fitting rows."""
+    if isinstance(split, str):
+        if split not in frame.columns:
+            raise ValueError(f"split column {split!r} not found; the table has columns {list(frame.columns)}")
+        values = frame[split].to_numpy()
+        where = f"split column {split!r}"
+    else:
+        values = np.asarray(split)
+        where = "split"
+        if values.shape != (len(frame),):
+            raise ValueError(f"split must have one value per row ({len(frame)}), got shape {values.shape}")
+    if values.dtype == bool:
+        return values
+    ok = pd.Series(values).isin([0, 1]).to_numpy()
+    if not ok.all():
+        bad = values[~ok][0]
+        raise ValueError(f"{where} must hold 1 (fit) or 0 (held out) or booleans, got {bad!r}")
+    return values.astype(int) == 1
+
+
+def _stacking_weights(fits: Mapping[str, Fit]) -> pd.Series:
+    if len(fits) == 1:
+        return pd.Series({next(iter(fits)): 1.0}, name="weight")
+    from bayescale._src.stacking import stack
+
+    return stack(dict(fits)).weights
+
+
+# ---------------------------------------------------------------- scoring
+def score(
+    fits: Fit | Mapping[str, Fit],
+    heldout: Any,
+    *,
+    weights: pd.Series | None = None,
+    kind: str = "observation",
+    discrepancy: Any = "default",
+    levels: Sequence[float] = LEVELS,
+    seed: int = 0,
+    by: str | Sequence[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Score fitted curves on held-out rows: the ``(curves, points, calibration)`` tables of :class:`Evaluation`.
+
+    ``fits`` is one :class:`Fit` or ``{name: Fit}`` of the same curves (mixed
+    with ``weights``, default equal); ``heldout`` has the fits' input, loss and
+    group columns. Curves without held-out rows are left out.
+    """
+    if kind not in ("mean", "observation"):
+        raise ValueError(f"kind must be 'mean' or 'observation', got {kind!r}")
+    levels = tuple(float(v) for v in levels)
+    if not all(0 < v < 1 for v in levels):
+        raise ValueError(f"levels must be between 0 and 1, got {levels}")
+    fits = {"fit": fits} if isinstance(fits, Fit) else dict(fits)
+    first = next(iter(fits.values()))
+    if weights is None:
+        weights = pd.Series(1.0 / len(fits), index=list(fits))
+    prior = discrepancy_mod.resolve(discrepancy)
+    frame = _as_frame(heldout)
+    index, rows = _heldout_rows(first, frame)
+    y = _numeric_column(frame, first.columns.y, "the held-out loss")
+    key = jax.random.PRNGKey(seed)
+    draws, points_draws, dist = [], [], None
+    for k, (name, fit) in enumerate(fits.items()):
+        x = _padded_inputs(fit, frame, rows)
+        distance = discrepancy_mod.distances(fit.law, fit.inputs, [fit.rows[i] for i in index], x)
+        dist = distance if dist is None else dist
+        sigma = jnp.asarray(fit.draws(NOISE)[np.asarray(index)])
+        shift = (discrepancy_mod.shifts(prior, jnp.asarray(distance), sigma, jax.random.fold_in(key, 2 * k + 1))
+                 if prior is not None else jnp.zeros(()))
+        law_only, full = ragged_draws(fit, index, x, jax.random.fold_in(key, 2 * k), kind == "observation", shift)
+        points_draws.append(law_only)
+        draws.append(full)
+    mixture = weights.reindex(list(fits)).to_numpy()
+    values, point_values = _mix(draws, mixture, seed), _mix(points_draws, mixture, seed)
+    observed, mask = _padded(y, rows, 1.0), _padded(np.ones(len(y), bool), rows, False)
+    metrics = _metrics(jnp.asarray(values), jnp.asarray(point_values), jnp.asarray(observed), jnp.asarray(mask),
+                       jnp.asarray(levels + MSCE_LEVELS))
+    median, lower, upper, pit, coverage, rmsle = (np.asarray(m) for m in metrics)
+    labels = [first.groups[i] for i in index]
+    curves = pd.DataFrame({"points_fit": [len(first.rows[i]) for i in index],
+                           "points_heldout": [len(r) for r in rows], "rmsle": rmsle})
+    for j, level in enumerate(levels):
+        curves[f"coverage_{100 * level:g}"] = coverage[:, j]
+    curves["msce"] = ((coverage[:, len(levels):] - np.asarray(MSCE_LEVELS)) ** 2).mean(axis=1)
+    group = first.columns.group
+    if group is not None:
+        curves.insert(0, group, labels)
+        for column in [by] if isinstance(by, str) else list(by or []):
+            curves[column] = [frame[column].iloc[r[0]] for r in rows]
+    points = _points_table(first, frame, rows, labels, y, median, lower, upper, pit, dist)
+    calibration = pd.DataFrame(coverage[:, len(levels):], columns=pd.Index(MSCE_LEVELS, name="level"))
+    return curves, points, calibration
+
+
+def _heldout_rows(fit: Fit, frame: pd.DataFrame) -> tuple[list[int], list[np.ndarray]]:
+    """Positions in ``fit.groups`` of the curves with held-out rows, and those rows (``iloc``)."""
+    group = fit.columns.group
+    if group is None:
+        return [0], [np.arange(len(frame))]
+    if group not in frame.columns:
+        raise ValueError(f"group column {group!r} not found in the held-out rows")
+    position = {label: i for i, label in enumerate(fit.groups)}
+    labels = frame[group].to_numpy()
+    unknown = sorted({str(v) for v in labels if v not in position})
+    if unknown:
+        raise ValueError(f"held-out rows of group(s) {unknown[:5]} of column {group!r} have no fitting rows")
+    codes = np.array([position[v] for v in labels])
+    index = sorted(set(codes.tolist()))
+    missing = len(fit.groups) - len(index)
+    if missing:
+        warnings.warn(f"{missing} curve(s) have no held-out rows and are not scored", UserWarning, stacklevel=3)
+    return index, [np.flatnonzero(codes == i) for i in index]
+
+
+def _padded(values: np.ndarray, rows: Sequence[np.ndarray], fill) -> np.ndarray:
+    width = bucket_size(max(len(r) for r in rows))
+    out = np.full((len(rows), width), fill, dtype=values.dtype)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = values[r]
+    return out
+
+
+def _padded_inputs(fit: Fit, frame: pd.DataFrame, rows) -> dict[str, np.ndarray]:
+    """Each law input as ``[curves, width]``; padding repeats the curve's first held-out point."""
+    out = {}
+    for k, column in fit.columns.inputs.items():
+        values = _numeric_column(frame, column, f"input {k!r} of law {fit.law.name!r}")
+        padded = _padded(values, rows, 1.0)
+        for i, r in enumerate(rows):
+            padded[i, len(r):] = values[r[0]]
+        out[k] = padded
+    return out
+
+
+def ragged_draws(fit: Fit, index: Sequence[int], x: Mapping[str, np.ndarray], key, observation: bool,
+                 shift) -> tuple[np.ndarray, np.ndarray]:
+    """Predictive draws of curves ``index`` of ``fit``, each at its own inputs ``x[k] [curves, points]``,
+    without and with the discrepancy ``shift``: two ``[curves, draws, points]`` arrays in natural units."""
+    idx = np.asarray(index)
+    params = {k: jnp.asarray(fit.draws(k)[idx]) for k in fit.law.param_names}
+    sigma = jnp.asarray(fit.draws(NOISE)[idx])
+    xs = {k: jnp.asarray(v) for k, v in x.items()}
+    law_only, full = _ragged(fit.spec, params, sigma, xs, key, observation, shift)
+    return np.asarray(law_only), np.asarray(full)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 5))
+def _ragged(spec: ModelSpec, params, sigma, x, key, observation: bool, shift):
+    lik = spec.likelihood
+
+    def curve(p, xc):
+        return jax.vmap(lambda q: lik.locate(log_mean(spec.law, q, xc)))(p)  # [S, M]
+
+    loc = jax.vmap(curve)(params, x)  # [curves, S, M]
+    if observation:
+        loc = loc + sigma[..., None] * standard_noise(lik, key, loc.shape, loc.dtype)
+    return lik.natural(loc), lik.natural(loc + shift)
+
+
+def _mix(draws: list[np.ndarray], weights: np.ndarray, seed: int) -> np.ndarray:
+    """The stacked mixture: from each law, draws in proportion to its weight (see :func:`bayescale.stack`)."""
+    if len(draws) == 1:
+        return draws[0]
+    total = min(d.shape[1] for d in draws)
+    rng = np.random.default_rng(seed)
+    parts = [d[:, rng.choice(d.shape[1], n, replace=False)] for d, n in zip(draws, _apportion(weights, total)) if n]
+    return np.concatenate(parts, axis=1)
+
+
+@jax.jit
+def _metrics(values, point_values, observed, mask, levels):
+    """Median (of ``point_values``), 90% band, PIT, coverage per level (of ``values``) and RMSLE of the median,
+    per curve, from draws [C, S, M]."""
+    median = jnp.median(point_values, axis=1)
+    lower, upper = jnp.quantile(values, jnp.asarray([0.05, 0.95]), axis=1)
+    below = jnp.mean(values < observed[:, None, :], axis=1)
+    ties = jnp.mean(values == observed[:, None, :], axis=1)
+    pit = below + 0.5 * ties
+    inside = jnp.abs(pit - 0.5)[..., None] <= levels / 2  # [C, M, L]
+    count = mask.sum(axis=1)
+    coverage = jnp.sum(inside & mask[..., None], axis=1) / count[:, None]
+    error = jnp.where(mask, jnp.log(median) - jnp.log(observed), 0.0)
+    rmsle = jnp.sqrt(jnp.sum(error**2, axis=1) / count)
+    return median, lower, upper, pit, coverage, rmsle
+
+
+def _points_table(fit, frame, rows, labels, y, median, lower, upper, pit, distance) -> pd.DataFrame:
+    frames = []
+    for i, r in enumerate(rows):
+        m = len(r)
+        df = pd.DataFrame({c: frame[c].to_numpy()[r] for c in fit.columns.inputs.values()})
+        if fit.columns.group is not None:
+            df.insert(0, fit.columns.group, labels[i])
+        df["y"] = y[r]
+        df["median"], df["lower"], df["upper"] = median[i, :m], lower[i, :m], upper[i, :m]
+        df["pit"], df["distance"] = pit[i, :m], distance[i, :m]
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,161 @@
+"""bs.evaluate, bs.Discrepancy and the held-out splits (bayescale._src.evaluate, bayescale._src.discrepancy).
+
+Every fit here runs on the POWER Laplace program of fixtures.py (curves of 17..32 fitting points,
+``chunk_size=CHUNK``), so this file compiles only the scoring programs.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+import bayescale as bs
+from bayescale._src import discrepancy as discrepancy_mod
+from bayescale._src.evaluate import MSCE_LEVELS, score
+from bayescale._src.noise import standard_noise
+from fixtures import CHUNK, COLUMNS, SETTINGS, fit_like, power_curves
+
+import jax
+
+LAPLACE = dict(**SETTINGS["laplace"], chunk_size=CHUNK, **COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def split_table() -> pd.DataFrame:
+    """Three power-law curves of 26, 29 and 32 points over 1e7..1e10 tokens; tokens <= 1e9 are fitted (17-22
+    points each, the POWER bucket), the last decade is held out."""
+    df = power_curves(lengths=(26, 29, 32))
+    df["Training"] = (df["tokens"] <= 1e9 * (1 + 1e-9)).astype(int)
+    df["family"] = np.where(df["run"] == 0, "a", "b")
+    return df
+
+
+@pytest.fixture(scope="module")
+def evaluation(split_table):
+    return bs.evaluate(split_table, "power_law", by="family", **LAPLACE)
+
+
+def test_evaluate_scores_every_held_out_point(evaluation, split_table):
+    curves = evaluation.curves
+    assert list(curves["run"]) == [0, 1, 2]
+    held = split_table[split_table["Training"] == 0].groupby("run").size().to_numpy()
+    np.testing.assert_array_equal(curves["points_heldout"], held)
+    assert (curves["points_fit"] >= 17).all()
+    assert len(evaluation.points) == held.sum()
+    # the law is true and the noise 1%: the median forecast one decade out is within a few percent
+    assert (curves["rmsle"] < 0.03).all()
+    for column in ("coverage_50", "coverage_80", "coverage_90", "coverage_95", "coverage_99"):
+        assert curves[column].between(0, 1).all()
+    # MSCE is the mean squared gap between coverage and level over 0.50 .. 0.99
+    gap = evaluation.calibration.to_numpy() - np.asarray(MSCE_LEVELS)
+    np.testing.assert_allclose(curves["msce"], (gap**2).mean(axis=1))
+    points = evaluation.points
+    assert ((points["lower"] <= points["median"]) & (points["median"] <= points["upper"])).all()
+    assert points["pit"].between(0, 1).all() and (points["distance"] > 0).all()
+    assert evaluation.seconds_per_curve > 0 and "RMSLE" in repr(evaluation)
+
+
+def test_summary_by_a_curve_column(evaluation):
+    by = evaluation.summary(by="family")
+    assert list(by["family"]) == ["a", "b"] and list(by["curves"]) == [1, 2]
+    whole = evaluation.summary()
+    assert whole["curves"].item() == 3
+    np.testing.assert_allclose(whole["rmsle"].item(), evaluation.curves["rmsle"].mean())
+    # the set's MSCE uses the mean coverage: never above the mean of the curves' own MSCE
+    assert whole["msce"].item() <= whole["msce_per_curve"].item() + 1e-12
+
+
+def test_ragged_scoring_matches_per_curve_predict(evaluation, split_table):
+    """The vectorized medians are those of fit[c].predict at each curve's own held-out inputs."""
+    fit = evaluation.fits["power_law"]
+    curves, points, _ = score(fit, split_table[split_table["Training"] == 0], kind="mean", discrepancy=None)
+    for run in (0, 2):
+        mine = points[points["run"] == run]
+        band = fit[run].predict({"tokens": mine["tokens"].to_numpy()}, kind="mean", discrepancy=None)
+        np.testing.assert_allclose(mine["median"].to_numpy(), band["median"].to_numpy(), rtol=1e-10)
+
+
+def test_discrepancy_widens_bands_beyond_the_data_only(power_laplace):
+    fit = power_laplace[1]
+    at = {"tokens": [1e8, 1e11, 1e13]}  # inside, 1 decade and 3 decades beyond the data (1e7..1e10)
+    exact = fit.predict(at, discrepancy=None)
+    default = fit.predict(at)  # on by default for forecasts
+    width = lambda t: (t["upper"] - t["lower"]).to_numpy()  # noqa: E731
+    np.testing.assert_allclose(width(default)[0], width(exact)[0])
+    assert width(default)[1] > width(exact)[1] and width(default)[2] > 2 * width(exact)[2]
+    wider = fit.predict(at, discrepancy=bs.Discrepancy(rate=20.0))
+    assert (width(wider)[1:] > width(default)[1:]).all()
+    # predictive_draws, what bs.sbc checks, keeps the law exact unless asked
+    np.testing.assert_array_equal(fit.predictive_draws({"x": [1e13]}), fit.predictive_draws({"x": [1e13]}, discrepancy=None))
+
+
+def test_discrepancy_distance_is_in_decades_of_compute_for_n_d_laws():
+    law = bs.laws.get("chinchilla")
+    fitted = {"N": np.array([1e8, 1e9]), "D": np.array([1e9, 1e10])}  # 6ND from 6e17 to 6e19
+    new = {"N": np.array([1e9, 1e10, 1e7]), "D": np.array([1e10, 1e11, 1e9])}
+    d = discrepancy_mod.distances(law, fitted, [np.arange(2)], new)
+    np.testing.assert_allclose(d, [[0.0, 2.0, 1.0]])
+
+
+@pytest.mark.parametrize("bad, error", [(-1.0, ValueError), ("wide", TypeError)])
+def test_discrepancy_rejects_bad_priors(bad, error):
+    with pytest.raises(error, match="discrepancy"):
+        discrepancy_mod.resolve(bs.Discrepancy(rate=bad) if isinstance(bad, float) else bad)
+
+
+@pytest.mark.parametrize("df", [4.0, 3.0, 2.5])  # even: exponentials; odd: squared normals; else NumPyro's
+def test_standard_noise_is_student_t(df):
+    lik = bs.Likelihood("student_t", df=df)
+    draws = np.asarray(standard_noise(lik, jax.random.PRNGKey(0), (100_000,), np.float64))
+    q = [0.05, 0.25, 0.5, 0.75, 0.95]
+    np.testing.assert_allclose(np.quantile(draws, q), scipy.stats.t.ppf(q, df), atol=0.04)
+
+
+def test_evaluate_ungrouped_and_stacked(split_table):
+    one = split_table[split_table["run"] == 1]
+    single = bs.evaluate(one, "power_law", **{**LAPLACE, "group": None})
+    assert len(single.curves) == 1 and "run" not in single.curves
+    assert single.points["y"].size == (one["Training"] == 0).sum()
+    stacked = bs.evaluate(split_table, ["power_law", "pure_power_law"], **LAPLACE)
+    np.testing.assert_allclose(stacked.weights.sum(), 1.0)
+    assert set(stacked.fits) == {"power_law", "pure_power_law"} and len(stacked.curves) == 3
+
+
+def test_evaluate_errors_name_the_problem(split_table):
+    with pytest.raises(ValueError, match="split column 'train'"):
+        bs.evaluate(split_table, split="train", **LAPLACE)
+    bad = split_table.assign(Training=2)
+    with pytest.raises(ValueError, match="1 \\(fit\\) or 0"):
+        bs.evaluate(bad, **LAPLACE)
+    with pytest.raises(ValueError, match="no held-out rows"):
+        bs.evaluate(split_table.assign(Training=1), **LAPLACE)
+    fit = fit_like(split_table[split_table["Training"] == 1], "laplace")
+    with pytest.raises(ValueError, match="no fitting rows"):
+        score(fit, split_table.assign(run=7))
+    with pytest.raises(ValueError, match="kind"):
+        score(fit, split_table, kind="new")
+
+
+def test_heldout_splits_hold_out_the_largest_runs():
+    chinchilla = bs.datasets.heldout("chinchilla")
+    held = chinchilla[chinchilla["Training"] == 0]
+    assert len(held) == 23 and held["C"].min() > chinchilla.loc[chinchilla["Training"] == 1, "C"].max()
+    blations = bs.datasets.heldout("datablations")
+    assert (blations["Training"] == 0).sum() == 26 and blations.attrs["evaluate"]["law"] == "data_constrained"
+    assert (bs.datasets.heldout("bnsl_addition")["Training"] == 0).sum() == 3
+    with pytest.raises(ValueError, match="no held-out split"):
+        bs.datasets.heldout("chinchila")
+
+
+def test_cli_evaluate_prints_the_scores(chinchilla_laplace, capsys, tmp_path):
+    """``bayescale evaluate --dataset chinchilla``: the 217 smaller runs fitted on the CHINCHILLA program
+    (Laplace, 200 draws, one curve), the 23 largest scored."""
+    from bayescale._src.cli import main
+
+    out = tmp_path / "scores.csv"
+    assert main(["evaluate", "--dataset", "chinchilla", "--draws", "200", "--csv", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "<Evaluation 1 curves" in printed and "coverage_90" in printed
+    table = pd.read_csv(out)
+    assert table["points_heldout"].item() == 23 and table["points_fit"].item() == 217
+    assert main(["evaluate"]) == 2 and "--dataset" in capsys.readouterr().err
