@@ -238,7 +238,7 @@ def test_design_beats_random_and_cheapest_on_simulated_sweeps():
         out = bs.design.replay(table[["N", "D", "loss", "law_value", "seed"]], "chinchilla",
                                start=(table.role == "start").to_numpy(), target=(table.role == "target").to_numpy(),
                                budget_share=0.05, strategy=strategy, rounds=2, group="seed", truth="law_value",
-                               priors="hoffmann2022")
+                               discrepancy=None, priors="hoffmann2022")
         last = out[out["round"] == 2]
         results[strategy] = (np.sqrt(np.mean(last["log_error"] ** 2)),
                              np.mean(np.log(last["upper"] / last["lower"])), last["covered"].mean())
