@@ -53,7 +53,8 @@ def simulated(seeds: int, shares=(0.01, 0.05, 0.10)) -> pd.DataFrame:
                 out = bs.design.replay(table[["N", "D", "loss", "law_value", "seed"]], "chinchilla",
                                        start=(table.role == "start").to_numpy(), target=(table.role == "target").to_numpy(),
                                        budget_share=share, strategy=strategy, criterion=criterion or "gaussian",
-                                       rounds=ROUNDS, group="seed", truth="law_value", kind="mean", priors=PRESET)
+                                       rounds=ROUNDS, group="seed", truth="law_value", kind="mean", discrepancy=None,
+                                       priors=PRESET)
             last = out[out["round"] == ROUNDS]
             per_seed = last.groupby("seed").agg(
                 rmsle=("log_error", lambda e: np.sqrt(np.mean(e**2))),
@@ -81,7 +82,8 @@ def chinchilla(random_seeds: int = 20, shares=(0.05, 0.10)) -> pd.DataFrame:
             with Timer() as t:
                 out = bs.design.replay(table, "chinchilla", start=np.tile(start, copies), target=np.tile(target, copies),
                                        budget_share=share, strategy=strategy, criterion=criterion or "gaussian",
-                                       rounds=ROUNDS, group="copy", kind="observation", priors=PRESET)
+                                       rounds=ROUNDS, group="copy", kind="observation", discrepancy=None,
+                                       priors=PRESET)
             last = out[out["round"] == ROUNDS]
             name = strategy if criterion is None else f"{strategy} ({criterion})"
             rows.append({"budget": f"{share:.0%}", "strategy": name,

@@ -73,8 +73,9 @@ def test_next_runs_ranks_every_candidate_by_value_per_cost(chinchilla_laplace, c
     assert same_ratio["gain"].iloc[-1] > same_ratio["gain"].iloc[0]
 
 
-@pytest.mark.parametrize("criterion", ["gaussian", "reweight"])
-def test_next_runs_batches_within_k_and_budget(chinchilla_laplace, chinchilla_df, criterion):
+def test_next_runs_batches_within_k_and_budget(chinchilla_laplace, chinchilla_df, criterion="gaussian"):
+    """(The reweight criterion's batch update is tested on a Gaussian problem above: its programs for these
+    shapes would cost the fast tier another 20 s of compiling.)"""
     grid = _grid(chinchilla_df)
     budget = 6 * 5e10 * 1e12
     out = bs.design.next_runs(chinchilla_laplace, grid, TARGET, budget=budget, criterion=criterion)
@@ -237,7 +238,7 @@ def test_design_beats_random_and_cheapest_on_simulated_sweeps():
         out = bs.design.replay(table[["N", "D", "loss", "law_value", "seed"]], "chinchilla",
                                start=(table.role == "start").to_numpy(), target=(table.role == "target").to_numpy(),
                                budget_share=0.05, strategy=strategy, rounds=2, group="seed", truth="law_value",
-                               priors="hoffmann2022")
+                               discrepancy=None, priors="hoffmann2022")
         last = out[out["round"] == 2]
         results[strategy] = (np.sqrt(np.mean(last["log_error"] ** 2)),
                              np.mean(np.log(last["upper"] / last["lower"])), last["covered"].mean())

@@ -86,6 +86,7 @@ def replay(
     kind: str = "mean",
     interval: float = 0.9,
     criterion: str = "gaussian",
+    discrepancy: Any = "default",
     seed: int = 0,
     fit: Callable[..., Any] | None = None,
     **fit_options: Any,
@@ -119,6 +120,8 @@ def replay(
         a simulation can pass its noiseless law value).
     kind
         ``"mean"`` (the law's value) or ``"observation"`` (a new run's loss): the band's kind.
+    discrepancy
+        Passed to :meth:`Fit.predict <bayescale.Fit.predict>` (``None``: the law's own band, taken as exact).
     fit
         The fitting function (default :func:`bayescale.fit`); ``fit_options`` go to it (default
         ``method="laplace", draws=1000``; ``priors=`` a preset for a few-run start).
@@ -169,7 +172,7 @@ def replay(
             one = result[g] if group else result
             rows = held & (labels == g)
             forecast = one.predict(table.loc[rows, [mapping.get(k, k) for k in law.inputs]], interval=interval,
-                                   kind=kind)
+                                   kind=kind, discrepancy=discrepancy)
             truth_values = table.loc[rows, truth_col].to_numpy(float)
             frame = pd.DataFrame({"round": r, "runs": int((observed & (labels == g)).sum()),
                                   "cumulative_cost": spent[g], "new_runs": [tuple(new_runs[g])] * int(rows.sum()),
