@@ -73,7 +73,10 @@ def test_forms_match_their_formulas():
 def test_default_priors_respect_signs():
     for name in bs.laws.names():
         for p in bs.laws.get(name).params:
-            assert p.prior.support in (dist.constraints.positive, dist.constraints.nonnegative), (name, p.name)
+            # m4's levels of a bounded metric live in (0, 1)
+            signs = (dist.constraints.positive, dist.constraints.nonnegative, dist.constraints.unit_interval)
+            assert p.prior.support in signs, (name, p.name)
+    assert all(bs.laws.m4.param(k).prior.support is dist.constraints.unit_interval for k in ("E", "reach"))
     assert float(bs.laws.power_law.param("E").prior.log_prob(0.01)) > -5  # an irreducible loss near 0 is allowed
 
 
