@@ -120,10 +120,10 @@ def check_prior(
     posterior) is expected to be prior-dominated in a few-run fit and is not
     flagged.
     """
-    from bayescale import priors as priors_mod
+    from bayescale._src.prior_records import is_default
 
     law = spec.law
-    names = [n for n in law.param_names if priors_mod.is_default(law, n, spec.prior_dict[n])]
+    names = [n for n in law.param_names if is_default(law, n, spec.prior_dict[n])]
     if not names:
         return []
     contraction = prior_contraction(spec, posterior, names)

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayescale import laws
-from bayescale import priors as priors_mod
+from bayescale.priors import merge as priors_mod
 from bayescale._src import batch as batch_mod
 from bayescale._src import engines
 from bayescale._src import pooling as pooling_mod

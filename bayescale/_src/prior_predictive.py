@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale import laws
-from bayescale import priors as priors_mod
+from bayescale.priors import merge as priors_mod
 from bayescale._src.data import as_inputs
 from bayescale._src.model import NOISE, ModelSpec, make_likelihood
 from bayescale._src.results import _check_interval, _predictive

@@ -109,3 +109,8 @@ def _decode_transform(record: dict) -> T.Transform:
     if kind in ("ExpTransform", "SigmoidTransform", "IdentityTransform", "SoftplusTransform"):
         return getattr(T, kind)()
     raise ValueError(f"unknown transform {kind!r} in the file")
+
+
+def is_default(law, name: str, prior) -> bool:
+    """True when ``prior`` is the default (weakly-informative) prior of ``law``'s parameter ``name``."""
+    return prior_key(prior) == prior_key(law.param(name).prior)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale import laws
-from bayescale import priors as priors_mod
+from bayescale.priors import merge as priors_mod
 from bayescale._src import progress as progress_mod
 from bayescale._src.data import CurveBatch, prepare, resolve_columns
 from bayescale._src.engines import huber

@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from bayescale import laws
-from bayescale import priors as priors_mod
+from bayescale.priors import merge as priors_mod
 from bayescale._src import engines
 from bayescale._src.diagnostics import FitWarning
 from bayescale._src.fitting import fit as fit_fn

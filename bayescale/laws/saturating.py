@@ -122,8 +122,8 @@ m4 = Law(
     fn=_m4,
     inputs=("x",),
     params=(
-        Param("E", dist.Beta(1.0, 1.0), "irreducible level (the limit as x grows), in (0, 1)"),
-        Param("reach", dist.Beta(2.0, 1.0), "random-guess level E0 = E + (1 - E) reach, as a fraction of 1 - E"),
+        Param("E", dist.Uniform(0.0, 1.0), "irreducible level (the limit as x grows), in (0, 1)"),
+        Param("reach", dist.Kumaraswamy(2.0, 1.0), "random-guess level E0 = E + (1 - E) reach, as a fraction of 1 - E"),
         Param("alpha", exponent_prior(), "exponent of the input"),
         Param("a", dist.LogNormal(0.0, 0.7), "shape: how sharply the curve leaves the random-guess level"),
         Param("A", amplitude_prior(), "amplitude of (L - E)/(E0 - L)^a", scale_by=(("x", "alpha"),), amplitude=True),

@@ -2,7 +2,7 @@
 
 Priors are NumPyro distributions in natural units. Each law's defaults are in
 its parameter spec (``bs.laws.table()`` and :func:`defaults` list them); the
-noise scale ``sigma`` of the log-space likelihood defaults to HalfNormal(0.1).
+noise scale ``sigma`` of the likelihood defaults to LogNormal(log 0.02, 1).
 ``bs.fit(..., priors=...)`` takes
 
 - a preset name (:func:`presets` lists them; see :mod:`bayescale.priors.presets`),
@@ -17,30 +17,20 @@ on it.
 
 from __future__ import annotations
 
-from typing import Mapping
-
 import numpyro.distributions as dist
 import pandas as pd
 
-from bayescale._src.model import NOISE, default_noise_prior
 from bayescale._src.prior_records import prior_key
 from bayescale.laws import Law
 from bayescale.priors import presets as _presets
+from bayescale.priors.merge import PriorSpec, defaults, preset, resolve
 from bayescale.priors.population import from_curves, population_priors
 from bayescale.priors.transfer import from_fit
-
-PriorSpec = str | Mapping[str, dist.Distribution] | None
 
 
 def presets() -> list[str]:
     """Names of the literature presets (``bs.fit(..., priors=name)``)."""
     return _presets.names()
-
-
-def preset(name: str, law: str | Law) -> dict[str, dist.Distribution]:
-    """The priors preset ``name`` gives ``law``, as a dict that can be edited and passed to ``bs.fit``."""
-    law_name = law.name if isinstance(law, Law) else law
-    return _presets.for_law(name, law_name)
 
 
 def preset_table() -> pd.DataFrame:
@@ -50,34 +40,6 @@ def preset_table() -> pd.DataFrame:
         for p in _presets.PRESETS.values()
     ]
     return pd.DataFrame(rows).set_index("preset")
-
-
-def defaults(law: Law) -> dict[str, dist.Distribution]:
-    """The default prior of every parameter of ``law``, plus ``sigma``."""
-    out = {p.name: p.prior for p in law.params}
-    out[NOISE] = default_noise_prior()
-    return out
-
-
-def resolve(law: Law, priors: PriorSpec) -> tuple[tuple[str, dist.Distribution], ...]:
-    """Merge a preset name or user priors into the defaults, checking names and supports."""
-    merged = defaults(law)
-    if isinstance(priors, str):
-        priors = preset(priors, law)
-    elif priors is not None and not isinstance(priors, Mapping):
-        raise TypeError(f"priors must be a preset name or a dict of distributions, got {type(priors).__name__}")
-    for name, prior in (priors or {}).items():
-        if name not in merged:
-            raise ValueError(f"prior given for {name!r}, which law {law.name!r} does not have; it has {list(merged)}")
-        if not isinstance(prior, dist.Distribution):
-            raise TypeError(f"the prior of {name!r} must be a numpyro Distribution, got {type(prior).__name__}")
-        if prior.batch_shape or prior.event_shape:
-            raise ValueError(f"the prior of {name!r} must be scalar, got batch shape {prior.batch_shape}")
-        want = merged[name].support
-        if type(prior.support) is not type(want):
-            raise ValueError(f"the prior of {name!r} must have support {want}, got {prior.support}")
-        merged[name] = prior
-    return tuple(merged.items())
 
 
 def describe(prior: dist.Distribution) -> str:
@@ -102,7 +64,7 @@ def table(law: Law | str, priors: PriorSpec = None) -> pd.DataFrame:
 
 def is_default(law: Law, name: str, prior: dist.Distribution) -> bool:
     """True when ``prior`` is the law's own default for ``name`` (a weakly-informative prior)."""
-    return prior_key(prior) == prior_key(defaults(law)[name])
+    return prior_key(prior) == prior_key(defaults(law)[name])  # sigma too, unlike prior_records.is_default
 
 
 __all__ = [

@@ -1,0 +1,52 @@
+"""How ``bs.fit``'s ``priors=`` argument becomes the priors of every site: the law's defaults, merged.
+
+Kept apart from the package's ``__init__`` so that the fitting code, which
+every other part of the package imports, does not import what builds priors
+by fitting (:mod:`bayescale.priors.population`).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpyro.distributions as dist
+
+from bayescale._src.model import NOISE, default_noise_prior
+from bayescale.laws import Law
+from bayescale.priors import presets as _presets
+
+PriorSpec = str | Mapping[str, dist.Distribution] | None
+
+
+def preset(name: str, law: str | Law) -> dict[str, dist.Distribution]:
+    """The priors preset ``name`` gives ``law``, as a dict that can be edited and passed to ``bs.fit``."""
+    law_name = law.name if isinstance(law, Law) else law
+    return _presets.for_law(name, law_name)
+
+
+def defaults(law: Law) -> dict[str, dist.Distribution]:
+    """The default prior of every parameter of ``law``, plus ``sigma``."""
+    out = {p.name: p.prior for p in law.params}
+    out[NOISE] = default_noise_prior()
+    return out
+
+
+def resolve(law: Law, priors: PriorSpec) -> tuple[tuple[str, dist.Distribution], ...]:
+    """Merge a preset name or user priors into the defaults, checking names and supports."""
+    merged = defaults(law)
+    if isinstance(priors, str):
+        priors = preset(priors, law)
+    elif priors is not None and not isinstance(priors, Mapping):
+        raise TypeError(f"priors must be a preset name or a dict of distributions, got {type(priors).__name__}")
+    for name, prior in (priors or {}).items():
+        if name not in merged:
+            raise ValueError(f"prior given for {name!r}, which law {law.name!r} does not have; it has {list(merged)}")
+        if not isinstance(prior, dist.Distribution):
+            raise TypeError(f"the prior of {name!r} must be a numpyro Distribution, got {type(prior).__name__}")
+        if prior.batch_shape or prior.event_shape:
+            raise ValueError(f"the prior of {name!r} must be scalar, got batch shape {prior.batch_shape}")
+        want = merged[name].support
+        if type(prior.support) is not type(want):
+            raise ValueError(f"the prior of {name!r} must have support {want}, got {prior.support}")
+        merged[name] = prior
+    return tuple(merged.items())
