@@ -49,7 +49,7 @@ from bayescale._src.noise import standard_noise
 from bayescale._src.model import NOISE, ModelSpec, log_mean
 from bayescale._src.results import Fit
 from bayescale._src.fitting import fit as fit_table
-from bayescale._src.stacking import _apportion, stack
+from bayescale._src.stacking import mix_draws, stack
 
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
 MSCE_LEVELS = tuple(np.round(np.arange(50, 100) / 100, 2))
@@ -381,13 +381,8 @@ def _ragged(spec: ModelSpec, params, sigma, x, key, observation: bool, shift):
 
 
 def _mix(draws: list[np.ndarray], weights: np.ndarray, seed: int) -> np.ndarray:
-    """The stacked mixture: from each law, draws in proportion to its weight (see :func:`bayescale.stack`)."""
-    if len(draws) == 1:
-        return draws[0]
-    total = min(d.shape[1] for d in draws)
-    rng = np.random.default_rng(seed)
-    parts = [d[:, rng.choice(d.shape[1], n, replace=False)] for d, n in zip(draws, _apportion(weights, total)) if n]
-    return np.concatenate(parts, axis=1)
+    """The stacked mixture of the laws' draws (:func:`~bayescale._src.stacking.mix_draws`); one law's as they are."""
+    return draws[0] if len(draws) == 1 else mix_draws(draws, weights, seed)
 
 
 @jax.jit

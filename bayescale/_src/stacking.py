@@ -59,12 +59,7 @@ class Stack:
         per_fit = {k: f.predictive_draws({n: x[n] for n in f.law.inputs}, kind=kind, seed=seed,
                                          discrepancy=discrepancy)
                    for k, f in self.fits.items()}
-        total = min(v.shape[1] for v in per_fit.values())
-        counts = _apportion(self.weights.to_numpy(), total)
-        rng = np.random.default_rng(seed)
-        parts = [per_fit[k][:, rng.choice(per_fit[k].shape[1], n, replace=False)]
-                 for k, n in zip(self.weights.index, counts) if n > 0]
-        return np.concatenate(parts, axis=1)
+        return mix_draws([per_fit[k] for k in self.weights.index], self.weights.to_numpy(), seed)
 
     def predict(self, new: Any, interval: float = 0.9, kind: str = "mean", seed: int = 0,
                 columns: Mapping[str, str] | None = None, discrepancy: Any = "default") -> pd.DataFrame:
@@ -91,6 +86,15 @@ class Stack:
         for f in self.fits.values():
             names.update(f.columns.inputs)
         return band_table(values, x, names, first.groups, first.columns.group if first.grouped else None, interval)
+
+
+def mix_draws(draws: list[np.ndarray], weights: np.ndarray, seed: int) -> np.ndarray:
+    """The stacked mixture of draws ``[curves, draws_k, points]``: from each, a number of draws proportional to
+    its weight (largest remainder, :func:`_apportion`), chosen at random without replacement."""
+    total = min(d.shape[1] for d in draws)
+    rng = np.random.default_rng(seed)
+    parts = [d[:, rng.choice(d.shape[1], n, replace=False)] for d, n in zip(draws, _apportion(weights, total)) if n > 0]
+    return np.concatenate(parts, axis=1)
 
 
 def _apportion(weights: np.ndarray, total: int) -> np.ndarray:
