@@ -61,7 +61,7 @@ def per_seed(last: pd.DataFrame) -> pd.DataFrame:
 
 
 def simulated(seeds: int, shares=(0.01, 0.05, 0.10), per_seed_csv: str | None = None,
-              configs=CONFIGS) -> dict[tuple[str, str], pd.DataFrame]:
+              configs=CONFIGS, rounds: int = ROUNDS, **fit_options) -> dict[tuple[str, str], pd.DataFrame]:
     """Each (budget, strategy)'s per-seed results (also written to ``per_seed_csv`` as they come)."""
     table = bs.design.chinchilla_sweeps(range(seeds), PRESET, noise=NOISE)
     results = {}
@@ -71,10 +71,10 @@ def simulated(seeds: int, shares=(0.01, 0.05, 0.10), per_seed_csv: str | None = 
                 out = bs.design.replay(table[["N", "D", "loss", "law_value", "seed"]], "chinchilla",
                                        start=(table.role == "start").to_numpy(), target=(table.role == "target").to_numpy(),
                                        budget_share=share, strategy=strategy, criterion=criterion or "gaussian",
-                                       rounds=ROUNDS, group="seed", truth="law_value", kind="mean", discrepancy=None,
-                                       priors=PRESET)
+                                       rounds=rounds, group="seed", truth="law_value", kind="mean", discrepancy=None,
+                                       priors=PRESET, **fit_options)
             name = config_name(strategy, criterion)
-            results[f"{share:.0%}", name] = per_seed(out[out["round"] == ROUNDS]).assign(seconds=t.seconds)
+            results[f"{share:.0%}", name] = per_seed(out[out["round"] == rounds]).assign(seconds=t.seconds)
             if per_seed_csv:
                 pd.concat(results, names=["budget", "strategy"]).to_csv(per_seed_csv)
             print(summary({(f"{share:.0%}", name): results[f"{share:.0%}", name]}).iloc[0].to_dict(), flush=True)
@@ -186,6 +186,8 @@ def main() -> None:
     parser.add_argument("--skip-scoring", action="store_true")
     parser.add_argument("--configs", nargs="+", help="simulated sweeps: only these strategies, e.g. 'design "
                         "(gaussian)' random (default: all)")
+    parser.add_argument("--method", help="simulated sweeps: the fits' method (default: replay's, importance)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="simulated sweeps: refits (default: %(default)s)")
     parser.add_argument("--skip-simulated", action="store_true")
     parser.add_argument("--skip-chinchilla", action="store_true")
     args = parser.parse_args()
@@ -199,7 +201,8 @@ def main() -> None:
         print("\n## Scoring time\n\n" + markdown(scoring_time()), flush=True)
     if not args.skip_simulated:
         configs = [c for c in CONFIGS if not args.configs or config_name(*c) in args.configs]
-        results = simulated(args.seeds, tuple(args.shares), args.per_seed, configs)
+        options = {"method": args.method} if args.method else {}
+        results = simulated(args.seeds, tuple(args.shares), args.per_seed, configs, args.rounds, **options)
         print(f"\n## Simulated sweeps ({args.seeds} seeds)\n\n" + markdown(summary(results)), flush=True)
         print("\n## Paired differences (per seed: design minus baseline)\n\n" + markdown(paired(results)), flush=True)
     if not args.skip_chinchilla:
