@@ -16,11 +16,12 @@ Parts (``--part``):
   the 90% band of the law at 100x the largest compute, whether it covers the
   truth, and its width against the default priors' band.
 
-- ``curves``: item 4, leave one curve out: ``bs.priors.from_curves`` on the
-  other curves of the held-out curve's domain (``power_law``, NUTS 2 x (250 + 250)), then the
-  held-out curve's first 5 points fitted with those priors and with the
-  defaults, scored (RMSLE of the median) on all its later points. Ends with the
-  priors learned from each whole domain.
+- ``curves``: item 4, leave one curve out: ``bs.priors.from_curves`` (empirical
+  Bayes: a joint Student-t prior from one batched Laplace fit of the other
+  curves of the held-out curve's domain, ``power_law``), then the held-out
+  curve's first 5 points fitted (Laplace) with those priors and with the
+  defaults, scored (RMSLE of the posterior median) on all its later points.
+  Ends with the correlations of the priors learned from each whole domain.
 
     python benchmarks/bench_priors.py --part m4 [--method map]
     python benchmarks/bench_priors.py --part presets
@@ -131,11 +132,11 @@ def part_presets() -> None:
 
 
 FIRST_POINTS = 5
-CURVE_SETTINGS = dict(chains=2, warmup=250, draws=250, seed=0)
+CURVE_SETTINGS = dict(method="laplace", seed=0)  # both arms, the corpus fits and the held-out curve's
 
 
-def learned_priors(corpus: pd.DataFrame, law: str = "power_law") -> dict:
-    """``bs.priors.from_curves`` on a corpus of revisiting_lang curves (NUTS, 2 x (250 + 250))."""
+def learned_priors(corpus: pd.DataFrame, law: str = "power_law") -> bs.priors.PopulationPrior:
+    """``bs.priors.from_curves`` on a corpus of revisiting_lang curves (one batched Laplace fit)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.FitWarning)
         return bs.priors.from_curves(corpus, law, group="curve", x=X, y=Y, **CURVE_SETTINGS)
@@ -167,7 +168,7 @@ def part_curves(domains: list[str], law: str = "power_law") -> None:
                     fit = bs.fit(fit_part[fit_part["curve"] == curve], law, x=X, y=Y, priors=priors, **CURVE_SETTINGS)
             band = fit.predict({"x": score_part.loc[score_part["curve"] == curve, X].to_numpy()})
             truth = score_part.loc[score_part["curve"] == curve, Y].to_numpy()
-            rows.append({"domain": domain, "curve": curve, "default": default[curve],
+            rows.append({"domain": domain, "curve": curve, "held-out points": len(truth), "default": default[curve],
                          "from_curves": rmsle(band["median"].to_numpy(), truth), "seconds": t.seconds})
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
@@ -176,7 +177,8 @@ def part_curves(domains: list[str], law: str = "power_law") -> None:
     print("all curves:", table[["default", "from_curves"]].mean().round(4).to_dict(),
           "from_curves better on", int((table["from_curves"] < table["default"]).sum()), "of", len(table))
     for domain, corpus in df.groupby("Domain"):
-        print(domain, bs.priors.table(law, learned_priors(corpus, law)).to_string())
+        priors = learned_priors(corpus, law)
+        print(domain, f"df {priors.joint.df:g}", bs.priors.table(law, priors).to_string(), priors.correlation().round(2).to_string(), sep="\n")
 
 
 def main():

@@ -182,6 +182,8 @@ def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, 
     if run is not None and pooling != "none":
         raise ValueError(f"run={run!r} is not supported with pooling={pooling!r} yet; fit with pooling='none'")
     law_obj = laws.get(law)
+    if pooling != "none" and priors_mod.joint_of(law_obj, priors) is not None:
+        raise ValueError("a joint (population) prior is for fitting curves on their own: use pooling='none'")
     cols = resolve_columns(law_obj, y, x, columns, group, run)
     likelihood = likelihood_for(likelihood, run)
     batch, groups, rows = prepare(data, law_obj, cols)
@@ -281,10 +283,11 @@ def model_spec(law: laws.Law, priors: priors_mod.PriorSpec, likelihood: Any, bat
                 f"{int(bad.sum())} value(s) >= 1 (first: {np.exp(batch.log_y[bad][0])!r}); use an error rate or "
                 "1 - accuracy as a fraction, or a log-loss likelihood"
             )
+    joint = priors_mod.joint_of(law, priors)
     if not lik.runs:
-        return ModelSpec(law, priors_mod.resolve(law, priors), lik)
+        return ModelSpec(law, priors_mod.resolve(law, priors), lik, joint)
     law_priors, run_priors = runs_mod.split_priors(priors)
-    return ModelSpec(law, priors_mod.resolve(law, law_priors) + tuple(run_priors.items()), lik)
+    return ModelSpec(law, priors_mod.resolve(law, law_priors) + tuple(run_priors.items()), lik, joint)
 
 
 def warn_collinear_compute(law: laws.Law, batch: CurveBatch, cols, groups) -> None:

@@ -1,7 +1,8 @@
 """Prior predictive draws and bands: what a law and its priors say before any data.
 
 Parameters are drawn from their priors in natural units (independently, as the
-model's prior is a product of the per-parameter priors), pushed through the law
+model's prior is a product of the per-parameter priors, except those a joint
+population prior ties together, drawn jointly), pushed through the law
 at the given inputs and, for ``kind="observation"``, through the likelihood's
 noise with ``sigma`` drawn from its prior. Plotting these bands next to the
 runs one has is the quickest check that a prior is neither absurd nor, for a
@@ -41,10 +42,13 @@ def prior_predictive_draws(
         raise ValueError(f"kind must be 'mean' or 'observation', got {kind!r}")
     if int(num_draws) != num_draws or num_draws < 2:
         raise ValueError(f"num_draws must be an integer >= 2, got {num_draws!r}")
-    spec = ModelSpec(law, priors_mod.resolve(law, priors), make_likelihood(likelihood))
+    spec = ModelSpec(law, priors_mod.resolve(law, priors), make_likelihood(likelihood), priors_mod.joint_of(law, priors))
     x = {k: jnp.asarray(v) for k, v in as_inputs(law, inputs).items()}
     keys = jax.random.split(jax.random.PRNGKey(seed), len(spec.priors) + 1)
     draws = {name: prior.sample(k, (1, int(num_draws))) for k, (name, prior) in zip(keys, spec.priors)}
+    if spec.joint is not None:  # the parameters it covers move together
+        supports = {name: prior.support for name, prior in spec.priors}
+        draws.update(spec.joint.sample(jax.random.fold_in(keys[-1], 1), (1, int(num_draws)), supports))
     params = {k: draws[k] for k in law.param_names}
     out = _predictive(spec, params, draws[NOISE], x, keys[-1], kind == "observation")
     return np.asarray(out)[0]

@@ -11,6 +11,7 @@ from typing import Mapping
 
 import numpyro.distributions as dist
 
+from bayescale._src.joint_prior import JointPrior, check_joint
 from bayescale._src.model import NOISE, default_noise_prior
 from bayescale.laws import Law
 from bayescale.priors import presets as _presets
@@ -50,3 +51,15 @@ def resolve(law: Law, priors: PriorSpec) -> tuple[tuple[str, dist.Distribution],
             raise ValueError(f"the prior of {name!r} must have support {want}, got {prior.support}")
         merged[name] = prior
     return tuple(merged.items())
+
+
+def joint_of(law: Law, priors: PriorSpec) -> JointPrior | None:
+    """The joint prior carried by ``priors`` (a :class:`~bayescale._src.joint_prior.PopulationPrior`), checked
+    against ``law``; None for presets and plain dicts, whose parameters are independent."""
+    joint = getattr(priors, "joint", None)
+    if joint is None:
+        return None
+    if not isinstance(joint, JointPrior):
+        raise TypeError(f"priors.joint must be a JointPrior, got {type(joint).__name__}")
+    check_joint(joint, law.name, [*law.param_names, NOISE])
+    return joint
