@@ -46,7 +46,7 @@ from bayescale import laws
 from bayescale._src import discrepancy as discrepancy_mod
 from bayescale._src.data import _as_frame, _numeric_column, bucket_size, resolve_columns
 from bayescale._src.noise import standard_noise
-from bayescale._src.model import NOISE, ModelSpec, log_mean
+from bayescale._src.model import ModelSpec, log_mean
 from bayescale._src.results import Fit
 from bayescale._src.fitting import fit as fit_table
 from bayescale._src.stacking import mix_draws, stack
@@ -287,7 +287,7 @@ def score(
         x = _padded_inputs(fit, frame, rows)
         distance = discrepancy_mod.distances(fit.law, fit.inputs, [fit.rows[i] for i in index], x)
         dist = distance if dist is None else dist
-        sigma = jnp.asarray(fit.draws(NOISE)[np.asarray(index)])
+        sigma = jnp.asarray(fit.observation_scale()[np.asarray(index)])
         shift = (discrepancy_mod.shifts(prior, jnp.asarray(distance), sigma, jax.random.fold_in(key, 2 * k + 1))
                  if prior is not None else jnp.zeros(()))
         law_only, full = ragged_draws(fit, index, x, jax.random.fold_in(key, 2 * k), kind == "observation", shift)
@@ -361,7 +361,7 @@ def ragged_draws(fit: Fit, index: Sequence[int], x: Mapping[str, np.ndarray], ke
     without and with the discrepancy ``shift``: two ``[curves, draws, points]`` arrays in natural units."""
     idx = np.asarray(index)
     params = {k: jnp.asarray(fit.draws(k)[idx]) for k in fit.law.param_names}
-    sigma = jnp.asarray(fit.draws(NOISE)[idx])
+    sigma = jnp.asarray(fit.observation_scale()[idx])
     xs = {k: jnp.asarray(v) for k, v in x.items()}
     law_only, full = _ragged(fit.spec, params, sigma, xs, key, observation, shift)
     return np.asarray(law_only), np.asarray(full)
