@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
+from bayescale._src.joint_prior import spec_priors
+from bayescale._src.sbc import simulate
 from fixtures import COLUMNS
 
 # A Chinchilla-type law that is none of the presets' centres (alpha and beta within one prior sd of Hoffmann's)
@@ -201,6 +203,11 @@ def test_fit_with_population_prior(power_table, power_laplace, tmp_path):
     e = bs.prior_predictive_draws("power_law", {"x": [1e30]}, pop, num_draws=4000)  # the floor: E alone
     term_sd = np.log(band - e).std()
     assert term_sd == pytest.approx(np.sqrt(pop.joint.covariance[2, 2]), rel=0.15)
+    # SBC's simulations draw the truths jointly, and bs.compare refits with the joint prior
+    _, truth = simulate("power_law", 4000, {"x": [x0, 10 * x0]}, pop)
+    r = np.corrcoef(np.log(truth["E"]), np.log(truth["alpha"]))[0, 1]
+    assert r == pytest.approx(pop.correlation().loc["E", "alpha"], abs=0.1)
+    assert spec_priors(fit.spec.priors, fit.spec.joint).joint == pop.joint
     # a plain dict of the marginals is independent: no joint
     assert bs.priors.merge.joint_of(bs.laws.get("power_law"), dict(pop)) is None
     with pytest.raises(ValueError, match="learned for law 'power_law', not 'log_law'"):

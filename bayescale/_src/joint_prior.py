@@ -194,3 +194,8 @@ def joint_from_record(record: dict | None) -> JointPrior | None:
         shifts=tuple(tuple((e, float(v)) for e, v in shift) for shift in record["shifts"]),
         log_reference=tuple((k, float(v)) for k, v in record["log_reference"]),
     )
+
+
+def spec_priors(priors: tuple[tuple[str, dist.Distribution], ...], joint: JointPrior | None) -> Mapping:
+    """A model spec's priors as ``bs.fit``'s ``priors=`` (for refits): a dict, or a PopulationPrior with its joint."""
+    return dict(priors) if joint is None else PopulationPrior(dict(priors), joint)

@@ -232,6 +232,16 @@ def joint_correction(spec: ModelSpec, values: Mapping[str, Any]) -> None:
     numpyro.factor("joint_prior", joint.log_prob(values, supports) - marginal)
 
 
+def prior_draws(spec: ModelSpec, keys, shape: tuple[int, ...]) -> dict[str, jax.Array]:
+    """Draws of every site from the prior, ``{name: shape}``: each parameter from its prior with its own key
+    (``keys[i]`` for the i-th prior), those of ``spec.joint`` replaced by joint draws (key ``keys[-1]`` folded)."""
+    draws = {name: prior.sample(k, shape) for k, (name, prior) in zip(keys, spec.priors)}
+    if spec.joint is not None:  # the parameters it covers move together
+        supports = {name: prior.support for name, prior in spec.priors}
+        draws.update(spec.joint.sample(jax.random.fold_in(keys[-1], 1), shape, supports))
+    return draws
+
+
 def log_mean(law: Law, values: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
     """``log L(theta; x)``, floored so a degenerate draw gives a finite, terrible fit."""
     mean = law.fn(values, inputs)

@@ -22,7 +22,7 @@ import pandas as pd
 from bayescale import laws
 from bayescale.priors import merge as priors_mod
 from bayescale._src.data import as_inputs
-from bayescale._src.model import NOISE, ModelSpec, make_likelihood
+from bayescale._src.model import NOISE, ModelSpec, make_likelihood, prior_draws
 from bayescale._src.results import _check_interval, _predictive
 
 
@@ -45,10 +45,7 @@ def prior_predictive_draws(
     spec = ModelSpec(law, priors_mod.resolve(law, priors), make_likelihood(likelihood), priors_mod.joint_of(law, priors))
     x = {k: jnp.asarray(v) for k, v in as_inputs(law, inputs).items()}
     keys = jax.random.split(jax.random.PRNGKey(seed), len(spec.priors) + 1)
-    draws = {name: prior.sample(k, (1, int(num_draws))) for k, (name, prior) in zip(keys, spec.priors)}
-    if spec.joint is not None:  # the parameters it covers move together
-        supports = {name: prior.support for name, prior in spec.priors}
-        draws.update(spec.joint.sample(jax.random.fold_in(keys[-1], 1), (1, int(num_draws)), supports))
+    draws = prior_draws(spec, keys, (1, int(num_draws)))
     params = {k: draws[k] for k in law.param_names}
     out = _predictive(spec, params, draws[NOISE], x, keys[-1], kind == "observation")
     return np.asarray(out)[0]

@@ -40,7 +40,7 @@ from bayescale.priors import merge as priors_mod
 from bayescale._src import engines
 from bayescale._src.diagnostics import FitWarning
 from bayescale._src.fitting import fit as fit_fn
-from bayescale._src.model import NOISE, ModelSpec, log_mean, make_likelihood
+from bayescale._src.model import NOISE, ModelSpec, log_mean, make_likelihood, prior_draws
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 PREDICTION = "prediction"
@@ -123,12 +123,11 @@ def simulate(
     parameters ``{name: [num_datasets]}`` (``sigma`` included).
     """
     law = laws.get(law)
-    spec = ModelSpec(law, priors_mod.resolve(law, priors), make_likelihood(likelihood))
+    spec = ModelSpec(law, priors_mod.resolve(law, priors), make_likelihood(likelihood), priors_mod.joint_of(law, priors))
     x = _sizes(law, sizes)
     # the simulation's stream is split off the seed so it never coincides with the fit's per-curve keys
     keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 2**31 - 1), len(spec.priors) + 1)
-    truth = {name: np.asarray(prior.sample(k, (num_datasets,)), dtype=np.float64)
-             for k, (name, prior) in zip(keys, spec.priors)}
+    truth = {name: np.asarray(v, dtype=np.float64) for name, v in prior_draws(spec, keys, (num_datasets,)).items()}
     params = {k: jnp.asarray(truth[k])[:, None] for k in law.param_names}
     lik = spec.likelihood
     # the likelihood's own location and inverse link, so logit likelihoods simulate what they fit
