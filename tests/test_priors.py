@@ -3,6 +3,7 @@
 import functools
 import warnings
 
+import jax
 import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
@@ -10,7 +11,7 @@ import pytest
 
 import bayescale as bs
 from bayescale._src.joint_prior import spec_priors
-from bayescale._src.sbc import simulate
+from bayescale._src.model import prior_draws
 from fixtures import COLUMNS
 
 # A Chinchilla-type law that is none of the presets' centres (alpha and beta within one prior sd of Hoffmann's)
@@ -180,7 +181,7 @@ def test_joint_prior_is_the_model_density(power_laplace):
     z = np.log(values["A"]) - values["alpha"] * log_ref
     args = ({"x": np.ones(4)}, np.zeros(4), np.zeros(4, bool), {"x": log_ref})
     sites = {"E": values["E"], "alpha": values["alpha"], "log_A_ref": z, "sigma": values["sigma"]}
-    got, _ = log_density(build_model(spec), args, {}, sites)
+    got = jax.jit(lambda v: log_density(build_model(spec), args, {}, v)[0])(sites)  # one compile, not op by op
     joint, log_x0 = pop.joint, dict(pop.joint.log_reference)["x"]
     c = [np.log(values["E"]), np.log(values["alpha"]), np.log(values["A"]) - values["alpha"] * log_x0,
          np.log(values["sigma"])]
@@ -203,9 +204,10 @@ def test_fit_with_population_prior(power_table, power_laplace, tmp_path):
     e = bs.prior_predictive_draws("power_law", {"x": [1e30]}, pop, num_draws=4000)  # the floor: E alone
     term_sd = np.log(band - e).std()
     assert term_sd == pytest.approx(np.sqrt(pop.joint.covariance[2, 2]), rel=0.15)
-    # SBC's simulations draw the truths jointly, and bs.compare refits with the joint prior
-    _, truth = simulate("power_law", 4000, {"x": [x0, 10 * x0]}, pop)
-    r = np.corrcoef(np.log(truth["E"]), np.log(truth["alpha"]))[0, 1]
+    # the prior draws of prior_predictive and of SBC's simulations (model.prior_draws) are joint; compare's refit too
+    keys = jax.random.split(jax.random.PRNGKey(0), len(fit.spec.priors) + 1)
+    truth = prior_draws(fit.spec, keys, (1, 4000))
+    r = np.corrcoef(np.log(truth["E"][0]), np.log(truth["alpha"][0]))[0, 1]
     assert r == pytest.approx(pop.correlation().loc["E", "alpha"], abs=0.1)
     assert spec_priors(fit.spec.priors, fit.spec.joint).joint == pop.joint
     # a plain dict of the marginals is independent: no joint
