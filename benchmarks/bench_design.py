@@ -39,34 +39,61 @@ import bayescale as bs  # noqa: E402
 PRESET = "hoffmann2022"
 NOISE = 0.01  # of bs.design.chinchilla_sweeps: 120 pool runs on 8 IsoFLOPs 6e18..3e21, targets at 3e23
 ROUNDS = 3
-CONFIGS = (("design", "gaussian"), ("design", "reweight"), ("d_optimal", None), ("random", None), ("cheapest", None))
+CONFIGS = (("design", "gaussian"), ("design", "shortlist"), ("d_optimal", None), ("random", None), ("cheapest", None))
 
 
-def simulated(seeds: int, shares=(0.01, 0.05, 0.10)) -> pd.DataFrame:
+def per_seed(last: pd.DataFrame) -> pd.DataFrame:
+    """One row per seed: RMS log error of the median at the target, mean 90% width in log loss, coverage, runs."""
+    groups = last.groupby("seed")
+    return pd.DataFrame({
+        "rmsle": groups["log_error"].apply(lambda e: np.sqrt(np.mean(e**2))),
+        "width": (np.log(last["upper"]) - np.log(last["lower"])).groupby(last["seed"]).mean(),
+        "covered": groups["covered"].mean(), "runs": groups["runs"].first()})
+
+
+def simulated(seeds: int, shares=(0.01, 0.05, 0.10), per_seed_csv: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The table of means and spreads, and the paired differences (design minus each baseline, per seed)."""
     table = bs.design.chinchilla_sweeps(range(seeds), PRESET, noise=NOISE)
-    rows = []
+    rows, results = [], {}
     for share in shares:
         for strategy, criterion in CONFIGS:
-            if criterion == "reweight" and share != 0.05:
-                continue  # the slower criterion, compared at one budget
             with Timer() as t:
                 out = bs.design.replay(table[["N", "D", "loss", "law_value", "seed"]], "chinchilla",
                                        start=(table.role == "start").to_numpy(), target=(table.role == "target").to_numpy(),
                                        budget_share=share, strategy=strategy, criterion=criterion or "gaussian",
                                        rounds=ROUNDS, group="seed", truth="law_value", kind="mean", discrepancy=None,
                                        priors=PRESET)
-            last = out[out["round"] == ROUNDS]
-            per_seed = last.groupby("seed").agg(
-                rmsle=("log_error", lambda e: np.sqrt(np.mean(e**2))),
-                width=("upper", "size"),  # replaced below
-                runs=("runs", "first"))
-            per_seed["width"] = (np.log(last["upper"]) - np.log(last["lower"])).groupby(last["seed"]).mean()
+            seeds_table = per_seed(out[out["round"] == ROUNDS])
             name = strategy if criterion is None else f"{strategy} ({criterion})"
+            results[share, name] = seeds_table
+            if per_seed_csv:
+                pd.concat({(f"{s:.0%}", n): t for (s, n), t in results.items()}, names=["budget", "strategy"]).to_csv(
+                    per_seed_csv)
             rows.append({"budget": f"{share:.0%}", "strategy": name,
-                         "rmsle": per_seed.rmsle.mean(), "rmsle_sd": per_seed.rmsle.std(),
-                         "width90": per_seed.width.mean(), "width90_sd": per_seed.width.std(),
-                         "coverage90": last["covered"].mean(), "runs": per_seed.runs.mean(), "seconds": t.seconds})
+                         "rmsle": seeds_table.rmsle.mean(), "rmsle_sd": seeds_table.rmsle.std(),
+                         "rmsle_median": seeds_table.rmsle.median(),
+                         "width90": seeds_table.width.mean(), "width90_sd": seeds_table.width.std(),
+                         "coverage90": seeds_table.covered.mean(), "runs": seeds_table.runs.mean(),
+                         "seconds": t.seconds})
             print(rows[-1], flush=True)
+    return pd.DataFrame(rows), paired(results)
+
+
+def paired(results: dict) -> pd.DataFrame:
+    """Per seed, the default design's error and width minus each baseline's: mean, standard error, seeds won."""
+    rows = []
+    for share, name in results:
+        if not name.startswith("design"):
+            continue
+        for baseline in ("random", "cheapest"):
+            a, b = results[share, name], results[share, baseline]
+            row = {"budget": f"{share:.0%}", "comparison": f"{name} - {baseline}"}
+            for col, label in (("rmsle", "rmsle"), ("width", "width90")):
+                diff = a[col] - b[col]
+                row[f"{label}_diff"] = diff.mean()
+                row[f"{label}_se"] = diff.std() / np.sqrt(len(diff))
+                row[f"{label}_wins"] = f"{int((diff < 0).sum())}/{len(diff)}"
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -103,7 +130,7 @@ def scoring_time(candidates: int = 1000, draws: int = 1000) -> pd.DataFrame:
     pool = pd.DataFrame({"N": n, "D": 10 ** rng.uniform(9, 11, candidates)})
     target = {"N": [7e10], "D": [1.4e12]}
     rows = []
-    for criterion in ("gaussian", "reweight"):
+    for criterion in ("gaussian", "shortlist", "reweight"):
         for label, kwargs in (("rank all (k=1)", {}), ("greedy batch of 10", {"k": 10})):
             bs.design.next_runs(fit, pool, target, criterion=criterion, **kwargs)  # compile
             with Timer() as t:
@@ -123,15 +150,22 @@ def markdown(table: pd.DataFrame) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=40)
+    parser.add_argument("--shares", type=float, nargs="+", default=[0.01, 0.05, 0.10],
+                        help="budgets of the simulated sweeps, as shares of the pool's cost")
+    parser.add_argument("--per-seed", help="write the simulated sweeps' per-seed results to this CSV")
+    parser.add_argument("--skip-scoring", action="store_true")
     parser.add_argument("--skip-simulated", action="store_true")
     parser.add_argument("--skip-chinchilla", action="store_true")
     args = parser.parse_args()
     print(environment())
     warnings.simplefilter("ignore", bs.FitWarning)
-    print("\n## Scoring time\n\n" + markdown(scoring_time()), flush=True)
+    if not args.skip_scoring:
+        print("\n## Scoring time\n\n" + markdown(scoring_time()), flush=True)
     if not args.skip_simulated:
-        print(f"\n## Simulated sweeps ({args.seeds} seeds)\n\n" + markdown(simulated(args.seeds)), flush=True)
+        means, differences = simulated(args.seeds, tuple(args.shares), args.per_seed)
+        print(f"\n## Simulated sweeps ({args.seeds} seeds)\n\n" + markdown(means), flush=True)
+        print("\n## Paired differences (per seed: design minus baseline)\n\n" + markdown(differences), flush=True)
     if not args.skip_chinchilla:
         print("\n## Chinchilla replay\n\n" + markdown(chinchilla()), flush=True)
 

@@ -240,6 +240,8 @@ def design_picks(state, likelihood, costs: np.ndarray, k: int | None, budget: fl
 
     def value(available):
         last["gain"] = np.asarray(crit.score(current["state"], likelihood).gain)
+        if isinstance(state, crit.ShortlistState):
+            last["gain"] = shortlist_gain(current["state"], likelihood, last["gain"], costs, available)
         return last["gain"]
 
     def after(pick):
@@ -248,6 +250,15 @@ def design_picks(state, likelihood, costs: np.ndarray, k: int | None, budget: fl
 
     picks = greedy(value, costs, k, budget, after)
     return picks, gains
+
+
+def shortlist_gain(state, likelihood, gain: np.ndarray, costs: np.ndarray, available: np.ndarray) -> np.ndarray:
+    """The reweighted gain of the ``SHORTLIST`` available candidates of best Gaussian gain per cost; 0 elsewhere."""
+    ratio = np.where(available, gain / costs, -np.inf)
+    top = np.argsort(-ratio, kind="stable")[:crit.SHORTLIST]
+    out = np.zeros_like(gain)
+    out[top] = np.asarray(crit.rescore(state, jnp.asarray(top), likelihood))
+    return np.where(available, out, 0.0)
 
 
 def target_sd(fit, chosen: Any, target: Any) -> pd.DataFrame:
