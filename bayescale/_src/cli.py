@@ -455,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cost", metavar="COLUMN", help="cost column of the candidates (default: 6 N D FLOP)")
     p.add_argument("--criterion", default="gaussian", choices=CRITERIA, help="(default: %(default)s)")
     p.add_argument("--group", help="the group of a grouped fit to design for")
-    p.add_argument("--seed", type=int, default=0, help="seed of the reweight criterion's simulated outcomes")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the simulated outcomes of the reweight and shortlist criteria")
     p.add_argument("--csv", help="also write the ranked table to this CSV file")
     p.add_argument("--plot", metavar="PNG", help="also plot the candidates and the target's band (laws of N and D)")
     p.set_defaults(func=design)
