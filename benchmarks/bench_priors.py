@@ -5,8 +5,9 @@ Parts (``--part``):
 - ``m4``: the 10 BIG-Bench curves of ``revisiting_lang`` (error-like metrics in
   (0, 1)), fitted on ``Training == 1`` and scored on ``Training == 0``, the
   protocol of Alabdulmohsin, Neyshabur and Zhai 2022 (arXiv:2209.06640).
-  ``m4`` (logit Student-t likelihood) against ``power_law`` (Student-t on log
-  loss), both with default NUTS (or ``--method``), and against a scipy multi-start least-squares
+  ``m4`` (its default likelihood, Gaussian on log loss; also the logit likelihoods) against ``power_law``
+  (Student-t on log loss), with ``bs.evaluate`` under each of ``--methods`` (default Laplace, the
+  default of ``bs.evaluate``, and MAP), and against a scipy multi-start least-squares
   point fit of M4 (:mod:`m4_point_fit`). RMSLE per curve is
   ``sqrt(mean((log y_hat - log y)^2))`` over its held-out points, ``y_hat``
   the posterior median (the point fit's value for scipy); the table gives the
@@ -23,7 +24,7 @@ Parts (``--part``):
   defaults, scored (RMSLE of the posterior median) on all its later points;
   a third arm keeps only the learned marginals (independent parameters). Ends with the correlations of the priors learned from each whole domain.
 
-    python benchmarks/bench_priors.py --part m4 [--method map]
+    python benchmarks/bench_priors.py --part m4 [--methods laplace map nuts]
     python benchmarks/bench_priors.py --part presets
     python benchmarks/bench_priors.py --part curves [--domains BB LM NMT]
 """
@@ -43,6 +44,10 @@ import bayescale as bs
 X, Y = "Seen Examples", "Loss"
 
 
+# the defaults (m4: Gaussian on log loss, power_law: Student-t), and m4 with the logit likelihoods tried before
+M4_LAWS = (("power_law", {}), ("m4", {}), ("m4", {"likelihood": "logit_student_t"}), ("m4", {"likelihood": "logit_normal"}))
+
+
 def rmsle(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.log(pred) - np.log(truth)) ** 2)))
 
@@ -56,16 +61,20 @@ def score_fit(fit, held_out: pd.DataFrame) -> pd.Series:
     return pd.Series(out)
 
 
-def part_m4(method: str = "nuts") -> None:
-    df = bs.datasets.load("revisiting_lang")
+def part_m4(methods: list[str]) -> None:
+    """m4 and power_law with their defaults (priors, likelihood) under each engine, and the scipy M4 fit."""
+    df = bs.datasets.heldout("revisiting_lang")
     bb = df[df["Domain"] == "BB"]
     train, held_out = bb[bb["Training"] == 1], bb[bb["Training"] == 0]
     table, seconds = {}, {}
-    for law, likelihood in (("power_law", "student_t"), ("m4", "logit_student_t")):
-        with Timer() as t, warnings.catch_warnings():
-            warnings.simplefilter("ignore", bs.FitWarning)
-            fit = bs.fit(train, law=law, x=X, y=Y, group="curve", likelihood=likelihood, method=method, seed=0)
-        table[f"{law} ({method})"], seconds[f"{law} ({method})"] = score_fit(fit, held_out), t.seconds
+    for method in methods:
+        for law, options in M4_LAWS:
+            label = f"{law}{' ' + options['likelihood'] if options else ''} ({method})"
+            with Timer() as t, warnings.catch_warnings():
+                warnings.simplefilter("ignore", bs.FitWarning)
+                ev = bs.evaluate(bb, {law: options}, x=X, y=Y, group="curve", method=method, discrepancy=None, seed=0)
+            table[label] = ev.curves.set_index("curve")["rmsle"]
+            seconds[label] = t.seconds
     with Timer() as t:
         scipy_scores = {}
         for curve, g in train.groupby("curve"):
@@ -188,16 +197,17 @@ def part_curves(domains: list[str], law: str = "power_law") -> None:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--part", choices=("m4", "presets", "curves"), required=True)
-    ap.add_argument("--method", default="nuts", help="bs.fit method of --part m4 (default: nuts, as bs.fit)")
+    ap.add_argument("--methods", nargs="+", default=["laplace", "map"],
+                    help="engines of --part m4 (default: laplace, bs.evaluate's default, and map)")
     ap.add_argument("--domains", nargs="+", default=["BB", "LM", "NMT"], help="revisiting_lang domains of --part curves")
     args = ap.parse_args()
     print(environment())
     if args.part == "curves":
         part_curves(args.domains)
     elif args.part == "m4":
-        part_m4(args.method)
+        part_m4(args.methods)
     else:
-        {"m4": part_m4, "presets": part_presets}[args.part]()
+        part_presets()
 
 
 if __name__ == "__main__":

@@ -51,6 +51,33 @@ def test_reweighting_agrees_with_the_gaussian_gain_on_a_gaussian_problem():
     assert after[3] < 0.5 * approx[3]
 
 
+def test_shortlist_rescores_the_best_gaussian_candidates_by_reweighting():
+    from bayescale._src.design.choose import shortlist_gain
+
+    f_cand, f_target, _ = _gaussian_draws()
+    sigma = np.full(len(f_cand), 0.3)
+    key = jax.random.PRNGKey(0)
+    state = crit.start_state("shortlist", f_cand, f_target, sigma, NORMAL, 64, key)
+    reweight = crit.start_state("reweight", f_cand, f_target, sigma, NORMAL, 64, key)
+    gaussian = crit.score(state, NORMAL).gain
+    np.testing.assert_allclose(gaussian, crit.score(state.gaussian, NORMAL).gain)
+    reweighted = np.asarray(crit.score(reweight, NORMAL).gain)
+    np.testing.assert_allclose(crit.rescore(state, np.array([3, 1]), NORMAL), reweighted[[3, 1]], rtol=1e-6)
+    # with a shortlist of one (monkeypatched below), only the best Gaussian value per cost is rescored
+    costs = np.array([1.0, 1.0, 1e6, 1.0])
+    available = np.array([True, True, True, False])
+    old, crit.SHORTLIST = crit.SHORTLIST, 1
+    try:
+        out = shortlist_gain(state, NORMAL, np.asarray(gaussian), costs, available)
+    finally:
+        crit.SHORTLIST = old
+    best = int(np.argmax(np.where(available, gaussian / costs, -np.inf)))
+    assert np.count_nonzero(out) == 1 and out[best] == pytest.approx(float(reweighted[best]), rel=1e-6)
+    # a pick conditions both states
+    after, alone = crit.condition(state, best, NORMAL), crit.condition(reweight, best, NORMAL)
+    np.testing.assert_allclose(after.reweight.worlds.log_weight, alone.worlds.log_weight)
+
+
 def _grid(chinchilla_df):
     n = np.geomspace(5e7, 5e10, 6)  # up to 3x beyond the largest run fitted
     return pd.DataFrame([(a, 20 * a * f) for a in n for f in (0.25, 1.0, 4.0)], columns=["N", "D"])
@@ -152,7 +179,8 @@ def test_replay_loops_fit_choose_observe(strategy):
     table = _sweeps()
     out = bs.design.replay(table, "power_law", start=(table.role == "start").to_numpy(),
                            target=(table.role == "target").to_numpy(), budget_share=0.3, strategy=strategy,
-                           rounds=2, y="val_loss", group="run", columns={"x": "tokens"}, cost="cost", draws=200)
+                           rounds=2, y="val_loss", group="run", columns={"x": "tokens"}, cost="cost",
+                           method="laplace", draws=200)
     assert set(out["round"]) == {0, 1, 2} and set(out["run"]) == {0, 1, 2, 3} and len(out) == 3 * 4 * 2
     pool_cost = table[table.role == "pool"].groupby("run")["cost"].sum()
     last = out[out["round"] == 2].groupby("run").first()

@@ -385,8 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="; ".join(f"{m}: {engines.get(m).description}" for m in engines.names())
                    + " (default: %(default)s)")
     p.add_argument("--prior", help="priors preset name (bayescale.priors.presets()); default: the law's defaults")
-    p.add_argument("--likelihood", default="student_t", choices=LIKELIHOODS,
-                   help="on log loss, or logit_* on logit(y) for error rates in (0, 1) (default: %(default)s)")
+    p.add_argument("--likelihood", default=None, choices=LIKELIHOODS,
+                   help="on log loss, or logit_* on logit(y) for error rates in (0, 1) (default: the law's own; "
+                        "student_t for most laws, normal for m4)")
     p.add_argument("--interval", type=float, default=0.9, help="HDI probability of the summary (default: %(default)s)")
     _sampler_args(p, chains=None, draws=None, warmup=None)
     p.add_argument("--out", required=True, help="output folder")
@@ -435,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="Training", help="column: 1 to fit, 0 to score (default: %(default)s)")
     p.add_argument("--by", help="column (constant per curve) to summarize by, e.g. Domain")
     p.add_argument("--method", default="laplace", choices=engines.names(), help="engine (default: %(default)s)")
-    p.add_argument("--likelihood", default="student_t", choices=LIKELIHOODS, help="(default: %(default)s)")
+    p.add_argument("--likelihood", default=None, choices=LIKELIHOODS, help="(default: the law's own)")
     p.add_argument("--discrepancy-rate", type=float, default=_default_rate(),
                    help="median law error per decade beyond the data, in noise scales (default: %(default)s)")
     p.add_argument("--no-discrepancy", action="store_true", help="bands of the law assumed exactly true")
@@ -454,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cost", metavar="COLUMN", help="cost column of the candidates (default: 6 N D FLOP)")
     p.add_argument("--criterion", default="gaussian", choices=CRITERIA, help="(default: %(default)s)")
     p.add_argument("--group", help="the group of a grouped fit to design for")
-    p.add_argument("--seed", type=int, default=0, help="seed of the reweight criterion's simulated outcomes")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the simulated outcomes of the reweight and shortlist criteria")
     p.add_argument("--csv", help="also write the ranked table to this CSV file")
     p.add_argument("--plot", metavar="PNG", help="also plot the candidates and the target's band (laws of N and D)")
     p.set_defaults(func=design)

@@ -98,6 +98,14 @@ class Likelihood(NamedTuple):
         return jax.nn.sigmoid(value)
 
 
+def default_likelihood(law, likelihood: str | Likelihood | None = None, runs: bool = False) -> str | Likelihood:
+    """The likelihood given, else the law's own default (``law.likelihood``, e.g. ``m4``'s Gaussian on log
+    loss), else ``"normal"`` with correlated runs (``runs``) and the robust ``"student_t"`` otherwise."""
+    if likelihood is not None:
+        return likelihood
+    return law.likelihood or ("normal" if runs else "student_t")
+
+
 def make_likelihood(spec: str | Likelihood) -> Likelihood:
     if isinstance(spec, Likelihood):
         lik = spec

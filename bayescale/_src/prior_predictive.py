@@ -22,7 +22,7 @@ import pandas as pd
 from bayescale import laws
 from bayescale.priors import merge as priors_mod
 from bayescale._src.data import as_inputs
-from bayescale._src.model import NOISE, ModelSpec, make_likelihood, prior_draws
+from bayescale._src.model import NOISE, prior_draws
 from bayescale._src.results import _check_interval, _predictive
 
 
@@ -33,7 +33,7 @@ def prior_predictive_draws(
     *,
     num_draws: int = 2000,
     kind: str = "mean",
-    likelihood: str = "student_t",
+    likelihood: str | None = None,
     seed: int = 0,
 ) -> np.ndarray:
     """Prior draws of the law (or of a new observation) at ``inputs``: ``[draws, points]``."""
@@ -42,7 +42,7 @@ def prior_predictive_draws(
         raise ValueError(f"kind must be 'mean' or 'observation', got {kind!r}")
     if int(num_draws) != num_draws or num_draws < 2:
         raise ValueError(f"num_draws must be an integer >= 2, got {num_draws!r}")
-    spec = ModelSpec(law, priors_mod.resolve(law, priors), make_likelihood(likelihood), priors_mod.joint_of(law, priors))
+    spec = priors_mod.model_spec(law, priors, likelihood)
     x = {k: jnp.asarray(v) for k, v in as_inputs(law, inputs).items()}
     keys = jax.random.split(jax.random.PRNGKey(seed), len(spec.priors) + 1)
     draws = prior_draws(spec, keys, (1, int(num_draws)))
@@ -59,7 +59,7 @@ def prior_predictive(
     interval: float = 0.9,
     num_draws: int = 2000,
     kind: str = "mean",
-    likelihood: str = "student_t",
+    likelihood: str | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Prior predictive bands of ``law`` at ``inputs``.

@@ -12,7 +12,7 @@ from typing import Mapping
 import numpyro.distributions as dist
 
 from bayescale._src.joint_prior import JointPrior, check_joint
-from bayescale._src.model import NOISE, default_noise_prior
+from bayescale._src.model import NOISE, ModelSpec, default_likelihood, default_noise_prior, make_likelihood
 from bayescale.laws import Law
 from bayescale.priors import presets as _presets
 
@@ -63,3 +63,10 @@ def joint_of(law: Law, priors: PriorSpec) -> JointPrior | None:
         raise TypeError(f"priors.joint must be a JointPrior, got {type(joint).__name__}")
     check_joint(joint, law.name, [*law.param_names, NOISE])
     return joint
+
+
+def model_spec(law: Law, priors: PriorSpec, likelihood) -> ModelSpec:
+    """The model of independent curves of ``law`` under the ``priors=`` and ``likelihood=`` arguments of
+    :func:`bayescale.fit` (None: the law's default likelihood), joint population prior included."""
+    lik = make_likelihood(default_likelihood(law, likelihood))
+    return ModelSpec(law, resolve(law, priors), lik, joint_of(law, priors))

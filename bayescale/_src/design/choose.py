@@ -167,18 +167,20 @@ def next_runs(
         Without either, the one best run is picked. Each pick conditions the next
         (:mod:`~bayescale._src.design.criterion`).
     criterion
-        ``"gaussian"`` (linearized; the default, 0.2 s for 1,000 candidates x 1,000 draws) or
+        ``"gaussian"`` (linearized; the default, 0.2 s for 1,000 candidates x 1,000 draws),
         ``"reweight"`` (importance reweighting of the draws over ``worlds`` simulated outcomes; about
-        25x slower). On 20 simulated sweeps at 5% of the pool's cost, ``"reweight"`` gave a lower
-        target error (RMSLE 0.012 against 0.015) at the same band width (benchmarks/README.md).
+        25x slower) or ``"shortlist"`` (the Gaussian ranking, then each pick among the
+        ``criterion.SHORTLIST`` = 16 best candidates per cost by reweighting; about 3x the Gaussian
+        time). Measured against each other in benchmarks/README.md (``bench_design.py``).
     seed
-        Seed of the simulated outcomes of ``"reweight"``.
+        Seed of the simulated outcomes of ``"reweight"`` and ``"shortlist"``.
 
     Returns
     -------
     DataFrame: the candidates with ``cost``, ``gain`` (the expected reduction of the predictive
     variance of log loss at the target, summed over its points, from this run alone),
-    ``value_per_cost`` (``gain / cost``, the ranking key), ``gain_share`` (``gain`` over the
+    ``value_per_cost`` (``gain / cost``, the ranking key; for ``"shortlist"`` both are the Gaussian
+    ones, and ``conditional_gain`` the reweighted gain that chose the pick), ``gain_share`` (``gain`` over the
     target's current variance), ``candidate_sd`` and ``covariance`` (the components: what the
     run would measure, and how much of it is about the target), ``pick``,
     ``conditional_gain`` (the gain of each pick given the picks before it) and
@@ -240,6 +242,8 @@ def design_picks(state, likelihood, costs: np.ndarray, k: int | None, budget: fl
 
     def value(available):
         last["gain"] = np.asarray(crit.score(current["state"], likelihood).gain)
+        if isinstance(state, crit.ShortlistState):
+            last["gain"] = shortlist_gain(current["state"], likelihood, last["gain"], costs, available)
         return last["gain"]
 
     def after(pick):
@@ -248,6 +252,15 @@ def design_picks(state, likelihood, costs: np.ndarray, k: int | None, budget: fl
 
     picks = greedy(value, costs, k, budget, after)
     return picks, gains
+
+
+def shortlist_gain(state, likelihood, gain: np.ndarray, costs: np.ndarray, available: np.ndarray) -> np.ndarray:
+    """The reweighted gain of the ``SHORTLIST`` available candidates of best Gaussian gain per cost; 0 elsewhere."""
+    ratio = np.where(available, gain / costs, -np.inf)
+    top = np.argsort(-ratio, kind="stable")[:crit.SHORTLIST]
+    out = np.zeros_like(gain)
+    out[top] = np.asarray(crit.rescore(state, jnp.asarray(top), likelihood))
+    return np.where(available, out, 0.0)
 
 
 def target_sd(fit, chosen: Any, target: Any) -> pd.DataFrame:

@@ -37,8 +37,14 @@ Two estimators (``criterion=``):
     is scored given the simulated outcomes of the earlier ones. The world's own
     draw is left out of its weights, which would otherwise collapse onto it.
 
-Both score every candidate in one vectorized pass (the reweighting one over
-worlds x candidates x draws).
+``"shortlist"`` (both)
+    Rank every candidate by the Gaussian gain per cost, then score the
+    ``SHORTLIST`` best of them by reweighting: the nonlinear criterion's picks
+    where they matter, at about the Gaussian one's cost. A batch conditions both
+    states on each pick.
+
+Each scores every candidate (or the shortlist) in one vectorized pass (the
+reweighting one over worlds x candidates x draws).
 """
 
 from __future__ import annotations
@@ -52,8 +58,9 @@ from jax.scipy.special import logsumexp
 
 from bayescale._src.model import Likelihood
 
-CRITERIA = ("gaussian", "reweight")
+CRITERIA = ("gaussian", "reweight", "shortlist")
 MAP_BLOCK = 64
+SHORTLIST = 16  # candidates rescored by reweighting: a fixed size, so one compiled program per pool
 
 
 class Scores(NamedTuple):
@@ -166,20 +173,45 @@ class ReweightState(NamedTuple):
     sigma: jax.Array
 
 
+class ShortlistState(NamedTuple):
+    """The Gaussian state, which ranks every candidate, and the reweighting one, which rescores the shortlist."""
+
+    gaussian: GaussianState
+    reweight: ReweightState
+
+
 def start_state(criterion: str, f_cand, f_target, sigma, likelihood: Likelihood, worlds: int, key):
     """The criterion's state before any pick (``f_*`` draws on the likelihood's scale)."""
     f_cand, f_target, sigma = (jnp.asarray(a) for a in (f_cand, f_target, sigma))
+    gaussian = GaussianState(_centred(f_cand), _centred(f_target), noise_variance(likelihood, sigma))
     if criterion == "gaussian":
-        return GaussianState(_centred(f_cand), _centred(f_target), noise_variance(likelihood, sigma))
-    return ReweightState(simulate_worlds(key, f_cand, sigma, likelihood, worlds), f_cand, f_target, sigma)
+        return gaussian
+    reweight = ReweightState(simulate_worlds(key, f_cand, sigma, likelihood, worlds), f_cand, f_target, sigma)
+    return reweight if criterion == "reweight" else ShortlistState(gaussian, reweight)
 
 
 @functools.partial(jax.jit, static_argnums=1)
 def score(state, likelihood: Likelihood) -> Scores:
-    """Every candidate's expected variance reduction at the target, given the state's earlier picks."""
+    """Every candidate's expected variance reduction at the target, given the state's earlier picks.
+
+    (A ``ShortlistState`` gives the Gaussian scores of every candidate; :func:`rescore` refines the shortlist.)
+    """
+    if isinstance(state, ShortlistState):
+        state = state.gaussian
     if isinstance(state, GaussianState):
         return _gaussian(state.zc, state.zt, state.tau2)
+    return _reweight(state, likelihood, jnp.arange(state.f_cand.shape[1]))
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def rescore(state: ShortlistState, columns: jax.Array, likelihood: Likelihood) -> jax.Array:
+    """The reweighted gain of the candidates ``columns`` (the shortlist), given the earlier picks."""
+    return _reweight(state.reweight, likelihood, columns).gain
+
+
+def _reweight(state: ReweightState, likelihood: Likelihood, columns: jax.Array) -> Scores:
     worlds, f_cand, f_target, sigma = state
+    outcome, f_cand = worlds.outcome[:, columns], f_cand[:, columns]
     before = _weighted_variance(worlds.log_weight, f_target)  # [J]
 
     def variance_after(args):  # one candidate: its J outcomes reweight the S draws
@@ -188,7 +220,7 @@ def score(state, likelihood: Likelihood) -> Scores:
         return _weighted_variance(worlds.log_weight + log_lik, f_target)
 
     # candidates in blocks of MAP_BLOCK: [block, J, S] weights at a time, not [M, J, S]
-    after = jax.lax.map(variance_after, (worlds.outcome.T, f_cand.T), batch_size=MAP_BLOCK)  # [M, J]
+    after = jax.lax.map(variance_after, (outcome.T, f_cand.T), batch_size=MAP_BLOCK)  # [M, J]
     w = jnp.exp(worlds.log_weight - logsumexp(worlds.log_weight, axis=-1, keepdims=True))  # [J, S]
     mean_c = w @ f_cand
     var_c = jnp.mean(w @ f_cand**2 - mean_c**2, axis=0)
@@ -199,6 +231,8 @@ def score(state, likelihood: Likelihood) -> Scores:
 @functools.partial(jax.jit, static_argnums=2)
 def condition(state, pick, likelihood: Likelihood):
     """The state after observing candidate ``pick`` (its outcome still unknown: simulated, or integrated out)."""
+    if isinstance(state, ShortlistState):
+        return ShortlistState(condition(state.gaussian, pick, likelihood), condition(state.reweight, pick, likelihood))
     if isinstance(state, GaussianState):
         return state._replace(**dict(zip(("zc", "zt"), gaussian_condition(state.zc, state.zt, pick, state.tau2))))
     worlds, f_cand, f_target, sigma = state
