@@ -53,6 +53,8 @@ from bayescale._src import fitting
 from bayescale._src.stacking import mix_draws, stack
 
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
+# a padded batch of at most this many fitting points is fitted in one width (20 revisiting_lang curves: 2,560)
+ONE_WIDTH_POINTS = 2**16
 MSCE_LEVELS = tuple(np.round(np.arange(50, 100) / 100, 2))
 
 
@@ -206,15 +208,15 @@ def evaluate(
 
 def _fit(train, name, options, **common):
     """``bs.fit`` of the fitting rows with one law's own options over the common ones, every curve padded to
-    one width (one compiled program per engine step instead of one per bucket of lengths: the compiles are
-    most of a first call's time on a few curves)."""
+    one width when that is at most ONE_WIDTH_POINTS points (one compiled program per engine step instead of
+    one per bucket of lengths: the compiles are most of a first call's time on a few curves)."""
     try:
         bound = inspect.signature(fitting.fit).bind(train, name, **{**common, **options})
     except TypeError as err:
         raise TypeError(f"evaluate: {err} (it takes bs.fit's keywords)") from None
     bound.apply_defaults()
     progress = bound.arguments.pop("progress")
-    job = fitting.setup(**bound.arguments, one_width=bound.arguments["chunk_size"] is None)
+    job = fitting.setup(**bound.arguments, one_width=ONE_WIDTH_POINTS if bound.arguments["chunk_size"] is None else 0)
     fields = fitting.execute(job.plan, job.engine, job.settings, job.dtype, progress, job.desc)
     return Fit.from_draws(**job.record, **fields)
 

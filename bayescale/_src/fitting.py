@@ -169,13 +169,13 @@ class Job(NamedTuple):
 
 def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, chains, draws, warmup,
           target_accept_prob, dense_mass, num_starts, chunk_size, dtype, pooling, pooled,
-          run: str | None = None, memory: int | None = None, one_width: bool = False) -> Job:
+          run: str | None = None, memory: int | None = None, one_width: int = 0) -> Job:
     """Check ``bs.fit``'s arguments, validate the data and plan the calls (nothing is run).
 
     ``memory`` (bytes) replaces the default chunk size's share of device memory
     by a bound on one chunk's draws on the host (``bs.fit_stream``); ``one_width``
-    pads every curve to the widest curve's bucket (one compiled program, see
-    :func:`bayescale._src.batch.plan`; ``bs.evaluate``).
+    (points) pads every curve of a small batch to the widest curve's bucket (one
+    compiled program, see :func:`bayescale._src.batch.plan`; ``bs.evaluate``).
     """
     engine = engines.get(method)
     chains, draws, warmup, target_accept_prob = engine_defaults(engine, chains, draws, warmup, target_accept_prob)
@@ -350,7 +350,7 @@ class Plan(NamedTuple):
     unit: str
 
 
-def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype, memory=None, one_width=False) -> Plan:
+def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype, memory=None, one_width=0) -> Plan:
     """Every curve its own unit, in chunks of equal bucket width (see :mod:`bayescale._src.batch`).
 
     ``memory``, ``one_width``: see :func:`setup`."""
