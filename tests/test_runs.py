@@ -144,7 +144,8 @@ def test_evaluate_and_predict_share_the_observation_scale(run_fit):
     scale = run_fit.observation_scale()
     np.testing.assert_allclose(scale, np.hypot(run_fit.draws("sigma"), run_fit.draws("run_sd")), rtol=1e-12)
     x = np.array([1e9])
-    law, observed = ragged_draws(run_fit, [0], {"x": x[None]}, jax.random.PRNGKey(3), True, 0.0)  # law alone, law + noise
+    key = jax.random.PRNGKey(3)
+    law, observed = ragged_draws(run_fit, [0], {"x": x[None]}, key, True, 0.0)
     noise = np.log(observed[0, :, 0]) - np.log(law[0, :, 0])  # the observation noise alone, draw by draw
     predicted = run_fit.predictive_draws({"x": x}, kind="observation") / run_fit.predictive_draws({"x": x})
     for spread in (noise.std(), np.log(predicted[0, :, 0]).std()):
