@@ -5,8 +5,9 @@ Parts (``--part``):
 - ``m4``: the 10 BIG-Bench curves of ``revisiting_lang`` (error-like metrics in
   (0, 1)), fitted on ``Training == 1`` and scored on ``Training == 0``, the
   protocol of Alabdulmohsin, Neyshabur and Zhai 2022 (arXiv:2209.06640).
-  ``m4`` (logit Student-t likelihood) against ``power_law`` (Student-t on log
-  loss), both with default NUTS (or ``--method``), and against a scipy multi-start least-squares
+  ``m4`` (its default likelihood, Gaussian on log loss; also the logit likelihoods) against ``power_law``
+  (Student-t on log loss), with ``bs.evaluate`` under each of ``--methods`` (default Laplace, the
+  default of ``bs.evaluate``, and MAP), and against a scipy multi-start least-squares
   point fit of M4 (:mod:`m4_point_fit`). RMSLE per curve is
   ``sqrt(mean((log y_hat - log y)^2))`` over its held-out points, ``y_hat``
   the posterior median (the point fit's value for scipy); the table gives the
@@ -16,13 +17,14 @@ Parts (``--part``):
   the 90% band of the law at 100x the largest compute, whether it covers the
   truth, and its width against the default priors' band.
 
-- ``curves``: item 4, leave one curve out: ``bs.priors.from_curves`` on the
-  other curves of the held-out curve's domain (``power_law``, NUTS 2 x (250 + 250)), then the
-  held-out curve's first 5 points fitted with those priors and with the
-  defaults, scored (RMSLE of the median) on all its later points. Ends with the
-  priors learned from each whole domain.
+- ``curves``: item 4, leave one curve out: ``bs.priors.from_curves`` (empirical
+  Bayes: a joint Student-t prior from one batched Laplace fit of the other
+  curves of the held-out curve's domain, ``power_law``), then the held-out
+  curve's first 5 points fitted (Laplace) with those priors and with the
+  defaults, scored (RMSLE of the posterior median) on all its later points;
+  a third arm keeps only the learned marginals (independent parameters). Ends with the correlations of the priors learned from each whole domain.
 
-    python benchmarks/bench_priors.py --part m4 [--method map]
+    python benchmarks/bench_priors.py --part m4 [--methods laplace map nuts]
     python benchmarks/bench_priors.py --part presets
     python benchmarks/bench_priors.py --part curves [--domains BB LM NMT]
 """
@@ -42,6 +44,10 @@ import bayescale as bs
 X, Y = "Seen Examples", "Loss"
 
 
+# the defaults (m4: Gaussian on log loss, power_law: Student-t), and m4 with the logit likelihoods tried before
+M4_LAWS = (("power_law", {}), ("m4", {}), ("m4", {"likelihood": "logit_student_t"}), ("m4", {"likelihood": "logit_normal"}))
+
+
 def rmsle(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.log(pred) - np.log(truth)) ** 2)))
 
@@ -55,16 +61,20 @@ def score_fit(fit, held_out: pd.DataFrame) -> pd.Series:
     return pd.Series(out)
 
 
-def part_m4(method: str = "nuts") -> None:
-    df = bs.datasets.load("revisiting_lang")
+def part_m4(methods: list[str]) -> None:
+    """m4 and power_law with their defaults (priors, likelihood) under each engine, and the scipy M4 fit."""
+    df = bs.datasets.heldout("revisiting_lang")
     bb = df[df["Domain"] == "BB"]
     train, held_out = bb[bb["Training"] == 1], bb[bb["Training"] == 0]
     table, seconds = {}, {}
-    for law, likelihood in (("power_law", "student_t"), ("m4", "logit_student_t")):
-        with Timer() as t, warnings.catch_warnings():
-            warnings.simplefilter("ignore", bs.FitWarning)
-            fit = bs.fit(train, law=law, x=X, y=Y, group="curve", likelihood=likelihood, method=method, seed=0)
-        table[f"{law} ({method})"], seconds[f"{law} ({method})"] = score_fit(fit, held_out), t.seconds
+    for method in methods:
+        for law, options in M4_LAWS:
+            label = f"{law}{' ' + options['likelihood'] if options else ''} ({method})"
+            with Timer() as t, warnings.catch_warnings():
+                warnings.simplefilter("ignore", bs.FitWarning)
+                ev = bs.evaluate(bb, {law: options}, x=X, y=Y, group="curve", method=method, discrepancy=None, seed=0)
+            table[label] = ev.curves.set_index("curve")["rmsle"]
+            seconds[label] = t.seconds
     with Timer() as t:
         scipy_scores = {}
         for curve, g in train.groupby("curve"):
@@ -131,11 +141,11 @@ def part_presets() -> None:
 
 
 FIRST_POINTS = 5
-CURVE_SETTINGS = dict(chains=2, warmup=250, draws=250, seed=0)
+CURVE_SETTINGS = dict(method="laplace", seed=0)  # both arms, the corpus fits and the held-out curve's
 
 
-def learned_priors(corpus: pd.DataFrame, law: str = "power_law") -> dict:
-    """``bs.priors.from_curves`` on a corpus of revisiting_lang curves (NUTS, 2 x (250 + 250))."""
+def learned_priors(corpus: pd.DataFrame, law: str = "power_law") -> bs.priors.PopulationPrior:
+    """``bs.priors.from_curves`` on a corpus of revisiting_lang curves (one batched Laplace fit)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.FitWarning)
         return bs.priors.from_curves(corpus, law, group="curve", x=X, y=Y, **CURVE_SETTINGS)
@@ -160,38 +170,44 @@ def part_curves(domains: list[str], law: str = "power_law") -> None:
     rows = []
     for domain, corpus in df.groupby("Domain"):
         for curve in sorted(corpus["curve"].unique()):
+            x_new = score_part.loc[score_part["curve"] == curve, X].to_numpy()
+            truth = score_part.loc[score_part["curve"] == curve, Y].to_numpy()
+            row = {"domain": domain, "curve": curve, "held-out points": len(truth), "default": default[curve]}
             with Timer() as t:
                 priors = learned_priors(corpus[corpus["curve"] != curve], law)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", bs.FitWarning)
-                    fit = bs.fit(fit_part[fit_part["curve"] == curve], law, x=X, y=Y, priors=priors, **CURVE_SETTINGS)
-            band = fit.predict({"x": score_part.loc[score_part["curve"] == curve, X].to_numpy()})
-            truth = score_part.loc[score_part["curve"] == curve, Y].to_numpy()
-            rows.append({"domain": domain, "curve": curve, "default": default[curve],
-                         "from_curves": rmsle(band["median"].to_numpy(), truth), "seconds": t.seconds})
+                # the joint prior, then its marginals alone (dict() drops the joint): what the correlations add
+                for arm, spec in (("from_curves", priors), ("marginals only", dict(priors))):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", bs.FitWarning)
+                        fit = bs.fit(fit_part[fit_part["curve"] == curve], law, x=X, y=Y, priors=spec, **CURVE_SETTINGS)
+                    row[arm] = rmsle(fit.predict({"x": x_new})["median"].to_numpy(), truth)
+            rows.append({**row, "seconds": t.seconds})
             print(rows[-1], flush=True)
+    arms = ["default", "from_curves", "marginals only"]
     table = pd.DataFrame(rows)
     print(table.round(4).to_string(index=False))
-    print(table.groupby("domain")[["default", "from_curves"]].mean().round(4).to_string())
-    print("all curves:", table[["default", "from_curves"]].mean().round(4).to_dict(),
-          "from_curves better on", int((table["from_curves"] < table["default"]).sum()), "of", len(table))
+    print(table.groupby("domain")[arms].mean().round(4).to_string())
+    print("all curves:", table[arms].mean().round(4).to_dict(),
+          "from_curves better than default on", int((table["from_curves"] < table["default"]).sum()), "of", len(table))
     for domain, corpus in df.groupby("Domain"):
-        print(domain, bs.priors.table(law, learned_priors(corpus, law)).to_string())
+        priors = learned_priors(corpus, law)
+        print(domain, f"df {priors.joint.df:g}", bs.priors.table(law, priors).to_string(), priors.correlation().round(2).to_string(), sep="\n")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--part", choices=("m4", "presets", "curves"), required=True)
-    ap.add_argument("--method", default="nuts", help="bs.fit method of --part m4 (default: nuts, as bs.fit)")
+    ap.add_argument("--methods", nargs="+", default=["laplace", "map"],
+                    help="engines of --part m4 (default: laplace, bs.evaluate's default, and map)")
     ap.add_argument("--domains", nargs="+", default=["BB", "LM", "NMT"], help="revisiting_lang domains of --part curves")
     args = ap.parse_args()
     print(environment())
     if args.part == "curves":
         part_curves(args.domains)
     elif args.part == "m4":
-        part_m4(args.method)
+        part_m4(args.methods)
     else:
-        {"m4": part_m4, "presets": part_presets}[args.part]()
+        part_presets()
 
 
 if __name__ == "__main__":

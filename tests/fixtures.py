@@ -44,6 +44,7 @@ test_batch's per-curve Laplace (chunks of one curve, against the chunks of 4),
 test_runs' run-aware Laplace (a different problem: correlated checkpoints; its MAP and
 bs.compare's refit share the mode finder and the program),
 the pure_power_law and log_law candidates, test_laws' user-defined law,
+test_priors' MAP fit of a 5-point curve under a joint population prior (a joint prior is part of the program),
 bs.bootstrap's two (``BOOTSTRAP`` below), and the pooled model of
 ``power_table`` (test_pooling: MAP and Laplace share its compiled mode finder;
 test_chees runs ChEES on it, 4 x (50 + 50)).

@@ -46,6 +46,15 @@ def test_buckets_and_chunks_cover_every_curve_once(ragged):
     assert all(len(c.index) <= c.size == 2 or c.size == len(c.index) for c in chunks)
 
 
+def test_one_width_pads_every_curve_to_the_widest_bucket(ragged):
+    batch, _, _ = prepare(ragged, bs.laws.power_law, resolve_columns(bs.laws.power_law, "val_loss", "tokens", None,
+                                                                     "run"))
+    chunks = list(plan(batch, chunk_size=2, one_width=5 * 64))
+    assert sorted(np.concatenate([c.index for c in chunks])) == list(range(5))
+    assert {c.width for c in chunks} == {64}
+    assert len({c.width for c in plan(batch, chunk_size=2, one_width=5 * 64 - 1)}) == 4  # too many points: buckets
+
+
 def test_fixed_chunks_pad_every_chunk_to_the_chunk_size(ragged):
     batch, _, _ = prepare(ragged, bs.laws.power_law, resolve_columns(bs.laws.power_law, "val_loss", "tokens", None,
                                                                      "run"))

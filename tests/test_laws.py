@@ -193,6 +193,16 @@ def test_bnsl_does_not_overflow_with_a_sharp_break_in_float32():
     assert bool(jnp.all(jnp.isfinite(y))) and float(y[-1]) == pytest.approx(0.41, rel=1e-5)
 
 
+def test_a_law_may_carry_its_own_default_likelihood():
+    from bayescale._src.fitting import likelihood_for
+
+    # m4's error rates are averages of many examples: Gaussian noise on log loss (see bayescale.laws.saturating)
+    assert likelihood_for(None, None, bs.laws.m4).kind == "normal"
+    assert likelihood_for(None, None, bs.laws.power_law).kind == "student_t"
+    assert likelihood_for(None, "run", bs.laws.power_law).kind == "normal"
+    assert likelihood_for("logit_student_t", None, bs.laws.m4).kind == "logit_student_t"  # the one given wins
+
+
 def test_m4_stays_strictly_between_its_levels():
     law = jax.jit(bs.laws.get("m4").fn)  # one compile for the 50 parameter sets
     rng = np.random.default_rng(0)

@@ -3,12 +3,15 @@
 import functools
 import warnings
 
+import jax
 import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
 import pytest
 
 import bayescale as bs
+from bayescale._src.joint_prior import spec_priors
+from bayescale._src.model import prior_draws
 from fixtures import COLUMNS
 
 # A Chinchilla-type law that is none of the presets' centres (alpha and beta within one prior sd of Hoffmann's)
@@ -124,20 +127,128 @@ def test_every_preset_covers_every_published_truth(truth, preset):
     assert (ratio >= 1.5).all(), ratio.tolist()
 
 
-def test_from_curves_is_the_population_predictive(power_table, power_laplace):
-    """Pooled alpha: N(E mu, Var mu + E tau^2) in log space; E and sigma: the mixture of the curves' posteriors."""
-    # pooled=["alpha"] with these settings is test_pooling's pooled Laplace program: no new compile
-    priors = bs.priors.from_curves(power_table, "power_law", pooled=["alpha"], **COLUMNS, method="laplace", draws=200)
-    fit = bs.fit(power_table, "power_law", **COLUMNS, method="laplace", pooling="partial", draws=200)
-    assert set(priors) == {"E", "A", "alpha", "sigma"}
-    mu, tau = fit.hyper["alpha_mu"].ravel(), fit.hyper["alpha_tau"].ravel()
-    assert float(priors["alpha"].loc) == pytest.approx(mu.mean(), rel=1e-9)
-    assert float(priors["alpha"].scale) == pytest.approx(np.sqrt(mu.var() + np.mean(tau**2)), rel=1e-9)
-    log_a = np.log(fit.draws("A"))  # [curves, draws]: between- and within-curve spread together
-    assert float(priors["A"].scale) == pytest.approx(log_a.std(), rel=1e-9)
-    # wider than the population median's own uncertainty: a new curve differs from the population centre
-    assert float(priors["alpha"].scale) > mu.std()
-    table = bs.priors.table("power_law", priors)
-    assert not table["default"].any()
+def _coordinates(fit, log_x0: float) -> np.ndarray:
+    """Per curve, the posterior mean of (log E, log alpha, log A - alpha log x0, log sigma), by hand."""
+    e, alpha, a, sigma = (fit.draws(n) for n in ("E", "alpha", "A", "sigma"))
+    coords = np.stack([np.log(e), np.log(alpha), np.log(a) - alpha * log_x0, np.log(sigma)], axis=-1)
+    return coords.mean(axis=1)
+
+
+def test_from_fits_is_the_student_t_predictive(power_table, power_laplace):
+    """The normal-inverse-Wishart predictive of a new curve: t_{n+k+2}(mean, (n+1)(kD + S) / (n (n+k+2)))."""
+    pop = bs.priors.from_fits(power_laplace)
+    log_x0 = np.log(power_table["tokens"]).mean()
+    points = _coordinates(power_laplace, log_x0)
+    n, k = len(points), bs.priors.population.PSEUDO_CURVES
+    scatter = (points - points.mean(0)).T @ (points - points.mean(0))
+    scale = (k * np.diag(np.diag(scatter)) / (n - 1) + scatter) * (n + 1) / (n * (n + k + 2))
+    joint = pop.joint
+    assert joint.names == ("E", "alpha", "A", "sigma") and joint.df == n + k + 2
+    np.testing.assert_allclose(joint.loc, points.mean(0), rtol=1e-9)
+    tril = np.asarray(joint.scale_tril)
+    np.testing.assert_allclose(tril @ tril.T, scale, rtol=1e-9, atol=1e-15)
+    assert dict(joint.log_reference) == pytest.approx({"x": log_x0})
+    # marginals: normals in log space with the joint's mean and sd (Monte Carlo, 4000 draws)
+    sd = np.sqrt(np.diag(joint.covariance))
+    assert float(pop["alpha"].loc) == pytest.approx(joint.loc[1], abs=0.1 * sd[1])
+    assert float(pop["alpha"].scale) == pytest.approx(sd[1], rel=0.1)
+    assert set(pop) == {"E", "alpha", "A", "sigma"} and not bs.priors.table("power_law", pop)["default"].any()
+    corr = pop.correlation()
+    np.testing.assert_allclose(np.diag(corr), 1.0)
+    # from_curves on the same table with the fixture's settings runs the same program: the same prior
+    again = bs.priors.from_curves(power_table, "power_law", **COLUMNS, draws=200, chunk_size=4)
+    assert again.joint == joint
     with pytest.raises(ValueError, match="partially pooled fit"):
         bs.priors.population_priors(power_laplace)
+    with pytest.raises(ValueError, match="at least 2 curves"):
+        bs.priors.from_fits(power_laplace[0])
+    with pytest.raises(ValueError, match="pseudo_curves"):
+        bs.priors.from_fits(power_laplace, pseudo_curves=0)
+
+
+def test_joint_prior_is_the_model_density(power_laplace):
+    """With no observed points the model's log density is the multivariate t of the coordinates, by scipy."""
+    from numpyro.infer.util import log_density
+    from scipy import stats
+
+    from bayescale._src.model import ModelSpec, build_model, make_likelihood
+
+    pop = bs.priors.from_fits(power_laplace)
+    law = bs.laws.get("power_law")
+    spec = ModelSpec(law, bs.priors.resolve(law, pop), make_likelihood("student_t"), pop.joint)
+    log_ref = np.log(3e8)  # the curve's own reference: the prior must not depend on it
+    values = {"E": 1.6, "alpha": 0.33, "A": 500.0, "sigma": 0.02}
+    z = np.log(values["A"]) - values["alpha"] * log_ref
+    args = ({"x": np.ones(4)}, np.zeros(4), np.zeros(4, bool), {"x": log_ref})
+    sites = {"E": values["E"], "alpha": values["alpha"], "log_A_ref": z, "sigma": values["sigma"]}
+    got = jax.jit(lambda v: log_density(build_model(spec), args, {}, v)[0])(sites)  # one compile, not op by op
+    joint, log_x0 = pop.joint, dict(pop.joint.log_reference)["x"]
+    c = [np.log(values["E"]), np.log(values["alpha"]), np.log(values["A"]) - values["alpha"] * log_x0,
+         np.log(values["sigma"])]
+    tril = np.asarray(joint.scale_tril)
+    want = stats.multivariate_t(joint.loc, tril @ tril.T, df=joint.df).logpdf(c)
+    want -= np.log(values["E"] * values["alpha"] * values["sigma"])  # the Jacobians of log; A's cancels with dA/dz
+    assert float(got) == pytest.approx(want, rel=1e-9)
+
+
+def test_fit_with_population_prior(power_table, power_laplace, tmp_path):
+    """bs.fit takes the population prior (one MAP program of a 5-point curve), saves it, and refuses misuse."""
+    pop = bs.priors.from_fits(power_laplace)
+    few = power_table[power_table["run"] == 0].head(5)
+    fit = bs.fit(few, "power_law", x="tokens", y="val_loss", priors=pop, method="map")
+    assert fit.spec.joint == pop.joint
+    assert bs.load(fit.save(tmp_path / "pop.nc")).spec.joint == pop.joint
+    # the prior predictive draws the covered parameters jointly: the log amplitude's term at x0 has the joint's sd
+    x0 = float(np.exp(dict(pop.joint.log_reference)["x"]))
+    band = bs.prior_predictive_draws("power_law", {"x": [x0]}, pop, num_draws=4000)
+    e = bs.prior_predictive_draws("power_law", {"x": [1e30]}, pop, num_draws=4000)  # the floor: E alone
+    term_sd = np.log(band - e).std()
+    assert term_sd == pytest.approx(np.sqrt(pop.joint.covariance[2, 2]), rel=0.15)
+    # the prior draws of prior_predictive and of SBC's simulations (model.prior_draws) are joint; compare's refit too
+    keys = jax.random.split(jax.random.PRNGKey(0), len(fit.spec.priors) + 1)
+    truth = prior_draws(fit.spec, keys, (1, 4000))
+    r = np.corrcoef(np.log(truth["E"][0]), np.log(truth["alpha"][0]))[0, 1]
+    assert r == pytest.approx(pop.correlation().loc["E", "alpha"], abs=0.1)
+    assert spec_priors(fit.spec.priors, fit.spec.joint).joint == pop.joint
+    # a plain dict of the marginals is independent: no joint
+    assert bs.priors.merge.joint_of(bs.laws.get("power_law"), dict(pop)) is None
+    with pytest.raises(ValueError, match="learned for law 'power_law', not 'log_law'"):
+        bs.fit(few, "log_law", x="tokens", y="val_loss", priors=pop, method="map")
+    with pytest.raises(ValueError, match="pooling='none'"):
+        bs.fit(power_table, "power_law", **COLUMNS, priors=pop, pooling="partial", method="map")
+
+def _population_curves(num_curves: int, seed: int) -> pd.DataFrame:
+    """20-point power-law curves (1e7..1e10) whose E, alpha and term at x = 1e9 come from one correlated
+    population (1% noise)."""
+    rng = np.random.default_rng(seed)
+    x = np.geomspace(1e7, 1e10, 20)
+    corr = np.array([[1.0, 0.6, 0.0], [0.6, 1.0, -0.5], [0.0, -0.5, 1.0]])
+    sd = np.array([0.1, 0.15, 0.15])
+    z = rng.multivariate_normal(np.log([1.8, 0.3, 0.8]), corr * np.outer(sd, sd), num_curves)
+    frames = []
+    for i, (log_e, log_alpha, log_term) in enumerate(z):
+        mean = np.exp(log_e) + np.exp(log_term) * (x / 1e9) ** -np.exp(log_alpha)
+        frames.append(pd.DataFrame({"run": i, "tokens": x, "val_loss": mean * np.exp(0.01 * rng.standard_normal(20))}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.statistical
+def test_population_prior_extrapolates_new_curves_better():
+    """12 curves of a known population teach a prior; 12 new curves from it, 5 early points each, extrapolate
+    to 1e10 with a lower RMSLE than under the default priors (three Laplace programs: corpus, two arms)."""
+    corpus, new = _population_curves(12, seed=0), _population_curves(12, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.FitWarning)
+        pop = bs.priors.from_curves(corpus, "power_law", **COLUMNS)
+        early, late = new[new["tokens"] < 5e7], new[new["tokens"] >= 5e7]
+        assert early.groupby("run").size().eq(5).all()
+        scores = {}
+        for arm, priors in (("default", None), ("population", pop)):
+            fit = bs.fit(early, "power_law", **COLUMNS, priors=priors, method="laplace")
+            band = fit.predict({"x": late["tokens"].unique()}, discrepancy=None)
+            truth = late.sort_values(["run", "tokens"])["val_loss"].to_numpy()
+            scores[arm] = np.sqrt(np.mean((np.log(band["median"].to_numpy()) - np.log(truth)) ** 2))
+    # the population's centre is recovered: log E, log alpha within 3 standard errors of the truth
+    assert abs(pop.joint.loc[0] - np.log(1.8)) < 3 * 0.1 / np.sqrt(12) + 0.02
+    assert abs(pop.joint.loc[1] - np.log(0.3)) < 3 * 0.15 / np.sqrt(12) + 0.02
+    assert scores["population"] < 0.5 * scores["default"], scores

@@ -93,16 +93,25 @@ def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None, lockst
     return per_device * num_devices
 
 
-def plan(batch: CurveBatch, chunk_size: int, fixed: bool = False) -> Iterator[Chunk]:
+def plan(batch: CurveBatch, chunk_size: int, fixed: bool = False, one_width: int = 0) -> Iterator[Chunk]:
     """Chunks of curves of equal bucket width, in bucket order.
 
     With ``fixed``, every chunk is padded to exactly ``chunk_size`` curves, so
     every curve runs in a program of the same shape however many curves the
     batch has: its draws are then bitwise the same alone or in any batch.
     Otherwise a bucket smaller than ``chunk_size`` runs at its own size.
+
+    With ``one_width > 0``, every curve is padded to the widest curve's bucket
+    when the padded batch (curves x that width) has at most ``one_width``
+    points: one compiled program for the whole batch instead of one per
+    bucket. For a few curves the compiles (seconds each on a CPU) cost far more
+    than the padded points (``bs.evaluate`` of 20 curves in three buckets: see
+    benchmarks/README.md); a large batch keeps its buckets.
     """
     lengths = batch.mask.sum(axis=1)
     widths = np.array([bucket_size(int(n)) for n in lengths])
+    if widths.size * widths.max() <= one_width:
+        widths[:] = widths.max()
     multiple = jax.device_count()
     for width in np.unique(widths):
         index = np.flatnonzero(widths == width)

@@ -385,8 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="; ".join(f"{m}: {engines.get(m).description}" for m in engines.names())
                    + " (default: %(default)s)")
     p.add_argument("--prior", help="priors preset name (bayescale.priors.presets()); default: the law's defaults")
-    p.add_argument("--likelihood", default="student_t", choices=LIKELIHOODS,
-                   help="on log loss, or logit_* on logit(y) for error rates in (0, 1) (default: %(default)s)")
+    p.add_argument("--likelihood", default=None, choices=LIKELIHOODS,
+                   help="on log loss, or logit_* on logit(y) for error rates in (0, 1) (default: the law's own; "
+                        "student_t for most laws, normal for m4)")
     p.add_argument("--interval", type=float, default=0.9, help="HDI probability of the summary (default: %(default)s)")
     _sampler_args(p, chains=None, draws=None, warmup=None)
     p.add_argument("--out", required=True, help="output folder")
@@ -435,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="Training", help="column: 1 to fit, 0 to score (default: %(default)s)")
     p.add_argument("--by", help="column (constant per curve) to summarize by, e.g. Domain")
     p.add_argument("--method", default="laplace", choices=engines.names(), help="engine (default: %(default)s)")
-    p.add_argument("--likelihood", default="student_t", choices=LIKELIHOODS, help="(default: %(default)s)")
+    p.add_argument("--likelihood", default=None, choices=LIKELIHOODS, help="(default: the law's own)")
     p.add_argument("--discrepancy-rate", type=float, default=_default_rate(),
                    help="median law error per decade beyond the data, in noise scales (default: %(default)s)")
     p.add_argument("--no-discrepancy", action="store_true", help="bands of the law assumed exactly true")

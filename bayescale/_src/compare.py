@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale._src import engines
+from bayescale._src.joint_prior import spec_priors
 from bayescale._src.diagnostics import FitWarning
 from bayescale._src.results import Fit
 
@@ -155,7 +156,7 @@ def extrapolation_scores(fit: Fit, holdout: float = 0.25, intervals: Sequence[fl
         group=fit.columns.group,
         run=fit.columns.run,
         method=fit.method,
-        priors={k: v for k, v in fit.spec.priors},
+        priors=spec_priors(fit.spec.priors, fit.spec.joint),
         likelihood=fit.spec.likelihood,
         seed=settings.get("seed", seed),
         chains=settings.get("chains", 4),

@@ -14,9 +14,9 @@ larger-scale points (``Training == 0``), and score per curve
     \\mathrm{MSCE} &= \\tfrac{1}{|P|} \\sum_{p \\in P} (\\mathrm{cov}_p - p)^2,
     \\quad P = \\{0.50, 0.51, \\dots, 0.99\\},
 
-where ``y_j`` are the ``m`` held-out losses, ``\\hat y_j`` the median of the
-posterior predictive of the law (the discrepancy term, symmetric around zero,
-widens the bands but does not move the point forecast) and ``q_a`` the
+where ``y_j`` are the ``m`` held-out losses, ``\\hat y_j`` the posterior median
+of the law's value (neither the observation noise nor the discrepancy term,
+both symmetric around it, moves the point forecast) and ``q_a`` the
 quantiles of the full predictive (the central bands of a
 new observation by default; MSCE as in Lee et al. 2025, "Bayesian Neural
 Scaling Law Extrapolation with Prior-Data Fitted Networks", ICML). Coverage is
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import time
 import warnings
 from typing import Any, Mapping, Sequence
@@ -46,12 +47,14 @@ from bayescale import laws
 from bayescale._src import discrepancy as discrepancy_mod
 from bayescale._src.data import _as_frame, _numeric_column, bucket_size, resolve_columns
 from bayescale._src.noise import standard_noise
-from bayescale._src.model import NOISE, ModelSpec, log_mean
+from bayescale._src.model import ModelSpec, log_mean
 from bayescale._src.results import Fit
-from bayescale._src.fitting import fit as fit_table
+from bayescale._src import fitting
 from bayescale._src.stacking import mix_draws, stack
 
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
+# a padded batch of at most this many fitting points is fitted in one width (20 revisiting_lang curves: 2,560)
+ONE_WIDTH_POINTS = 2**16
 MSCE_LEVELS = tuple(np.round(np.arange(50, 100) / 100, 2))
 
 
@@ -67,7 +70,7 @@ class Evaluation:
         ``msce``, and the ``by`` columns of the table.
     points
         One row per held-out point: the group, the inputs, the observed loss
-        ``y``, the predictive ``median``, ``lower`` and ``upper`` of the 90%
+        ``y``, the point forecast ``median`` (of the law), ``lower`` and ``upper`` of the 90%
         band, ``pit`` (the predictive probability below ``y``) and
         ``distance`` (decades beyond the curve's fitted data, see
         :mod:`bayescale._src.discrepancy`).
@@ -204,8 +207,18 @@ def evaluate(
 
 
 def _fit(train, name, options, **common):
-    """``bs.fit`` of the fitting rows with one law's own options over the common ones."""
-    return fit_table(train, law=name, **{**common, **options})
+    """``bs.fit`` of the fitting rows with one law's own options over the common ones, every curve padded to
+    one width when that is at most ONE_WIDTH_POINTS points (one compiled program per engine step instead of
+    one per bucket of lengths: the compiles are most of a first call's time on a few curves)."""
+    try:
+        bound = inspect.signature(fitting.fit).bind(train, name, **{**common, **options})
+    except TypeError as err:
+        raise TypeError(f"evaluate: {err} (it takes bs.fit's keywords)") from None
+    bound.apply_defaults()
+    progress = bound.arguments.pop("progress")
+    job = fitting.setup(**bound.arguments, one_width=ONE_WIDTH_POINTS if bound.arguments["chunk_size"] is None else 0)
+    fields = fitting.execute(job.plan, job.engine, job.settings, job.dtype, progress, job.desc)
+    return Fit.from_draws(**job.record, **fields)
 
 
 def _law_options(law) -> dict[str, dict[str, Any]]:
@@ -287,7 +300,7 @@ def score(
         x = _padded_inputs(fit, frame, rows)
         distance = discrepancy_mod.distances(fit.law, fit.inputs, [fit.rows[i] for i in index], x)
         dist = distance if dist is None else dist
-        sigma = jnp.asarray(fit.draws(NOISE)[np.asarray(index)])
+        sigma = jnp.asarray(fit.observation_scale()[np.asarray(index)])
         shift = (discrepancy_mod.shifts(prior, jnp.asarray(distance), sigma, jax.random.fold_in(key, 2 * k + 1))
                  if prior is not None else jnp.zeros(()))
         law_only, full = ragged_draws(fit, index, x, jax.random.fold_in(key, 2 * k), kind == "observation", shift)
@@ -357,11 +370,13 @@ def _padded_inputs(fit: Fit, frame: pd.DataFrame, rows) -> dict[str, np.ndarray]
 
 def ragged_draws(fit: Fit, index: Sequence[int], x: Mapping[str, np.ndarray], key, observation: bool,
                  shift) -> tuple[np.ndarray, np.ndarray]:
-    """Predictive draws of curves ``index`` of ``fit``, each at its own inputs ``x[k] [curves, points]``,
-    without and with the discrepancy ``shift``: two ``[curves, draws, points]`` arrays in natural units."""
+    """Draws of curves ``index`` of ``fit``, each at its own inputs ``x[k] [curves, points]``: the law's
+    own values (the point forecast's draws: no observation noise, which a MAP fit's single draw could not
+    average out) and the full predictive (the observation noise if ``observation``, plus the discrepancy
+    ``shift``), two ``[curves, draws, points]`` arrays in natural units."""
     idx = np.asarray(index)
     params = {k: jnp.asarray(fit.draws(k)[idx]) for k in fit.law.param_names}
-    sigma = jnp.asarray(fit.draws(NOISE)[idx])
+    sigma = jnp.asarray(fit.observation_scale()[idx])
     xs = {k: jnp.asarray(v) for k, v in x.items()}
     law_only, full = _ragged(fit.spec, params, sigma, xs, key, observation, shift)
     return np.asarray(law_only), np.asarray(full)
@@ -374,10 +389,9 @@ def _ragged(spec: ModelSpec, params, sigma, x, key, observation: bool, shift):
     def curve(p, xc):
         return jax.vmap(lambda q: lik.locate(log_mean(spec.law, q, xc)))(p)  # [S, M]
 
-    loc = jax.vmap(curve)(params, x)  # [curves, S, M]
-    if observation:
-        loc = loc + sigma[..., None] * standard_noise(lik, key, loc.shape, loc.dtype)
-    return lik.natural(loc), lik.natural(loc + shift)
+    law = jax.vmap(curve)(params, x)  # [curves, S, M]
+    loc = law + sigma[..., None] * standard_noise(lik, key, law.shape, law.dtype) if observation else law
+    return lik.natural(law), lik.natural(loc + shift)
 
 
 def _mix(draws: list[np.ndarray], weights: np.ndarray, seed: int) -> np.ndarray:

@@ -27,7 +27,7 @@ from bayescale._src import runs as runs_mod
 from bayescale._src.data import (COLLINEAR_TOLERANCE, CurveBatch, collinear_compute, prepare, resolve_columns,
                                  run_codes)
 from bayescale._src.diagnostics import FitWarning
-from bayescale._src.model import Likelihood, ModelSpec, curve_problem, make_likelihood
+from bayescale._src.model import Likelihood, ModelSpec, curve_problem, default_likelihood, make_likelihood
 from bayescale._src.problem import Problem, to_device
 from bayescale._src.results import Fit
 
@@ -169,11 +169,13 @@ class Job(NamedTuple):
 
 def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, chains, draws, warmup,
           target_accept_prob, dense_mass, num_starts, chunk_size, dtype, pooling, pooled,
-          run: str | None = None, memory: int | None = None) -> Job:
+          run: str | None = None, memory: int | None = None, one_width: int = 0) -> Job:
     """Check ``bs.fit``'s arguments, validate the data and plan the calls (nothing is run).
 
     ``memory`` (bytes) replaces the default chunk size's share of device memory
-    by a bound on one chunk's draws on the host (``bs.fit_stream``).
+    by a bound on one chunk's draws on the host (``bs.fit_stream``); ``one_width``
+    (points) pads every curve of a small batch to the widest curve's bucket (one
+    compiled program, see :func:`bayescale._src.batch.plan`; ``bs.evaluate``).
     """
     engine = engines.get(method)
     chains, draws, warmup, target_accept_prob = engine_defaults(engine, chains, draws, warmup, target_accept_prob)
@@ -182,8 +184,10 @@ def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, 
     if run is not None and pooling != "none":
         raise ValueError(f"run={run!r} is not supported with pooling={pooling!r} yet; fit with pooling='none'")
     law_obj = laws.get(law)
+    if pooling != "none" and priors_mod.joint_of(law_obj, priors) is not None:
+        raise ValueError("a joint (population) prior is for fitting curves on their own: use pooling='none'")
     cols = resolve_columns(law_obj, y, x, columns, group, run)
-    likelihood = likelihood_for(likelihood, run)
+    likelihood = likelihood_for(likelihood, run, law_obj)
     batch, groups, rows = prepare(data, law_obj, cols)
     warn_collinear_compute(law_obj, batch, cols, groups)
     spec = model_spec(law_obj, priors, likelihood, batch, cols.y)
@@ -194,7 +198,7 @@ def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, 
     if pooling == "partial":
         plan = pooled_plan(spec, batch, keys, pooled)
     else:
-        plan = independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype, memory)
+        plan = independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype, memory, one_width)
     record = dict(
         spec=spec,
         method=engine.name,
@@ -255,10 +259,11 @@ def check_pooling(pooling: str, group: str | None, pooled) -> None:
         raise ValueError("pooled= names the parameters of pooling='partial'")
 
 
-def likelihood_for(likelihood: Any, run: str | None) -> Likelihood:
-    """The likelihood of a fit: ``"student_t"`` by default, ``"normal"`` with correlated runs (``run=``),
-    whose Kalman filter needs Gaussian innovations (see :mod:`bayescale._src.runs`)."""
-    lik = make_likelihood(likelihood if likelihood is not None else ("normal" if run else "student_t"))
+def likelihood_for(likelihood: Any, run: str | None, law: laws.Law) -> Likelihood:
+    """The likelihood of a fit: the one given, else the law's own default, else ``"student_t"``, or
+    ``"normal"`` with correlated runs (``run=``), whose Kalman filter needs Gaussian innovations (see
+    :mod:`bayescale._src.runs` and :func:`~bayescale._src.model.default_likelihood`)."""
+    lik = make_likelihood(default_likelihood(law, likelihood, runs=run is not None))
     if run is None:
         if lik.runs:
             raise ValueError("a likelihood with runs=True models correlated checkpoints: give the run column with run=")
@@ -281,10 +286,11 @@ def model_spec(law: laws.Law, priors: priors_mod.PriorSpec, likelihood: Any, bat
                 f"{int(bad.sum())} value(s) >= 1 (first: {np.exp(batch.log_y[bad][0])!r}); use an error rate or "
                 "1 - accuracy as a fraction, or a log-loss likelihood"
             )
+    joint = priors_mod.joint_of(law, priors)
     if not lik.runs:
-        return ModelSpec(law, priors_mod.resolve(law, priors), lik)
+        return ModelSpec(law, priors_mod.resolve(law, priors), lik, joint)
     law_priors, run_priors = runs_mod.split_priors(priors)
-    return ModelSpec(law, priors_mod.resolve(law, law_priors) + tuple(run_priors.items()), lik)
+    return ModelSpec(law, priors_mod.resolve(law, law_priors) + tuple(run_priors.items()), lik, joint)
 
 
 def warn_collinear_compute(law: laws.Law, batch: CurveBatch, cols, groups) -> None:
@@ -344,17 +350,17 @@ class Plan(NamedTuple):
     unit: str
 
 
-def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype, memory=None) -> Plan:
+def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype, memory=None, one_width=0) -> Plan:
     """Every curve its own unit, in chunks of equal bucket width (see :mod:`bayescale._src.batch`).
 
-    ``memory``: see :func:`setup`."""
+    ``memory``, ``one_width``: see :func:`setup`."""
     problem = curve_problem(spec)
     fixed = chunk_size is not None
     if chunk_size is None:
         per_curve = (getattr(settings, "chains", 1) * getattr(settings, "draws", 1) * (3 * problem.dim + 6)
                      * np.dtype(dtype).itemsize)
         chunk_size = batch_mod.auto_chunk_size(per_curve, lockstep=engine.ragged, host_bytes=memory)
-    chunks = list(batch_mod.plan(batch, int(chunk_size), fixed=fixed))
+    chunks = list(batch_mod.plan(batch, int(chunk_size), fixed=fixed, one_width=one_width))
     calls = [Unit(batch_mod.take(batch, c), batch_mod.take(keys, c), len(c.index), True, c.index) for c in chunks]
     num_curves = batch.log_y.shape[0]
 

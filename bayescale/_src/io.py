@@ -32,6 +32,7 @@ import xarray as xr
 
 from bayescale import laws
 from bayescale._src.data import Columns
+from bayescale._src.joint_prior import joint_from_record, joint_record
 from bayescale._src.model import Likelihood, ModelSpec
 from bayescale._src.prior_records import decode_prior, encode_prior
 
@@ -50,6 +51,7 @@ def save(fit, path: str | os.PathLike) -> Path:
         "law_inputs": list(fit.law.inputs),
         "priors": {name: encode_prior(p) for name, p in fit.spec.priors},
         "likelihood": fit.spec.likelihood._asdict(),
+        "joint": joint_record(fit.spec.joint),
         "method": fit.method,
         "columns": fit.columns._asdict(),
         "groups": [_label(g) for g in fit.groups],
@@ -135,7 +137,7 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     const = idata.constant_data
     cols = meta["columns"]
     return dict(
-        spec=ModelSpec(law, priors, Likelihood(**meta["likelihood"])),
+        spec=ModelSpec(law, priors, Likelihood(**meta["likelihood"]), joint_from_record(meta.get("joint"))),
         method=meta["method"],
         columns=Columns(dict(cols["inputs"]), cols["y"], cols["group"], cols.get("run")),
         runs=const["run_code"].values if "run_code" in const else None,

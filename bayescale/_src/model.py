@@ -32,6 +32,7 @@ from numpyro.distributions.transforms import biject_to
 
 from bayescale._src import runs as runs_mod
 from bayescale._src.data import CurveBatch, example_batch
+from bayescale._src.joint_prior import JointPrior
 from bayescale._src.prior_records import prior_key
 from bayescale._src.problem import Problem, make_problem
 from bayescale.laws import Law
@@ -97,6 +98,14 @@ class Likelihood(NamedTuple):
         return jax.nn.sigmoid(value)
 
 
+def default_likelihood(law, likelihood: str | Likelihood | None = None, runs: bool = False) -> str | Likelihood:
+    """The likelihood given, else the law's own default (``law.likelihood``, e.g. ``m4``'s Gaussian on log
+    loss), else ``"normal"`` with correlated runs (``runs``) and the robust ``"student_t"`` otherwise."""
+    if likelihood is not None:
+        return likelihood
+    return law.likelihood or ("normal" if runs else "student_t")
+
+
 def make_likelihood(spec: str | Likelihood) -> Likelihood:
     if isinstance(spec, Likelihood):
         lik = spec
@@ -139,15 +148,18 @@ class ModelSpec(NamedTuple):
     Equality and hashing go by value: two specs with the same law, priors of
     the same types and parameters (:func:`~bayescale._src.prior_records.prior_key`)
     and the same likelihood are equal, so they share one compiled program even
-    when their prior objects were built separately.
+    when their prior objects were built separately. ``joint``, when given,
+    replaces the product of the marginal priors of the parameters it covers
+    by their joint density (:mod:`bayescale._src.joint_prior`).
     """
 
     law: Law
     priors: tuple[tuple[str, dist.Distribution], ...]
     likelihood: Likelihood
+    joint: JointPrior | None = None
 
     def _key(self):
-        return (self.law, tuple((name, prior_key(p)) for name, p in self.priors), self.likelihood)
+        return (self.law, tuple((name, prior_key(p)) for name, p in self.priors), self.likelihood, self.joint)
 
     def __eq__(self, other):
         return isinstance(other, ModelSpec) and self._key() == other._key()
@@ -212,6 +224,32 @@ def natural_params(spec: ModelSpec, z, log_refs: Mapping[str, Any]) -> dict[str,
     return values
 
 
+def joint_correction(spec: ModelSpec, values: Mapping[str, Any]) -> None:
+    """The factor that turns the marginal priors of ``spec.joint``'s parameters into their joint prior.
+
+    The sample sites already carry ``sum_k log p_k(theta_k)`` (with their
+    Jacobians); adding ``log p(theta) - sum_k log p_k(theta_k)``, both in
+    natural units, leaves the joint density.
+    """
+    joint = spec.joint
+    if joint is None:
+        return
+    priors = spec.prior_dict
+    supports = {name: priors[name].support for name in joint.names}
+    marginal = sum(priors[name].log_prob(values[name]) for name in joint.names)
+    numpyro.factor("joint_prior", joint.log_prob(values, supports) - marginal)
+
+
+def prior_draws(spec: ModelSpec, keys, shape: tuple[int, ...]) -> dict[str, jax.Array]:
+    """Draws of every site from the prior, ``{name: shape}``: each parameter from its prior with its own key
+    (``keys[i]`` for the i-th prior), those of ``spec.joint`` replaced by joint draws (key ``keys[-1]`` folded)."""
+    draws = {name: prior.sample(k, shape) for k, (name, prior) in zip(keys, spec.priors)}
+    if spec.joint is not None:  # the parameters it covers move together
+        supports = {name: prior.support for name, prior in spec.priors}
+        draws.update(spec.joint.sample(jax.random.fold_in(keys[-1], 1), shape, supports))
+    return draws
+
+
 def log_mean(law: Law, values: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
     """``log L(theta; x)``, floored so a degenerate draw gives a finite, terrible fit."""
     mean = law.fn(values, inputs)
@@ -232,6 +270,7 @@ def build_model(spec: ModelSpec) -> Callable[..., None]:
     def model(inputs, log_y, mask, log_refs, given=None):
         values = param_values(spec, log_refs, given)
         sigma = given[NOISE] if given is not None and NOISE in given else numpyro.sample(NOISE, noise_prior)
+        joint_correction(spec, {**values, NOISE: sigma})
         lik = spec.likelihood
         loc = lik.locate(log_mean(spec.law, values, inputs))
         with numpyro.plate("points", log_y.shape[-1], dim=-1), numpyro.handlers.mask(mask=mask):
@@ -249,6 +288,7 @@ def _run_model(spec: ModelSpec) -> Callable[..., None]:
         values = param_values(spec, log_refs)
         sigma = numpyro.sample(NOISE, priors[NOISE])
         run_sd, run_length = (numpyro.sample(name, priors[name]) for name in runs_mod.SITES)
+        joint_correction(spec, {**values, NOISE: sigma, runs_mod.SITES[0]: run_sd, runs_mod.SITES[1]: run_length})
         lik = spec.likelihood
         loc = lik.locate(log_mean(spec.law, values, inputs))
         numpyro.sample(OBSERVED, runs_mod.CorrelatedRuns(loc, run_sd, run_length, sigma, gap, first, mask),

@@ -1,7 +1,8 @@
 """Prior predictive draws and bands: what a law and its priors say before any data.
 
 Parameters are drawn from their priors in natural units (independently, as the
-model's prior is a product of the per-parameter priors), pushed through the law
+model's prior is a product of the per-parameter priors, except those a joint
+population prior ties together, drawn jointly), pushed through the law
 at the given inputs and, for ``kind="observation"``, through the likelihood's
 noise with ``sigma`` drawn from its prior. Plotting these bands next to the
 runs one has is the quickest check that a prior is neither absurd nor, for a
@@ -21,7 +22,7 @@ import pandas as pd
 from bayescale import laws
 from bayescale.priors import merge as priors_mod
 from bayescale._src.data import as_inputs
-from bayescale._src.model import NOISE, ModelSpec, make_likelihood
+from bayescale._src.model import NOISE, prior_draws
 from bayescale._src.results import _check_interval, _predictive
 
 
@@ -32,7 +33,7 @@ def prior_predictive_draws(
     *,
     num_draws: int = 2000,
     kind: str = "mean",
-    likelihood: str = "student_t",
+    likelihood: str | None = None,
     seed: int = 0,
 ) -> np.ndarray:
     """Prior draws of the law (or of a new observation) at ``inputs``: ``[draws, points]``."""
@@ -41,10 +42,10 @@ def prior_predictive_draws(
         raise ValueError(f"kind must be 'mean' or 'observation', got {kind!r}")
     if int(num_draws) != num_draws or num_draws < 2:
         raise ValueError(f"num_draws must be an integer >= 2, got {num_draws!r}")
-    spec = ModelSpec(law, priors_mod.resolve(law, priors), make_likelihood(likelihood))
+    spec = priors_mod.model_spec(law, priors, likelihood)
     x = {k: jnp.asarray(v) for k, v in as_inputs(law, inputs).items()}
     keys = jax.random.split(jax.random.PRNGKey(seed), len(spec.priors) + 1)
-    draws = {name: prior.sample(k, (1, int(num_draws))) for k, (name, prior) in zip(keys, spec.priors)}
+    draws = prior_draws(spec, keys, (1, int(num_draws)))
     params = {k: draws[k] for k in law.param_names}
     out = _predictive(spec, params, draws[NOISE], x, keys[-1], kind == "observation")
     return np.asarray(out)[0]
@@ -58,7 +59,7 @@ def prior_predictive(
     interval: float = 0.9,
     num_draws: int = 2000,
     kind: str = "mean",
-    likelihood: str = "student_t",
+    likelihood: str | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Prior predictive bands of ``law`` at ``inputs``.

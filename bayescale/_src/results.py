@@ -422,6 +422,20 @@ class Fit:
         names = {k: self.columns.inputs[k] for k in x}
         return band_table(values, x, names, self.groups, self.columns.group, interval)
 
+    def observation_scale(self) -> np.ndarray:
+        """Draws of the sd of a new observation around the law (observed scale), ``[curves, draws]``.
+
+        ``sigma`` for independent points; for a fit with ``run=``, a checkpoint of a
+        new run, ``sqrt(sigma^2 + run_sd^2)`` (its own run deviation, stationary,
+        plus the nugget: :func:`bayescale._src.runs.new_run_scale`). The one scale
+        of observation bands and of the discrepancy term, in ``predict`` and in
+        ``bs.evaluate`` alike.
+        """
+        sigma = self.draws(NOISE)
+        if not self.spec.likelihood.runs:
+            return sigma
+        return np.asarray(runs_mod.new_run_scale(sigma, self.draws(runs_mod.RUN_SD)))
+
     def predictive_draws(self, x: Mapping[str, np.ndarray], kind: str = "mean", seed: int = 0,
                          discrepancy: Any = None) -> np.ndarray:
         """Draws of the law (or of a new observation) at inputs ``x``: ``[curves, draws, points]``.
@@ -430,9 +444,7 @@ class Fit:
         law is taken as exactly true: what simulation-based calibration checks.
         """
         params = {k: jnp.asarray(self.draws(k)) for k in self.law.param_names}
-        sigma = jnp.asarray(self.draws(NOISE))
-        if self.spec.likelihood.runs:  # a new run's checkpoint: its own run deviation and the nugget
-            sigma = runs_mod.new_run_scale(sigma, jnp.asarray(self.draws(runs_mod.RUN_SD)))
+        sigma = jnp.asarray(self.observation_scale())
         xs = {k: jnp.asarray(v) for k, v in x.items()}
         key = jax.random.PRNGKey(seed)
         k_delta = jax.random.fold_in(key, 1)  # the noise keeps its stream whether or not the term is on

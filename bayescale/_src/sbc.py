@@ -40,7 +40,7 @@ from bayescale.priors import merge as priors_mod
 from bayescale._src import engines
 from bayescale._src.diagnostics import FitWarning
 from bayescale._src.fitting import fit as fit_fn
-from bayescale._src.model import NOISE, ModelSpec, log_mean, make_likelihood
+from bayescale._src.model import NOISE, log_mean, prior_draws
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 PREDICTION = "prediction"
@@ -114,7 +114,7 @@ def simulate(
     num_datasets: int,
     sizes: Any,
     priors: priors_mod.PriorSpec = None,
-    likelihood: str = "student_t",
+    likelihood: str | None = None,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Draw parameters from the model prior and simulate one noisy curve per draw.
@@ -123,12 +123,11 @@ def simulate(
     parameters ``{name: [num_datasets]}`` (``sigma`` included).
     """
     law = laws.get(law)
-    spec = ModelSpec(law, priors_mod.resolve(law, priors), make_likelihood(likelihood))
+    spec = priors_mod.model_spec(law, priors, likelihood)
     x = _sizes(law, sizes)
     # the simulation's stream is split off the seed so it never coincides with the fit's per-curve keys
     keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 2**31 - 1), len(spec.priors) + 1)
-    truth = {name: np.asarray(prior.sample(k, (num_datasets,)), dtype=np.float64)
-             for k, (name, prior) in zip(keys, spec.priors)}
+    truth = {name: np.asarray(v, dtype=np.float64) for name, v in prior_draws(spec, keys, (num_datasets,)).items()}
     params = {k: jnp.asarray(truth[k])[:, None] for k in law.param_names}
     lik = spec.likelihood
     # the likelihood's own location and inverse link, so logit likelihoods simulate what they fit
@@ -150,7 +149,7 @@ def sbc(
     method: str = "nuts",
     seed: int = 0,
     *,
-    likelihood: str = "student_t",
+    likelihood: str | None = None,
     num_ranks: int = 100,
     extrapolate: float = 10.0,
     **fit_kwargs: Any,
@@ -174,7 +173,7 @@ def sbc(
     seed
         Seed of the simulation and of the fits.
     likelihood
-        Noise model used both to simulate and to fit.
+        Noise model used both to simulate and to fit (default: the law's own, as in ``bs.fit``).
     num_ranks
         The posterior draws are thinned to ``num_ranks - 1`` (roughly independent)
         draws for the rank statistics (Talts et al. 2018, section 4.1); coverage uses every draw.

@@ -63,6 +63,7 @@ import xarray as xr
 from bayescale._src import diagnostics, fitting, io, results
 from bayescale._src import progress as progress_mod
 from bayescale._src.data import Columns, as_inputs
+from bayescale._src.joint_prior import joint_from_record, joint_record
 from bayescale._src.prior_records import encode_prior, prior_key
 from bayescale._src.results import Fit, _check_interval
 
@@ -212,7 +213,7 @@ def _manifest(job, options: dict, x_new) -> dict:
             h.update(b"\0")
 
     feed(FORMAT, FORMAT_VERSION, law.name, tuple(law.param_names), tuple(law.inputs))
-    feed(tuple((name, _prior_fingerprint(p)) for name, p in spec.priors), tuple(spec.likelihood))
+    feed(tuple((name, _prior_fingerprint(p)) for name, p in spec.priors), tuple(spec.likelihood), spec.joint)
     feed(job.engine.name, tuple(job.settings._fields), tuple(job.settings), str(np.dtype(job.dtype)))
     feed(sorted(rec["settings"].items()), rec["columns"].inputs, rec["columns"].y, rec["columns"].group)
     feed(*(rec["inputs"][k] for k in sorted(rec["inputs"])), rec["y"], [io._label(g) for g in rec["groups"]])
@@ -247,7 +248,7 @@ def _manifest(job, options: dict, x_new) -> dict:
 def _spec_record(spec) -> dict | None:
     try:
         return {"priors": {name: encode_prior(p) for name, p in spec.priors},
-                "likelihood": spec.likelihood._asdict()}
+                "likelihood": spec.likelihood._asdict(), "joint": joint_record(spec.joint)}
     except (TypeError, ValueError):
         return None
 
@@ -607,4 +608,4 @@ class StreamedFit:
             raise ValueError("this run's priors could not be recorded (a distribution bayescale cannot write), "
                              "so its Fit cannot be rebuilt; the tables are complete")
         priors = tuple((name, decode_prior(r)) for name, r in record["priors"].items())
-        return ModelSpec(law, priors, Likelihood(**record["likelihood"]))
+        return ModelSpec(law, priors, Likelihood(**record["likelihood"]), joint_from_record(record.get("joint")))

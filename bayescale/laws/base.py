@@ -78,6 +78,10 @@ class Law(NamedTuple):
     note
         A known limitation (e.g. a design on which the law is not
         identified), shown by ``bs.laws.list()``.
+    likelihood
+        The likelihood ``bs.fit`` uses for this law when none is given (a
+        name of ``bayescale._src.model.LIKELIHOODS``); empty: the library's
+        default (``"student_t"``, or ``"normal"`` with ``run=``).
     """
 
     name: str
@@ -87,6 +91,7 @@ class Law(NamedTuple):
     formula: str = ""
     reference: str = ""
     note: str = ""
+    likelihood: str = ""
 
     @property
     def param_names(self) -> tuple[str, ...]:

@@ -6,9 +6,11 @@ noise scale ``sigma`` of the likelihood defaults to LogNormal(log 0.02, 1).
 ``bs.fit(..., priors=...)`` takes
 
 - a preset name (:func:`presets` lists them; see :mod:`bayescale.priors.presets`),
-- a dict of parameter -> distribution (from the user, from :func:`from_fit`,
-  or from :func:`from_curves`, the population prior of a corpus of curves),
-  replacing the defaults of those parameters only.
+- a dict of parameter -> distribution (from the user or from :func:`from_fit`),
+  replacing the defaults of those parameters only,
+- a :class:`PopulationPrior` from :func:`from_curves` (the population of a
+  corpus of curves): per-parameter marginals plus a joint prior that keeps
+  the parameters' correlations.
 
 A user prior must have the same support as the default (an exponent stays
 positive, an irreducible loss non-negative): the sampler's coordinates depend
@@ -20,11 +22,12 @@ from __future__ import annotations
 import numpyro.distributions as dist
 import pandas as pd
 
+from bayescale._src.joint_prior import JointPrior, PopulationPrior
 from bayescale._src.prior_records import prior_key
 from bayescale.laws import Law
 from bayescale.priors import presets as _presets
 from bayescale.priors.merge import PriorSpec, defaults, preset, resolve
-from bayescale.priors.population import from_curves, population_priors
+from bayescale.priors.population import from_curves, from_fits, population_priors
 from bayescale.priors.transfer import from_fit
 
 
@@ -77,6 +80,9 @@ __all__ = [
     "preset_table",
     "from_fit",
     "from_curves",
+    "from_fits",
+    "PopulationPrior",
+    "JointPrior",
     "population_priors",
     "is_default",
 ]

@@ -11,7 +11,8 @@ from typing import Mapping
 
 import numpyro.distributions as dist
 
-from bayescale._src.model import NOISE, default_noise_prior
+from bayescale._src.joint_prior import JointPrior, check_joint
+from bayescale._src.model import NOISE, ModelSpec, default_likelihood, default_noise_prior, make_likelihood
 from bayescale.laws import Law
 from bayescale.priors import presets as _presets
 
@@ -50,3 +51,22 @@ def resolve(law: Law, priors: PriorSpec) -> tuple[tuple[str, dist.Distribution],
             raise ValueError(f"the prior of {name!r} must have support {want}, got {prior.support}")
         merged[name] = prior
     return tuple(merged.items())
+
+
+def joint_of(law: Law, priors: PriorSpec) -> JointPrior | None:
+    """The joint prior carried by ``priors`` (a :class:`~bayescale._src.joint_prior.PopulationPrior`), checked
+    against ``law``; None for presets and plain dicts, whose parameters are independent."""
+    joint = getattr(priors, "joint", None)
+    if joint is None:
+        return None
+    if not isinstance(joint, JointPrior):
+        raise TypeError(f"priors.joint must be a JointPrior, got {type(joint).__name__}")
+    check_joint(joint, law.name, [*law.param_names, NOISE])
+    return joint
+
+
+def model_spec(law: Law, priors: PriorSpec, likelihood) -> ModelSpec:
+    """The model of independent curves of ``law`` under the ``priors=`` and ``likelihood=`` arguments of
+    :func:`bayescale.fit` (None: the law's default likelihood), joint population prior included."""
+    lik = make_likelihood(default_likelihood(law, likelihood))
+    return ModelSpec(law, resolve(law, priors), lik, joint_of(law, priors))
