@@ -23,7 +23,7 @@ from bayescale._src.design.choose import CostSpec, next_runs, run_cost
 from bayescale._src.fitting import fit as fit_table
 
 STRATEGIES = ("design", "random", "cheapest", "d_optimal")
-FIT_DEFAULTS = dict(method="importance", draws=1000)
+FIT_DEFAULTS = dict(method="laplace", draws=1000)
 
 
 def optimal_target(fit, compute: float, flops_per_param_token: float = 6.0) -> pd.DataFrame:
@@ -124,10 +124,13 @@ def replay(
         Passed to :meth:`Fit.predict <bayescale.Fit.predict>` (``None``: the law's own band, taken as exact).
     fit
         The fitting function (default :func:`bayescale.fit`); ``fit_options`` go to it (default
-        ``method="importance", draws=1000``; ``priors=`` a preset for a few-run start). Importance-corrected
-        Laplace rather than plain Laplace, because the design reads the posterior's covariances: on 40
-        simulated sweeps at 5% of the pool's cost it cut the design's target RMSLE from 0.031 to 0.023
-        and raised its 90% coverage from 0.78 to 0.83 (benchmarks/README.md).
+        ``method="laplace", draws=1000``; ``priors=`` a preset for a few-run start). ``method="importance"``
+        (importance-corrected Laplace) suits the design better, since the design reads the posterior's
+        covariances: on 40 simulated sweeps at 5% of the pool's cost it cut the design's target RMSLE from
+        0.031 to 0.023 and raised its 90% coverage from 0.78 to 0.83 (benchmarks/README.md). It is not the
+        default because its proposal program can deadlock in XLA's CPU thread pool on these batched
+        replays (jax 0.10.2; seen in a third of the benchmark's processes and once in a single process
+        on an idle machine), which Laplace was not seen to do.
 
     Returns
     -------
