@@ -72,6 +72,7 @@ def test_same_seed_same_bits_alone_ungrouped_or_batched(power_table, power_chees
     assert not np.array_equal(other.posterior["alpha"], power_chees.posterior["alpha"])
 
 
+@pytest.mark.statistical  # a pooled ChEES program of its own (~15 s on 2 cores): the fast tier's budget
 def test_pooled_fit_runs_the_whole_table_as_one_unit(power_table):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.FitWarning)

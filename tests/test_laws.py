@@ -168,6 +168,7 @@ def _prior_curves(name, sizes, num=4000):
     return np.asarray(law.fn(params, {k: np.asarray(v)[None, :] for k, v in sizes.items()}))
 
 
+@pytest.mark.statistical  # 4,000 prior curves: a property of the priors, checked with the studies
 def test_kaplan_default_priors_simulate_finite_realistic_curves():
     """Issue 13: the old priors overflowed on 25 of 200 curves of bench_sbc's design."""
     n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
@@ -178,6 +179,7 @@ def test_kaplan_default_priors_simulate_finite_realistic_curves():
     assert float(bs.laws.kaplan(p, {"N": 1e7, "D": 1e9})) == pytest.approx(1e6**0.2, rel=1e-6)  # ~ (N_c/N)^alpha_N
 
 
+@pytest.mark.statistical  # 4,000 prior curves: a property of the priors, checked with the studies
 def test_log_law_default_priors_stay_positive_over_realistic_sizes():
     """Issue 13: a - b log x must not cross zero where the log-loss likelihood is evaluated."""
     loss = _prior_curves("log_law", {"x": np.geomspace(1.0, 1e10, 11)})
