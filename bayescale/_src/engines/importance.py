@@ -40,6 +40,7 @@ import numpy as np
 from jax.scipy.special import gammaln
 
 from bayescale._src import batch as batch_mod
+from bayescale._src import small_linalg
 from bayescale._src.engines import laplace
 from bayescale._src.engines.base import Draws, start
 from bayescale._src.problem import Problem
@@ -158,7 +159,7 @@ class StudentT(NamedTuple):
 
     def log_prob(self, z):
         dim = self.loc.shape[-1]
-        white = jax.scipy.linalg.solve_triangular(self.scale_tril, (z - self.loc).T, lower=True).T
+        white = small_linalg.solve_lower(self.scale_tril, z - self.loc)
         maha = jnp.sum(white**2, axis=-1)
         nu = self.df
         const = (gammaln((nu + dim) / 2) - gammaln(nu / 2) - 0.5 * dim * jnp.log(nu * jnp.pi)
@@ -167,7 +168,8 @@ class StudentT(NamedTuple):
 
 
 def _student_t(loc, cov, df) -> StudentT:
-    return StudentT(loc, jnp.linalg.cholesky(cov), df)
+    # small_linalg, not jnp.linalg: jaxlib's batched LAPACK kernels can deadlock here (see small_linalg)
+    return StudentT(loc, small_linalg.cholesky(cov), df)
 
 
 def _moments(z, log_w, centre, cov):
@@ -189,7 +191,8 @@ def _moments(z, log_w, centre, cov):
     est = (dev * w[:, None]).T @ dev
     dim = z.shape[-1]
     est = est + RIDGE * jnp.trace(est) / dim * jnp.eye(dim)
-    good = jnp.all(jnp.isfinite(est)) & jnp.all(jnp.linalg.eigvalsh(est) > 0) & (1.0 / jnp.sum(w**2) > 2 * dim)
+    positive_definite = small_linalg.is_factor(small_linalg.cholesky(est))
+    good = jnp.all(jnp.isfinite(est)) & positive_definite & (1.0 / jnp.sum(w**2) > 2 * dim)
     return jnp.where(good, mean, centre), jnp.where(good, est, cov)
 
 
