@@ -4,6 +4,7 @@ import functools
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
@@ -171,6 +172,8 @@ def test_joint_prior_is_the_model_density(power_laplace):
     from numpyro.infer.util import log_density
     from scipy import stats
 
+    from bayescale._src import ends
+
     from bayescale._src.model import ModelSpec, build_model, make_likelihood
 
     pop = bs.priors.from_fits(power_laplace)
@@ -178,16 +181,19 @@ def test_joint_prior_is_the_model_density(power_laplace):
     spec = ModelSpec(law, bs.priors.resolve(law, pop), make_likelihood("student_t"), pop.joint)
     log_ref = np.log(3e8)  # the curve's own reference: the prior must not depend on it
     values = {"E": 1.6, "alpha": 0.33, "A": 500.0, "sigma": 0.02}
-    z = np.log(values["A"]) - values["alpha"] * log_ref
-    args = ({"x": np.ones(4)}, np.zeros(4), np.zeros(4, bool), {"x": log_ref})
-    sites = {"E": values["E"], "alpha": values["alpha"], "log_A_ref": z, "sigma": values["sigma"]}
+    x = np.geomspace(1e6, 1e9, 4)  # power_law samples end-point coordinates over this range (bayescale._src.ends)
+    w = ends.from_natural(values["E"], values["A"], values["alpha"], np.log(x[0]), np.log(x[-1]), True)
+    log_jacobian = float(ends.to_natural(jnp.asarray(w), np.log(x[0]), np.log(x[-1]), True)[-1])
+    args = ({"x": x}, np.zeros(4), np.zeros(4, bool), {"x": log_ref})
+    sites = {**dict(zip(ends.site_names(law.ends), w)), "sigma": values["sigma"]}
     got = jax.jit(lambda v: log_density(build_model(spec), args, {}, v)[0])(sites)  # one compile, not op by op
     joint, log_x0 = pop.joint, dict(pop.joint.log_reference)["x"]
     c = [np.log(values["E"]), np.log(values["alpha"]), np.log(values["A"]) - values["alpha"] * log_x0,
          np.log(values["sigma"])]
     tril = np.asarray(joint.scale_tril)
     want = stats.multivariate_t(joint.loc, tril @ tril.T, df=joint.df).logpdf(c)
-    want -= np.log(values["E"] * values["alpha"] * values["sigma"])  # the Jacobians of log; A's cancels with dA/dz
+    want -= np.log(values["E"] * values["alpha"] * values["A"] * values["sigma"])  # the density of the natural values
+    want += log_jacobian  # ... in the ends' coordinates
     assert float(got) == pytest.approx(want, rel=1e-9)
 
 

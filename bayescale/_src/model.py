@@ -12,7 +12,9 @@ are closer to multiplicative than additive. Rescaled parameters (see
 :mod:`bayescale.laws.base`) are sampled as ``log_<name>_ref``, the log of their
 term at the reference size, and the user's prior on the natural value enters as
 a factor; the shear has unit Jacobian, so the factor is just
-``log p(A) + log A``.
+``log p(A) + log A``. A law that declares :class:`~bayescale.laws.base.Ends`
+samples its ``E + A x^-alpha`` core in end-point coordinates instead
+(:mod:`bayescale._src.ends`), with their Jacobian.
 
 The model is a plain function of one curve's arrays; engines vmap it.
 """
@@ -30,6 +32,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
+from bayescale._src import ends as ends_mod
 from bayescale._src import runs as runs_mod
 from bayescale._src.data import CurveBatch, example_batch
 from bayescale._src.joint_prior import JointPrior
@@ -182,16 +185,25 @@ class ModelSpec(NamedTuple):
         return tuple(plain + scaled)
 
 
+def reference_coordinates(spec: ModelSpec) -> ModelSpec:
+    """``spec`` with its law's end-point coordinates turned off (reference-scale coordinates only)."""
+    return spec._replace(law=spec.law._replace(ends=None)) if spec.law.ends is not None else spec
+
+
 def param_values(
-    spec: ModelSpec, log_refs: Mapping[str, Any], given: Mapping[str, Any] | None = None
+    spec: ModelSpec, log_refs: Mapping[str, Any], given: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Sample (inside a NumPyro trace) every law parameter in natural units.
 
     Parameters in ``given`` (already sampled elsewhere, e.g. through a
-    hierarchical prior) are used as they are.
+    hierarchical prior) are used as they are. ``inputs`` (the curve's) place
+    the end-point coordinates of a law that declares them.
     """
     priors = spec.prior_dict
     values: dict[str, Any] = dict(given or {})
+    if inputs is not None and ends_mod.applies(spec, given):
+        values.update(ends_mod.sample(spec, inputs))
     for name in spec.sample_order:
         if name in values:
             continue
@@ -211,8 +223,12 @@ def natural_params(spec: ModelSpec, z, log_refs: Mapping[str, Any]) -> dict[str,
     """Law parameters in natural units from the sampler's coordinates ``z`` (sites in sample order).
 
     The deterministic counterpart of :func:`param_values`, without priors, for
-    point fits that need only the map from coordinates to parameters.
+    point fits that need only the map from coordinates to parameters, in
+    reference-scale coordinates (see :func:`reference_coordinates`).
     """
+    if ends_mod.applies(spec):
+        raise ValueError(f"natural_params maps reference-scale coordinates; pass reference_coordinates(spec) "
+                         f"for law {spec.law.name!r}")
     priors = spec.prior_dict
     values: dict[str, Any] = {}
     for i, name in enumerate(spec.sample_order):
@@ -268,7 +284,7 @@ def build_model(spec: ModelSpec) -> Callable[..., None]:
         return _run_model(spec)
 
     def model(inputs, log_y, mask, log_refs, given=None):
-        values = param_values(spec, log_refs, given)
+        values = param_values(spec, log_refs, given, inputs)
         sigma = given[NOISE] if given is not None and NOISE in given else numpyro.sample(NOISE, noise_prior)
         joint_correction(spec, {**values, NOISE: sigma})
         lik = spec.likelihood
@@ -285,7 +301,7 @@ def _run_model(spec: ModelSpec) -> Callable[..., None]:
     priors = spec.prior_dict
 
     def model(inputs, log_y, mask, log_refs, gap, first):
-        values = param_values(spec, log_refs)
+        values = param_values(spec, log_refs, inputs=inputs)
         sigma = numpyro.sample(NOISE, priors[NOISE])
         run_sd, run_length = (numpyro.sample(name, priors[name]) for name in runs_mod.SITES)
         joint_correction(spec, {**values, NOISE: sigma, runs_mod.SITES[0]: run_sd, runs_mod.SITES[1]: run_length})
@@ -312,31 +328,35 @@ def random_starts(spec: ModelSpec, key, curve: CurveBatch, num_starts: int) -> j
     Plain parameters are drawn from their priors. A rescaled amplitude starts
     with its term at the reference size between e^-3 and 1 times the median
     observed loss; other rescaled parameters are drawn from their priors and
-    shifted into the sampler's coordinates.
+    shifted into the sampler's coordinates. End-point coordinates are those of
+    the natural values so drawn.
     """
     priors = spec.prior_dict
     extra = list(runs_mod.SITES) if spec.likelihood.runs else []  # the problem's sites, in trace order
-    sites = [latent_name(n) if spec.law.param(n).scale_by else n for n in spec.sample_order] + [NOISE, *extra]
-    keys = jax.random.split(key, len(sites))
+    names = [*spec.sample_order, NOISE, *extra]
+    keys = jax.random.split(key, len(names))
     log_median = jnp.sum(jnp.where(curve.mask, curve.log_y, 0.0)) / jnp.sum(curve.mask)
     natural: dict[str, jax.Array] = {}
-    columns = []
-    for k, site, name in zip(keys, sites, [*spec.sample_order, NOISE, *extra]):
+    columns: dict[str, jax.Array] = {}  # sampler coordinate of each parameter, by parameter name
+    for k, name in zip(keys, names):
         prior = priors[name]
-        draw = prior.sample(k, (num_starts,))
-        param = None if site in (NOISE, *extra) else spec.law.param(name)
+        param = None if name in (NOISE, *extra) else spec.law.param(name)
         if param is None or not param.scale_by:
-            natural[name] = draw
-            columns.append(biject_to(prior.support).inv(draw))
-        elif param.amplitude:
-            u = jax.random.uniform(k, (num_starts,), minval=-3.0, maxval=0.0)
-            columns.append(log_median + u)
+            natural[name] = prior.sample(k, (num_starts,))
+            columns[name] = biject_to(prior.support).inv(natural[name])
+            continue
+        shift = log_shift(param, natural, curve.log_refs)
+        if param.amplitude:
+            columns[name] = log_median + jax.random.uniform(k, (num_starts,), minval=-3.0, maxval=0.0)
         else:
-            shift = sum(
-                (1.0 if e is None else natural[e]) * curve.log_refs[i] for i, e in param.scale_by
-            )
-            columns.append(jnp.log(draw) - shift)
-    return jnp.stack(columns, axis=-1).astype(curve.log_y.dtype)
+            columns[name] = jnp.log(prior.sample(k, (num_starts,))) - shift
+        natural[name] = jnp.exp(columns[name] + shift)
+    ordered = [columns[name] for name in names]
+    if ends_mod.applies(spec):
+        ends = spec.law.ends
+        rest = [columns[name] for name in names if name not in ends[1:]]
+        ordered = ends_mod.start_columns(spec, natural, curve.inputs) + rest
+    return jnp.stack(ordered, axis=-1).astype(curve.log_y.dtype)
 
 
 @functools.partial(jax.jit, static_argnums=0)

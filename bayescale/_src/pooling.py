@@ -53,7 +53,7 @@ from numpyro.distributions.transforms import biject_to
 
 from bayescale._src.data import CurveBatch, example_batch
 from bayescale._src.engines.base import find_modes
-from bayescale._src.model import NOISE, ModelSpec, build_model, curve_problem
+from bayescale._src.model import NOISE, ModelSpec, build_model, curve_problem, reference_coordinates
 from bayescale._src.problem import Problem, Sites, latent_sites, make_problem, ravel
 
 POPULATION_SCALE = 0.2  # tau ~ HalfNormal(0.2): exponents of related curves differ by ~20%
@@ -140,6 +140,9 @@ def pool(curve_model: Callable, priors: dict[str, dist.Distribution], pooled: tu
 def pooled_problem(spec: ModelSpec, pooled: tuple[str, ...], num_curves: int) -> Problem:
     """The :class:`Problem` of ``num_curves`` curves with ``pooled`` parameters shared (cached by value)."""
     check_pooled(spec, pooled)
+    # pooled parameters are given to the curve model, which then keeps the reference-scale coordinates;
+    # the curves' starting modes must be found in the same coordinates
+    spec = reference_coordinates(spec)
     model = pool(build_model(spec), spec.prior_dict, pooled)
     example = example_batch(spec.law.inputs, (num_curves,))
     init = functools.partial(_init, latent_sites(model, example), spec, pooled)

@@ -24,13 +24,13 @@ from bayescale.priors import merge as priors_mod
 from bayescale._src import progress as progress_mod
 from bayescale._src.data import CurveBatch, prepare, resolve_columns
 from bayescale._src.engines import huber
-from bayescale._src.model import ModelSpec, curve_problem, make_likelihood, natural_params
+from bayescale._src.model import ModelSpec, curve_problem, make_likelihood, natural_params, reference_coordinates
 from bayescale._src.problem import to_device
 
 
 def point_spec(law: laws.Law) -> ModelSpec:
     """The spec whose coordinates the point fit uses (priors only shape the starts)."""
-    return ModelSpec(law, priors_mod.resolve(law, None), make_likelihood("normal"))
+    return reference_coordinates(ModelSpec(law, priors_mod.resolve(law, None), make_likelihood("normal")))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4))

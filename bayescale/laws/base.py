@@ -20,6 +20,14 @@ the observed inputs) and ``exponent`` is the name of another parameter, or
 ``None`` for a plain shift. The map ``z -> log A`` is a shear with unit Jacobian,
 so the prior stays the user's prior on ``A``; only the sampler's coordinates
 change.
+
+End-point coordinates
+---------------------
+A law whose core is ``E + A x**-alpha`` may declare :class:`Ends`; its fits then
+sample the log of the law at the largest observed ``x``, the log of the drop
+between the smallest and largest ``x`` and the exponent's excess over its
+smallest value compatible with ``E > 0`` (see :mod:`bayescale._src.ends`), the
+quantities nearly flat curves pin down.
 """
 
 from __future__ import annotations
@@ -58,6 +66,15 @@ class Param(NamedTuple):
     amplitude: bool = False
 
 
+class Ends(NamedTuple):
+    """The parameters of a law's ``irreducible + amplitude * input**-exponent`` core (see the module docstring)."""
+
+    input: str
+    irreducible: str
+    amplitude: str
+    exponent: str
+
+
 class Law(NamedTuple):
     """A scaling-law form.
 
@@ -82,6 +99,10 @@ class Law(NamedTuple):
         The likelihood ``bs.fit`` uses for this law when none is given (a
         name of ``bayescale._src.model.LIKELIHOODS``); empty: the library's
         default (``"student_t"``, or ``"normal"`` with ``run=``).
+    ends
+        The parameters of an ``E + A x^-alpha`` core, whose fits then sample
+        end-point coordinates (module docstring); ``None``: the reference-scale
+        coordinates alone. ``law._replace(ends=None)`` turns them off.
     """
 
     name: str
@@ -92,6 +113,7 @@ class Law(NamedTuple):
     reference: str = ""
     note: str = ""
     likelihood: str = ""
+    ends: Ends | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -128,6 +150,12 @@ def check_law(law: Law) -> Law:
                 raise ValueError(f"law {law.name!r}: exponent {exponent!r} may not itself be rescaled")
         if p.scale_by and p.prior.support is not constraints.positive:
             raise ValueError(f"law {law.name!r}: rescaled parameter {p.name!r} needs a positive prior")
+    if law.ends is not None:
+        if law.ends.input not in law.inputs:
+            raise ValueError(f"law {law.name!r}: its ends name unknown input {law.ends.input!r}")
+        for name in law.ends[1:]:
+            if name not in names:
+                raise ValueError(f"law {law.name!r}: its ends name unknown parameter {name!r}")
     return law
 
 

@@ -18,7 +18,7 @@ import math
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-from bayescale.laws.base import Law, Param
+from bayescale.laws.base import Ends, Law, Param
 
 
 def exponent_prior(median: float = 0.3) -> dist.Distribution:
@@ -115,6 +115,7 @@ power_law = Law(
     ),
     formula="L = E + A x^-alpha",
     reference=_HOFFMANN_2022 + " (M2 of Alabdulmohsin et al. 2022)",
+    ends=Ends("x", "E", "A", "alpha"),
 )
 
 chinchilla = Law(

@@ -1,0 +1,138 @@
+"""End-point coordinates against reference-scale coordinates, on the same curves and seeds.
+
+power_law with default priors, Student-t likelihood. For each design and each
+coordinate system (``ends``: ``bs.laws.get("power_law")``, the default;
+``reference``: ``law._replace(ends=None)``, the coordinates before issue 13
+item 4), per curve:
+
+- ``importance``: Pareto k of importance-corrected Laplace (median / 90% / max,
+  share above 0.7 = share ``auto`` escalates to NUTS);
+- ``auto``: ms per curve of the second call (the first compiles);
+- ``nuts``: ``--chains`` x (``--warmup`` + ``--draws``): mean and max leapfrog
+  steps per draw, divergences, curves with r_hat > 1.01, max r_hat, min bulk ESS;
+- agreement: on ``--check`` curves per design, posterior means and 90%
+  intervals of (E, A, alpha, sigma) from NUTS in ends coordinates against a
+  long NUTS run in reference coordinates (``--long-draws`` per chain): the
+  largest |difference of means| in units of the combined MCSE, and the largest
+  difference of interval ends as a share of the long run's interval width.
+
+    python benchmarks/bench_coordinates.py [--curves 64] [--designs power flat]
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import arviz as az
+import jax
+import numpy as np
+from common import Timer, environment, nearly_flat_curves, power_law_curves
+
+import bayescale as bs
+
+jax.config.update("jax_enable_x64", True)
+
+DESIGNS = {"power": power_law_curves, "flat": nearly_flat_curves}
+PARAMS = ("E", "A", "alpha", "sigma")
+
+
+def coordinates(name: str) -> bs.laws.Law:
+    law = bs.laws.get("power_law")
+    return law if name == "ends" else law._replace(ends=None)
+
+
+def fit(df, law, method, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.FitWarning)
+        return bs.fit(df, law=law, group="curve", method=method, seed=0, progress=False, **kw)
+
+
+def importance_row(df, law):
+    k = np.asarray(fit(df, law, "importance").curve_stats["pareto_k"], float)
+    return {"k median": round(float(np.median(k)), 2), "k 90%": round(float(np.quantile(k, 0.9)), 2),
+            "k max": round(float(k.max()), 2), "k > 0.7": f"{np.mean(k > 0.7):.0%}"}
+
+
+def auto_row(df, law):
+    fit(df, law, "auto")
+    with Timer() as warm:
+        f = fit(df, law, "auto")
+    served = np.asarray(f.curve_stats["engine"])
+    return {"auto ms/curve": round(1e3 * warm.seconds / len(f.groups), 1), "auto to NUTS": f"{np.mean(served != 'importance'):.0%}"}
+
+
+def nuts_row(df, law, chains, warmup, draws):
+    with Timer() as t:
+        f = fit(df, law, "nuts", chains=chains, warmup=warmup, draws=draws)
+    diag = f.diagnostics()
+    steps = np.asarray(f.sample_stats["n_steps"])
+    return f, {"nuts s (with compile)": round(t.seconds, 1),
+               "leapfrog/draw mean": round(float(steps.mean()), 1), "leapfrog/draw max": int(steps.max()),
+               "divergences": int(diag["divergences"].sum()), "curves r_hat>1.01": int((diag["max_r_hat"] > 1.01).sum()),
+               "max r_hat": round(float(diag["max_r_hat"].max()), 3),
+               "min bulk ESS": int(diag["min_ess_bulk"].min())}
+
+
+def agreement(short, long, curves):
+    """Largest |mean difference| / combined MCSE and largest interval-end shift / long width, over curves and PARAMS."""
+    z_max, shift_max = 0.0, 0.0
+    for c in curves:
+        for p in PARAMS:
+            a, b = short.posterior[p][c], long.posterior[p][c]  # [chains, draws]
+            mcse = np.hypot(az.mcse(a[None] if a.ndim == 1 else a, method="mean"),
+                            az.mcse(b, method="mean"))
+            z_max = max(z_max, abs(a.mean() - b.mean()) / float(mcse))
+            qa, qb = np.quantile(a, [0.05, 0.95]), np.quantile(b, [0.05, 0.95])
+            shift_max = max(shift_max, float(np.max(np.abs(qa - qb)) / (qb[1] - qb[0])))
+    return {"max |mean diff| / MCSE": round(z_max, 1), "max interval shift / width": f"{shift_max:.1%}"}
+
+
+def markdown(rows) -> str:
+    cols = list(dict.fromkeys(c for r in rows for c in r))
+    lines = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--curves", type=int, default=64)
+    ap.add_argument("--designs", nargs="+", default=["flat", "power"])
+    ap.add_argument("--chains", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--check", type=int, default=4, help="curves per design checked against long NUTS")
+    ap.add_argument("--long-draws", type=int, default=5000)
+    ap.add_argument("--skip", nargs="*", default=[], help="passes to skip: importance auto nuts check")
+    args = ap.parse_args()
+    print(environment())
+    rows = []
+    for design in args.designs:
+        df = DESIGNS[design](args.curves, seed=0)
+        nuts_fits = {}
+        for coords in ("reference", "ends"):
+            law = coordinates(coords)
+            row = {"design": design, "coordinates": coords}
+            if "importance" not in args.skip:
+                row.update(importance_row(df, law))
+            if "auto" not in args.skip:
+                row.update(auto_row(df, law))
+            if "nuts" not in args.skip:
+                nuts_fits[coords], stats = nuts_row(df, law, args.chains, args.warmup, args.draws)
+                row.update(stats)
+            rows.append(row)
+            print(markdown([row]), flush=True)
+        if "check" not in args.skip and "ends" in nuts_fits:
+            sub = df[df["curve"] < args.check]
+            long = fit(sub, coordinates("reference"), "nuts", chains=4, warmup=1000, draws=args.long_draws)
+            short = fit(sub, coordinates("ends"), "nuts", chains=4, warmup=1000, draws=1000)
+            rows.append({"design": design, "coordinates": f"ends 4x1000 vs reference 4x{args.long_draws}, "
+                         f"{args.check} curves", **agreement(short, long, range(args.check))})
+            print(markdown([rows[-1]]), flush=True)
+    print()
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()

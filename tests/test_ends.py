@@ -1,0 +1,88 @@
+"""End-point coordinates (bayescale/_src/ends.py): an exact change of variables, so the posterior is the user's."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pytest
+from fixtures import power_curves
+
+import bayescale as bs
+from bayescale._src import ends
+from bayescale._src.data import prepare, resolve_columns
+from bayescale._src.fitting import model_spec
+from bayescale._src.model import curve_problem, reference_coordinates
+from bayescale._src.problem import to_device
+
+LOG_LO, LOG_HI = np.log(1e6), np.log(1e9)
+NATURAL = [(2.0, 50.0, 0.3), (1.0, 400.0, 0.15), (0.01, 5.0, 0.6), (2.5, 1e4, 1.2), (1.9, 3.0, 0.05)]
+
+
+@pytest.mark.parametrize("positive_floor", [True, False])
+def test_map_inverts_and_its_log_jacobian_is_the_determinant(positive_floor):
+    for floor, amplitude, alpha in NATURAL:
+        w = jnp.stack(ends.from_natural(floor, amplitude, alpha, LOG_LO, LOG_HI, positive_floor))
+
+        def natural(w):
+            e, log_a, a, _ = ends.to_natural(w, LOG_LO, LOG_HI, positive_floor)
+            return jnp.stack([e, jnp.exp(log_a), a])
+
+        np.testing.assert_allclose(natural(w), [floor, amplitude, alpha], rtol=1e-10)
+        log_jacobian = ends.to_natural(w, LOG_LO, LOG_HI, positive_floor)[-1]
+        det = np.linalg.det(np.asarray(jax.jacfwd(natural)(w)))
+        assert float(log_jacobian) == pytest.approx(np.log(abs(det)), abs=1e-9)
+    # every w is a valid (E > 0, A > 0, alpha > 0) when E's prior is positive: the map is onto the support
+    w = jax.random.normal(jax.random.PRNGKey(0), (3, 1000)) * 4
+    e, log_a, a, log_j = ends.to_natural(w, LOG_LO, LOG_HI, True)
+    assert bool(jnp.all(e > 0) & jnp.all(a > 0) & jnp.all(jnp.isfinite(log_a)) & jnp.all(jnp.isfinite(log_j)))
+
+
+def _one_curve(law, priors=None):
+    cols = resolve_columns(law, "val_loss", "tokens", None, None)
+    batch, _, _ = prepare(power_curves(lengths=(20,)), law, cols)
+    spec = model_spec(law, priors, "student_t", batch)
+    return spec, jax.tree_util.tree_map(lambda a: a[0], to_device(batch, jnp.float64))
+
+
+def test_potential_differs_from_the_reference_coordinates_by_the_log_jacobian():
+    """U_ends(w) = U_ref(z(w)) - log|dz/dw| at random points: the same posterior over (E, A, alpha, sigma)."""
+    spec, curve = _one_curve(bs.laws.get("power_law"))
+    new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
+    assert new.names == ("log_law_at_max_x", "log_drop_over_x", "log_alpha_excess", "sigma")
+    assert old.names == ("E", "alpha", "log_A_ref", "sigma")
+    log_lo, log_hi = ends.observed_range(curve.inputs, spec.law.ends)
+    log_ref = curve.log_refs["x"]
+
+    def reference_z(w):  # ends coordinates -> (log E, log alpha, log A - alpha log x_ref, log sigma)
+        e, log_a, a, _ = ends.to_natural(w[:3], log_lo, log_hi, True)
+        return jnp.stack([jnp.log(e), jnp.log(a), log_a - a * log_ref, w[3]])
+
+    def gap(w):
+        log_det = jnp.linalg.slogdet(jax.jacfwd(reference_z)(w))[1]
+        return new.potential(w, curve) - old.potential(reference_z(w), curve) + log_det
+
+    start = new.init(jax.random.PRNGKey(1), curve, 6)
+    points = start + 0.3 * jax.random.normal(jax.random.PRNGKey(2), start.shape)
+    assert bool(jnp.all(jnp.isfinite(start)))
+    np.testing.assert_allclose(jax.jit(jax.vmap(gap))(points), 0.0, atol=1e-8)
+    # the deterministic sites are the natural parameters, and the starts map back to the priors' support
+    values = jax.vmap(lambda w: new.constrain(w, curve))(start)
+    assert {"E", "A", "alpha"} <= set(values) and bool(jnp.all(values["E"] > 0))
+
+
+def test_priors_outside_the_map_keep_the_reference_coordinates():
+    """A law's own prior on E over the real line gets alpha_min = 0; any other support, or a given (pooled)
+    parameter, keeps the reference coordinates. (bs.fit's priors must keep the law's supports.)"""
+    spec, _ = _one_curve(bs.laws.get("power_law"))
+
+    def with_floor(prior):
+        return spec._replace(priors=tuple((n, prior if n == "E" else p) for n, p in spec.priors))
+
+    real_floor = with_floor(dist.Normal(2.0, 1.0))
+    assert ends.applies(real_floor) and curve_problem(real_floor).names[2] == "log_alpha_excess"
+    bounded = with_floor(dist.Uniform(0.0, 5.0))
+    assert not ends.applies(bounded) and curve_problem(bounded).names == ("E", "alpha", "log_A_ref", "sigma")
+    assert not ends.applies(spec, given={"alpha": 0.3})  # pooled exponent: reference coordinates
+    law = spec.law
+    with pytest.raises(ValueError, match="unknown parameter 'F'"):
+        bs.laws.check_law(law._replace(ends=law.ends._replace(irreducible="F")))
