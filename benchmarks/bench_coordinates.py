@@ -104,6 +104,7 @@ def main():
     ap.add_argument("--draws", type=int, default=500)
     ap.add_argument("--check", type=int, default=4, help="curves per design checked against long NUTS")
     ap.add_argument("--long-draws", type=int, default=5000)
+    ap.add_argument("--coordinates", nargs="+", default=["reference", "ends"])
     ap.add_argument("--skip", nargs="*", default=[], help="passes to skip: importance auto nuts check")
     args = ap.parse_args()
     print(environment())
@@ -111,7 +112,7 @@ def main():
     for design in args.designs:
         df = DESIGNS[design](args.curves, seed=0)
         nuts_fits = {}
-        for coords in ("reference", "ends"):
+        for coords in args.coordinates:
             law = coordinates(coords)
             row = {"design": design, "coordinates": coords}
             if "importance" not in args.skip:

@@ -14,26 +14,25 @@ from bayescale._src.fitting import model_spec
 from bayescale._src.model import curve_problem, reference_coordinates
 from bayescale._src.problem import to_device
 
-LOG_LO, LOG_HI = np.log(1e6), np.log(1e9)
-NATURAL = [(2.0, 50.0, 0.3), (1.0, 400.0, 0.15), (0.01, 5.0, 0.6), (2.5, 1e4, 1.2), (1.9, 3.0, 0.05)]
+FRAME = ends.Frame(np.log(1e6), np.log(1e9), np.log(0.05))  # x over 1e6..1e9, losses spread by 0.05
+NATURAL = [(2.0, 50.0, 0.3), (1.0, 400.0, 0.15), (0.01, 5.0, 0.6), (2.5, 1e4, 1.2), (1.9, 1e-6, 0.05)]
 
 
 @pytest.mark.parametrize("positive_floor", [True, False])
 def test_map_inverts_and_its_log_jacobian_is_the_determinant(positive_floor):
     for floor, amplitude, alpha in NATURAL:
-        w = jnp.stack(ends.from_natural(floor, amplitude, alpha, LOG_LO, LOG_HI, positive_floor))
+        w = jnp.stack(ends.from_natural(floor, amplitude, alpha, FRAME, positive_floor))
 
         def natural(w):
-            e, log_a, a, _ = ends.to_natural(w, LOG_LO, LOG_HI, positive_floor)
+            e, log_a, a, _ = ends.to_natural(w, FRAME, positive_floor)
             return jnp.stack([e, jnp.exp(log_a), a])
 
         np.testing.assert_allclose(natural(w), [floor, amplitude, alpha], rtol=1e-10)
-        log_jacobian = ends.to_natural(w, LOG_LO, LOG_HI, positive_floor)[-1]
+        log_jacobian = ends.to_natural(w, FRAME, positive_floor)[-1]
         det = np.linalg.det(np.asarray(jax.jacfwd(natural)(w)))
         assert float(log_jacobian) == pytest.approx(np.log(abs(det)), abs=1e-9)
     # every w is a valid (E > 0, A > 0, alpha > 0) when E's prior is positive: the map is onto the support
-    w = jax.random.normal(jax.random.PRNGKey(0), (3, 1000)) * 4
-    e, log_a, a, log_j = ends.to_natural(w, LOG_LO, LOG_HI, True)
+    e, log_a, a, log_j = ends.to_natural(jax.random.normal(jax.random.PRNGKey(0), (3, 1000)) * 4, FRAME, True)
     assert bool(jnp.all(e > 0) & jnp.all(a > 0) & jnp.all(jnp.isfinite(log_a)) & jnp.all(jnp.isfinite(log_j)))
 
 
@@ -48,13 +47,13 @@ def test_potential_differs_from_the_reference_coordinates_by_the_log_jacobian():
     """U_ends(w) = U_ref(z(w)) - log|dz/dw| at random points: the same posterior over (E, A, alpha, sigma)."""
     spec, curve = _one_curve(bs.laws.get("power_law"))
     new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
-    assert new.names == ("log_law_at_max_x", "log_drop_over_x", "log_alpha_excess", "sigma")
+    assert new.names == ("log_law_at_max_x", "scaled_log_drop_over_x", "log_alpha_excess", "sigma")
     assert old.names == ("E", "alpha", "log_A_ref", "sigma")
-    log_lo, log_hi = ends.observed_range(curve.inputs, spec.law.ends)
+    frame = ends.curve_frame(spec.law.ends, curve.inputs, curve.log_y, curve.mask)
     log_ref = curve.log_refs["x"]
 
     def reference_z(w):  # ends coordinates -> (log E, log alpha, log A - alpha log x_ref, log sigma)
-        e, log_a, a, _ = ends.to_natural(w[:3], log_lo, log_hi, True)
+        e, log_a, a, _ = ends.to_natural(w[:3], frame, True)
         return jnp.stack([jnp.log(e), jnp.log(a), log_a - a * log_ref, w[3]])
 
     def gap(w):

@@ -54,7 +54,7 @@ def test_engines_return_draws_of_the_documented_shape(name):
     assert draws.z.shape == (4, chains, num_draws, problem.dim)
     assert draws.mode.shape == (4, problem.dim) and draws.mode_ok.shape == (4,)
     assert bool(draws.mode_ok.all()) and bool(jnp.isfinite(draws.z).all())
-    assert problem.names == ("log_law_at_max_x", "log_drop_over_x", "log_alpha_excess", "sigma")  # power_law's ends
+    assert problem.names == ("log_law_at_max_x", "scaled_log_drop_over_x", "log_alpha_excess", "sigma")  # power_law's ends
 
 
 def _cache_sizes() -> dict[str, int]:

@@ -1,50 +1,57 @@
-"""End-point coordinates: sample ``E + A x^-alpha`` through what the data pin down.
+r"""End-point coordinates: sample ``E + A x^-alpha`` through what the data pin down.
 
 On a curve whose power term is small against ``E`` over the observed range,
 ``(E, A, alpha)`` lie on a curved ridge: the data fix the law near the ends of
 the range, and a smaller exponent is matched by a larger term and a smaller
 ``E``, hyperbolically (``E ~ L_mid - drop / (alpha s)``). The reference-scale
 shear of :mod:`bayescale.laws.base` straightens ``A`` against ``alpha`` but
-not ``E``. With ``x_lo``, ``x_hi`` the smallest and largest observed inputs and
-``s = log x_hi - log x_lo``, these coordinates are
+not ``E``. With ``x_lo``, ``x_hi`` the smallest and largest observed inputs,
+``s = log x_hi - log x_lo`` and ``D = L(x_lo) - L(x_hi)`` the drop of the law
+over the observed range, these coordinates are
 
 .. math::
 
-    w_1 &= \\log L(x_{hi}), \\qquad
-    w_2 = \\log\\big(L(x_{lo}) - L(x_{hi})\\big) = \\log\\big(A x_{hi}^{-\\alpha}(e^{\\alpha s} - 1)\\big), \\\\
-    w_3 &= \\log(\\alpha - \\alpha_{min}), \\qquad
-    \\alpha_{min} = \\log\\big(1 + e^{w_2 - w_1}\\big) / s,
+    w_1 = \log L(x_{hi}), \qquad
+    \log(D / r) = a v - b \sqrt{v^2 + 1}, \qquad
+    w_3 = \log(\alpha - \alpha_{min}), \qquad
+    \alpha_{min} = \log(1 + D / L(x_{hi})) / s,
 
-where :math:`\\alpha_{min}` is the smallest exponent for which the drop fits
-above ``E = 0`` (``E = 0`` exactly at :math:`\\alpha = \\alpha_{min}`); with a
-prior on ``E`` over the whole real line :math:`\\alpha_{min} = 0`. The map
-:math:`w \\in \\mathbb{R}^3 \\to (E > 0, A > 0, \\alpha > 0)` is one-to-one and
-onto; back in natural units
+with :math:`D = A x_{hi}^{-\alpha}(e^{\alpha s} - 1)`. ``v`` is the log of
+the drop relative to the resolution ``r`` (the spread ``max y - min y`` of the
+observed losses) with slope 1 above ``r`` and ``k = 10`` below it
+(``a = (k + 1)/2``, ``b = (k - 1)/2``): on a curve flat within its noise the data
+only bound the drop from above, its log has a tail as long as the amplitude
+prior's, and NUTS diverged at the edge of that tail in plain ``log D``.
+:math:`\alpha_{min}` is the smallest exponent for which the drop fits above
+``E = 0`` (``E = 0`` exactly at :math:`\alpha = \alpha_{min}`); with a prior on
+``E`` over the whole real line :math:`\alpha_{min} = 0`. The map from
+:math:`\mathbb{R}^3` to ``(E > 0, A > 0, alpha > 0)`` is one-to-one and onto
+(``r`` depends on the data only); back in natural units
 
 .. math::
 
-    \\log A = w_2 - \\log(e^{\\alpha s} - 1) + \\alpha \\log x_{hi}, \\qquad
-    E = \\big(L(x_{lo})\\big)\\,\\frac{e^{(\\alpha - \\alpha_{min}) s} - 1}{e^{\\alpha s} - 1}
-      \\;\\big(= L(x_{hi}) - A x_{hi}^{-\\alpha}\\big),
+    \log A = \log D - \log(e^{\alpha s} - 1) + \alpha \log x_{hi}, \qquad
+    E = L(x_{lo})\,\frac{e^{(\alpha - \alpha_{min}) s} - 1}{e^{\alpha s} - 1}
+      \;\big(= L(x_{hi}) - A x_{hi}^{-\alpha}\big),
 
 the first form of ``E`` free of cancellation. The Jacobian is triangular
-through :math:`(L(x_{hi}), L(x_{lo}) - L(x_{hi}), \\alpha)`:
+through :math:`(L(x_{hi}), D, \alpha)`:
 
 .. math::
 
-    \\log\\Big|\\frac{\\partial(E, A, \\alpha)}{\\partial w}\\Big|
-    = w_1 + w_2 + w_3 + \\alpha \\log x_{hi} - \\log(e^{\\alpha s} - 1),
+    \log\Big|\frac{\partial(E, A, \alpha)}{\partial(w_1, v, w_3)}\Big|
+    = w_1 + \log D + \log\frac{d \log D}{d v} + w_3 + \alpha \log x_{hi} - \log(e^{\alpha s} - 1),
 
-so the density in ``w`` is the user's prior on ``(E, A, alpha)``
+so the density in these coordinates is the user's prior on ``(E, A, alpha)``
 times that factor: the posterior over the natural parameters is unchanged.
 This is the "values at the ends of the observed range" parameterization of
 issue 13, in the spirit of reparameterizing nonlinear regressions by
-expected values at design points (Ross 1990, *Nonlinear Estimation*, ch. 3).
+expected responses at design points (Ross 1990, *Nonlinear Estimation*).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -66,7 +73,7 @@ def log_expm1(t):
 
 def site_names(ends: Ends) -> tuple[str, str, str]:
     """The three sampler coordinates, named after the law's input and exponent."""
-    return (f"log_law_at_max_{ends.input}", f"log_drop_over_{ends.input}", f"log_{ends.exponent}_excess")
+    return (f"log_law_at_max_{ends.input}", f"scaled_log_drop_over_{ends.input}", f"log_{ends.exponent}_excess")
 
 
 def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
@@ -94,21 +101,58 @@ def _floor_at_zero(prior: dist.Distribution) -> bool | None:
     return None
 
 
-def observed_range(inputs: Mapping[str, Array], ends: Ends) -> tuple[Array, Array]:
-    """``(log x_lo, log x_hi)`` of one curve; padded slots hold the geometric mean, inside the range."""
+class Frame(NamedTuple):
+    """What the map needs of one curve: ``log x_lo``, ``log x_hi`` and the log of the drop it resolves."""
+
+    log_lo: Array
+    log_hi: Array
+    log_resolution: Array
+
+
+def curve_frame(ends: Ends, inputs: Mapping[str, Array], log_y, mask) -> Frame:
+    """The :class:`Frame` of one curve (padded slots of ``inputs`` hold the geometric mean, inside the range).
+
+    The resolution is the spread of the observed losses, ``max y - min y``: a
+    drop well below it is indistinguishable from none (floored at 0.1% of the
+    largest loss, for a curve of one point or none).
+    """
     log_x = jnp.log(inputs[ends.input])
-    return jnp.min(log_x, axis=-1), jnp.max(log_x, axis=-1)
+    seen = jnp.any(mask, axis=-1)  # a curve with no observed point (a prior check) gets the floor
+    high = jnp.where(seen, jnp.max(jnp.where(mask, log_y, -jnp.inf), axis=-1), 0.0)
+    low = jnp.where(seen, jnp.min(jnp.where(mask, log_y, jnp.inf), axis=-1), 0.0)
+    log_spread = high + jnp.log(jnp.maximum(-jnp.expm1(low - high), 1e-3))
+    return Frame(jnp.min(log_x, axis=-1), jnp.max(log_x, axis=-1), log_spread)
 
 
-def _span(log_lo, log_hi):
+def _span(frame: Frame):
     # a curve at one input size has no range to speak of; keep the map finite (the law is not identified)
-    return jnp.maximum(log_hi - log_lo, 1e-6)
+    return jnp.maximum(frame.log_hi - frame.log_lo, 1e-6)
 
 
-def to_natural(w, log_lo, log_hi, positive_floor: bool):
-    """``(E, log A, alpha, log |d(E, A, alpha)/dw|)`` from the coordinates ``w = (w1, w2, w3)``."""
-    w1, w2, w3 = w
-    s = _span(log_lo, log_hi)
+# Below the resolution, the drop's log is compressed TAIL_SLOPE-fold: on a curve flat within noise, the
+# data bound the drop from above only and its log has a tail as long as the amplitude prior (sd 10);
+# in v that tail is about as wide as the peak of a resolved drop.
+TAIL_SLOPE = 10.0
+_A, _B = (TAIL_SLOPE + 1) / 2, (TAIL_SLOPE - 1) / 2
+
+
+def _log_drop(v):
+    """``(t, log dt/dv)`` of ``t = log(drop / resolution) = a v - b sqrt(v^2 + 1)``: slope 1 above, TAIL_SLOPE below."""
+    root = jnp.sqrt(v * v + 1.0)
+    return _A * v - _B * root, jnp.log(_A - _B * v / root)
+
+
+def _log_drop_inverse(t):
+    """The ``v`` of :func:`_log_drop` (the positive root of ``k v^2 - 2 a t v + t^2 - b^2 = 0``, ``a^2 - b^2 = k``)."""
+    return (_A * t + _B * jnp.sqrt(t * t + TAIL_SLOPE)) / TAIL_SLOPE
+
+
+def to_natural(w, frame: Frame, positive_floor: bool):
+    """``(E, log A, alpha, log |d(E, A, alpha)/dw|)`` from the coordinates ``w = (w1, v, w3)``."""
+    w1, v, w3 = w
+    t, log_slope = _log_drop(v)
+    w2 = frame.log_resolution + t
+    s = _span(frame)
     excess = jnp.exp(w3)
     if positive_floor:
         alpha = jax.nn.softplus(w2 - w1) / s + excess
@@ -118,26 +162,27 @@ def to_natural(w, log_lo, log_hi, positive_floor: bool):
         alpha = excess
         floor = jnp.exp(w1) - jnp.exp(w2 - log_expm1(alpha * s))
     log_term_hi = w2 - log_expm1(alpha * s)
-    log_amplitude = log_term_hi + alpha * log_hi
-    log_jacobian = w1 + w2 + w3 + alpha * log_hi - log_expm1(alpha * s)
+    log_amplitude = log_term_hi + alpha * frame.log_hi
+    log_jacobian = w1 + w2 + log_slope + w3 + alpha * frame.log_hi - log_expm1(alpha * s)
     return floor, log_amplitude, alpha, log_jacobian
 
 
-def from_natural(floor, amplitude, alpha, log_lo, log_hi, positive_floor: bool):
-    """The coordinates ``(w1, w2, w3)`` of natural ``(E, A, alpha)``: the inverse of :func:`to_natural`."""
-    s = _span(log_lo, log_hi)
-    log_term_hi = jnp.log(amplitude) - alpha * log_hi
+def from_natural(floor, amplitude, alpha, frame: Frame, positive_floor: bool):
+    """The coordinates ``(w1, v, w3)`` of natural ``(E, A, alpha)``: the inverse of :func:`to_natural`."""
+    s = _span(frame)
+    log_term_hi = jnp.log(amplitude) - alpha * frame.log_hi
     w2 = log_term_hi + log_expm1(alpha * s)
     w1 = jnp.log(floor + jnp.exp(log_term_hi))
+    v = _log_drop_inverse(w2 - frame.log_resolution)
     if not positive_floor:
-        return w1, w2, jnp.log(alpha)
+        return w1, v, jnp.log(alpha)
     law_lo = floor + jnp.exp(log_term_hi + alpha * s)
     # alpha - alpha_min from E = L(x_lo) (e^{(alpha - alpha_min) s} - 1) / (e^{alpha s} - 1), without cancellation
     excess = jnp.log1p(floor * jnp.expm1(alpha * s) / law_lo) / s
-    return w1, w2, jnp.log(excess)
+    return w1, v, jnp.log(excess)
 
 
-def sample(spec, inputs: Mapping[str, Array]) -> dict[str, Array]:
+def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
     """Sample (inside a NumPyro trace) the ends' three parameters through their coordinates.
 
     Each coordinate is an improper flat site; one factor adds the user's priors
@@ -148,8 +193,8 @@ def sample(spec, inputs: Mapping[str, Array]) -> dict[str, Array]:
     positive_floor = _floor_at_zero(priors[ends.irreducible])
     flat = dist.ImproperUniform(constraints.real, (), ())
     w = tuple(numpyro.sample(name, flat) for name in site_names(ends))
-    log_lo, log_hi = observed_range(inputs, ends)
-    floor, log_amplitude, alpha, log_jacobian = to_natural(w, log_lo, log_hi, positive_floor)
+    frame = curve_frame(ends, inputs, log_y, mask)
+    floor, log_amplitude, alpha, log_jacobian = to_natural(w, frame, positive_floor)
     amplitude = jnp.exp(log_amplitude)
     numpyro.factor(
         "ends_prior",
@@ -163,10 +208,10 @@ def sample(spec, inputs: Mapping[str, Array]) -> dict[str, Array]:
     }
 
 
-def start_columns(spec, natural: Mapping[str, Array], inputs: Mapping[str, Array]) -> list[Array]:
-    """Starting coordinates ``[w1, w2, w3]`` (each ``[starts]``) of natural starting values."""
+def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:
+    """Starting coordinates ``[w1, v, w3]`` (each ``[starts]``) of natural starting values on ``curve``."""
     ends = spec.law.ends
-    log_lo, log_hi = observed_range(inputs, ends)
+    frame = curve_frame(ends, curve.inputs, curve.log_y, curve.mask)
     positive_floor = _floor_at_zero(spec.prior_dict[ends.irreducible])
-    return list(from_natural(natural[ends.irreducible], natural[ends.amplitude], natural[ends.exponent],
-                             log_lo, log_hi, positive_floor))
+    to_w = jax.vmap(lambda floor, amplitude, alpha: from_natural(floor, amplitude, alpha, frame, positive_floor))
+    return list(to_w(natural[ends.irreducible], natural[ends.amplitude], natural[ends.exponent]))

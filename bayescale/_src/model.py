@@ -192,18 +192,19 @@ def reference_coordinates(spec: ModelSpec) -> ModelSpec:
 
 def param_values(
     spec: ModelSpec, log_refs: Mapping[str, Any], given: Mapping[str, Any] | None = None,
-    inputs: Mapping[str, Any] | None = None,
+    curve: tuple | None = None,
 ) -> dict[str, Any]:
     """Sample (inside a NumPyro trace) every law parameter in natural units.
 
     Parameters in ``given`` (already sampled elsewhere, e.g. through a
-    hierarchical prior) are used as they are. ``inputs`` (the curve's) place
-    the end-point coordinates of a law that declares them.
+    hierarchical prior) are used as they are. ``curve``, the curve's
+    ``(inputs, log_y, mask)``, places the end-point coordinates of a law that
+    declares them.
     """
     priors = spec.prior_dict
     values: dict[str, Any] = dict(given or {})
-    if inputs is not None and ends_mod.applies(spec, given):
-        values.update(ends_mod.sample(spec, inputs))
+    if curve is not None and ends_mod.applies(spec, given):
+        values.update(ends_mod.sample(spec, *curve))
     for name in spec.sample_order:
         if name in values:
             continue
@@ -284,7 +285,7 @@ def build_model(spec: ModelSpec) -> Callable[..., None]:
         return _run_model(spec)
 
     def model(inputs, log_y, mask, log_refs, given=None):
-        values = param_values(spec, log_refs, given, inputs)
+        values = param_values(spec, log_refs, given, (inputs, log_y, mask))
         sigma = given[NOISE] if given is not None and NOISE in given else numpyro.sample(NOISE, noise_prior)
         joint_correction(spec, {**values, NOISE: sigma})
         lik = spec.likelihood
@@ -301,7 +302,7 @@ def _run_model(spec: ModelSpec) -> Callable[..., None]:
     priors = spec.prior_dict
 
     def model(inputs, log_y, mask, log_refs, gap, first):
-        values = param_values(spec, log_refs, inputs=inputs)
+        values = param_values(spec, log_refs, curve=(inputs, log_y, mask))
         sigma = numpyro.sample(NOISE, priors[NOISE])
         run_sd, run_length = (numpyro.sample(name, priors[name]) for name in runs_mod.SITES)
         joint_correction(spec, {**values, NOISE: sigma, runs_mod.SITES[0]: run_sd, runs_mod.SITES[1]: run_length})
@@ -355,7 +356,7 @@ def random_starts(spec: ModelSpec, key, curve: CurveBatch, num_starts: int) -> j
     if ends_mod.applies(spec):
         ends = spec.law.ends
         rest = [columns[name] for name in names if name not in ends[1:]]
-        ordered = ends_mod.start_columns(spec, natural, curve.inputs) + rest
+        ordered = ends_mod.start_columns(spec, natural, curve) + rest
     return jnp.stack(ordered, axis=-1).astype(curve.log_y.dtype)
 
 
