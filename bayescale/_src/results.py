@@ -50,7 +50,8 @@ class Fit:
     posterior
         ``{site: array [curves, chains, draws]}``: every law parameter under its
         public name in natural units, ``sigma``, and the sampler's
-        ``log_<name>_ref`` coordinates.
+        coordinates (``log_<name>_ref``, or a law's end-point coordinates,
+        :mod:`bayescale._src.ends`).
     sample_stats
         Sampler statistics with the same leading axes (engines with Markov chains).
     settings
