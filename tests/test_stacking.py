@@ -20,8 +20,11 @@ def test_stack_weights_sum_to_one_and_predict_like_a_fit(candidates):
     single = fits["power_law"].predict(new, interval=0.9)
     assert list(pred.columns) == list(single.columns)
     assert (pred["lower"] <= pred["median"]).all() and (pred["median"] <= pred["upper"]).all()
-    obs = stacked.predict(new, interval=0.9, kind="observation")
-    assert (obs["upper"] - obs["lower"] >= pred["upper"] - pred["lower"]).all()
+    # observation bands add the noise; compared without the discrepancy term, which dominates both bands at
+    # 10x the data (+-20%) and makes their 200-draw widths differ by Monte Carlo error alone
+    law_only = stacked.predict(new, interval=0.9, discrepancy=None)
+    obs = stacked.predict(new, interval=0.9, kind="observation", discrepancy=None)
+    assert (obs["upper"] - obs["lower"] >= law_only["upper"] - law_only["lower"]).all()
     # a stack of one law predicts like that law
     only = bs.stack({"power_law": fits["power_law"]})
     np.testing.assert_allclose(only.predict(new)["median"], single["median"], rtol=1e-6)
