@@ -286,9 +286,9 @@ def model_spec(law: laws.Law, priors: priors_mod.PriorSpec, likelihood: Any, bat
                 f"{int(bad.sum())} value(s) >= 1 (first: {np.exp(batch.log_y[bad][0])!r}); use an error rate or "
                 "1 - accuracy as a fraction, or a log-loss likelihood"
             )
-    joint = priors_mod.joint_of(law, priors)
     if not lik.runs:
-        return ModelSpec(law, priors_mod.resolve(law, priors), lik, joint)
+        return priors_mod.model_spec(law, priors, lik)
+    joint = priors_mod.joint_of(law, priors)
     law_priors, run_priors = runs_mod.split_priors(priors)
     return ModelSpec(law, priors_mod.resolve(law, law_priors) + tuple(run_priors.items()), lik, joint)
 
