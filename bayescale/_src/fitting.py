@@ -150,7 +150,13 @@ def fit(
     """
     options = dict(locals())  # every argument but progress: setup's keywords (bs.fit_stream shares setup)
     del options["progress"]
-    job = setup(**options)
+    return fit_from_options(options, progress)
+
+
+def fit_from_options(options: dict, progress: bool | None, **setup_options) -> Fit:
+    """``bs.fit``'s body: :func:`setup` from ``bs.fit``'s keywords (``options``) and ``setup_options``
+    (``one_width=``, as ``bs.evaluate`` passes), then :func:`execute`, then the :class:`Fit`."""
+    job = setup(**options, **setup_options)
     fields = execute(job.plan, job.engine, job.settings, job.dtype, progress, job.desc)
     return Fit.from_draws(**job.record, **fields)
 
