@@ -5,13 +5,17 @@ Parts (``--part``):
 - ``m4``: the 10 BIG-Bench curves of ``revisiting_lang`` (error-like metrics in
   (0, 1)), fitted on ``Training == 1`` and scored on ``Training == 0``, the
   protocol of Alabdulmohsin, Neyshabur and Zhai 2022 (arXiv:2209.06640).
-  ``m4`` (its default likelihood, Gaussian on log loss; also the logit likelihoods) against ``power_law``
-  (Student-t on log loss), with ``bs.evaluate`` under each of ``--methods`` (default Laplace, the
-  default of ``bs.evaluate``, and MAP), and against a scipy multi-start least-squares
-  point fit of M4 (:mod:`m4_point_fit`). RMSLE per curve is
-  ``sqrt(mean((log y_hat - log y)^2))`` over its held-out points, ``y_hat``
-  the posterior median (the point fit's value for scipy); the table gives the
-  mean over curves.
+  ``m4`` and ``power_law`` with their defaults (priors; likelihood: Gaussian on log loss for
+  ``m4``, Student-t on log loss for ``power_law``), and ``m4`` with its exponent ``alpha``
+  partially pooled across the 10 curves (``pooling="partial"``), under each of ``--methods`` (Laplace, the
+  default of ``bs.evaluate``, MAP, and NUTS short: 2 chains x (300 + 300)), against a scipy
+  multi-start least-squares point fit of M4 (:mod:`m4_point_fit`) with the paper's
+  data-dependent bounds and with M4's own support. RMSLE per curve is
+  ``sqrt(mean((log y_hat - log y)^2))`` over its held-out points, ``y_hat`` the posterior
+  median of the law (the point fit's value for scipy); the summary gives the mean and median
+  over curves. Then why they differ: per curve, the Gaussian log likelihood (noise profiled
+  out) of the m4 MAP point and of the scipy fits, and the profile likelihood, with the held-out
+  RMSLE along it, of the parameter where the fits part on the curves scipy wins.
 - ``presets``: the few-run study of item 5: 4 small runs (3 noisy replicates)
   simulated from each published Chinchilla-type fit, fitted with each preset;
   the 90% band of the law at 100x the largest compute, whether it covers the
@@ -37,19 +41,25 @@ import warnings
 import numpy as np
 import pandas as pd
 from common import Timer, environment
-from m4_point_fit import fit_m4, m4_predict
+from m4_point_fit import fit_m4, m4_predict, profile, rmsle
 
 import bayescale as bs
 
 X, Y = "Seen Examples", "Loss"
 
 
-# the defaults (m4: Gaussian on log loss, power_law: Student-t), and m4 with the logit likelihoods tried before
-M4_LAWS = (("power_law", {}), ("m4", {}), ("m4", {"likelihood": "logit_student_t"}), ("m4", {"likelihood": "logit_normal"}))
-
-
-def rmsle(pred: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((np.log(pred) - np.log(truth)) ** 2)))
+# each law with its defaults (m4: Gaussian on log loss; power_law: Student-t on log loss), and m4 with the
+# curves' exponents alpha partially pooled (bs.fit's pooling="partial"): a ridge one curve cannot resolve is
+# resolved by the population of the benchmark's curves
+M4_ARMS = (("power_law", "power_law", {}), ("m4", "m4", {}), ("m4 pooled", "m4", {"pooling": "partial"}))
+# NUTS kept short so the 10 curves fit in a few minutes on 2 cores (the default is 4 x (1000 + 1000))
+NUTS_SHORT = dict(chains=2, warmup=300, draws=300)
+# the scipy baseline with the paper's bounds (E <= min y, E0 >= max y) and with M4's own support (0 <= E < E0 <= 1)
+SCIPY_ARMS = {"M4 scipy, paper's bounds": True, "M4 scipy, M4's support": False}
+# the curves where the scipy fit beats m4, and the parameter along which their likelihood is nearly flat
+RIDGES = (("mult', '1-shot", "a", (0.3, 0.55, 1.0, 2.0, 3.0, 3.86)),
+          ("unit', '1-shot", "E", (0.52, 0.53, 0.5367, 0.539, 0.541, 0.5425, 0.544)),
+          ("unit', '2-shot", "E", (0.50, 0.51, 0.5189, 0.521, 0.5245, 0.527)))
 
 
 def score_fit(fit, held_out: pd.DataFrame) -> pd.Series:
@@ -61,31 +71,64 @@ def score_fit(fit, held_out: pd.DataFrame) -> pd.Series:
     return pd.Series(out)
 
 
+def m4_params(fit, curve: str) -> np.ndarray:
+    """A one-draw (MAP) ``m4`` fit's parameters in :mod:`m4_point_fit`'s order ``(E, E0, log A, alpha, a)``."""
+    p = {k: float(fit[curve].draws(k).ravel()[0]) for k in ("E", "reach", "A", "alpha", "a")}
+    return np.array([p["E"], p["E"] + (1 - p["E"]) * p["reach"], np.log(p["A"]), p["alpha"], p["a"]])
+
+
+def bayes_arms(bb: pd.DataFrame, methods: list[str]) -> tuple[dict, dict, dict]:
+    """Per-curve RMSLE (``bs.evaluate``) of each law under each engine, the seconds, and the m4 MAP fit."""
+    table, seconds, m4_map = {}, {}, None
+    for method in methods:
+        for arm, law, options in M4_ARMS:
+            label = f"{arm} {method}" + (" short" if method == "nuts" else "")
+            with Timer() as t, warnings.catch_warnings():
+                warnings.simplefilter("ignore", bs.FitWarning)
+                ev = bs.evaluate(bb, {law: options}, x=X, y=Y, group="curve", method=method, discrepancy=None,
+                                 seed=0, **(NUTS_SHORT if method == "nuts" else {}))
+            table[label], seconds[label] = ev.curves.set_index("curve")["rmsle"], t.seconds
+            if arm == "m4" and method == "map":
+                m4_map = ev.fits[law]
+    return table, seconds, m4_map
+
+
 def part_m4(methods: list[str]) -> None:
-    """m4 and power_law with their defaults (priors, likelihood) under each engine, and the scipy M4 fit."""
+    """m4 and power_law with their defaults under each engine, the scipy M4 fits, and why they differ."""
     df = bs.datasets.heldout("revisiting_lang")
     bb = df[df["Domain"] == "BB"]
     train, held_out = bb[bb["Training"] == 1], bb[bb["Training"] == 0]
-    table, seconds = {}, {}
-    for method in methods:
-        for law, options in M4_LAWS:
-            label = f"{law}{' ' + options['likelihood'] if options else ''} ({method})"
-            with Timer() as t, warnings.catch_warnings():
-                warnings.simplefilter("ignore", bs.FitWarning)
-                ev = bs.evaluate(bb, {law: options}, x=X, y=Y, group="curve", method=method, discrepancy=None, seed=0)
-            table[label] = ev.curves.set_index("curve")["rmsle"]
-            seconds[label] = t.seconds
-    with Timer() as t:
-        scipy_scores = {}
-        for curve, g in train.groupby("curve"):
-            params = fit_m4(g[X].to_numpy(), g[Y].to_numpy())
-            h = held_out[held_out["curve"] == curve]
-            scipy_scores[curve] = rmsle(m4_predict(params, h[X].to_numpy()), h[Y].to_numpy())
-    table["M4 (scipy multi-start)"], seconds["M4 (scipy multi-start)"] = pd.Series(scipy_scores), t.seconds
+    # the MAP fit is also the point whose likelihood is compared with the scipy fits'
+    table, seconds, m4_map = bayes_arms(bb, methods if "map" in methods else [*methods, "map"])
+    curves = {c: (g[X].to_numpy(), g[Y].to_numpy()) for c, g in train.groupby("curve")}
+    new = {c: (g[X].to_numpy(), g[Y].to_numpy()) for c, g in held_out.groupby("curve")}
+    fits = {}
+    for label, paper_bounds in SCIPY_ARMS.items():
+        with Timer() as t:
+            fits[label] = {c: fit_m4(x, y, paper_bounds=paper_bounds) for c, (x, y) in curves.items()}
+        table[label] = pd.Series({c: rmsle(m4_predict(p, new[c][0]), new[c][1]) for c, (p, _) in fits[label].items()})
+        seconds[label] = t.seconds
     scores = pd.DataFrame(table)
     print(scores.round(4).to_string())
-    summary = pd.DataFrame({"mean RMSLE": scores.mean(), "median RMSLE": scores.median(), "seconds": pd.Series(seconds)})
+    summary = pd.DataFrame({"mean RMSLE": scores.mean(), "median RMSLE": scores.median(),
+                            "m4 laplace at least as good on": scores.ge(scores["m4 laplace"], axis=0).sum(),
+                            "seconds": pd.Series(seconds)})
     print(summary.round(4).to_string())
+    # how far apart the fits are in likelihood: Gaussian on log loss, noise profiled out, n/2 log(SS/n)
+    rows = []
+    for c, (x, y) in curves.items():
+        nll = {k: len(y) / 2 * np.log(np.mean((np.log(m4_predict(p, x)) - np.log(y)) ** 2))
+               for k, p in (("m4 MAP", m4_params(m4_map, c)), *((lab, fits[lab][c][0]) for lab in SCIPY_ARMS))}
+        best = min(nll.values())
+        row = {"curve": c, **{f"delta_nll {k}": v - best for k, v in nll.items()}}
+        row.update({f"{k} a": p[4] for k, p in (("m4 MAP", m4_params(m4_map, c)), ("scipy paper", fits[next(iter(SCIPY_ARMS))][c][0]))})
+        row.update({"m4 MAP E": m4_params(m4_map, c)[0], "scipy paper E": fits[next(iter(SCIPY_ARMS))][c][0][0], "min y": y.min()})
+        rows.append(row)
+    print(pd.DataFrame(rows).round(4).to_string(index=False))
+    for pattern, name, values in RIDGES:
+        c = next(k for k in curves if pattern in k)
+        print(f"profile of {name} on {c} (M4's support):")
+        print(profile(*curves[c], name, values, *new[c]).round(4).to_string(index=False))
 
 
 # published Chinchilla-type fits L = E + A/N^alpha + B/D^beta (the presets' own centres)
@@ -197,8 +240,8 @@ def part_curves(domains: list[str], law: str = "power_law") -> None:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--part", choices=("m4", "presets", "curves"), required=True)
-    ap.add_argument("--methods", nargs="+", default=["laplace", "map"],
-                    help="engines of --part m4 (default: laplace, bs.evaluate's default, and map)")
+    ap.add_argument("--methods", nargs="+", default=["laplace", "map", "nuts"],
+                    help="engines of --part m4 (default: laplace, bs.evaluate's default, map and a short nuts)")
     ap.add_argument("--domains", nargs="+", default=["BB", "LM", "NMT"], help="revisiting_lang domains of --part curves")
     args = ap.parse_args()
     print(environment())

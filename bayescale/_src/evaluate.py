@@ -216,9 +216,8 @@ def _fit(train, name, options, **common):
         raise TypeError(f"evaluate: {err} (it takes bs.fit's keywords)") from None
     bound.apply_defaults()
     progress = bound.arguments.pop("progress")
-    job = fitting.setup(**bound.arguments, one_width=ONE_WIDTH_POINTS if bound.arguments["chunk_size"] is None else 0)
-    fields = fitting.execute(job.plan, job.engine, job.settings, job.dtype, progress, job.desc)
-    return Fit.from_draws(**job.record, **fields)
+    one_width = ONE_WIDTH_POINTS if bound.arguments["chunk_size"] is None else 0
+    return fitting.fit_from_options(bound.arguments, progress, one_width=one_width)
 
 
 def _law_options(law) -> dict[str, dict[str, Any]]:

@@ -150,7 +150,13 @@ def fit(
     """
     options = dict(locals())  # every argument but progress: setup's keywords (bs.fit_stream shares setup)
     del options["progress"]
-    job = setup(**options)
+    return fit_from_options(options, progress)
+
+
+def fit_from_options(options: dict, progress: bool | None, **setup_options) -> Fit:
+    """``bs.fit``'s body: :func:`setup` from ``bs.fit``'s keywords (``options``) and ``setup_options``
+    (``one_width=``, as ``bs.evaluate`` passes), then :func:`execute`, then the :class:`Fit`."""
+    job = setup(**options, **setup_options)
     fields = execute(job.plan, job.engine, job.settings, job.dtype, progress, job.desc)
     return Fit.from_draws(**job.record, **fields)
 
@@ -286,9 +292,9 @@ def model_spec(law: laws.Law, priors: priors_mod.PriorSpec, likelihood: Any, bat
                 f"{int(bad.sum())} value(s) >= 1 (first: {np.exp(batch.log_y[bad][0])!r}); use an error rate or "
                 "1 - accuracy as a fraction, or a log-loss likelihood"
             )
-    joint = priors_mod.joint_of(law, priors)
     if not lik.runs:
-        return ModelSpec(law, priors_mod.resolve(law, priors), lik, joint)
+        return priors_mod.model_spec(law, priors, lik)
+    joint = priors_mod.joint_of(law, priors)
     law_priors, run_priors = runs_mod.split_priors(priors)
     return ModelSpec(law, priors_mod.resolve(law, law_priors) + tuple(run_priors.items()), lik, joint)
 

@@ -69,4 +69,5 @@ def model_spec(law: Law, priors: PriorSpec, likelihood) -> ModelSpec:
     """The model of independent curves of ``law`` under the ``priors=`` and ``likelihood=`` arguments of
     :func:`bayescale.fit` (None: the law's default likelihood), joint population prior included."""
     lik = make_likelihood(default_likelihood(law, likelihood))
-    return ModelSpec(law, resolve(law, priors), lik, joint_of(law, priors))
+    joint = joint_of(law, priors)  # first: a population prior of another law is named as such, not as unknown priors
+    return ModelSpec(law, resolve(law, priors), lik, joint)

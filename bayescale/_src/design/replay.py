@@ -124,13 +124,12 @@ def replay(
         Passed to :meth:`Fit.predict <bayescale.Fit.predict>` (``None``: the law's own band, taken as exact).
     fit
         The fitting function (default :func:`bayescale.fit`); ``fit_options`` go to it (default
-        ``method="laplace", draws=1000``; ``priors=`` a preset for a few-run start). ``method="importance"``
-        (importance-corrected Laplace) suits the design better, since the design reads the posterior's
-        covariances: on 40 simulated sweeps at 5% of the pool's cost it cut the design's target RMSLE from
-        0.031 to 0.023 and raised its 90% coverage from 0.78 to 0.83 (benchmarks/README.md). It is not the
-        default because its proposal program can deadlock in XLA's CPU thread pool on these batched
-        replays (jax 0.10.2; seen in a third of the benchmark's processes and once in a single process
-        on an idle machine), which Laplace was not seen to do.
+        ``method="laplace", draws=1000``; ``priors=`` a preset for a few-run start). ``method="auto"``
+        (importance-corrected Laplace, NUTS where its Pareto k is above 0.7) or ``"importance"`` suit the
+        design better, since the design reads the posterior's covariances: on 40 simulated sweeps at 5% of
+        the pool's cost importance fits cut the design's target RMSLE from 0.031 to 0.023 and raised its 90%
+        coverage from 0.78 to 0.83, and at 10% auto fits covered 0.83 where importance fits covered 0.78
+        (benchmarks/README.md). Laplace stays the default because it is several times cheaper per round.
 
     Returns
     -------
