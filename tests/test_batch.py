@@ -71,6 +71,7 @@ def per_curve(power_table):
             for label in power_table["run"].unique()}
 
 
+@pytest.mark.statistical  # compiles the chunk-of-one programs (10 s): kept out of the 5-minute fast tier
 def test_map_batched_equals_per_curve(power_map, power_laplace, per_curve):
     """The shared fits (three ragged curves, 20/25/30 points, in one chunk of 4) against each curve alone."""
     assert CHUNK > 1
@@ -103,6 +104,7 @@ def test_curves_of_two_buckets_come_back_in_table_order(power_table, power_map):
         np.testing.assert_array_equal(mixed[3].posterior[name], alone.posterior[name])
 
 
+@pytest.mark.statistical  # shares test_map_batched_equals_per_curve's chunk-of-one fits
 def test_chunking_does_not_change_results(power_laplace, per_curve):
     # Laplace draws are a smooth function of the mode, so agreement to 1e-6 checks that each curve gets the
     # same data, keys and start whatever chunk it sits in. (NUTS trajectories amplify the last-bit rounding

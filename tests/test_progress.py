@@ -52,6 +52,7 @@ def test_compiled_loop_reports_once_per_update_under_vmap(monkeypatch):
     assert calls == list(range(4, steps, 5))
 
 
+@pytest.mark.statistical  # compiles a bootstrap program of its own (6 s); test_fit_bar_counts_chunks covers the bar
 def test_bar_appears_when_forced_on(chinchilla_df, capsys):
     boot = bs.bootstrap(chinchilla_df, n=512, seed=0, progress=True, **BOOTSTRAP)  # two chunks of 256
     err = capsys.readouterr().err
