@@ -198,6 +198,19 @@ def test_joint_prior_is_the_model_density(power_laplace):
     assert float(got) == pytest.approx(want, rel=1e-9)
 
 
+def test_population_prior_is_refused_where_it_does_not_apply(power_table, power_laplace):
+    """The misuse of a population prior is caught before anything compiles."""
+    pop = bs.priors.from_fits(power_laplace)
+    few = power_table[power_table["run"] == 0].head(5)
+    # a plain dict of the marginals is independent: no joint
+    assert bs.priors.merge.joint_of(bs.laws.get("power_law"), dict(pop)) is None
+    with pytest.raises(ValueError, match="learned for law 'power_law', not 'log_law'"):
+        bs.fit(few, "log_law", x="tokens", y="val_loss", priors=pop, method="map")
+    with pytest.raises(ValueError, match="pooling='none'"):
+        bs.fit(power_table, "power_law", **COLUMNS, priors=pop, pooling="partial", method="map")
+
+
+@pytest.mark.statistical  # one MAP program with the joint prior's numbers in it (13-17 s): out of the fast tier
 def test_fit_with_population_prior(power_table, power_laplace, tmp_path):
     """bs.fit takes the population prior (one MAP program of a 5-point curve), saves it, and refuses misuse."""
     pop = bs.priors.from_fits(power_laplace)
