@@ -165,12 +165,14 @@ def test_cli_evaluate_prints_the_scores(chinchilla_laplace, capsys, tmp_path):
 def test_m4_defaults_forecast_big_bench_better_than_power_law():
     """Issue 14 item 6: m4 with its defaults (Gaussian on log loss, Laplace) on the 10 BIG-Bench error curves.
 
-    Measured (benchmarks/README.md): mean held-out RMSLE 0.0080 against power_law's 0.0185; a scipy
-    multi-start least-squares fit of M4 (benchmarks/m4_point_fit.py) gives 0.0073.
+    Measured (benchmarks/README.md): mean held-out RMSLE 0.0080 against power_law's 0.0185 in the reference
+    coordinates, 0.0100 since power_law samples in end-point coordinates (bayescale/_src/ends.py: its Laplace
+    fits of these nearly flat curves improved); a scipy multi-start least-squares fit of M4
+    (benchmarks/m4_point_fit.py) gives 0.0073.
     """
     df = bs.datasets.heldout("revisiting_lang")
     bb = df[df["Domain"] == "BB"]
     rmsle = {law: bs.evaluate(bb, law, x="Seen Examples", y="Loss", group="curve", discrepancy=None).summary()
              ["rmsle"].iloc[0] for law in ("power_law", "m4")}
-    assert rmsle["m4"] < 0.6 * rmsle["power_law"], rmsle
+    assert rmsle["m4"] < 0.9 * rmsle["power_law"], rmsle
     assert rmsle["m4"] < 1.2 * 0.0073, rmsle  # within 20% of the scipy point fit of M4
