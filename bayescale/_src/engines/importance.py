@@ -118,8 +118,7 @@ def _propose(problem: Problem, settings: Settings, batch, keys, mode):
             z, u = jnp.concatenate(zs), jnp.concatenate(us)
             log_w = -u - _mixture_log_prob(proposals, z)
             if stage + 1 < stages:
-                mean, moved = _moments(z, log_w, proposals[-1].loc, proposals[-1].cov)
-                proposals.append(_student_t(mean, moved, settings.df))
+                proposals.append(_moments(z, log_w, proposals[-1]))
         return z, jnp.where(jnp.isfinite(log_w), log_w, -jnp.inf)
 
     z, log_w = jax.vmap(one)(keys, batch, mode.z, cov)
@@ -145,11 +144,6 @@ class StudentT(NamedTuple):
     scale_tril: jax.Array
     df: int
 
-    @property
-    def cov(self):
-        """The scale matrix ``L L^T`` (the covariance is ``df / (df - 2)`` times it)."""
-        return self.scale_tril @ self.scale_tril.T
-
     def sample(self, key, shape):
         k1, k2 = jax.random.split(key)
         dim = self.loc.shape[-1]
@@ -172,8 +166,9 @@ def _student_t(loc, cov, df) -> StudentT:
     return StudentT(loc, small_linalg.cholesky(cov), df)
 
 
-def _moments(z, log_w, centre, cov):
-    """Mean and covariance of the truncated-importance-weighted draws; the proposal's own where they fail.
+def _moments(z, log_w, previous: StudentT) -> StudentT:
+    """The Student-t proposal at the truncated-importance-weighted mean and covariance of the draws;
+    ``previous`` where they fail.
 
     Weights are truncated at ``sqrt(n)`` times their mean (Ionides 2008,
     "Truncated importance sampling", JCGS) so that one lucky draw cannot set
@@ -191,9 +186,10 @@ def _moments(z, log_w, centre, cov):
     est = (dev * w[:, None]).T @ dev
     dim = z.shape[-1]
     est = est + RIDGE * jnp.trace(est) / dim * jnp.eye(dim)
-    positive_definite = small_linalg.is_factor(small_linalg.cholesky(est))
-    good = jnp.all(jnp.isfinite(est)) & positive_definite & (1.0 / jnp.sum(w**2) > 2 * dim)
-    return jnp.where(good, mean, centre), jnp.where(good, est, cov)
+    # small_linalg, not jnp.linalg: jaxlib's batched LAPACK kernels can deadlock here (see small_linalg)
+    factor = small_linalg.cholesky(est)
+    good = jnp.all(jnp.isfinite(est)) & small_linalg.is_factor(factor) & (1.0 / jnp.sum(w**2) > 2 * dim)
+    return StudentT(jnp.where(good, mean, previous.loc), jnp.where(good, factor, previous.scale_tril), previous.df)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
