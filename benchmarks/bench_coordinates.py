@@ -28,7 +28,7 @@ import warnings
 import arviz as az
 import jax
 import numpy as np
-from common import Timer, environment, nearly_flat_curves, power_law_curves
+from common import Timer, environment, markdown_rows, nearly_flat_curves, power_law_curves
 
 import bayescale as bs
 
@@ -98,13 +98,6 @@ def agreement(short, long, curves):
     return rows
 
 
-def markdown(rows) -> str:
-    cols = list(dict.fromkeys(c for r in rows for c in r))
-    lines = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
-    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--curves", type=int, default=64)
@@ -132,7 +125,7 @@ def main():
                 stats = nuts_row(df, law, args.chains, args.warmup, args.draws)
                 row.update(stats)
             rows.append(row)
-            print(markdown([row]), flush=True)
+            print(markdown_rows([row]), flush=True)
         if "check" not in args.skip:
             sub = df[df["curve"] < args.check]
             long = fit(sub, coordinates("reference"), "nuts", chains=4, warmup=1000, draws=args.long_draws)
@@ -140,9 +133,9 @@ def main():
             checks = agreement(short, long, range(args.check))
             print(f"{design}: NUTS 4 x (1000 + 1000) in ends coordinates against 4 x (1000 + {args.long_draws}) "
                   f"in reference coordinates")
-            print(markdown(checks), flush=True)
+            print(markdown_rows(checks), flush=True)
     print()
-    print(markdown(rows))
+    print(markdown_rows(rows))
 
 
 if __name__ == "__main__":

@@ -116,14 +116,15 @@ def part_m4(methods: list[str]) -> None:
     print(summary.round(4).to_string())
     # how far apart the fits are in likelihood: Gaussian on log loss, noise profiled out, n/2 log(SS/n)
     rows = []
+    paper = next(iter(SCIPY_ARMS))
     for c, (x, y) in curves.items():
+        ours, theirs = m4_params(m4_map, c), fits[paper][c][0]
         nll = {k: len(y) / 2 * np.log(np.mean((np.log(m4_predict(p, x)) - np.log(y)) ** 2))
-               for k, p in (("m4 MAP", m4_params(m4_map, c)), *((lab, fits[lab][c][0]) for lab in SCIPY_ARMS))}
+               for k, p in (("m4 MAP", ours), *((lab, fits[lab][c][0]) for lab in SCIPY_ARMS))}
         best = min(nll.values())
-        row = {"curve": c, **{f"delta_nll {k}": v - best for k, v in nll.items()}}
-        row.update({f"{k} a": p[4] for k, p in (("m4 MAP", m4_params(m4_map, c)), ("scipy paper", fits[next(iter(SCIPY_ARMS))][c][0]))})
-        row.update({"m4 MAP E": m4_params(m4_map, c)[0], "scipy paper E": fits[next(iter(SCIPY_ARMS))][c][0][0], "min y": y.min()})
-        rows.append(row)
+        rows.append({"curve": c, **{f"delta_nll {k}": v - best for k, v in nll.items()},
+                     "m4 MAP a": ours[4], "scipy paper a": theirs[4],
+                     "m4 MAP E": ours[0], "scipy paper E": theirs[0], "min y": y.min()})
     print(pd.DataFrame(rows).round(4).to_string(index=False))
     for pattern, name, values in RIDGES:
         c = next(k for k in curves if pattern in k)

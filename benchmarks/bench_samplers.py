@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from common import Timer, environment, power_law_curves
+from common import Timer, environment, markdown_rows, power_law_curves
 
 import bayescale as bs
 
@@ -82,13 +82,6 @@ def run_config(df, method, chains, warmup, draws, chunk_size):
         "curves r_hat>1.01": int((diag["max_r_hat"] > 1.01).sum()),
         "max r_hat": round(float(diag["max_r_hat"].max()), 3),
     }
-
-
-def markdown(rows) -> str:
-    cols = list(rows[0])
-    lines = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
-    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- the kernel alone
@@ -184,7 +177,7 @@ def main():
             rows.append(run_config(df, "chees", *chees, chunk_size=chunk))
             print(design, rows[-1], flush=True)
         print(f"\n### design {design}: {args.curves} curves\n")
-        print(markdown(rows), flush=True)
+        print(markdown_rows(rows), flush=True)
 
 
 if __name__ == "__main__":

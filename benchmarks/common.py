@@ -24,6 +24,14 @@ def environment() -> str:
     )
 
 
+def markdown_rows(rows: list[dict]) -> str:
+    """A pipe table of dict rows (columns in order of first appearance; a missing cell is blank)."""
+    cols = list(dict.fromkeys(c for r in rows for c in r))
+    lines = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def power_law_curves(num_curves: int, seed: int = 0, min_points: int = 20, max_points: int = 60) -> pd.DataFrame:
     """``num_curves`` power-law curves E + A x^-alpha of 20-60 points with log-normal noise."""
     rng = np.random.default_rng(seed)
