@@ -1,0 +1,150 @@
+"""``method="auto"`` against a loop of ``numpyro.infer.MCMC`` and against long NUTS runs (issue 13).
+
+On two designs -- ``bench_nuts.py``'s power-law curves (20-60 points) and issue 13's nearly flat curves
+(15 points, the power term often small against E) -- it measures:
+
+1. **Time and ESS per curve.** ``auto`` over every curve in one call (second call, compiled), with the
+   effective sample size of each curve's draws: the ESS of the smoothed importance weights for curves the
+   importance pass served, the worst bulk ESS over the parameters for curves it sent to NUTS. The baseline
+   is what users write today: a new ``MCMC(NUTS(model))`` per curve (the same bayescale model, priors and
+   likelihood; 4 chains x (1000 + 1000), numpyro's defaults), timed on the first ``--loop-curves`` curves,
+   with its worst bulk ESS. The ratio is of ESS per second per curve (medians over curves).
+2. **Agreement with long runs.** On those curves, bayescale NUTS 4 x (1000 + ``--long-draws``): per
+   curve and parameter the difference of posterior means in combined Monte Carlo standard errors (auto's
+   MCSE is sd / sqrt(ESS)) and the largest shift of a 90% interval end as a share of the long run's width.
+
+    python benchmarks/bench_auto.py [--power-curves 500] [--flat-curves 64] [--loop-curves 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import arviz as az
+import jax
+import numpy as np
+import pandas as pd
+from common import Timer, environment, markdown_rows, nearly_flat_curves, power_law_curves
+from numpyro.infer import MCMC, NUTS
+
+import bayescale as bs
+from bayescale._src.data import pad
+from bayescale._src.model import ModelSpec, build_model, make_likelihood
+
+PARAMS = ["E", "A", "alpha", "sigma"]
+QUANTILES = (0.05, 0.95)
+COLUMNS = dict(x="x", y="loss", group="curve", law="power_law")
+
+
+def curve_ess(fit: bs.Fit) -> np.ndarray:
+    """Each curve's effective sample size: of its importance weights, or its worst bulk ESS where NUTS served it."""
+    diag = fit.diagnostics()
+    return np.where(diag["engine"] == "nuts", diag["min_ess_bulk"], diag["ess_importance"]).astype(float)
+
+
+def moments(samples: dict[str, np.ndarray]) -> dict[str, tuple[float, float, float, float]]:
+    """(mean, sd, 5% quantile, 95% quantile) of each parameter's draws."""
+    return {k: (float(np.mean(v)), float(np.std(v)), *map(float, np.quantile(v, QUANTILES))) for k, v in samples.items()}
+
+
+def numpyro_loop(df: pd.DataFrame, curves, seed: int = 1) -> list[dict]:
+    """One ``MCMC(NUTS(model))`` per curve, numpyro's defaults (4 chains x (1000 + 1000), vectorized chains)."""
+    law = bs.laws.power_law
+    model = build_model(ModelSpec(law, bs.priors.resolve(law, None), make_likelihood("student_t")))
+    out = []
+    for c in curves:
+        sub = df[df["curve"] == c]
+        batch = pad({"x": sub["x"].to_numpy()}, sub["loss"].to_numpy(), [np.arange(len(sub))])
+        args = ({"x": batch.inputs["x"][0]}, batch.log_y[0], batch.mask[0], {"x": batch.log_refs["x"][0]})
+        start = time.perf_counter()
+        mcmc = MCMC(NUTS(model), num_warmup=1000, num_samples=1000, num_chains=4, chain_method="vectorized",
+                    progress_bar=False)
+        mcmc.run(jax.random.PRNGKey(seed + int(c)), *args)
+        samples = mcmc.get_samples(group_by_chain=True)
+        jax.block_until_ready(samples)
+        seconds = time.perf_counter() - start
+        ess = az.ess(az.from_numpyro(mcmc), var_names=PARAMS, method="bulk")
+        out.append({"curve": c, "seconds": seconds, "ess": min(float(ess[k]) for k in PARAMS)})
+    return out
+
+
+def agreement(fit: bs.Fit, ess: np.ndarray, long: bs.Fit, curves) -> list[dict]:
+    """Per curve: the largest |mean difference| in combined MCSEs and the largest interval-end shift / width."""
+    long_summary = long.summary()
+    rows = []
+    for c in curves:
+        i, j = fit.groups.index(c), long.groups.index(c)
+        ours = moments({k: np.asarray(fit.posterior[k][i]) for k in PARAMS})
+        theirs = moments({k: np.asarray(long.posterior[k][j]) for k in PARAMS})
+        z, shift = [], []
+        for k in PARAMS:
+            mean, sd, lo, hi = ours[k]
+            long_mean, _, long_lo, long_hi = theirs[k]
+            mcse = np.hypot(sd / np.sqrt(ess[i]), long_summary.loc[(c, k), "mcse_mean"])
+            z.append(abs(mean - long_mean) / mcse)
+            shift.append(max(abs(lo - long_lo), abs(hi - long_hi)) / (long_hi - long_lo))
+        diag = long.diagnostics().loc[c]
+        rows.append({"curve": c, "engine": fit.served[i], "max |mean diff| / MCSE": round(max(z), 1),
+                     "max interval shift / width": f"{100 * max(shift):.1f}%",
+                     "long run max r_hat": round(float(diag["max_r_hat"]), 3),
+                     "long run divergences": int(diag["divergences"])})
+    return rows
+
+
+def design(name: str, df: pd.DataFrame, loop_curves: int, long_draws: int) -> tuple[dict, list[dict]]:
+    n = df["curve"].nunique()
+    with Timer() as cold:
+        bs.fit(df, **COLUMNS, method="auto", seed=0)
+    with Timer() as warm:
+        fit = bs.fit(df, **COLUMNS, method="auto", seed=0)
+    ess = curve_ess(fit)
+    per_curve = warm.seconds / n
+    curves = list(range(loop_curves))
+    loop = numpyro_loop(df, curves)
+    loop_seconds = np.array([r["seconds"] for r in loop])
+    loop_ess = np.array([r["ess"] for r in loop])
+    long = bs.fit(df[df["curve"].isin(curves)], **COLUMNS, method="nuts", seed=2, draws=long_draws)
+    auto_rate = np.median(ess / per_curve)
+    loop_rate = np.median(loop_ess / loop_seconds)
+    summary = {
+        "design": f"{name} ({n} curves)",
+        "auto ms/curve (first call)": f"{1e3 * per_curve:.1f} ({1e3 * cold.seconds / n:.0f})",
+        "escalated to NUTS": f"{np.mean(fit.served == 'nuts'):.0%}",
+        "auto ESS/curve median (min)": f"{np.median(ess):.0f} ({np.min(ess):.0f})",
+        "auto ESS/s per curve": f"{auto_rate:.0f}",
+        f"numpyro loop s/curve ({loop_curves})": f"{np.mean(loop_seconds):.2f}",
+        "loop ESS/curve median (min)": f"{np.median(loop_ess):.0f} ({np.min(loop_ess):.0f})",
+        "loop ESS/s per curve": f"{loop_rate:.0f}",
+        "ratio ESS/s": f"{auto_rate / loop_rate:.0f}x",
+        "ratio time/curve": f"{np.mean(loop_seconds) / per_curve:.0f}x",
+    }
+    return summary, [{"design": name, **row} for row in agreement(fit, ess, long, curves)]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--power-curves", type=int, default=500)
+    ap.add_argument("--flat-curves", type=int, default=64)
+    ap.add_argument("--loop-curves", type=int, default=8)
+    ap.add_argument("--long-draws", type=int, default=5000)
+    ap.add_argument("--designs", nargs="+", default=["power", "flat"])
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    print(environment())
+    make = {"power": lambda: power_law_curves(args.power_curves, seed=0),
+            "flat": lambda: nearly_flat_curves(args.flat_curves, seed=0)}
+    summaries, checks = [], []
+    for name in args.designs:
+        summary, rows = design(name, make[name](), args.loop_curves, args.long_draws)
+        print(summary, flush=True)
+        summaries.append(summary)
+        checks += rows
+    print(markdown_rows(summaries))
+    print()
+    print(markdown_rows(checks))
+
+
+if __name__ == "__main__":
+    main()
