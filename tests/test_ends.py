@@ -91,6 +91,18 @@ def test_priors_outside_the_map_keep_the_reference_coordinates():
         bs.laws.check_law(law._replace(ends=law.ends._replace(irreducible="F")))
 
 
+def test_pow3_samples_in_the_coordinates_of_its_power_law_core():
+    """pow3 is power_law's E + A x^-alpha under Domhan's names: the same map, named after its own parameters."""
+    spec, curve = _one_curve(bs.laws.get("pow3"))
+    assert ends.applies(spec)
+    assert curve_problem(spec).names == ("log_law_at_max_x", "scaled_log_drop_over_x", "log_alpha_excess", "sigma")
+    w = jnp.asarray([jnp.log(2.5), 0.5, -1.0, 0.05])
+    values = curve_problem(spec).constrain(w, curve)
+    as_power_law = curve_problem(_one_curve(bs.laws.get("power_law"))[0]).constrain(w, curve)
+    for mine, theirs in (("c", "E"), ("a", "A"), ("alpha", "alpha")):
+        np.testing.assert_allclose(values[mine], as_power_law[theirs], rtol=1e-12)
+
+
 def nearly_flat_curves(num_curves: int, seed: int = 0, points: int = 15):
     """Issue 13's nearly flat design (as benchmarks/common.py): 15 points over 1e6..1e9, E 1-3, log A 2-6,
     alpha 0.15-0.6, 2% Gaussian noise."""

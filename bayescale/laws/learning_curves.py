@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-from bayescale.laws.base import Law, Param
+from bayescale.laws.base import Ends, Law, Param
 from bayescale.laws.forms import amplitude_prior, exponent_prior, irreducible_prior
 
 _DOMHAN_2015 = (
@@ -81,15 +81,15 @@ def _log_law(p, x):
     return p["b"] * (jnp.log(p["x0"]) - jnp.log(x["x"]))
 
 
-def _law(name, fn, params, formula, domhan_name=None):
+def _law(name, fn, params, formula, domhan_name=None, ends=None):
     ref = _DOMHAN_2015 + (f" ({domhan_name})" if domhan_name else "")
-    return Law(name=name, fn=fn, inputs=("x",), params=tuple(params), formula=formula, reference=ref)
+    return Law(name=name, fn=fn, inputs=("x",), params=tuple(params), formula=formula, reference=ref, ends=ends)
 
 
 _A_POW = Param("a", amplitude_prior(), "amplitude", scale_by=(("x", "alpha"),), amplitude=True)
 
 pow3 = _law("pow3", _pow3, [_FLOOR, Param("alpha", exponent_prior(), "exponent"), _A_POW],
-            "L = c + a x^-alpha", "pow3")
+            "L = c + a x^-alpha", "pow3", ends=Ends("x", "c", "a", "alpha"))  # power_law's core: its coordinates
 pow4 = _law("pow4", _pow4, [_FLOOR, Param("alpha", exponent_prior(), "exponent"), _SIZE,
                             Param("a", amplitude_prior(), "amplitude", scale_by=(("x", "alpha"),), amplitude=True)],
             "L = c + a (x + x0)^-alpha  [Domhan: (a' x + b)^-alpha, x0 = b/a']", "pow4")
