@@ -80,3 +80,20 @@ def test_student_t_proposal_matches_numpyro():
 def test_auto_on_a_different_table(power_auto):
     fit = fit_like(power_curves(seed=3), "auto")
     assert fit.method == "auto" and set(fit.served) <= {"importance", "nuts"}
+
+
+def test_chain_diagnostics_cover_only_the_curves_chains_served(power_nuts):
+    """r_hat and ESS come from arviz for the NUTS-served curves of an auto fit, as for a NUTS fit, and are not
+    computed for the others (whose resampled draws they would misjudge)."""
+    import dataclasses
+
+    mixed = dataclasses.replace(power_nuts, method="auto",
+                                curve_stats={"engine": np.array(["nuts", "importance", "nuts"])})
+    table, reference = mixed.diagnostics(), power_nuts.diagnostics()
+    assert np.isnan(table["max_r_hat"].iloc[1]) and np.isnan(table["min_ess_bulk"].iloc[1])
+    for i in (0, 2):
+        for column in ("max_r_hat", "min_ess_bulk", "min_ess_tail"):
+            assert table[column].iloc[i] == pytest.approx(reference[column].iloc[i], rel=1e-12)
+    only = mixed._chain_summary(np.array([True, False, True]))
+    assert list(only.index.get_level_values(0).unique()) == [power_nuts.groups[0], power_nuts.groups[2]]
+    assert mixed._chain_summary(np.zeros(3, bool)) is None
