@@ -111,7 +111,7 @@ def design(name: str, df: pd.DataFrame, loop_curves: int, long_draws: int) -> tu
     summary = {
         "design": f"{name} ({n} curves)",
         "auto ms/curve (first call)": f"{1e3 * per_curve:.1f} ({1e3 * cold.seconds / n:.0f})",
-        "escalated to NUTS": f"{np.mean(fit.served == 'nuts'):.0%}",
+        "escalated to NUTS": f"{np.mean(fit.served == 'nuts'):.1%}",
         "auto ESS/curve median (min)": f"{np.median(ess):.0f} ({np.min(ess):.0f})",
         "auto ESS/s per curve": f"{auto_rate:.0f}",
         f"numpyro loop s/curve ({loop_curves})": f"{np.mean(loop_seconds):.2f}",
