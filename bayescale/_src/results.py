@@ -116,7 +116,7 @@ class Fit:
         """
         fit = cls(**fields)
         labels = np.asarray(fit.groups if fit.grouped else [None], dtype=object)
-        markov = np.array([engines.get(e).markov for e in fit.served], bool)
+        markov = fit.chain_served
         problems = []
         if markov.any():
             divergences = fit.sample_stats["diverging"].reshape(len(fit.groups), -1).sum(axis=1)
@@ -136,6 +136,11 @@ class Fit:
         if "engine" in self.curve_stats:
             return np.asarray(self.curve_stats["engine"], dtype=str)
         return np.full(len(self.groups), self.method)
+
+    @property
+    def chain_served(self) -> np.ndarray:
+        """Which curves Markov chains (NUTS, ChEES) served: the curves r_hat and ESS apply to."""
+        return np.array([engines.get(e).markov for e in self.served], bool)
 
     @property
     def law(self):
@@ -193,7 +198,7 @@ class Fit:
             table["divergences"] = self.sample_stats["diverging"].reshape(n, -1).sum(axis=1)
         else:
             table["divergences"] = np.nan
-        markov = np.array([engines.get(e).markov for e in self.served], bool)
+        markov = self.chain_served
         summary = self._chain_summary(markov)
         for column, name, how in (("r_hat", "max_r_hat", "max"), ("ess_bulk", "min_ess_bulk", "min"),
                                   ("ess_tail", "min_ess_tail", "min")):
