@@ -88,8 +88,11 @@ def main() -> None:
         table = res.coverage.copy()
         table.insert(0, "law", name)
         table["flagged"] = 1 - res.ok.mean()
+        # the share auto sent to its sampler (0 for a single engine), apart from every diagnostic's flag
+        table["escalated"] = float(np.mean(res.served != "importance")) if args.method == "auto" else 0.0
         table["seconds"] = round(t.seconds, 1)
-        print(f"\n## {name}: {t.seconds:.0f} s, {100 * (1 - res.ok.mean()):.0f}% of fits flagged by diagnostics")
+        print(f"\n## {name}: {t.seconds:.0f} s, {100 * (1 - res.ok.mean()):.0f}% of fits flagged by diagnostics, "
+              f"{100 * table['escalated'].iloc[0]:.0f}% escalated")
         print(markdown(table), flush=True)
         if args.csv:
             table.to_csv(args.csv, mode="a", header=not os.path.exists(args.csv))

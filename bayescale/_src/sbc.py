@@ -67,6 +67,8 @@ class SBCResult(NamedTuple):
         DataFrame ``[datasets, quantities]`` of the simulated true values.
     ok
         Per data set, True when its fit passed every diagnostic.
+    served
+        Per data set, the engine that made its draws (``method``, except where ``"auto"`` escalated).
     prediction_inputs
         The inputs (ten times the largest observed ones) of ``prediction``.
     data
@@ -78,6 +80,7 @@ class SBCResult(NamedTuple):
     coverage: pd.DataFrame
     truth: pd.DataFrame
     ok: np.ndarray
+    served: np.ndarray
     prediction_inputs: dict[str, float]
     data: pd.DataFrame
 
@@ -225,6 +228,7 @@ def sbc(
         coverage=coverage,
         truth=pd.DataFrame({n: truth[n] for n in names}),
         ok=ok,
+        served=result.served,
         prediction_inputs=x_star,
         data=data,
     )
