@@ -34,12 +34,13 @@ from numpyro.distributions.transforms import biject_to
 
 from bayescale._src import ends as ends_mod
 from bayescale._src import runs as runs_mod
+from bayescale._src import saturation_ends
 from bayescale._src.data import CurveBatch, example_batch
 from bayescale._src.joint_prior import JointPrior
 from bayescale._src.prior_records import prior_key
 from bayescale._src.problem import Problem, make_problem
 from bayescale.laws import Law
-from bayescale.laws.base import log_shift
+from bayescale.laws.base import SaturationEnds, log_shift
 
 NOISE = "sigma"
 OBSERVED = "log_loss"
@@ -185,6 +186,12 @@ class ModelSpec(NamedTuple):
         return tuple(plain + scaled)
 
 
+def _ends_module(spec: ModelSpec, given: Mapping[str, Any] | None = None):
+    """The module of the end-point coordinates ``spec``'s fits sample (None: reference-scale coordinates)."""
+    module = saturation_ends if isinstance(spec.law.ends, SaturationEnds) else ends_mod
+    return module if spec.law.ends is not None and module.applies(spec, given) else None
+
+
 def reference_coordinates(spec: ModelSpec) -> ModelSpec:
     """``spec`` with its law's end-point coordinates turned off (reference-scale coordinates only)."""
     return spec._replace(law=spec.law._replace(ends=None)) if spec.law.ends is not None else spec
@@ -203,8 +210,9 @@ def param_values(
     """
     priors = spec.prior_dict
     values: dict[str, Any] = dict(given or {})
-    if curve is not None and ends_mod.applies(spec, given):
-        values.update(ends_mod.sample(spec, *curve))
+    module = _ends_module(spec, given)
+    if curve is not None and module is not None:
+        values.update(module.sample(spec, *curve))
     for name in spec.sample_order:
         if name in values:
             continue
@@ -227,7 +235,7 @@ def natural_params(spec: ModelSpec, z, log_refs: Mapping[str, Any]) -> dict[str,
     point fits that need only the map from coordinates to parameters, in
     reference-scale coordinates (see :func:`reference_coordinates`).
     """
-    if ends_mod.applies(spec):
+    if _ends_module(spec) is not None:
         raise ValueError(f"natural_params maps reference-scale coordinates; pass reference_coordinates(spec) "
                          f"for law {spec.law.name!r}")
     priors = spec.prior_dict
@@ -353,10 +361,10 @@ def random_starts(spec: ModelSpec, key, curve: CurveBatch, num_starts: int) -> j
             columns[name] = jnp.log(prior.sample(k, (num_starts,))) - shift
         natural[name] = jnp.exp(columns[name] + shift)
     ordered = [columns[name] for name in names]
-    if ends_mod.applies(spec):
-        ends = spec.law.ends
-        rest = [columns[name] for name in names if name not in ends[1:]]
-        ordered = ends_mod.start_columns(spec, natural, curve) + rest
+    module = _ends_module(spec)
+    if module is not None:
+        rest = [columns[name] for name in names if name not in spec.law.ends[1:]]
+        ordered = module.start_columns(spec, natural, curve) + rest
     return jnp.stack(ordered, axis=-1).astype(curve.log_y.dtype)
 
 

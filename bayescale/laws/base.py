@@ -27,7 +27,9 @@ A law whose core is ``E + A x**-alpha`` may declare :class:`Ends`; its fits then
 sample the log of the law at the largest observed ``x``, the log of the drop
 between the smallest and largest ``x`` and the exponent's excess over its
 smallest value compatible with ``E > 0`` (see :mod:`bayescale._src.ends`), the
-quantities nearly flat curves pin down.
+quantities nearly flat curves pin down. A saturating core ``A (1/x + gamma)**alpha``
+may declare :class:`SaturationEnds` (the law at the largest ``x``, its log-fall
+over the range, the exponent's excess; :mod:`bayescale._src.saturation_ends`).
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ class Ends(NamedTuple):
     exponent: str
 
 
+class SaturationEnds(NamedTuple):
+    """The parameters of a law's ``amplitude * (1/input + saturation)**exponent`` core (M3; see the module docstring)."""
+
+    input: str
+    amplitude: str
+    saturation: str
+    exponent: str
+
+
 class Law(NamedTuple):
     """A scaling-law form.
 
@@ -100,9 +111,10 @@ class Law(NamedTuple):
         name of ``bayescale._src.model.LIKELIHOODS``); empty: the library's
         default (``"student_t"``, or ``"normal"`` with ``run=``).
     ends
-        The parameters of an ``E + A x^-alpha`` core, whose fits then sample
-        end-point coordinates (module docstring); ``None``: the reference-scale
-        coordinates alone. ``law._replace(ends=None)`` turns them off.
+        The parameters of an ``E + A x^-alpha`` core (:class:`Ends`) or of an
+        ``A (1/x + gamma)^alpha`` core (:class:`SaturationEnds`), whose fits
+        then sample end-point coordinates (module docstring); ``None``: the
+        reference-scale coordinates alone. ``law._replace(ends=None)`` turns them off.
     """
 
     name: str
@@ -113,7 +125,7 @@ class Law(NamedTuple):
     reference: str = ""
     note: str = ""
     likelihood: str = ""
-    ends: Ends | None = None
+    ends: Ends | SaturationEnds | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:

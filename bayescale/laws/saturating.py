@@ -83,7 +83,7 @@ import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-from bayescale.laws.base import Law, Param
+from bayescale.laws.base import Law, Param, SaturationEnds
 from bayescale.laws.forms import amplitude_prior, exponent_prior
 
 _ALABDULMOHSIN_2022 = (
@@ -151,6 +151,7 @@ m3 = Law(
     ),
     formula="L = A (1/x + gamma)^alpha",
     reference=_ALABDULMOHSIN_2022 + ", M3",
+    ends=SaturationEnds("x", "A", "gamma", "alpha"),
 )
 
 m4 = Law(
