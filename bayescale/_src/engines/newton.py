@@ -2,12 +2,23 @@
 
 Each step solves
 
-.. math:: (H + \\lambda (\\operatorname{diag}|H| + r I))\\, \\delta = -g
+.. math:: (|H| + \\lambda (\\operatorname{diag}|H| + r I))\\, \\delta = -g, \\qquad
+          |H| = V |\\Lambda| V^T \\ \\text{for}\\ H = V \\Lambda V^T,
 
 and keeps the step only if the objective decreases; ``lambda`` shrinks after an
 accepted step and grows after a rejected one (Levenberg 1944; Marquardt 1963;
-here on a general curvature matrix rather than J^T J). ``H`` is the exact
-Hessian by default (MAP: problems here have a handful of parameters, so it is
+here on a general curvature matrix rather than J^T J). Where ``H`` is
+indefinite (a saddle, or the curved ridges of broken and saturating laws),
+``|H|`` turns ascent directions of the quadratic model into descent ones
+instead of waiting for ``lambda`` to outgrow the negative curvature (the
+saddle-free Newton step of Dauphin et al. 2014, "Identifying and attacking the
+saddle point problem", NeurIPS); where ``H`` is positive-definite, ``|H| = H``.
+Measured on 150 curves simulated from each law's default priors, the best of 16
+starts after 60 steps: worse than the best mode found on 10 (bnsl), 2 (bnsl2)
+and 8 (janoschek) curves, against 20, 30 and 11 with ``H`` itself even after
+200 steps; unchanged on power_law, chinchilla and m4 (benchmarks/README.md).
+
+``H`` is the exact Hessian by default (MAP: problems here have a handful of parameters, so it is
 cheap); an objective may supply its own curvature instead, as the Huber
 objective does with its iteratively reweighted Gauss-Newton matrix
 (:mod:`bayescale._src.engines.huber`). A fixed step count and masked updates
@@ -64,6 +75,12 @@ def _evaluate(local: LocalModel, z):
     return jnp.where(jnp.isfinite(value), value, jnp.inf), grad, hess
 
 
+def absolute(hessian: jax.Array, floor: float = 1e-8) -> jax.Array:
+    """``V |Lambda| V^T`` of a symmetric matrix (eigenvalues' magnitudes floored at ``floor``)."""
+    values, vectors = jnp.linalg.eigh(0.5 * (hessian + hessian.T))
+    return (vectors * jnp.maximum(jnp.abs(values), floor)) @ vectors.T
+
+
 def init(z: jax.Array, damping: float = 1e-3) -> NewtonState:
     """A state at ``z`` not yet evaluated (value +inf): the first step evaluates ``z`` itself.
 
@@ -80,8 +97,9 @@ def build_kernel(local: LocalModel, ridge: float = 1.0) -> Callable[[NewtonState
 
     def kernel(state: NewtonState) -> NewtonState:
         eye = jnp.eye(state.z.shape[-1], dtype=state.z.dtype)
-        scale = jnp.diag(jnp.abs(jnp.diagonal(state.hessian))) + ridge * eye
-        step = -jnp.linalg.solve(state.hessian + state.damping * scale, state.grad)
+        curvature = absolute(state.hessian)
+        scale = jnp.diag(jnp.diagonal(curvature)) + ridge * eye
+        step = -jnp.linalg.solve(curvature + state.damping * scale, state.grad)
         # an unevaluated state (value +inf) steps nowhere: its first step evaluates the start
         step = jnp.where(jnp.all(jnp.isfinite(step)) & jnp.isfinite(state.value), step, 0.0)
         candidate = state.z + step
