@@ -139,4 +139,3 @@ def test_newton_leaves_a_saddle_along_its_negative_curvature():
     objective = lambda z: z[0] ** 2 - z[1] ** 2 + z[1] ** 4  # noqa: E731
     info = newton.minimize(objective, jnp.asarray([0.5, 1e-3]), 12)
     np.testing.assert_allclose(np.abs(info.z), [0.0, 2**-0.5], atol=1e-6)
-    np.testing.assert_allclose(newton.absolute(jnp.diag(jnp.asarray([2.0, -2.0]))), np.diag([2.0, 2.0]))

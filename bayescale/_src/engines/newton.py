@@ -2,21 +2,24 @@
 
 Each step solves
 
-.. math:: (|H| + \\lambda (\\operatorname{diag}|H| + r I))\\, \\delta = -g, \\qquad
+.. math:: \\big(|H| + \\lambda (|H| + r I)\\big)\\, \\delta = -g, \\qquad
           |H| = V |\\Lambda| V^T \\ \\text{for}\\ H = V \\Lambda V^T,
 
-and keeps the step only if the objective decreases; ``lambda`` shrinks after an
-accepted step and grows after a rejected one (Levenberg 1944; Marquardt 1963;
-here on a general curvature matrix rather than J^T J). Where ``H`` is
-indefinite (a saddle, or the curved ridges of broken and saturating laws),
-``|H|`` turns ascent directions of the quadratic model into descent ones
-instead of waiting for ``lambda`` to outgrow the negative curvature (the
-saddle-free Newton step of Dauphin et al. 2014, "Identifying and attacking the
-saddle point problem", NeurIPS); where ``H`` is positive-definite, ``|H| = H``.
-Measured on 150 curves simulated from each law's default priors, the best of 16
-starts after 60 steps: worse than the best mode found on 10 (bnsl), 2 (bnsl2)
-and 8 (janoschek) curves, against 20, 30 and 11 with ``H`` itself even after
-200 steps; unchanged on power_law, chinchilla and m4 (benchmarks/README.md).
+in the eigenbasis of ``H``, and keeps the step only if the objective
+decreases; ``lambda`` shrinks after an accepted step and grows after a
+rejected one (Levenberg 1944; Marquardt 1963; here on a general curvature
+matrix rather than J^T J, and scaled by ``|H|`` itself rather than its
+diagonal). Where ``H`` is indefinite (a saddle, or the curved ridges of broken
+and saturating laws), ``|H|`` turns ascent directions of the quadratic model
+into descent ones instead of waiting for ``lambda`` to outgrow the negative
+curvature (the saddle-free Newton step of Dauphin et al. 2014, "Identifying
+and attacking the saddle point problem", NeurIPS); where ``H`` is
+positive-definite, ``|H| = H``. Measured on 150 curves simulated from each
+law's default priors, the best of 16 starts after 60 steps fell short of the
+best mode any variant found on 5 curves (bnsl), 3 (janoschek), 8 (bnsl2),
+0 (chinchilla, mmf), against 19, 7, 10, 1 and 2 when solving with ``H`` and
+its diagonal, even after 200 steps; m4 3 against 1, data_constrained 2
+against 1 (benchmarks/README.md).
 
 ``H`` is the exact Hessian by default (MAP: problems here have a handful of parameters, so it is
 cheap); an objective may supply its own curvature instead, as the Huber
@@ -32,6 +35,9 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+# smallest |eigenvalue| of the curvature a step divides by
+EIGEN_FLOOR = 1e-8
 
 # local(z) -> (value, gradient, curvature matrix) of the objective at z
 LocalModel = Callable[[jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
@@ -75,12 +81,6 @@ def _evaluate(local: LocalModel, z):
     return jnp.where(jnp.isfinite(value), value, jnp.inf), grad, hess
 
 
-def absolute(hessian: jax.Array, floor: float = 1e-8) -> jax.Array:
-    """``V |Lambda| V^T`` of a symmetric matrix (eigenvalues' magnitudes floored at ``floor``)."""
-    values, vectors = jnp.linalg.eigh(0.5 * (hessian + hessian.T))
-    return (vectors * jnp.maximum(jnp.abs(values), floor)) @ vectors.T
-
-
 def init(z: jax.Array, damping: float = 1e-3) -> NewtonState:
     """A state at ``z`` not yet evaluated (value +inf): the first step evaluates ``z`` itself.
 
@@ -96,10 +96,10 @@ def build_kernel(local: LocalModel, ridge: float = 1.0) -> Callable[[NewtonState
     """One damped Newton step; ``ridge`` is ``r`` above (it keeps the damped matrix regular)."""
 
     def kernel(state: NewtonState) -> NewtonState:
-        eye = jnp.eye(state.z.shape[-1], dtype=state.z.dtype)
-        curvature = absolute(state.hessian)
-        scale = jnp.diag(jnp.diagonal(curvature)) + ridge * eye
-        step = -jnp.linalg.solve(curvature + state.damping * scale, state.grad)
+        values, vectors = jnp.linalg.eigh(0.5 * (state.hessian + state.hessian.T))
+        curvature = jnp.maximum(jnp.abs(values), EIGEN_FLOOR)
+        # (|H| + lambda (|H| + r I))^-1 g in the eigenbasis of H: no other factorization
+        step = -vectors @ ((vectors.T @ state.grad) / (curvature * (1.0 + state.damping) + state.damping * ridge))
         # an unevaluated state (value +inf) steps nowhere: its first step evaluates the start
         step = jnp.where(jnp.all(jnp.isfinite(step)) & jnp.isfinite(state.value), step, 0.0)
         candidate = state.z + step
