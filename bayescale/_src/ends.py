@@ -117,11 +117,31 @@ def curve_frame(ends: Ends, inputs: Mapping[str, Array], log_y, mask) -> Frame:
     largest loss, for a curve of one point or none).
     """
     log_x = jnp.log(inputs[ends.input])
-    seen = jnp.any(mask, axis=-1)  # a curve with no observed point (a prior check) gets the floor
-    high = jnp.where(seen, jnp.max(jnp.where(mask, log_y, -jnp.inf), axis=-1), 0.0)
-    low = jnp.where(seen, jnp.min(jnp.where(mask, log_y, jnp.inf), axis=-1), 0.0)
+    low, high = observed_range(log_y, mask)
     log_spread = high + jnp.log(jnp.maximum(-jnp.expm1(low - high), 1e-3))
     return Frame(jnp.min(log_x, axis=-1), jnp.max(log_x, axis=-1), log_spread)
+
+
+def observed_range(log_y, mask):
+    """The smallest and largest observed log loss of a curve (0 and 0 for a curve with no observed point,
+    e.g. a prior check)."""
+    seen = jnp.any(mask, axis=-1)
+    high = jnp.where(seen, jnp.max(jnp.where(mask, log_y, -jnp.inf), axis=-1), 0.0)
+    low = jnp.where(seen, jnp.min(jnp.where(mask, log_y, jnp.inf), axis=-1), 0.0)
+    return low, high
+
+
+def flat_sites(names) -> tuple:
+    """One improper flat site per coordinate (inside a NumPyro trace)."""
+    flat = dist.ImproperUniform(constraints.real, (), ())
+    return tuple(numpyro.sample(name, flat) for name in names)
+
+
+def record(priors: Mapping[str, dist.Distribution], values: Mapping[str, Array], log_jacobian) -> dict[str, Array]:
+    """The user's priors on the natural ``values`` plus the map's log-Jacobian, as one factor, and each value
+    as a deterministic site."""
+    numpyro.factor("ends_prior", sum(priors[name].log_prob(v) for name, v in values.items()) + log_jacobian)
+    return {name: numpyro.deterministic(name, v) for name, v in values.items()}
 
 
 def _span(frame: Frame):
@@ -191,21 +211,10 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
     ends = spec.law.ends
     priors = spec.prior_dict
     positive_floor = _floor_at_zero(priors[ends.irreducible])
-    flat = dist.ImproperUniform(constraints.real, (), ())
-    w = tuple(numpyro.sample(name, flat) for name in site_names(ends))
-    frame = curve_frame(ends, inputs, log_y, mask)
-    floor, log_amplitude, alpha, log_jacobian = to_natural(w, frame, positive_floor)
-    amplitude = jnp.exp(log_amplitude)
-    numpyro.factor(
-        "ends_prior",
-        priors[ends.irreducible].log_prob(floor) + priors[ends.amplitude].log_prob(amplitude)
-        + priors[ends.exponent].log_prob(alpha) + log_jacobian,
-    )
-    return {
-        ends.irreducible: numpyro.deterministic(ends.irreducible, floor),
-        ends.amplitude: numpyro.deterministic(ends.amplitude, amplitude),
-        ends.exponent: numpyro.deterministic(ends.exponent, alpha),
-    }
+    w = flat_sites(site_names(ends))
+    floor, log_amplitude, alpha, log_jacobian = to_natural(w, curve_frame(ends, inputs, log_y, mask), positive_floor)
+    values = {ends.irreducible: floor, ends.amplitude: jnp.exp(log_amplitude), ends.exponent: alpha}
+    return record(priors, values, log_jacobian)
 
 
 def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:

@@ -48,11 +48,9 @@ from typing import Any, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpyro
-import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
-from bayescale._src.ends import _log_drop, _log_drop_inverse, _span, log_expm1
+from bayescale._src.ends import _log_drop, _log_drop_inverse, _span, flat_sites, log_expm1, observed_range, record
 from bayescale.laws.base import SaturationEnds
 
 Array = Any
@@ -82,9 +80,7 @@ class Frame(NamedTuple):
 def curve_frame(ends: SaturationEnds, inputs: Mapping[str, Array], log_y, mask) -> Frame:
     """The :class:`Frame` of one curve: the resolution is the spread of the observed log losses (floor 1e-3)."""
     log_x = jnp.log(inputs[ends.input])
-    seen = jnp.any(mask, axis=-1)  # a curve with no observed point (a prior check) gets the floor
-    high = jnp.where(seen, jnp.max(jnp.where(mask, log_y, -jnp.inf), axis=-1), 0.0)
-    low = jnp.where(seen, jnp.min(jnp.where(mask, log_y, jnp.inf), axis=-1), 0.0)
+    low, high = observed_range(log_y, mask)
     return Frame(jnp.min(log_x, axis=-1), jnp.max(log_x, axis=-1), jnp.log(jnp.maximum(high - low, 1e-3)))
 
 
@@ -129,21 +125,10 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
     on the natural values and the log-Jacobian of the map.
     """
     ends = spec.law.ends
-    priors = spec.prior_dict
-    flat = dist.ImproperUniform(constraints.real, (), ())
-    w = tuple(numpyro.sample(name, flat) for name in site_names(ends))
+    w = flat_sites(site_names(ends))
     alpha, log_gamma, log_amplitude, log_jacobian = to_natural(w, curve_frame(ends, inputs, log_y, mask))
-    gamma, amplitude = jnp.exp(log_gamma), jnp.exp(log_amplitude)
-    numpyro.factor(
-        "ends_prior",
-        priors[ends.exponent].log_prob(alpha) + priors[ends.saturation].log_prob(gamma)
-        + priors[ends.amplitude].log_prob(amplitude) + log_jacobian,
-    )
-    return {
-        ends.exponent: numpyro.deterministic(ends.exponent, alpha),
-        ends.saturation: numpyro.deterministic(ends.saturation, gamma),
-        ends.amplitude: numpyro.deterministic(ends.amplitude, amplitude),
-    }
+    values = {ends.exponent: alpha, ends.saturation: jnp.exp(log_gamma), ends.amplitude: jnp.exp(log_amplitude)}
+    return record(spec.prior_dict, values, log_jacobian)
 
 
 def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:
