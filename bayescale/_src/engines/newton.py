@@ -16,10 +16,10 @@ curvature (the saddle-free Newton step of Dauphin et al. 2014, "Identifying
 and attacking the saddle point problem", NeurIPS); where ``H`` is
 positive-definite, ``|H| = H``. Measured on 150 curves simulated from each
 law's default priors, the best of 16 starts after 60 steps fell short of the
-best mode any variant found on 5 curves (bnsl), 3 (janoschek), 8 (bnsl2),
-0 (chinchilla, mmf), against 19, 7, 10, 1 and 2 when solving with ``H`` and
-its diagonal, even after 200 steps; m4 3 against 1, data_constrained 2
-against 1 (benchmarks/README.md).
+best mode found on 10 curves (bnsl), 8 (bnsl2), 4 (bnsl3), 6 (janoschek) and
+2 (exp4), against 22, 30, 15, 11 and 13 when solving with ``H`` and its
+diagonal, which 200 steps did not change; m4 (5 against 3) and
+data_constrained (4 against 0) lost a little (benchmarks/README.md).
 
 ``H`` is the exact Hessian by default (MAP: problems here have a handful of parameters, so it is
 cheap); an objective may supply its own curvature instead, as the Huber
