@@ -144,7 +144,8 @@ def record(priors: Mapping[str, dist.Distribution], values: Mapping[str, Array],
     return {name: numpyro.deterministic(name, v) for name, v in values.items()}
 
 
-def _span(frame: Frame):
+def span(frame: Frame):
+    """``log x_hi - log x_lo`` of a frame (of either end-point map), floored at 1e-6."""
     # a curve at one input size has no range to speak of; keep the map finite (the law is not identified)
     return jnp.maximum(frame.log_hi - frame.log_lo, 1e-6)
 
@@ -156,23 +157,23 @@ TAIL_SLOPE = 10.0
 _A, _B = (TAIL_SLOPE + 1) / 2, (TAIL_SLOPE - 1) / 2
 
 
-def _log_drop(v):
+def log_drop(v):
     """``(t, log dt/dv)`` of ``t = log(drop / resolution) = a v - b sqrt(v^2 + 1)``: slope 1 above, TAIL_SLOPE below."""
     root = jnp.sqrt(v * v + 1.0)
     return _A * v - _B * root, jnp.log(_A - _B * v / root)
 
 
-def _log_drop_inverse(t):
-    """The ``v`` of :func:`_log_drop` (the positive root of ``k v^2 - 2 a t v + t^2 - b^2 = 0``, ``a^2 - b^2 = k``)."""
+def log_drop_inverse(t):
+    """The ``v`` of :func:`log_drop` (the positive root of ``k v^2 - 2 a t v + t^2 - b^2 = 0``, ``a^2 - b^2 = k``)."""
     return (_A * t + _B * jnp.sqrt(t * t + TAIL_SLOPE)) / TAIL_SLOPE
 
 
 def to_natural(w, frame: Frame, positive_floor: bool):
     """``(E, log A, alpha, log |d(E, A, alpha)/dw|)`` from the coordinates ``w = (w1, v, w3)``."""
     w1, v, w3 = w
-    t, log_slope = _log_drop(v)
+    t, log_slope = log_drop(v)
     w2 = frame.log_resolution + t
-    s = _span(frame)
+    s = span(frame)
     excess = jnp.exp(w3)
     if positive_floor:
         alpha = jax.nn.softplus(w2 - w1) / s + excess
@@ -189,11 +190,11 @@ def to_natural(w, frame: Frame, positive_floor: bool):
 
 def from_natural(floor, amplitude, alpha, frame: Frame, positive_floor: bool):
     """The coordinates ``(w1, v, w3)`` of natural ``(E, A, alpha)``: the inverse of :func:`to_natural`."""
-    s = _span(frame)
+    s = span(frame)
     log_term_hi = jnp.log(amplitude) - alpha * frame.log_hi
     w2 = log_term_hi + log_expm1(alpha * s)
     w1 = jnp.log(floor + jnp.exp(log_term_hi))
-    v = _log_drop_inverse(w2 - frame.log_resolution)
+    v = log_drop_inverse(w2 - frame.log_resolution)
     if not positive_floor:
         return w1, v, jnp.log(alpha)
     law_lo = floor + jnp.exp(log_term_hi + alpha * s)

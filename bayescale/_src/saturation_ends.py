@@ -19,7 +19,7 @@ the log-law over the range, which lies in ``(0, alpha s)``:
     w_3 = \log(\alpha - r / s),
 
 where ``rho`` is the spread ``max log y - min log y`` of the observed losses,
-with the compressed tail of :func:`bayescale._src.ends._log_drop` below it (a
+with the compressed tail of :func:`bayescale._src.ends.log_drop` below it (a
 curve flat within its noise bounds ``r`` from above only). Back in natural
 units, with ``q = r / alpha`` and ``c = s - q = s e^{w_3} / alpha``
 (``c = log((1 + gamma x_hi) / (1 + gamma x_lo))``),
@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 from numpyro.distributions import constraints
 
-from bayescale._src.ends import _log_drop, _log_drop_inverse, _span, flat_sites, log_expm1, observed_range, record
+from bayescale._src.ends import flat_sites, log_drop, log_drop_inverse, log_expm1, observed_range, record, span
 from bayescale.laws.base import SaturationEnds
 
 Array = Any
@@ -92,8 +92,8 @@ def _log1mexp(t):
 def to_natural(w, frame: Frame):
     """``(alpha, log gamma, log A, log |d(alpha, gamma, A)/dw|)`` from the coordinates ``w = (w1, v, w3)``."""
     w1, v, w3 = w
-    s = _span(frame)
-    t, log_slope = _log_drop(v)
+    s = span(frame)
+    t, log_slope = log_drop(v)
     log_fall = frame.log_resolution + t
     fall = jnp.exp(log_fall)
     alpha = fall / s + jnp.exp(w3)
@@ -108,13 +108,13 @@ def to_natural(w, frame: Frame):
 
 def from_natural(alpha, gamma, amplitude, frame: Frame):
     """The coordinates ``(w1, v, w3)`` of natural ``(alpha, gamma, A)``: the inverse of :func:`to_natural`."""
-    s = _span(frame)
+    s = span(frame)
     log_gamma = jnp.log(gamma)
     w1 = jnp.log(amplitude) + alpha * jnp.logaddexp(-frame.log_hi, log_gamma)
     # q from the two log-terms (exact when the curve saturates), c from log1p (exact when it does not)
     q = jnp.logaddexp(-frame.log_lo, log_gamma) - jnp.logaddexp(-frame.log_hi, log_gamma)
     c = jax.nn.softplus(log_gamma + frame.log_hi) - jax.nn.softplus(log_gamma + frame.log_lo)
-    v = _log_drop_inverse(jnp.log(alpha * q) - frame.log_resolution)
+    v = log_drop_inverse(jnp.log(alpha * q) - frame.log_resolution)
     return w1, v, jnp.log(alpha) + jnp.log(c) - jnp.log(s)
 
 
