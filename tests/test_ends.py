@@ -11,7 +11,7 @@ import pytest
 from fixtures import power_curves
 
 import bayescale as bs
-from bayescale._src import ends, saturation_ends
+from bayescale._src import ends, saturation_ends, two_term_ends
 from bayescale._src.data import prepare, resolve_columns
 from bayescale._src.fitting import model_spec
 from bayescale._src.model import curve_problem, reference_coordinates
@@ -69,6 +69,36 @@ def test_saturation_map_inverts_and_its_log_jacobian_is_the_determinant():
     assert bool(jnp.all(a > 0) & jnp.all(jnp.isfinite(log_g)) & jnp.all(jnp.isfinite(log_a)) & jnp.all(jnp.isfinite(log_j)))
 
 
+CHINCHILLA_LIKE = [(1.69, 406.4, 410.7, 0.34, 0.28), (0.1, 1e3, 1e4, 0.5, 0.5), (3.0, 1.0, 1.0, 0.05, 0.02),
+                   (1e-3, 1e5, 10.0, 0.9, 0.1)]
+
+
+def test_two_term_map_inverts_and_its_log_jacobian_is_the_determinant():
+    """chinchilla's coordinates (Hoffmann et al.'s fit, both terms large, both nearly flat, E near 0): exact
+    inverse, log-Jacobian = log|det| of the 5 x 5 Jacobian, and every w maps into (E, A, B, alpha, beta) > 0."""
+    frames = (ends.Frame(np.log(1e7), np.log(1e9), np.log(0.05)), ends.Frame(np.log(1e9), np.log(1e11), np.log(0.05)))
+    columns = [jnp.asarray(column) for column in zip(*CHINCHILLA_LIKE)]
+
+    def natural(w):
+        log_floor, log_amplitudes, exponents, _ = two_term_ends.to_natural(tuple(w), frames)
+        return jnp.stack([jnp.exp(log_floor), *jnp.exp(jnp.stack(log_amplitudes)), *exponents])
+
+    @jax.jit
+    def check(floor, a, b, alpha, beta):
+        w = jnp.stack(jax.vmap(lambda *v: two_term_ends.from_natural_values(v[0], v[1:3], v[3:], frames))(
+            floor, a, b, alpha, beta), axis=-1)
+        return (jax.vmap(natural)(w), jax.vmap(lambda u: two_term_ends.to_natural(tuple(u), frames)[-1])(w),
+                jax.vmap(jax.jacfwd(natural))(w))
+
+    values, log_jacobian, jacobians = check(*columns)
+    np.testing.assert_allclose(values, np.stack(columns, axis=-1), rtol=1e-10)
+    np.testing.assert_allclose(log_jacobian, np.log(np.abs(np.linalg.det(np.asarray(jacobians)))), atol=1e-9)
+    everywhere = jax.random.normal(jax.random.PRNGKey(0), (5, 1000)) * 4
+    log_floor, log_amplitudes, exponents, log_j = two_term_ends.to_natural(tuple(everywhere), frames)
+    finite = jnp.stack([log_floor, *log_amplitudes, log_j])
+    assert bool(jnp.all(jnp.isfinite(finite)) & jnp.all(jnp.stack(exponents) > 0))
+
+
 def _one_curve(law, priors=None):
     cols = resolve_columns(law, "val_loss", "tokens", None, None)
     batch, _, _ = prepare(power_curves(lengths=(20,)), law, cols)
@@ -97,6 +127,31 @@ def test_potential_differs_from_the_reference_coordinates_by_the_log_jacobian():
     # the deterministic sites are the natural parameters, and the starts map back to the priors' support
     values = jax.vmap(lambda w: new.constrain(w, curve))(start)
     assert {"E", "A", "alpha"} <= set(values) and bool(jnp.all(values["E"] > 0))
+
+
+def test_chinchilla_samples_in_its_two_term_coordinates_with_the_same_posterior():
+    """U_ends(w) = U_ref(z(w)) - log|dz/dw| for chinchilla on 40 of the bundled runs: only the coordinates change."""
+    law = bs.laws.get("chinchilla")
+    batch, _, _ = prepare(bs.datasets.load("chinchilla").iloc[::6], law, resolve_columns(law, "loss", None, None, None))
+    spec = model_spec(law, None, "student_t", batch)
+    curve = jax.tree_util.tree_map(lambda a: a[0], to_device(batch, jnp.float64))
+    new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
+    assert new.names == ("log_law_at_max_N_D", "scaled_log_drop_over_N", "log_alpha_excess",
+                         "scaled_log_drop_over_D", "log_beta_excess", "sigma")
+    assert old.names == ("E", "alpha", "beta", "log_A_ref", "log_B_ref", "sigma")
+    frames = two_term_ends.frames(law.ends, curve.inputs, curve.log_y, curve.mask)
+
+    def gap(w):  # old coordinates: log E, log alpha, log beta and the unit-Jacobian shears of log A, log B
+        log_e, (log_a, log_b), (alpha, beta), log_jacobian = two_term_ends.to_natural(tuple(w[:5]), frames)
+        z = jnp.stack([log_e, jnp.log(alpha), jnp.log(beta), log_a - alpha * curve.log_refs["N"],
+                       log_b - beta * curve.log_refs["D"], w[5]])
+        natural_in_z = log_e + jnp.log(alpha) + jnp.log(beta) + log_a + log_b
+        return new.potential(w, curve) - old.potential(z, curve) + log_jacobian - natural_in_z
+
+    start = new.init(jax.random.PRNGKey(1), curve, 6)
+    points = start + 0.3 * jax.random.normal(jax.random.PRNGKey(2), start.shape)
+    assert bool(jnp.all(jnp.isfinite(start)))
+    np.testing.assert_allclose(jax.jit(jax.vmap(gap))(points), 0.0, atol=1e-7)
 
 
 def test_priors_outside_the_map_keep_the_reference_coordinates():

@@ -79,14 +79,15 @@ def test_idata_carries_natural_parameters(chinchilla_laplace, chinchilla_df):
     for group in ("posterior", "log_likelihood", "observed_data"):
         assert hasattr(idata, group)
     post = idata.posterior
-    for name in ["E", "A", "B", "alpha", "beta", "sigma", "log_A_ref", "log_B_ref"]:
+    for name in ["E", "A", "B", "alpha", "beta", "sigma", "log_law_at_max_N_D", "log_alpha_excess"]:
         assert post[name].dims == ("chain", "draw")
     assert post.sizes == {"chain": 1, "draw": 200}
     assert idata.log_likelihood["loss"].shape == (1, 200, 240)
     np.testing.assert_array_equal(idata.observed_data["loss"].values, chinchilla_df["loss"].values)
-    # the reparameterization: A = exp(log_A_ref + alpha * mean log N)
-    log_ref = np.log(chinchilla_df["N"]).mean()
-    np.testing.assert_allclose(post["A"], np.exp(post["log_A_ref"] + post["alpha"] * log_ref), rtol=1e-10)
+    # the sampler's coordinates (two_term_ends): the first is the log of the law at the largest N and D
+    corner = {"N": chinchilla_df["N"].max(), "D": chinchilla_df["D"].max()}
+    law_at_corner = post["E"] + post["A"] * corner["N"] ** -post["alpha"] + post["B"] * corner["D"] ** -post["beta"]
+    np.testing.assert_allclose(np.exp(post["log_law_at_max_N_D"]), law_at_corner, rtol=1e-9)
 
 
 def test_nuts_idata_has_sample_stats(power_nuts):

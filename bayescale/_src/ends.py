@@ -116,7 +116,12 @@ def curve_frame(ends: Ends, inputs: Mapping[str, Array], log_y, mask) -> Frame:
     drop well below it is indistinguishable from none (floored at 0.1% of the
     largest loss, for a curve of one point or none).
     """
-    log_x = jnp.log(inputs[ends.input])
+    return input_frame(inputs[ends.input], log_y, mask)
+
+
+def input_frame(x, log_y, mask) -> Frame:
+    """The :class:`Frame` of one curve along the input values ``x`` (see :func:`curve_frame`)."""
+    log_x = jnp.log(x)
     low, high = observed_range(log_y, mask)
     log_spread = high + jnp.log(jnp.maximum(-jnp.expm1(low - high), 1e-3))
     return Frame(jnp.min(log_x, axis=-1), jnp.max(log_x, axis=-1), log_spread)
@@ -168,22 +173,36 @@ def log_drop_inverse(t):
     return (_A * t + _B * jnp.sqrt(t * t + TAIL_SLOPE)) / TAIL_SLOPE
 
 
-def to_natural(w, frame: Frame, positive_floor: bool):
-    """``(E, log A, alpha, log |d(E, A, alpha)/dw|)`` from the coordinates ``w = (w1, v, w3)``."""
-    w1, v, w3 = w
+def peel(log_total, v, w3, frame: Frame):
+    """``(log E, log A, alpha, log-Jacobian)`` of the positive-floor map at ``w1 = log_total``.
+
+    The log-Jacobian is that of ``(E, A, alpha)`` with respect to
+    ``(L(x_hi), v, w3)`` (the docstring's factor less ``w1``), so that maps
+    which peel several terms off one value can chain it.
+    """
     t, log_slope = log_drop(v)
     w2 = frame.log_resolution + t
     s = span(frame)
     excess = jnp.exp(w3)
-    if positive_floor:
-        alpha = jax.nn.softplus(w2 - w1) / s + excess
-        log_floor = jnp.logaddexp(w1, w2) + log_expm1(excess * s) - log_expm1(alpha * s)
-        floor = jnp.exp(log_floor)
-    else:
-        alpha = excess
-        floor = jnp.exp(w1) - jnp.exp(w2 - log_expm1(alpha * s))
+    alpha = jax.nn.softplus(w2 - log_total) / s + excess
+    log_floor = jnp.logaddexp(log_total, w2) + log_expm1(excess * s) - log_expm1(alpha * s)
     log_term_hi = w2 - log_expm1(alpha * s)
-    log_amplitude = log_term_hi + alpha * frame.log_hi
+    log_jacobian = w2 + log_slope + w3 + alpha * frame.log_hi - log_expm1(alpha * s)
+    return log_floor, log_term_hi + alpha * frame.log_hi, alpha, log_jacobian
+
+
+def to_natural(w, frame: Frame, positive_floor: bool):
+    """``(E, log A, alpha, log |d(E, A, alpha)/dw|)`` from the coordinates ``w = (w1, v, w3)``."""
+    w1, v, w3 = w
+    if positive_floor:
+        log_floor, log_amplitude, alpha, log_jacobian = peel(w1, v, w3, frame)
+        return jnp.exp(log_floor), log_amplitude, alpha, w1 + log_jacobian
+    t, log_slope = log_drop(v)
+    w2 = frame.log_resolution + t
+    s = span(frame)
+    alpha = jnp.exp(w3)
+    floor = jnp.exp(w1) - jnp.exp(w2 - log_expm1(alpha * s))
+    log_amplitude = w2 - log_expm1(alpha * s) + alpha * frame.log_hi
     log_jacobian = w1 + w2 + log_slope + w3 + alpha * frame.log_hi - log_expm1(alpha * s)
     return floor, log_amplitude, alpha, log_jacobian
 

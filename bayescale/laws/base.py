@@ -29,7 +29,10 @@ between the smallest and largest ``x`` and the exponent's excess over its
 smallest value compatible with ``E > 0`` (see :mod:`bayescale._src.ends`), the
 quantities nearly flat curves pin down. A saturating core ``A (1/x + gamma)**alpha``
 may declare :class:`SaturationEnds` (the law at the largest ``x``, its log-fall
-over the range, the exponent's excess; :mod:`bayescale._src.saturation_ends`).
+over the range, the exponent's excess; :mod:`bayescale._src.saturation_ends`), and
+Chinchilla's ``E + A N**-alpha + B D**-beta`` :class:`TwoTermEnds` (the law at the
+largest ``(N, D)``, each term's drop over its input's range and each exponent's
+excess; :mod:`bayescale._src.two_term_ends`).
 """
 
 from __future__ import annotations
@@ -76,6 +79,14 @@ class Ends(NamedTuple):
     amplitude: str
     exponent: str
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.input,)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return (self.irreducible, self.amplitude, self.exponent)
+
 
 class SaturationEnds(NamedTuple):
     """The parameters of a law's ``amplitude * (1/input + saturation)**exponent`` core (M3; see the module docstring)."""
@@ -84,6 +95,28 @@ class SaturationEnds(NamedTuple):
     amplitude: str
     saturation: str
     exponent: str
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.input,)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return (self.amplitude, self.saturation, self.exponent)
+
+
+class TwoTermEnds(NamedTuple):
+    """The parameters of a law's ``irreducible + A N**-alpha + B D**-beta`` core (Chinchilla's; see the module
+    docstring): ``inputs``, ``amplitudes`` and ``exponents`` name the two terms in order."""
+
+    irreducible: str
+    inputs: tuple[str, str]
+    amplitudes: tuple[str, str]
+    exponents: tuple[str, str]
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return (self.irreducible, *self.amplitudes, *self.exponents)
 
 
 class Law(NamedTuple):
@@ -111,8 +144,9 @@ class Law(NamedTuple):
         name of ``bayescale._src.model.LIKELIHOODS``); empty: the library's
         default (``"student_t"``, or ``"normal"`` with ``run=``).
     ends
-        The parameters of an ``E + A x^-alpha`` core (:class:`Ends`) or of an
-        ``A (1/x + gamma)^alpha`` core (:class:`SaturationEnds`), whose fits
+        The parameters of an ``E + A x^-alpha`` core (:class:`Ends`), of an
+        ``A (1/x + gamma)^alpha`` core (:class:`SaturationEnds`) or of an
+        ``E + A N^-alpha + B D^-beta`` core (:class:`TwoTermEnds`), whose fits
         then sample end-point coordinates (module docstring); ``None``: the
         reference-scale coordinates alone. ``law._replace(ends=None)`` turns them off.
     """
@@ -125,7 +159,7 @@ class Law(NamedTuple):
     reference: str = ""
     note: str = ""
     likelihood: str = ""
-    ends: Ends | SaturationEnds | None = None
+    ends: Ends | SaturationEnds | TwoTermEnds | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -163,9 +197,10 @@ def check_law(law: Law) -> Law:
         if p.scale_by and p.prior.support is not constraints.positive:
             raise ValueError(f"law {law.name!r}: rescaled parameter {p.name!r} needs a positive prior")
     if law.ends is not None:
-        if law.ends.input not in law.inputs:
-            raise ValueError(f"law {law.name!r}: its ends name unknown input {law.ends.input!r}")
-        for name in law.ends[1:]:
+        for name in law.ends.inputs:
+            if name not in law.inputs:
+                raise ValueError(f"law {law.name!r}: its ends name unknown input {name!r}")
+        for name in law.ends.params:
             if name not in names:
                 raise ValueError(f"law {law.name!r}: its ends name unknown parameter {name!r}")
     return law

@@ -18,7 +18,7 @@ import math
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-from bayescale.laws.base import Ends, Law, Param
+from bayescale.laws.base import Ends, Law, Param, TwoTermEnds
 
 
 def exponent_prior(median: float = 0.3) -> dist.Distribution:
@@ -131,6 +131,7 @@ chinchilla = Law(
     ),
     formula="L = E + A N^-alpha + B D^-beta",
     reference=_HOFFMANN_2022 + ", Approach 3",
+    ends=TwoTermEnds("E", ("N", "D"), ("A", "B"), ("alpha", "beta")),
 )
 
 #: Kaplan et al. 2020's separate fits, eq. (1.1) L(N) and eq. (1.2) L(D): the centres of ``kaplan``'s default priors
