@@ -184,6 +184,33 @@ def test_pow3_samples_in_the_coordinates_of_its_power_law_core():
         np.testing.assert_allclose(values[mine], as_power_law[theirs], rtol=1e-12)
 
 
+def test_pow4_samples_in_its_shifted_power_law_coordinates_with_the_same_posterior():
+    """pow4 is E + A (x + x0)^-alpha: power_law's map in x + x0, with log(x0 / x_hi) as a fourth coordinate;
+    U_ends(w) = U_ref(z(w)) - log|dz/dw| (log-Jacobian: the core's at the shifted frame plus log x0)."""
+    spec, curve = _one_curve(bs.laws.get("pow4"))
+    new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
+    assert new.names == ("log_law_at_max_x", "scaled_log_drop_over_x", "log_alpha_excess", "log_x0_over_max_x",
+                         "sigma")
+    assert old.names == ("c", "alpha", "log_x0_ref", "log_a_ref", "sigma")
+    frame = ends.curve_frame(spec.law.ends, curve.inputs, curve.log_y, curve.mask)
+
+    def gap(w):
+        log_x0 = w[3] + frame.log_hi
+        c, log_a, alpha, core_log_jacobian = ends.to_natural(w[:3], ends.shifted(frame, log_x0), True)
+        z = jnp.stack([jnp.log(c), jnp.log(alpha), log_x0 - curve.log_refs["x"], log_a - alpha * curve.log_refs["x"],
+                       w[4]])
+        natural_in_z = jnp.log(c) + jnp.log(alpha) + log_x0 + log_a
+        return new.potential(w, curve) - old.potential(z, curve) + core_log_jacobian + log_x0 - natural_in_z
+
+    start = new.init(jax.random.PRNGKey(1), curve, 6)
+    points = start + 0.3 * jax.random.normal(jax.random.PRNGKey(2), start.shape)
+    assert bool(jnp.all(jnp.isfinite(start)))
+    np.testing.assert_allclose(jax.jit(jax.vmap(gap))(points), 0.0, atol=1e-7)
+    # the starts are the natural starting values of the reference coordinates, mapped (same x0, same law)
+    values = jax.vmap(lambda w: new.constrain(w, curve))(start)
+    assert bool(jnp.all(values["x0"] > 0) & jnp.all(values["c"] > 0))
+
+
 def nearly_flat_curves(num_curves: int, seed: int = 0, points: int = 15):
     """Issue 13's nearly flat design (as benchmarks/common.py): 15 points over 1e6..1e9, E 1-3, log A 2-6,
     alpha 0.15-0.6, 2% Gaussian noise."""

@@ -71,9 +71,10 @@ def log_expm1(t):
     return jnp.where(t < 1.0, jnp.log(jnp.expm1(small)), large + jnp.log(-jnp.expm1(-large)))
 
 
-def site_names(ends: Ends) -> tuple[str, str, str]:
-    """The three sampler coordinates, named after the law's input and exponent."""
-    return (f"log_law_at_max_{ends.input}", f"scaled_log_drop_over_{ends.input}", f"log_{ends.exponent}_excess")
+def site_names(ends: Ends) -> tuple[str, ...]:
+    """The sampler coordinates, named after the law's input and exponent (and its shift, if any)."""
+    names = (f"log_law_at_max_{ends.input}", f"scaled_log_drop_over_{ends.input}", f"log_{ends.exponent}_excess")
+    return names if ends.shift is None else (*names, f"log_{ends.shift}_over_max_{ends.input}")
 
 
 def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
@@ -84,11 +85,11 @@ def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
     elsewhere, e.g. pooled, keeps the reference-scale coordinates).
     """
     ends = spec.law.ends
-    if ends is None or any(name in (given or {}) for name in ends[1:]):
+    if not isinstance(ends, Ends) or any(name in (given or {}) for name in ends.params):
         return False
     priors = spec.prior_dict
-    return (priors[ends.amplitude].support is constraints.positive
-            and priors[ends.exponent].support is constraints.positive
+    positive = [ends.amplitude, ends.exponent, *([] if ends.shift is None else [ends.shift])]
+    return (all(priors[name].support is constraints.positive for name in positive)
             and _floor_at_zero(priors[ends.irreducible]) is not None)
 
 
@@ -232,9 +233,22 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
     priors = spec.prior_dict
     positive_floor = _floor_at_zero(priors[ends.irreducible])
     w = flat_sites(site_names(ends))
-    floor, log_amplitude, alpha, log_jacobian = to_natural(w, curve_frame(ends, inputs, log_y, mask), positive_floor)
-    values = {ends.irreducible: floor, ends.amplitude: jnp.exp(log_amplitude), ends.exponent: alpha}
-    return record(priors, values, log_jacobian)
+    frame = curve_frame(ends, inputs, log_y, mask)
+    values, log_jacobian = {}, 0.0
+    if ends.shift is not None:
+        # the input's shift x0 is sampled as log(x0 / x_hi); the core's map then sees the inputs x + x0. The map
+        # is block-triangular (x0 depends on that coordinate alone), so its log-Jacobian adds log x0.
+        log_shift = w[3] + frame.log_hi
+        frame = shifted(frame, log_shift)
+        values[ends.shift], log_jacobian = jnp.exp(log_shift), log_shift
+    floor, log_amplitude, alpha, core_log_jacobian = to_natural(w[:3], frame, positive_floor)
+    values.update({ends.irreducible: floor, ends.amplitude: jnp.exp(log_amplitude), ends.exponent: alpha})
+    return record(priors, values, log_jacobian + core_log_jacobian)
+
+
+def shifted(frame: Frame, log_shift) -> Frame:
+    """The frame of the inputs ``x + x0`` (``log_shift = log x0``)."""
+    return frame._replace(log_lo=jnp.logaddexp(frame.log_lo, log_shift), log_hi=jnp.logaddexp(frame.log_hi, log_shift))
 
 
 def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:
@@ -242,5 +256,14 @@ def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:
     ends = spec.law.ends
     frame = curve_frame(ends, curve.inputs, curve.log_y, curve.mask)
     positive_floor = _floor_at_zero(spec.prior_dict[ends.irreducible])
-    to_w = jax.vmap(lambda floor, amplitude, alpha: from_natural(floor, amplitude, alpha, frame, positive_floor))
-    return list(to_w(natural[ends.irreducible], natural[ends.amplitude], natural[ends.exponent]))
+    core = (natural[ends.irreducible], natural[ends.amplitude], natural[ends.exponent])
+    if ends.shift is None:
+        to_w = jax.vmap(lambda floor, amplitude, alpha: from_natural(floor, amplitude, alpha, frame, positive_floor))
+        return list(to_w(*core))
+
+    def to_w_shifted(floor, amplitude, alpha, shift):
+        log_shift = jnp.log(shift)
+        return (*from_natural(floor, amplitude, alpha, shifted(frame, log_shift), positive_floor),
+                log_shift - frame.log_hi)
+
+    return list(jax.vmap(to_w_shifted)(*core, natural[ends.shift]))

@@ -64,9 +64,9 @@ def site_names(ends: SaturationEnds) -> tuple[str, str, str]:
 def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
     """True when ``spec``'s law declares these coordinates, its three priors are positive and none is given."""
     ends = spec.law.ends
-    if not isinstance(ends, SaturationEnds) or any(name in (given or {}) for name in ends[1:]):
+    if not isinstance(ends, SaturationEnds) or any(name in (given or {}) for name in ends.params):
         return False
-    return all(spec.prior_dict[name].support is constraints.positive for name in ends[1:])
+    return all(spec.prior_dict[name].support is constraints.positive for name in ends.params)
 
 
 class Frame(NamedTuple):

@@ -78,6 +78,8 @@ class Ends(NamedTuple):
     irreducible: str
     amplitude: str
     exponent: str
+    #: a parameter ``x0`` by which the input is shifted, ``E + A (x + x0)^-alpha`` (pow4); None: no shift
+    shift: str | None = None
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -85,7 +87,7 @@ class Ends(NamedTuple):
 
     @property
     def params(self) -> tuple[str, ...]:
-        return (self.irreducible, self.amplitude, self.exponent)
+        return (self.irreducible, self.amplitude, self.exponent, *([] if self.shift is None else [self.shift]))
 
 
 class SaturationEnds(NamedTuple):

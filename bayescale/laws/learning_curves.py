@@ -92,7 +92,8 @@ pow3 = _law("pow3", _pow3, [_FLOOR, Param("alpha", exponent_prior(), "exponent")
             "L = c + a x^-alpha", "pow3", ends=Ends("x", "c", "a", "alpha"))  # power_law's core: its coordinates
 pow4 = _law("pow4", _pow4, [_FLOOR, Param("alpha", exponent_prior(), "exponent"), _SIZE,
                             Param("a", amplitude_prior(), "amplitude", scale_by=(("x", "alpha"),), amplitude=True)],
-            "L = c + a (x + x0)^-alpha  [Domhan: (a' x + b)^-alpha, x0 = b/a']", "pow4")
+            "L = c + a (x + x0)^-alpha  [Domhan: (a' x + b)^-alpha, x0 = b/a']", "pow4",
+            ends=Ends("x", "c", "a", "alpha", shift="x0"))  # power_law's core in x + x0
 log_power = _law("log_power", _log_power, [Param("a", dist.LogNormal(0.0, 2.0), "loss at x -> 0"),
                                            Param("alpha", dist.LogNormal(0.0, 1.0), "exponent past x0"), _SIZE],
                  "L = a / (1 + (x/x0)^alpha)  [Domhan: x0 = e^b, alpha = c]", "log power")
