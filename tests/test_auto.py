@@ -34,8 +34,8 @@ def test_importance_method_is_auto_without_fallback(power_table, power_auto):
 
 def test_escalated_curves_are_the_nuts_draws(power_table, power_nuts, monkeypatch):
     # every curve escalates: the sampler pass then runs NUTS on the same modes and keys as method="nuts"
-    defaults = auto.Settings.__new__.__defaults__
-    monkeypatch.setattr(auto.Settings.__new__, "__defaults__", (*defaults[:-1], -np.inf))
+    defaults = {**auto.Settings._field_defaults, "max_pareto_k": -np.inf}
+    monkeypatch.setattr(auto.Settings.__new__, "__defaults__", tuple(defaults.values()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.FitWarning)
         fit = fit_like(power_table, "auto")
@@ -44,6 +44,28 @@ def test_escalated_curves_are_the_nuts_draws(power_table, power_nuts, monkeypatc
         np.testing.assert_array_equal(fit.posterior[name], power_nuts.posterior[name])
     np.testing.assert_array_equal(fit.sample_stats["diverging"], power_nuts.sample_stats["diverging"])
     assert not fit.diagnostics()["max_r_hat"].isna().any()
+
+
+def test_curves_the_first_pass_fails_get_a_longer_importance_pass(power_table, power_nuts, monkeypatch):
+    """Where the first importance pass's k is too high, a pass with 6 adaptation stages and fresh keys runs on
+    those curves; its draws serve them where its own k is low (here: every curve, the first pass made to fail)."""
+    first_pass = importance.reweigh
+
+    def failing_first_pass(problem, settings, batch, split, mode):
+        draws = first_pass(problem, settings, batch, split, mode)
+        if settings.stages == auto.Settings().retry_stages:
+            return draws
+        return draws._replace(unit_stats={**draws.unit_stats, "pareto_k": np.full(len(draws.unit_stats["pareto_k"]), 0.9)})
+
+    monkeypatch.setattr(importance, "reweigh", failing_first_pass)
+    fit = fit_like(power_table, "auto")
+    table = fit.diagnostics()
+    assert list(fit.served) == ["importance"] * 3 and list(fit.curve_stats["importance_stages"]) == [6] * 3
+    assert (table["pareto_k"] <= 0.7).all() and (table["ess_importance"] > 50).all()
+    for name in ("E", "alpha", "A"):
+        a, b = fit.posterior[name], power_nuts.posterior[name]
+        sd = b.reshape(3, -1).std(axis=1)
+        np.testing.assert_array_less(np.abs(a.reshape(3, -1).mean(1) - b.reshape(3, -1).mean(1)), 0.5 * sd)
 
 
 def test_curve_stats_survive_save_and_load(power_auto, tmp_path):

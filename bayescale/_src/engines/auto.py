@@ -6,13 +6,21 @@
    is at most ``max_pareto_k`` (0.7, the threshold below which PSIS estimates are
    reliable; Vehtari et al. 2024) and whose Hessian at the mode is
    positive-definite keeps these draws: they cost about what the mode costs.
-3. The other units -- a posterior with heavy or curved tails, several modes, a
+3. The units that fail with a proper mode get a second, longer importance pass
+   (``retry_stages`` adaptation stages, ``retry_proposals`` proposals, fresh
+   keys): each stage adds a Student-t at the weighted moments of all draws so
+   far, so the mixture follows a posterior that curves away from the mode
+   (population Monte Carlo; Cappe, Guillin, Marin and Robert 2004). Units whose
+   :math:`\hat k` is then at most ``max_pareto_k`` keep these draws.
+4. The other units -- a posterior with heavy or curved tails, several modes, a
    flat direction -- are sampled with NUTS (:mod:`bayescale._src.engines.nuts`)
-   in a second batched pass over just those units, started from their modes.
+   in a last batched pass over just those units, started from their modes.
 
 Each unit's statistics say which engine served it (``engine``: ``"importance"``
-or ``"nuts"``) and its ``pareto_k``; ``Fit.diagnostics()`` shows both, and the
-Markov-chain checks (divergences, r_hat, ESS) apply to the units NUTS served.
+or ``"nuts"``), its ``pareto_k`` (of the pass whose draws it kept) and
+``importance_stages`` (2, or ``retry_stages`` where the second pass served or
+was tried); ``Fit.diagnostics()`` shows them, and the Markov-chain checks
+(divergences, r_hat, ESS) apply to the units NUTS served.
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ class Settings(NamedTuple):
     proposals: int = 0
     df: int = 5
     max_pareto_k: float = 0.7
+    retry_stages: int = 6  # 0: no second importance pass
+    retry_proposals: int = 24000
 
 
 def part(settings: Settings, module):
@@ -55,15 +65,62 @@ def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
     """Importance-corrected Laplace draws, with NUTS draws for the units whose ``pareto_k`` is too high."""
     split, mode = start(problem, settings, batch, keys)
     first = importance.reweigh(problem, part(settings, importance), batch, split, mode)
-    pareto_k = np.asarray(first.unit_stats["pareto_k"])
-    escalate = ~(pareto_k <= settings.max_pareto_k) | ~batch_mod.gather(first.mode_ok)
-    served = np.where(escalate, SAMPLER, IMPORTANCE)
-    unit_stats = {**first.unit_stats, "engine": served}
+    unit_stats = {name: np.array(values) for name, values in first.unit_stats.items()}
+    unit_stats["importance_stages"] = np.full(len(unit_stats["pareto_k"]), importance.Settings().stages)
+    mode_ok = np.asarray(batch_mod.gather(first.mode_ok))
+    escalate = ~(unit_stats["pareto_k"] <= settings.max_pareto_k) | ~mode_ok
+    z = None
+    if settings.retry_stages and (escalate & mode_ok).any():
+        z = np.array(batch_mod.gather(first.z))
+        longer = part(settings, importance)._replace(stages=settings.retry_stages, proposals=settings.retry_proposals)
+        retried = np.flatnonzero(escalate & mode_ok)
+        unit_stats["importance_stages"][retried] = settings.retry_stages
+        second = retry(problem, longer, batch, split, mode, retried)
+        good = second["pareto_k"] <= settings.max_pareto_k
+        z[retried[good]] = second["z"][good]
+        for name in ("pareto_k", "ess_importance"):
+            unit_stats[name][retried[good]] = second[name][good]
+        escalate[retried[good]] = False
+    unit_stats["engine"] = np.where(escalate, SAMPLER, IMPORTANCE)
     if not escalate.any():
-        return first._replace(unit_stats=unit_stats)
+        return first._replace(z=first.z if z is None else z, unit_stats=unit_stats)
     z, stats = escalated(problem, part(settings, nuts)._replace(progress=False), batch, split, mode,
-                         np.array(batch_mod.gather(first.z)), np.flatnonzero(escalate))
+                         np.array(batch_mod.gather(first.z)) if z is None else z, np.flatnonzero(escalate))
     return Draws(z, stats, first.mode, first.mode_ok, unit_stats)
+
+
+def retry(problem: Problem, settings: importance.Settings, batch, split, mode, index: np.ndarray) -> dict:
+    """A second importance pass over the units ``index`` with fresh proposal keys: ``{"z", "pareto_k",
+    "ess_importance"}``, each with a leading axis over ``index``."""
+    points = np.shape(batch.log_y)[-1]
+    per_curve = importance.num_proposals(settings) * (problem.dim + points) * 8 * 4
+    fresh = np.array(batch_mod.gather(split))
+    fresh[:, 1] = np.asarray(jax.vmap(lambda k: jax.random.fold_in(k, 1))(fresh[:, 1]))
+    parts = []
+    for units, sub_batch, sub_split, sub_mode in subsets(batch, fresh, mode, index, batch_mod.auto_chunk_size(per_curve)):
+        draws = importance.reweigh(problem, settings, sub_batch, sub_split, sub_mode)
+        parts.append({"z": np.asarray(batch_mod.gather(draws.z))[: len(units)],
+                      **{name: np.asarray(draws.unit_stats[name])[: len(units)]
+                         for name in ("pareto_k", "ess_importance")}})
+    return {name: np.concatenate([part_[name] for part_ in parts]) for name in parts[0]}
+
+
+def subsets(batch, split, mode, index: np.ndarray, width: int):
+    """The units ``index`` as sub-batches ``(units, batch, split, mode)`` of at most ``width`` units, each
+    padded (repeating its last unit) to a power of two times the device count so that few programs compile."""
+    host_batch, host_split, host_mode = batch_mod.gather((batch, split, mode))
+    multiple = jax.device_count()
+    dtype = host_batch.log_y.dtype
+    width = max(1, min(width, len(index)))
+    for offset in range(0, len(index), width):
+        units = index[offset : offset + width]
+        size = 1 << (len(units) - 1).bit_length()
+        size = -(-size // multiple) * multiple
+        rows = np.concatenate([units, np.repeat(units[-1:], size - len(units))])
+        pick = lambda a: np.asarray(a)[rows]  # noqa: E731
+        where = batch_mod.mesh()
+        yield (units, batch_mod.shard(to_device(jax.tree_util.tree_map(pick, host_batch), dtype), where),
+               batch_mod.shard(host_split[rows], where), batch_mod.shard(jax.tree_util.tree_map(pick, host_mode), where))
 
 
 def escalated(problem: Problem, settings: nuts.Settings, batch, split, mode, z: np.ndarray, index: np.ndarray):
@@ -72,29 +129,16 @@ def escalated(problem: Problem, settings: nuts.Settings, batch, split, mode, z: 
     Units that repeat another (the padding of a chunk repeats its last curve,
     key included) are sampled once. The units run in chunks of at most the
     sampler's chunk size (16 curves on CPU, see
-    :func:`~bayescale._src.batch.auto_chunk_size`), each padded to a power of
-    two so that few programs are compiled.
+    :func:`~bayescale._src.batch.auto_chunk_size`).
     """
-    host = batch_mod.gather((batch, split, mode))
-    host_batch, host_split, host_mode = host
+    host_split = np.asarray(batch_mod.gather(split))
     first_of: dict[bytes, int] = {}
     source = np.array([first_of.setdefault(host_split[i].tobytes(), i) for i in index])
     unique = np.unique(source)
     per_curve = settings.chains * (settings.draws + settings.warmup // 8) * (3 * problem.dim + 6) * z.itemsize
-    width = max(1, min(batch_mod.auto_chunk_size(per_curve, lockstep=True), len(unique)))
-    multiple = jax.device_count()
     stats: dict[str, np.ndarray] = {}
-    dtype = host_batch.log_y.dtype
-    for offset in range(0, len(unique), width):
-        units = unique[offset : offset + width]
-        size = 1 << (len(units) - 1).bit_length()
-        size = -(-size // multiple) * multiple
-        rows = np.concatenate([units, np.repeat(units[-1:], size - len(units))])
-        pick = lambda a: np.asarray(a)[rows]  # noqa: E731
-        where = batch_mod.mesh()
-        sub_batch = batch_mod.shard(to_device(jax.tree_util.tree_map(pick, host_batch), dtype), where)
-        sub_split = batch_mod.shard(host_split[rows], where)
-        sub_mode = batch_mod.shard(jax.tree_util.tree_map(pick, host_mode), where)
+    for units, sub_batch, sub_split, sub_mode in subsets(batch, split, mode, unique,
+                                                         batch_mod.auto_chunk_size(per_curve, lockstep=True)):
         out = batch_mod.gather(nuts._sample(problem, settings, sub_batch, sub_split, sub_mode))
         z[units] = out.z[: len(units)]
         for name, values in out.stats.items():
