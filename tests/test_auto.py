@@ -60,7 +60,7 @@ def test_curves_the_first_pass_fails_get_a_longer_importance_pass(power_table, p
     monkeypatch.setattr(importance, "reweigh", failing_first_pass)
     fit = fit_like(power_table, "auto")
     table = fit.diagnostics()
-    assert list(fit.served) == ["importance"] * 3 and list(fit.curve_stats["importance_stages"]) == [6] * 3
+    assert list(fit.served) == ["importance"] * 3 and list(table["importance_stages"]) == [6] * 3
     assert (table["pareto_k"] <= 0.7).all() and (table["ess_importance"] > 50).all()
     for name in ("E", "alpha", "A"):
         a, b = fit.posterior[name], power_nuts.posterior[name]

@@ -65,7 +65,8 @@ class Fit:
         ``{name: array [curves]}``: per-curve statistics of the engine, e.g.
         ``pareto_k`` and ``ess_importance`` of importance sampling, and for
         ``method="auto"`` the ``engine`` that served each curve
-        (``"importance"`` or ``"nuts"``).
+        (``"importance"`` or ``"nuts"``) and ``importance_stages`` (2, or 6
+        where the longer second importance pass ran).
     hyper
         ``{site: array [chains, draws]}``: the population parameters of a
         partially pooled fit (``<name>_mu``, ``<name>_tau``,
@@ -189,7 +190,9 @@ class Fit:
         ``"auto"``) adds ``pareto_k`` (PSIS shape; above 0.7 the draws are not
         to be trusted) and ``ess_importance`` (effective sample size of the
         smoothed weights); ``"auto"`` adds ``engine``, the engine that served
-        each curve.
+        each curve, and ``importance_stages`` (6 where the first importance
+        pass failed and the longer second one ran; ``pareto_k`` is then the
+        second's where it served).
         """
         n = len(self.groups)
         table = pd.DataFrame(index=pd.Index(self.groups if self.grouped else [0],
@@ -216,6 +219,8 @@ class Fit:
         for name in ("pareto_k", "ess_importance"):
             if name in self.curve_stats:
                 table[name] = np.where(markov, np.nan, self.curve_stats[name])
+        if "importance_stages" in self.curve_stats:
+            table["importance_stages"] = self.curve_stats["importance_stages"]
         counts = [len(self.curve_problems(label)) for label in self.groups]
         table["problems"] = counts
         table["ok"] = np.asarray(counts) == 0
