@@ -55,21 +55,25 @@ def main() -> None:
     parser.add_argument("--laws", nargs="*", default=bs.laws.names())
     parser.add_argument("--datasets", type=int, default=500)
     parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="NUTS warmup per chain (default: 1000 with --method auto, as bs.fit's auto runs; else 500)")
+    parser.add_argument("--draws", type=int, default=None, help="draws per chain (default: as --warmup)")
     parser.add_argument("--target-accept", type=float, default=0.8)
     parser.add_argument("--method", choices=("nuts", "laplace", "importance", "auto"), default="nuts",
-                        help="auto: importance-corrected Laplace, NUTS (the --chains/--warmup/--draws settings) where its Pareto k > 0.7")
+                        help="auto: importance-corrected Laplace, a longer importance pass, then NUTS (the --chains/--warmup/--draws settings) where Pareto k stays > 0.7")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", default=None, help="append the coverage rows to this CSV file")
     args = parser.parse_args()
+    default_length = 1000 if args.method == "auto" else 500
+    args.warmup = default_length if args.warmup is None else args.warmup
+    args.draws = default_length if args.draws is None else args.draws
     print(environment())
     if args.method == "nuts":
         print(f"NUTS {args.chains} chains x ({args.warmup} warmup + {args.draws} draws), "
               f"target_accept_prob={args.target_accept}, {args.datasets} data sets per law", flush=True)
     elif args.method == "auto":
         print(f"auto: importance-corrected Laplace ({args.chains} x {args.draws} draws kept), NUTS {args.chains} chains x "
-              f"({args.warmup} warmup + {args.draws} draws) where Pareto k > 0.7, {args.datasets} data sets per law",
+              f"({args.warmup} warmup + {args.draws} draws) where Pareto k stays > 0.7 after a second, longer importance pass, {args.datasets} data sets per law",
               flush=True)
     else:
         print(f"{args.method}, {args.draws} draws, {args.datasets} data sets per law", flush=True)
