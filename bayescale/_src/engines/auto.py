@@ -11,7 +11,7 @@
    keys): each stage adds a Student-t at the weighted moments of all draws so
    far, so the mixture follows a posterior that curves away from the mode
    (population Monte Carlo; Cappe, Guillin, Marin and Robert 2004). Units whose
-   :math:`\hat k` is then at most ``max_pareto_k`` keep these draws.
+   :math:`\\hat k` is then at most ``max_pareto_k`` keep these draws.
 4. The other units -- a posterior with heavy or curved tails, several modes, a
    flat direction -- are sampled with NUTS (:mod:`bayescale._src.engines.nuts`)
    in a last batched pass over just those units, started from their modes.
