@@ -34,7 +34,7 @@ def test_importance_method_is_auto_without_fallback(power_table, power_auto):
 
 def test_escalated_curves_are_the_nuts_draws(power_table, power_nuts, monkeypatch):
     # every curve escalates: the sampler pass then runs NUTS on the same modes and keys as method="nuts"
-    defaults = {**auto.Settings._field_defaults, "max_pareto_k": -np.inf}
+    defaults = {**auto.Settings._field_defaults, "max_pareto_k": -np.inf, "retry_stages": 0}
     monkeypatch.setattr(auto.Settings.__new__, "__defaults__", tuple(defaults.values()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.FitWarning)

@@ -36,6 +36,7 @@ from bayescale._src.engines.base import Draws, missing, start
 from bayescale._src.problem import Problem, to_device
 
 IMPORTANCE, SAMPLER = "importance", "nuts"
+RETRY_CHUNK = 16  # units per call of the second importance pass
 
 
 class Settings(NamedTuple):
@@ -94,10 +95,12 @@ def retry(problem: Problem, settings: importance.Settings, batch, split, mode, i
     "ess_importance"}``, each with a leading axis over ``index``."""
     points = np.shape(batch.log_y)[-1]
     per_curve = importance.num_proposals(settings) * (problem.dim + points) * 8 * 4
+    # one width for every call: a fit compiles this pass once per bucket, however many units fail the first
+    width = min(RETRY_CHUNK, batch_mod.auto_chunk_size(per_curve))
     fresh = np.array(batch_mod.gather(split))
     fresh[:, 1] = np.asarray(jax.vmap(lambda k: jax.random.fold_in(k, 1))(fresh[:, 1]))
     parts = []
-    for units, sub_batch, sub_split, sub_mode in subsets(batch, fresh, mode, index, batch_mod.auto_chunk_size(per_curve)):
+    for units, sub_batch, sub_split, sub_mode in subsets(batch, fresh, mode, index, width, fixed=True):
         draws = importance.reweigh(problem, settings, sub_batch, sub_split, sub_mode)
         parts.append({"z": np.asarray(batch_mod.gather(draws.z))[: len(units)],
                       **{name: np.asarray(draws.unit_stats[name])[: len(units)]
@@ -105,16 +108,17 @@ def retry(problem: Problem, settings: importance.Settings, batch, split, mode, i
     return {name: np.concatenate([part_[name] for part_ in parts]) for name in parts[0]}
 
 
-def subsets(batch, split, mode, index: np.ndarray, width: int):
+def subsets(batch, split, mode, index: np.ndarray, width: int, fixed: bool = False):
     """The units ``index`` as sub-batches ``(units, batch, split, mode)`` of at most ``width`` units, each
-    padded (repeating its last unit) to a power of two times the device count so that few programs compile."""
+    padded (repeating its last unit) to a power of two times the device count so that few programs compile;
+    ``fixed``: every sub-batch padded to ``width`` (one program)."""
     host_batch, host_split, host_mode = batch_mod.gather((batch, split, mode))
     multiple = jax.device_count()
     dtype = host_batch.log_y.dtype
-    width = max(1, min(width, len(index)))
+    width = max(1, width if fixed else min(width, len(index)))
     for offset in range(0, len(index), width):
         units = index[offset : offset + width]
-        size = 1 << (len(units) - 1).bit_length()
+        size = width if fixed else 1 << (len(units) - 1).bit_length()
         size = -(-size // multiple) * multiple
         rows = np.concatenate([units, np.repeat(units[-1:], size - len(units))])
         pick = lambda a: np.asarray(a)[rows]  # noqa: E731
