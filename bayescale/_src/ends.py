@@ -174,6 +174,18 @@ def log_drop_inverse(t):
     return (_A * t + _B * jnp.sqrt(t * t + TAIL_SLOPE)) / TAIL_SLOPE
 
 
+def _term(v, frame: Frame):
+    """``(w2, log dw2/dv, s)``: the log of the drop over the range, its slope in ``v``, and the range's span."""
+    t, log_slope = log_drop(v)
+    return frame.log_resolution + t, log_slope, span(frame)
+
+
+def _amplitude(w2, log_slope, w3, alpha, frame: Frame):
+    """``(log A, log-Jacobian less w1)``: the amplitude of a drop ``e^w2`` at ``alpha``, and the map's factor."""
+    log_term_hi = w2 - log_expm1(alpha * span(frame))
+    return log_term_hi + alpha * frame.log_hi, log_term_hi + log_slope + w3 + alpha * frame.log_hi
+
+
 def peel(log_total, v, w3, frame: Frame):
     """``(log E, log A, alpha, log-Jacobian)`` of the positive-floor map at ``w1 = log_total``.
 
@@ -181,15 +193,12 @@ def peel(log_total, v, w3, frame: Frame):
     ``(L(x_hi), v, w3)`` (the docstring's factor less ``w1``), so that maps
     which peel several terms off one value can chain it.
     """
-    t, log_slope = log_drop(v)
-    w2 = frame.log_resolution + t
-    s = span(frame)
+    w2, log_slope, s = _term(v, frame)
     excess = jnp.exp(w3)
     alpha = jax.nn.softplus(w2 - log_total) / s + excess
     log_floor = jnp.logaddexp(log_total, w2) + log_expm1(excess * s) - log_expm1(alpha * s)
-    log_term_hi = w2 - log_expm1(alpha * s)
-    log_jacobian = w2 + log_slope + w3 + alpha * frame.log_hi - log_expm1(alpha * s)
-    return log_floor, log_term_hi + alpha * frame.log_hi, alpha, log_jacobian
+    log_amplitude, log_jacobian = _amplitude(w2, log_slope, w3, alpha, frame)
+    return log_floor, log_amplitude, alpha, log_jacobian
 
 
 def to_natural(w, frame: Frame, positive_floor: bool):
@@ -198,14 +207,10 @@ def to_natural(w, frame: Frame, positive_floor: bool):
     if positive_floor:
         log_floor, log_amplitude, alpha, log_jacobian = peel(w1, v, w3, frame)
         return jnp.exp(log_floor), log_amplitude, alpha, w1 + log_jacobian
-    t, log_slope = log_drop(v)
-    w2 = frame.log_resolution + t
-    s = span(frame)
+    w2, log_slope, _ = _term(v, frame)
     alpha = jnp.exp(w3)
-    floor = jnp.exp(w1) - jnp.exp(w2 - log_expm1(alpha * s))
-    log_amplitude = w2 - log_expm1(alpha * s) + alpha * frame.log_hi
-    log_jacobian = w1 + w2 + log_slope + w3 + alpha * frame.log_hi - log_expm1(alpha * s)
-    return floor, log_amplitude, alpha, log_jacobian
+    log_amplitude, log_jacobian = _amplitude(w2, log_slope, w3, alpha, frame)
+    return jnp.exp(w1) - jnp.exp(log_amplitude - alpha * frame.log_hi), log_amplitude, alpha, w1 + log_jacobian
 
 
 def from_natural(floor, amplitude, alpha, frame: Frame, positive_floor: bool):
