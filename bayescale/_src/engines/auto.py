@@ -65,15 +65,16 @@ def part(settings: Settings, module):
 def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
     """Importance-corrected Laplace draws, with NUTS draws for the units whose ``pareto_k`` is too high."""
     split, mode = start(problem, settings, batch, keys)
-    first = importance.reweigh(problem, part(settings, importance), batch, split, mode)
+    first_settings = part(settings, importance)
+    first = importance.reweigh(problem, first_settings, batch, split, mode)
     unit_stats = {name: np.array(values) for name, values in first.unit_stats.items()}
-    unit_stats["importance_stages"] = np.full(len(unit_stats["pareto_k"]), importance.Settings().stages)
+    unit_stats["importance_stages"] = np.full(len(unit_stats["pareto_k"]), first_settings.stages)
     mode_ok = np.asarray(batch_mod.gather(first.mode_ok))
     escalate = ~(unit_stats["pareto_k"] <= settings.max_pareto_k) | ~mode_ok
     z = None
     if settings.retry_stages and (escalate & mode_ok).any():
         z = np.array(batch_mod.gather(first.z))
-        longer = part(settings, importance)._replace(stages=settings.retry_stages, proposals=settings.retry_proposals)
+        longer = first_settings._replace(stages=settings.retry_stages, proposals=settings.retry_proposals)
         retried = np.flatnonzero(escalate & mode_ok)
         unit_stats["importance_stages"][retried] = settings.retry_stages
         second = retry(problem, longer, batch, split, mode, retried)
@@ -92,7 +93,8 @@ def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
 
 def retry(problem: Problem, settings: importance.Settings, batch, split, mode, index: np.ndarray) -> dict:
     """A second importance pass over the units ``index`` with fresh proposal keys: ``{"z", "pareto_k",
-    "ess_importance"}``, each with a leading axis over ``index``."""
+    "ess_importance"}``, each with a leading axis over ``index`` (repeats of a unit run once, see :func:`distinct`)."""
+    source, unique = distinct(split, index)
     points = np.shape(batch.log_y)[-1]
     per_curve = importance.num_proposals(settings) * (problem.dim + points) * 8 * 4
     # one width for every call: a fit compiles this pass once per bucket, however many units fail the first
@@ -100,12 +102,22 @@ def retry(problem: Problem, settings: importance.Settings, batch, split, mode, i
     fresh = np.array(batch_mod.gather(split))
     fresh[:, 1] = np.asarray(jax.vmap(lambda k: jax.random.fold_in(k, 1))(fresh[:, 1]))
     parts = []
-    for units, sub_batch, sub_split, sub_mode in subsets(batch, fresh, mode, index, width, fixed=True):
+    for units, sub_batch, sub_split, sub_mode in subsets(batch, fresh, mode, unique, width, fixed=True):
         draws = importance.reweigh(problem, settings, sub_batch, sub_split, sub_mode)
         parts.append({"z": np.asarray(batch_mod.gather(draws.z))[: len(units)],
                       **{name: np.asarray(draws.unit_stats[name])[: len(units)]
                          for name in ("pareto_k", "ess_importance")}})
-    return {name: np.concatenate([part_[name] for part_ in parts]) for name in parts[0]}
+    at = np.searchsorted(unique, source)
+    return {name: np.concatenate([part_[name] for part_ in parts])[at] for name in parts[0]}
+
+
+def distinct(split, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(source, unique)``: for each unit of ``index`` the first unit with the same keys (the padding of a chunk
+    repeats its last curve, key included), and those first units, sorted."""
+    host_split = np.asarray(batch_mod.gather(split))
+    first_of: dict[bytes, int] = {}
+    source = np.array([first_of.setdefault(host_split[i].tobytes(), i) for i in index])
+    return source, np.unique(source)
 
 
 def subsets(batch, split, mode, index: np.ndarray, width: int, fixed: bool = False):
@@ -135,10 +147,7 @@ def escalated(problem: Problem, settings: nuts.Settings, batch, split, mode, z: 
     sampler's chunk size (16 curves on CPU, see
     :func:`~bayescale._src.batch.auto_chunk_size`).
     """
-    host_split = np.asarray(batch_mod.gather(split))
-    first_of: dict[bytes, int] = {}
-    source = np.array([first_of.setdefault(host_split[i].tobytes(), i) for i in index])
-    unique = np.unique(source)
+    source, unique = distinct(split, index)
     per_curve = settings.chains * (settings.draws + settings.warmup // 8) * (3 * problem.dim + 6) * z.itemsize
     stats: dict[str, np.ndarray] = {}
     for units, sub_batch, sub_split, sub_mode in subsets(batch, split, mode, unique,
