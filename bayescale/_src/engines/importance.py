@@ -202,7 +202,9 @@ def _resample(chains: int, draws: int, keys, z, smoothed):
         cdf = jnp.cumsum(jax.nn.softmax(lw))
         u = (jnp.arange(n) + jax.random.uniform(k1, dtype=cdf.dtype)) / n
         idx = jnp.minimum(jnp.searchsorted(cdf, u * cdf[-1]), zs.shape[0] - 1)
-        idx = jax.random.permutation(k2, idx)
+        # one sort on random 32-bit keys (jax.random.permutation sorts twice to break ties, the only bias of
+        # which here would be the order of two equal keys among 4,000: measured 0.9 against 2.1 ms per curve)
+        idx = idx[jnp.argsort(jax.random.bits(k2, (n,), jnp.uint32))]
         return zs[idx].reshape(chains, draws, zs.shape[-1])
 
     return jax.vmap(one)(keys, z, smoothed.astype(z.dtype))
