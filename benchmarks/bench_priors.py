@@ -31,6 +31,11 @@ Parts (``--part``):
     python benchmarks/bench_priors.py --part m4 [--methods laplace map nuts]
     python benchmarks/bench_priors.py --part presets
     python benchmarks/bench_priors.py --part curves [--domains BB LM NMT]
+    python benchmarks/bench_priors.py --part ship      # writes bayescale/priors/data/revisiting_*.json
+
+- ``ship``: learns the population priors that bayescale ships (``bs.priors.learned_table()``), one per
+  domain, from every curve of the domain with the settings of ``curves``, and writes them with their
+  recipe (``bayescale.priors.shipped.relearn`` rebuilds each from it; the statistical tier checks that).
 """
 
 from __future__ import annotations
@@ -238,9 +243,30 @@ def part_curves(domains: list[str], law: str = "power_law") -> None:
         print(domain, f"df {priors.joint.df:g}", bs.priors.table(law, priors).to_string(), priors.correlation().round(2).to_string(), sep="\n")
 
 
+SHIPPED = {"BB": "revisiting_bb", "LM": "revisiting_lm", "NMT": "revisiting_nmt"}
+
+
+def part_ship(law: str = "power_law") -> None:
+    """Learn and write the shipped population priors (see the module docstring)."""
+    from pathlib import Path
+
+    folder = Path(bs.priors.shipped.__file__).parent / "data"
+    data = bs.datasets.load("revisiting_lang")
+    for domain, name in SHIPPED.items():
+        how = {"dataset": "revisiting_lang", "domain_column": "Domain", "domain": domain, "group": "curve",
+               "x": X, "y": Y, "law": law, "settings": CURVE_SETTINGS,
+               "curves": sorted(data.loc[data["Domain"] == domain, "curve"].unique().tolist()),
+               "source": bs.datasets.citation("revisiting_lang")}
+        with Timer() as t:
+            priors = bs.priors.shipped.learn(how)
+        path = bs.priors.save(priors, folder / f"{name}.json", **how)
+        print(f"{name}: {len(how['curves'])} curves, {t.seconds:.1f} s -> {path}")
+        print(bs.priors.table(law, priors).to_string(), priors.correlation().round(2).to_string(), sep="\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=("m4", "presets", "curves"), required=True)
+    ap.add_argument("--part", choices=("m4", "presets", "curves", "ship"), required=True)
     ap.add_argument("--methods", nargs="+", default=["laplace", "map", "nuts"],
                     help="engines of --part m4 (default: laplace, bs.evaluate's default, map and a short nuts)")
     ap.add_argument("--domains", nargs="+", default=["BB", "LM", "NMT"], help="revisiting_lang domains of --part curves")
@@ -248,6 +274,8 @@ def main():
     print(environment())
     if args.part == "curves":
         part_curves(args.domains)
+    elif args.part == "ship":
+        part_ship()
     elif args.part == "m4":
         part_m4(args.methods)
     else:

@@ -272,3 +272,54 @@ def test_population_prior_extrapolates_new_curves_better():
     assert abs(pop.joint.loc[0] - np.log(1.8)) < 3 * 0.1 / np.sqrt(12) + 0.02
     assert abs(pop.joint.loc[1] - np.log(0.3)) < 3 * 0.15 / np.sqrt(12) + 0.02
     assert scores["population"] < 0.5 * scores["default"], scores
+
+
+def test_population_prior_saves_and_loads(power_laplace, tmp_path):
+    pop = bs.priors.from_fits(power_laplace)
+    path = bs.priors.save(pop, tmp_path / "prior.json", corpus="power_table")
+    again = bs.priors.load(path)
+    assert again.joint == pop.joint and list(again) == list(pop)
+    for name in pop:
+        assert bs.priors.prior_key(again[name]) == bs.priors.prior_key(pop[name])
+    with pytest.raises(TypeError, match="PopulationPrior"):
+        bs.priors.save(dict(pop), tmp_path / "marginals.json")
+    (tmp_path / "other.json").write_text('{"format": 99}')
+    with pytest.raises(ValueError, match="not a bayescale population prior file"):
+        bs.priors.load(tmp_path / "other.json")
+
+
+def test_shipped_population_priors_are_usable_by_name():
+    """The priors learned from revisiting_lang's three domains ship with their recipe; a fit takes them by name."""
+    from bayescale.priors import shipped
+    from bayescale.priors.merge import joint_of
+
+    table = bs.priors.learned_table()
+    assert list(table.index) == ["revisiting_bb", "revisiting_lm", "revisiting_nmt"]
+    assert (table["law"] == "power_law").all() and table["source"].str.contains("arXiv:2209.06640").all()
+    assert table["curves"].tolist() == [10, 5, 5]
+    data = bs.datasets.load("revisiting_lang")
+    for name in table.index:
+        prior, how = bs.priors.learned(name), shipped.recipe(name)
+        assert sorted(data.loc[data[how["domain_column"]] == how["domain"], how["group"]].unique()) == how["curves"]
+        assert np.isfinite(prior.joint.loc).all() and np.isfinite(prior.joint.df)
+        assert joint_of(bs.laws.get("power_law"), name) == prior.joint  # what bs.fit(..., priors=name) uses
+        assert not bs.priors.table("power_law", name)["default"].any()
+    # LM losses sit near e^-0.16 = 0.85 at the corpus's reference size, with exponents near 0.39
+    lm = bs.priors.learned("revisiting_lm")
+    assert float(lm["E"].loc) == pytest.approx(np.log(0.85), abs=0.05) and float(lm["alpha"].loc) == pytest.approx(np.log(0.39), abs=0.1)
+    with pytest.raises(ValueError, match="revisiting_bb, revisiting_lm, revisiting_nmt"):
+        bs.priors.table("power_law", "revisiting")
+    with pytest.raises(ValueError, match="learned for law 'power_law', not 'chinchilla'"):
+        joint_of(bs.laws.get("chinchilla"), "revisiting_lm")
+
+
+@pytest.mark.statistical
+def test_shipped_population_priors_relearn_from_the_bundled_data():
+    """Each shipped prior is what its recipe learns from the bundled curves (one Laplace fit per domain)."""
+    from bayescale.priors import shipped
+
+    for name in shipped.names():
+        again, shipped_prior = shipped.relearn(name), bs.priors.learned(name)
+        np.testing.assert_allclose(again.joint.loc, shipped_prior.joint.loc, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(again.joint.scale_tril, shipped_prior.joint.scale_tril, rtol=1e-3, atol=1e-6)
+        assert again.joint.df == shipped_prior.joint.df

@@ -10,7 +10,9 @@ noise scale ``sigma`` of the likelihood defaults to LogNormal(log 0.02, 1).
   replacing the defaults of those parameters only,
 - a :class:`PopulationPrior` from :func:`from_curves` (the population of a
   corpus of curves): per-parameter marginals plus a joint prior that keeps
-  the parameters' correlations.
+  the parameters' correlations; :func:`save` and :func:`load` keep one as JSON,
+- the name of a population prior shipped with bayescale, learned from real
+  curves (:func:`learned_table`, :mod:`bayescale.priors.shipped`).
 
 A user prior must have the same support as the default (an exponent stays
 positive, an irreducible loss non-negative): the sampler's coordinates depend
@@ -26,6 +28,7 @@ from bayescale._src.joint_prior import JointPrior, PopulationPrior
 from bayescale._src.prior_records import prior_key
 from bayescale.laws import Law
 from bayescale.priors import presets as _presets
+from bayescale.priors.shipped import learned, learned_table, load, save
 from bayescale.priors.merge import PriorSpec, defaults, preset, resolve
 from bayescale.priors.population import from_curves, from_fits, population_priors
 from bayescale.priors.transfer import from_fit
@@ -84,5 +87,9 @@ __all__ = [
     "PopulationPrior",
     "JointPrior",
     "population_priors",
+    "learned",
+    "learned_table",
+    "save",
+    "load",
     "is_default",
 ]

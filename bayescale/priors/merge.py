@@ -14,6 +14,7 @@ import numpyro.distributions as dist
 from bayescale._src.joint_prior import JointPrior, check_joint
 from bayescale._src.model import NOISE, ModelSpec, default_likelihood, default_noise_prior, make_likelihood
 from bayescale.laws import Law
+from bayescale.priors import shipped as _shipped
 from bayescale.priors import presets as _presets
 
 PriorSpec = str | Mapping[str, dist.Distribution] | None
@@ -32,9 +33,18 @@ def defaults(law: Law) -> dict[str, dist.Distribution]:
     return out
 
 
+def named(priors: PriorSpec) -> PriorSpec:
+    """``priors``, with the name of a shipped population prior (``bs.priors.learned_table()``) replaced by it."""
+    if isinstance(priors, str) and priors in _shipped.names():
+        return _shipped.learned(priors)
+    return priors
+
+
 def resolve(law: Law, priors: PriorSpec) -> tuple[tuple[str, dist.Distribution], ...]:
-    """Merge a preset name or user priors into the defaults, checking names and supports."""
+    """Merge a preset name, a shipped population prior's name or user priors into the defaults, checking names
+    and supports."""
     merged = defaults(law)
+    priors = named(priors)
     if isinstance(priors, str):
         priors = preset(priors, law)
     elif priors is not None and not isinstance(priors, Mapping):
@@ -55,8 +65,9 @@ def resolve(law: Law, priors: PriorSpec) -> tuple[tuple[str, dist.Distribution],
 
 def joint_of(law: Law, priors: PriorSpec) -> JointPrior | None:
     """The joint prior carried by ``priors`` (a :class:`~bayescale._src.joint_prior.PopulationPrior`), checked
-    against ``law``; None for presets and plain dicts, whose parameters are independent."""
-    joint = getattr(priors, "joint", None)
+    against ``law`` (a shipped one by name, see :func:`named`); None for presets and plain dicts, whose
+    parameters are independent."""
+    joint = getattr(named(priors), "joint", None)
     if joint is None:
         return None
     if not isinstance(joint, JointPrior):

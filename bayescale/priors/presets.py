@@ -134,7 +134,10 @@ def names() -> list[str]:
 
 def get(name: str) -> Preset:
     if name not in PRESETS:
-        raise ValueError(f"unknown prior preset {name!r}; presets: {', '.join(PRESETS)}")
+        from bayescale.priors import shipped
+
+        raise ValueError(f"unknown prior preset {name!r}; presets: {', '.join(PRESETS)}; population priors learned "
+                         f"from real curves: {', '.join(shipped.names())}")
     return PRESETS[name]
 
 
