@@ -92,14 +92,23 @@ def test_smooth_handles_curves_without_finite_weights():
     np.testing.assert_allclose(np.exp(smoothed).sum(axis=1), 1.0)
 
 
-def test_student_t_proposal_matches_numpyro():
+def test_student_t_mixture_proposal_matches_numpyro():
     import jax
+    import jax.numpy as jnp
     import numpyro.distributions as dist
 
-    loc, tril = np.array([1.0, -2.0]), np.array([[1.0, 0.0], [0.4, 0.5]])
-    q = importance.StudentT(loc, tril, 5)
-    z = q.sample(jax.random.PRNGKey(0), (50,))
-    np.testing.assert_allclose(q.log_prob(z), dist.MultivariateStudentT(5.0, loc, tril).log_prob(z), rtol=1e-10)
+    loc, tril = np.array([[1.0, -2.0], [3.0, 0.0]]), np.array([[[1.0, 0.0], [0.4, 0.5]], [[0.3, 0.0], [-0.1, 2.0]]])
+    weights = np.array([0.7, 0.3])
+    q = importance.StudentTMixture.of(jnp.log(weights), loc, tril, 5)
+    z = q.sample(jax.random.PRNGKey(0), (4000,))
+    components = [dist.MultivariateStudentT(5.0, loc[i], tril[i]) for i in range(2)]
+    expected = np.logaddexp(*(np.log(weights[i]) + components[i].log_prob(z) for i in range(2)))
+    np.testing.assert_allclose(q.log_prob(z), expected, rtol=1e-10)
+    # draws: the components' shares and means (Monte Carlo: 4000 draws)
+    nearer_first = np.linalg.norm(z - loc[0], axis=1) < np.linalg.norm(z - loc[1], axis=1)
+    assert abs(nearer_first.mean() - 0.7) < 0.05
+    one = importance.StudentTMixture.of(jnp.zeros(1), loc[:1], tril[:1], 5)
+    np.testing.assert_allclose(one.log_prob(z), components[0].log_prob(z), rtol=1e-10)
 
 
 def test_auto_on_a_different_table(power_auto):
@@ -122,3 +131,46 @@ def test_chain_diagnostics_cover_only_the_curves_chains_served(power_nuts):
     only = mixed._chain_summary(np.array([True, False, True]))
     assert list(only.index.get_level_values(0).unique()) == [power_nuts.groups[0], power_nuts.groups[2]]
     assert mixed._chain_summary(np.zeros(3, bool)) is None
+
+
+def test_distinct_modes_keeps_the_best_end_point_of_each_basin():
+    import jax.numpy as jnp
+
+    from bayescale._src.engines import base
+
+    z = jnp.array([[0.0, 0.0], [0.1, -0.2], [3.0, 0.0], [0.0, 5.0], [3.2, 0.1], [9.0, 9.0], [-4.0, 0.0]])
+    value = jnp.array([1.0, 0.5, 2.0, jnp.inf, 1.5, 7.0, 8.0])  # a failed start is inf
+    hessian = jnp.broadcast_to(jnp.eye(2), (7, 2, 2)) * jnp.arange(1.0, 8.0)[:, None, None]
+    modes = base.distinct_modes(z, value, hessian)
+    # best first; (0, 0) is within 0.5 of the better (0.1, -0.2), (3.2, 0.1) of (3.0, 0.0); at most MAX_MODES
+    np.testing.assert_array_equal(modes.z, [[0.1, -0.2], [3.2, 0.1], [9.0, 9.0], [-4.0, 0.0]])
+    np.testing.assert_array_equal(modes.potential, [0.5, 1.5, 7.0, 8.0])
+    np.testing.assert_array_equal(modes.hessian[:, 0, 0], [2.0, 5.0, 6.0, 7.0])
+    assert modes.found.all() and base.MAX_MODES == 4
+    few = base.distinct_modes(z[:2], value[:2], hessian[:2])
+    np.testing.assert_array_equal(few.found, [True, False])
+
+
+def test_first_proposal_weights_the_modes_by_their_laplace_evidence():
+    import jax.numpy as jnp
+
+    from bayescale._src.engines import base
+
+    z = jnp.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0], [9.0, 9.0]])
+    potential = jnp.array([0.0, 1.0, 30.0, 0.5])  # the third is too far above the best to get a component
+    cov = jnp.stack([jnp.eye(2), 4.0 * jnp.eye(2), jnp.eye(2), jnp.eye(2)])
+    proper = jnp.array([True, True, True, False])  # the fourth is a saddle
+    modes = base.Modes(z, potential, jnp.linalg.inv(cov), jnp.array([True, True, True, True]))
+    q = importance._at_modes(modes, cov, proper, 5)
+    # evidence e^-U |Sigma|^(1/2): 1 against e^-1 * 4
+    expected = np.array([1.0, 4.0 * np.exp(-1.0)])
+    np.testing.assert_allclose(np.exp(q.log_weights[:2]), expected / expected.sum(), rtol=1e-9)
+    assert np.isneginf(q.log_weights[2:]).all()
+    # a mode much less likely than the best still gets MODE_FLOOR of the best's weight
+    far = modes._replace(potential=jnp.array([0.0, 9.0, 30.0, 0.5]))
+    w = np.exp(importance._at_modes(far, cov, proper, 5).log_weights)
+    assert w[1] / w[0] == pytest.approx(importance.MODE_FLOOR)
+    # one mode: the Student-t at the mode, with the Laplace covariance
+    alone = importance._at_modes(modes._replace(found=jnp.array([True, False, False, False])), cov, proper, 5)
+    assert np.exp(alone.log_weights[0]) == pytest.approx(1.0) and np.isneginf(alone.log_weights[1:]).all()
+    np.testing.assert_allclose(alone.scale_tril[0], np.eye(2))

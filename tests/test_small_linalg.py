@@ -7,6 +7,7 @@ import pytest
 
 from bayescale._src import small_linalg
 from bayescale._src.engines import importance
+from bayescale._src.engines.base import Modes
 
 
 @pytest.mark.parametrize("dim", [1, 3, 7])
@@ -37,8 +38,12 @@ def test_importance_proposal_step_calls_no_batched_lapack_kernel():
     z = jnp.ones((4, n, dim))
 
     def step(loc, cov, z):
-        first = importance._student_t(loc, cov, 5)
-        return importance._mixture_log_prob([first, importance._moments(z, -jnp.sum(z**2, axis=-1), first)], z)
+        # two local modes: a mixture proposal, moved by one mixture-PMC step
+        modes = Modes(jnp.stack([loc, loc + 1.0]), jnp.array([0.0, 1.0]), jnp.stack([cov, cov]), jnp.array([True, True]))
+        first = importance._at_modes(modes, jnp.stack([cov, cov]), jnp.array([True, True]), 5)
+        first_logs = first.component_log_probs(z)
+        second = importance._moments(z, -jnp.sum(z**2, axis=-1), first, first_logs)
+        return importance._mixture_log_prob([first_logs, second.component_log_probs(z)])
 
     text = jax.jit(jax.vmap(step)).lower(loc, cov, z).as_text()
     assert "lapack" not in text.lower()

@@ -44,21 +44,55 @@ class Draws(NamedTuple):
     unit_stats: dict[str, jax.Array] = {}
 
 
+MAX_MODES = 4  # distinct end points kept per unit (importance sampling proposes around each)
+DISTINCT = 0.5  # two end points are distinct when a coordinate differs by more (the sampler's unconstrained units)
+
+
+class Modes(NamedTuple):
+    """The best distinct end points of a multi-start optimization, best first: ``z [k, dim]``,
+    ``potential [k]``, ``hessian [k, dim, dim]``, and ``found [k]``, False in the slots no end point filled."""
+
+    z: jax.Array
+    potential: jax.Array
+    hessian: jax.Array
+    found: jax.Array
+
+
 class Mode(NamedTuple):
-    """The best end point of a multi-start optimization of one unit."""
+    """The best end point of a multi-start optimization of one unit, and the other local modes it found."""
 
     z: jax.Array
     potential: jax.Array
     grad_norm: jax.Array
     hessian: jax.Array
+    others: Modes
 
 
 def find_mode(problem: Problem, key, data, num_starts: int, num_steps: int) -> Mode:
-    """Multi-start damped Newton on the potential of one unit; keeps the best finite end point."""
+    """Multi-start damped Newton on the potential of one unit; keeps the best finite end point, and with it the
+    best ``MAX_MODES`` end points that differ from every better one by more than ``DISTINCT`` in some coordinate
+    (:class:`Modes`; the first is the best)."""
     starts = problem.init(key, data, num_starts)
     runs = jax.vmap(lambda z0: newton.minimize(lambda z: problem.potential(z, data), z0, num_steps))(starts)
-    best = jnp.argmin(jnp.where(jnp.isfinite(runs.value), runs.value, jnp.inf))
-    return Mode(runs.z[best], runs.value[best], runs.grad_norm[best], runs.hessian[best])
+    value = jnp.where(jnp.isfinite(runs.value), runs.value, jnp.inf)
+    best = jnp.argmin(value)
+    return Mode(runs.z[best], runs.value[best], runs.grad_norm[best], runs.hessian[best],
+                distinct_modes(runs.z, value, runs.hessian))
+
+
+def distinct_modes(z, value, hessian) -> Modes:
+    """Greedy selection of distinct end points in order of potential (see :func:`find_mode`)."""
+    order = jnp.argsort(value, stable=True)
+    z, value, hessian = z[order], value[order], hessian[order]
+    far = jnp.max(jnp.abs(z[:, None] - z[None]), axis=-1) > DISTINCT
+
+    def keep(chosen, i):
+        new = jnp.isfinite(value[i]) & jnp.all(far[i] | ~chosen) & (jnp.sum(chosen) < MAX_MODES)
+        return chosen.at[i].set(new), None
+
+    chosen, _ = jax.lax.scan(keep, jnp.zeros(len(value), bool), jnp.arange(len(value)))
+    pick = jnp.argsort(~chosen, stable=True)[:MAX_MODES]
+    return Modes(z[pick], value[pick], hessian[pick], chosen[pick])
 
 
 def find_modes(problem: Problem, keys, batch, num_starts: int, num_steps: int) -> Mode:

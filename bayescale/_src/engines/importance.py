@@ -55,7 +55,7 @@ class Settings(NamedTuple):
     chains: int = 4
     draws: int = 1000
     proposals: int = 0  # 0: max(chains * draws, MIN_PROPOSALS)
-    df: int = 5  # degrees of freedom of the Student-t proposals (an integer: see StudentT)
+    df: int = 5  # degrees of freedom of the Student-t proposals (an integer: see StudentTMixture)
     stages: int = 2  # adaptation stages: each proposal after the first has the weighted moments of all draws so far
 
 
@@ -105,91 +105,148 @@ def smooth(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _propose(problem: Problem, settings: Settings, batch, keys, mode):
-    cov, ok = laplace.covariance(mode.hessian)
+    # one batched eigendecomposition for every mode of every unit (the best is the first): two LAPACK kernels in
+    # one program can deadlock XLA's CPU pool (see small_linalg)
+    cov, proper = laplace.covariance(mode.others.hessian)
     stages = settings.stages
     per_stage = num_proposals(settings) // stages
 
-    def one(key, data, centre, scale):
+    def one(key, data, others, cov, proper):
         potential = jax.vmap(lambda z: problem.potential(z, data))
-        proposals, zs, us = [_student_t(centre, scale, settings.df)], [], []
+        proposals = [_at_modes(others, cov, proper, settings.df)]
+        zs, us, logs = [], [], []  # logs[j]: log w_c + log q_c(z) of proposal j's components c at every draw so far
         for stage, k in enumerate(jax.random.split(key, stages)):
             zs.append(proposals[-1].sample(k, (per_stage,)))
             us.append(potential(zs[-1]))
+            # each proposal's density at each draw is computed once: the new draws under the earlier proposals,
+            # every draw under the newest
+            logs = [jnp.concatenate([old, q.component_log_probs(zs[-1])], axis=1) for old, q in zip(logs, proposals)]
             z, u = jnp.concatenate(zs), jnp.concatenate(us)
-            log_w = -u - _mixture_log_prob(proposals, z)
+            logs.append(proposals[-1].component_log_probs(z))
+            log_w = -u - _mixture_log_prob(logs)
             if stage + 1 < stages:
-                proposals.append(_moments(z, log_w, proposals[-1]))
+                proposals.append(_moments(z, log_w, proposals[-1], logs[-1]))
         return z, jnp.where(jnp.isfinite(log_w), log_w, -jnp.inf)
 
-    z, log_w = jax.vmap(one)(keys, batch, mode.z, cov)
-    return z, log_w, ok
+    z, log_w = jax.vmap(one)(keys, batch, mode.others, cov, proper)
+    return z, log_w, proper[:, 0]
 
 
-def _mixture_log_prob(proposals, z):
-    """Log density of the equal mixture of ``proposals`` (the deterministic-mixture weights' denominator)."""
-    logs = jnp.stack([q.log_prob(z) for q in proposals])
-    return jax.scipy.special.logsumexp(logs, axis=0) - jnp.log(len(proposals))
+def _mixture_log_prob(component_logs):
+    """Log density of the equal mixture of the proposals whose weighted component log densities are
+    ``component_logs`` (one ``[k, n]`` array per proposal): the deterministic-mixture weights' denominator."""
+    every = jnp.concatenate(component_logs, axis=0)
+    return jax.scipy.special.logsumexp(every, axis=0) - jnp.log(len(component_logs))
 
 
-class StudentT(NamedTuple):
-    """Multivariate Student-t with integer degrees of freedom.
+class StudentTMixture(NamedTuple):
+    """Mixture of multivariate Student-t's with one integer ``df``: weights ``exp(log_weights) [k]`` (``-inf``
+    for an unused slot, whose ``loc [k, dim]`` and ``scale_tril [k, dim, dim]`` are then a copy of the first).
+    ``inverse_tril``: the inverses of the factors, so that every component whitens the draws in one product.
 
-    Written out because its chi-square variable is then a sum of ``df``
-    squared normals: numpyro's ``MultivariateStudentT`` draws it with a
-    rejection-sampled gamma, which took half the time of the whole proposal
-    step (measured, 8,000 draws per curve).
+    Written out because with an integer ``df`` the chi-square variable is a sum of ``df`` squared normals:
+    numpyro's ``MultivariateStudentT`` draws it with a rejection-sampled gamma, which took half the time of
+    the whole proposal step (measured, 8,000 draws per curve).
     """
 
+    log_weights: jax.Array
     loc: jax.Array
     scale_tril: jax.Array
+    inverse_tril: jax.Array
     df: int
 
+    @classmethod
+    def of(cls, log_weights, loc, scale_tril, df: int) -> "StudentTMixture":
+        dim = loc.shape[-1]
+        eye = jnp.eye(dim, dtype=loc.dtype)
+        inverse = jax.vmap(lambda tril: small_linalg.solve_lower(tril, eye).T)(scale_tril)
+        return cls(log_weights, loc, scale_tril, inverse, df)
+
     def sample(self, key, shape):
-        k1, k2 = jax.random.split(key)
+        k_which, k_normal, k_chi2 = jax.random.split(key, 3)
+        which = jax.random.categorical(k_which, self.log_weights, shape=shape)
         dim = self.loc.shape[-1]
-        eps = jax.random.normal(k1, (*shape, dim), self.loc.dtype)
-        chi2 = jnp.sum(jax.random.normal(k2, (*shape, self.df), self.loc.dtype) ** 2, axis=-1)
-        return self.loc + (eps @ self.scale_tril.T) * jnp.sqrt(self.df / chi2)[..., None]
+        eps = jax.random.normal(k_normal, (*shape, dim), self.loc.dtype)
+        chi2 = jnp.sum(jax.random.normal(k_chi2, (*shape, self.df), self.loc.dtype) ** 2, axis=-1)
+        step = jnp.einsum("...ij,...j->...i", self.scale_tril[which], eps)
+        return self.loc[which] + step * jnp.sqrt(self.df / chi2)[..., None]
+
+    def component_log_probs(self, z):
+        """``log w_c + log q_c(z)`` of every component ``c``, ``[k, n]`` for draws ``z [n, dim]``."""
+        dim, nu = self.loc.shape[-1], self.df
+        white = jnp.einsum("kij,knj->kni", self.inverse_tril, z[None] - self.loc[:, None])
+        maha = jnp.sum(white**2, axis=-1)
+        log_det = jnp.sum(jnp.log(jnp.diagonal(self.scale_tril, axis1=-2, axis2=-1)), axis=-1)
+        const = gammaln((nu + dim) / 2) - gammaln(nu / 2) - 0.5 * dim * jnp.log(nu * jnp.pi) - log_det
+        return (const + self.log_weights)[:, None] - 0.5 * (nu + dim) * jnp.log1p(maha / nu)
 
     def log_prob(self, z):
-        dim = self.loc.shape[-1]
-        white = small_linalg.solve_lower(self.scale_tril, z - self.loc)
-        maha = jnp.sum(white**2, axis=-1)
-        nu = self.df
-        const = (gammaln((nu + dim) / 2) - gammaln(nu / 2) - 0.5 * dim * jnp.log(nu * jnp.pi)
-                 - jnp.sum(jnp.log(jnp.diagonal(self.scale_tril))))
-        return const - 0.5 * (nu + dim) * jnp.log1p(maha / nu)
+        return jax.scipy.special.logsumexp(self.component_log_probs(z), axis=0)
 
 
-def _student_t(loc, cov, df) -> StudentT:
+MODE_NATS = 10.0  # a local mode more than this many nats above the best one gets no component
+MODE_FLOOR = 0.1  # the least weight of a mode's component relative to the best's, before normalizing
+
+
+def _at_modes(modes, cov, proper, df) -> StudentTMixture:
+    """The first proposal: a Student-t at each distinct local mode the multi-start found (``modes``, a
+    :class:`~bayescale._src.engines.base.Modes`, best first) with its Laplace covariance, weighted by its
+    Laplace evidence :math:`e^{-U_j} |\\Sigma_j|^{1/2}` (floored at ``MODE_FLOOR`` of the best's, so that a
+    mode whose curvature understates its mass still gets proposals; Cappe, Douc, Guillin, Marin and Robert
+    2008, "Adaptive importance sampling in general mixture classes", Statistics and Computing). ``cov`` and
+    ``proper``: the modes' Laplace covariances and whether their Hessians are positive-definite
+    (:func:`~bayescale._src.engines.laplace.covariance`). The best mode's component always serves; with one
+    mode this is the Student-t at the mode."""
     # small_linalg, not jnp.linalg: jaxlib's batched LAPACK kernels can deadlock here (see small_linalg)
-    return StudentT(loc, small_linalg.cholesky(cov), df)
+    tril = small_linalg.cholesky(cov)
+    usable = modes.found & proper & small_linalg.is_factor(tril) & (modes.potential - modes.potential[0] < MODE_NATS)
+    usable = usable.at[0].set(True)
+    log_evidence = -modes.potential + jnp.sum(jnp.log(jnp.diagonal(tril, axis1=-2, axis2=-1)), axis=-1)
+    relative = jnp.where(usable, log_evidence - log_evidence[0], -jnp.inf)
+    relative = relative - jnp.max(relative)
+    log_weights = jnp.where(usable, jnp.maximum(relative, jnp.log(MODE_FLOOR)), -jnp.inf)
+    log_weights = log_weights - jax.scipy.special.logsumexp(log_weights)
+    loc = jnp.where(usable[:, None], modes.z, modes.z[0])
+    tril = jnp.where(usable[:, None, None], tril, tril[0])
+    return StudentTMixture.of(log_weights, loc, tril, df)
 
 
-def _moments(z, log_w, previous: StudentT) -> StudentT:
-    """The Student-t proposal at the truncated-importance-weighted mean and covariance of the draws;
-    ``previous`` where they fail.
+def _moments(z, log_w, previous: StudentTMixture, previous_logs) -> StudentTMixture:
+    """The next proposal: each component moved to the truncated-importance-weighted mean and covariance of the
+    draws it is responsible for, and reweighted by their share of the weight (one step of mixture population
+    Monte Carlo, Cappe et al. 2008); a component keeps its previous values where that fails.
 
     Weights are truncated at ``sqrt(n)`` times their mean (Ionides 2008,
     "Truncated importance sampling", JCGS) so that one lucky draw cannot set
-    the covariance; the covariance gets a ridge relative to its trace.
+    the covariance; the covariance gets a ridge relative to its trace. With one
+    component this is the Student-t at the weighted moments of all draws. ``previous_logs``:
+    ``previous.component_log_probs(z)``.
     """
-    n = z.shape[0]
+    n, dim = z.shape
     finite = jnp.isfinite(log_w)
     lw = jnp.where(finite, log_w, -jnp.inf)
     w = jnp.exp(lw - jnp.max(jnp.where(finite, lw, -jnp.inf)))
     w = jnp.where(finite, w, 0.0)
     w = jnp.minimum(w, jnp.sqrt(n) * jnp.mean(w))
     w = w / jnp.sum(w)
-    mean = w @ z
-    dev = z - mean
-    est = (dev * w[:, None]).T @ dev
-    dim = z.shape[-1]
-    est = est + RIDGE * jnp.trace(est) / dim * jnp.eye(dim)
+    responsibility = jax.nn.softmax(previous_logs, axis=0)  # [k, n]
+    responsibility = jnp.where(jnp.isfinite(previous.log_weights)[:, None], responsibility, 0.0)
+    wk = responsibility * w  # [k, n]
+    share = jnp.sum(wk, axis=1)
+    mean = (wk @ z) / share[:, None]
+    dev = z[None] - mean[:, None]
+    est = jnp.einsum("kn,kni,knj->kij", wk, dev, dev) / share[:, None, None]
+    trace = jnp.trace(est, axis1=-2, axis2=-1)
+    est = est + RIDGE * (trace / dim)[:, None, None] * jnp.eye(dim)
     # small_linalg, not jnp.linalg: jaxlib's batched LAPACK kernels can deadlock here (see small_linalg)
     factor = small_linalg.cholesky(est)
-    good = jnp.all(jnp.isfinite(est)) & small_linalg.is_factor(factor) & (1.0 / jnp.sum(w**2) > 2 * dim)
-    return StudentT(jnp.where(good, mean, previous.loc), jnp.where(good, factor, previous.scale_tril), previous.df)
+    ess = share**2 / jnp.sum(wk**2, axis=1)
+    good = (jnp.all(jnp.isfinite(est), axis=(-2, -1)) & small_linalg.is_factor(factor) & (ess > 2 * dim)
+            & jnp.isfinite(previous.log_weights))
+    log_share = jnp.where(good, jnp.log(share), previous.log_weights)
+    log_share = log_share - jax.scipy.special.logsumexp(log_share)
+    return StudentTMixture.of(log_share, jnp.where(good[:, None], mean, previous.loc),
+                              jnp.where(good[:, None, None], factor, previous.scale_tril), previous.df)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
