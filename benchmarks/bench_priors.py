@@ -35,7 +35,7 @@ Parts (``--part``):
 
 - ``ship``: learns the population priors that bayescale ships (``bs.priors.learned_table()``), one per
   domain, from every curve of the domain with the settings of ``curves``, and writes them with their
-  recipe (``bayescale.priors.shipped.relearn`` rebuilds each from it; the statistical tier checks that).
+  recipe (``bayescale.priors.population.relearn`` rebuilds each from it; the statistical tier checks that).
 """
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ def part_ship(law: str = "power_law") -> None:
                "curves": sorted(data.loc[data["Domain"] == domain, "curve"].unique().tolist()),
                "source": bs.datasets.citation("revisiting_lang")}
         with Timer() as t:
-            priors = bs.priors.shipped.learn(how)
+            priors = bs.priors.population.learn(how)
         path = bs.priors.save(priors, folder / f"{name}.json", **how)
         print(f"{name}: {len(how['curves'])} curves, {t.seconds:.1f} s -> {path}")
         print(bs.priors.table(law, priors).to_string(), priors.correlation().round(2).to_string(), sep="\n")

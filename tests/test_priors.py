@@ -316,10 +316,10 @@ def test_shipped_population_priors_are_usable_by_name():
 @pytest.mark.statistical
 def test_shipped_population_priors_relearn_from_the_bundled_data():
     """Each shipped prior is what its recipe learns from the bundled curves (one Laplace fit per domain)."""
-    from bayescale.priors import shipped
+    from bayescale.priors import population, shipped
 
     for name in shipped.names():
-        again, shipped_prior = shipped.relearn(name), bs.priors.learned(name)
+        again, shipped_prior = population.relearn(name), bs.priors.learned(name)
         np.testing.assert_allclose(again.joint.loc, shipped_prior.joint.loc, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(again.joint.scale_tril, shipped_prior.joint.scale_tril, rtol=1e-3, atol=1e-6)
         assert again.joint.df == shipped_prior.joint.df

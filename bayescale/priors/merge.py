@@ -23,6 +23,9 @@ PriorSpec = str | Mapping[str, dist.Distribution] | None
 def preset(name: str, law: str | Law) -> dict[str, dist.Distribution]:
     """The priors preset ``name`` gives ``law``, as a dict that can be edited and passed to ``bs.fit``."""
     law_name = law.name if isinstance(law, Law) else law
+    if name not in _presets.names():
+        raise ValueError(f"unknown prior preset {name!r}; presets: {', '.join(_presets.names())}; population priors "
+                         f"learned from real curves: {', '.join(_shipped.names())}")
     return _presets.for_law(name, law_name)
 
 

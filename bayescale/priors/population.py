@@ -51,12 +51,15 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import warnings
+
 import numpy as np
 from numpyro.distributions.transforms import biject_to
 
 from bayescale._src.joint_prior import JointPrior, PopulationPrior
 from bayescale._src.model import NOISE
 from bayescale._src.pooling import mu_name, tau_name
+from bayescale.priors import shipped
 from bayescale.priors.transfer import unconstrained_normal
 
 
@@ -195,3 +198,22 @@ def population_priors(fit) -> dict:
             raise ValueError(f"the population of {name!r} has no finite spread to make a prior of (sd {scale})")
         out[name] = unconstrained_normal(float(loc), scale, support)
     return out
+
+
+def relearn(name: str) -> PopulationPrior:
+    """Learn the shipped prior ``name`` (:mod:`bayescale.priors.shipped`) again from the bundled data, by the
+    recipe in its file."""
+    return learn(shipped.recipe(name))
+
+
+def learn(how: dict) -> PopulationPrior:
+    """:func:`~bayescale.priors.from_curves` on the rows of a bundled data set that a recipe names (keys
+    ``dataset``, ``domain_column``, ``domain``, ``group``, ``x``, ``y``, ``law``, ``settings``)."""
+    from bayescale import datasets
+
+    data = datasets.load(how["dataset"])
+    corpus = data[data[how["domain_column"]] == how["domain"]]
+    with warnings.catch_warnings():
+        # the corpus's Laplace fits of real curves may warn per curve: those are not warnings about the prior
+        warnings.simplefilter("ignore")
+        return from_curves(corpus, how["law"], group=how["group"], x=how["x"], y=how["y"], **how["settings"])

@@ -134,10 +134,7 @@ def names() -> list[str]:
 
 def get(name: str) -> Preset:
     if name not in PRESETS:
-        from bayescale.priors import shipped
-
-        raise ValueError(f"unknown prior preset {name!r}; presets: {', '.join(PRESETS)}; population priors learned "
-                         f"from real curves: {', '.join(shipped.names())}")
+        raise ValueError(f"unknown prior preset {name!r}; presets: {', '.join(PRESETS)}")
     return PRESETS[name]
 
 

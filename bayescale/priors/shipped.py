@@ -8,7 +8,8 @@ bayescale ships one such prior per domain of the bundled ``revisiting_lang`` cur
 (Alabdulmohsin, Neyshabur and Zhai 2022, "Revisiting neural scaling laws in language and vision",
 NeurIPS; their benchmark's language half): ``power_law`` learned from every curve of the domain by
 ``from_curves`` with its defaults (one batched Laplace fit, ``pseudo_curves=1``). Each file records
-the recipe (data set, domain, columns, law, settings), so :func:`relearn` rebuilds it from the
+the recipe (data set, domain, columns, law, settings), so
+:func:`bayescale.priors.population.relearn` rebuilds it from the
 bundled data and the statistical test tier checks that it does. ``bs.fit(curve, "power_law",
 priors="revisiting_lm")`` uses one by name; :func:`learned_table` lists them.
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -87,25 +87,6 @@ def learned_table() -> pd.DataFrame:
                      "curves": len(r["curves"]), "x": r["x"], "y": r["y"], "reference inputs": reference,
                      "source": r["source"]})
     return pd.DataFrame(rows).set_index("prior")
-
-
-def relearn(name: str) -> PopulationPrior:
-    """Learn the shipped prior ``name`` again from the bundled data, by the recipe in its file."""
-    return learn(recipe(name))
-
-
-def learn(how: dict) -> PopulationPrior:
-    """:func:`~bayescale.priors.from_curves` on the rows of a bundled data set that a recipe names (keys
-    ``dataset``, ``domain_column``, ``domain``, ``group``, ``x``, ``y``, ``law``, ``settings``)."""
-    from bayescale import datasets
-    from bayescale.priors.population import from_curves
-
-    data = datasets.load(how["dataset"])
-    corpus = data[data[how["domain_column"]] == how["domain"]]
-    with warnings.catch_warnings():
-        # the corpus's Laplace fits of real curves may warn per curve: those are not warnings about the prior
-        warnings.simplefilter("ignore")
-        return from_curves(corpus, how["law"], group=how["group"], x=how["x"], y=how["y"], **how["settings"])
 
 
 def _record(name: str) -> dict:
