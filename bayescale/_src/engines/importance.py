@@ -1,14 +1,18 @@
-"""Importance-corrected Laplace: draws of a heavy-tailed proposal at the mode, reweighted to the posterior.
+"""Importance-corrected Laplace: draws of heavy-tailed proposals at the modes, reweighted to the posterior.
 
-For each unit, with mode :math:`\\hat z` and Laplace covariance
-:math:`\\Sigma = H(\\hat z)^{-1}`:
+For each unit, with the distinct local modes :math:`\\hat z_j` that the
+multi-start optimizer found (:func:`~bayescale._src.engines.base.find_mode`;
+one for most curves) and their Laplace covariances :math:`\\Sigma_j = H(\\hat z_j)^{-1}`:
 
-1. Half the proposals come from a multivariate Student-t
-   :math:`q_1 = t_\\nu(\\hat z, \\Sigma)`; their truncated importance weights
-   (Ionides 2008) give the posterior's mean :math:`\\mu` and covariance
-   :math:`S` (one step of adaptive importance sampling, which follows a
-   posterior that is skewed or lies on a curved ridge away from the mode).
-2. The other half come from :math:`q_2 = t_\\nu(\\mu, S)`.
+1. Half the proposals come from a mixture of multivariate Student-t's
+   :math:`q_1 = \\sum_j \\pi_j\\, t_\\nu(\\hat z_j, \\Sigma_j)`, weighted by each mode's
+   Laplace evidence :math:`\\pi_j \\propto e^{-U(\\hat z_j)} |\\Sigma_j|^{1/2}`; their truncated
+   importance weights (Ionides 2008), shared among the components by responsibility, move each
+   component to the weighted mean and covariance of its draws and reweight it by its share
+   (one step of mixture population Monte Carlo, Cappe, Douc, Guillin, Marin and Robert 2008,
+   "Adaptive importance sampling in general mixture classes"): this follows a posterior that
+   is skewed, lies on a curved ridge away from the mode, or has more than one basin.
+2. The other half come from that adapted mixture :math:`q_2`.
 3. Every draw :math:`z_i` is weighted against the deterministic mixture of
    both proposals (Veach and Guibas 1995; Owen and Zhou 2000),
    :math:`\\log w_i = -U(z_i) - \\log\\big(\\tfrac12 q_1(z_i) + \\tfrac12 q_2(z_i)\\big)`,
