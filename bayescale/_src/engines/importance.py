@@ -82,7 +82,7 @@ def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
 
 def reweigh(problem: Problem, settings: Settings, batch, split, mode) -> Draws:
     """Steps 1-5 of the module docstring from each unit's mode (``split``: the units' keys from ``split_keys``)."""
-    z, log_w, ok = _propose(problem, settings, batch, split[:, 1], mode)
+    z, log_w, ok = _propose(problem, settings, batch, split[:, 1], mode.others)
     smoothed, pareto_k = smooth(batch_mod.gather(log_w))
     draws = _resample(settings.chains, settings.draws, split[:, 2], z, batch_mod.shard(smoothed, batch_mod.mesh()))
     ess = 1.0 / np.sum(np.exp(2.0 * smoothed), axis=-1)
@@ -108,10 +108,10 @@ def smooth(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _propose(problem: Problem, settings: Settings, batch, keys, mode):
+def _propose(problem: Problem, settings: Settings, batch, keys, others):
     # one batched eigendecomposition for every mode of every unit (the best is the first): two LAPACK kernels in
     # one program can deadlock XLA's CPU pool (see small_linalg)
-    cov, proper = laplace.covariance(mode.others.hessian)
+    cov, proper = laplace.covariance(others.hessian)
     stages = settings.stages
     per_stage = num_proposals(settings) // stages
 
@@ -132,7 +132,7 @@ def _propose(problem: Problem, settings: Settings, batch, keys, mode):
                 proposals.append(_moments(z, log_w, proposals[-1], logs[-1]))
         return z, jnp.where(jnp.isfinite(log_w), log_w, -jnp.inf)
 
-    z, log_w = jax.vmap(one)(keys, batch, mode.others, cov, proper)
+    z, log_w = jax.vmap(one)(keys, batch, others, cov, proper)
     return z, log_w, proper[:, 0]
 
 
