@@ -55,3 +55,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "statistical" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs(request):
+    """In the statistical tier, drop JAX's in-memory compiled programs after each module (the persistent cache
+    keeps them cheap to reload): the tier's one process died twice in XLA's compiler after 63 tests (2026-12-04),
+    with dozens of large programs held."""
+    yield
+    if statistical_enabled(request.config):
+        import jax
+
+        jax.clear_caches()
