@@ -23,6 +23,7 @@ median from 0.0471 to 0.0421 on average over the 20 curves (13 of 20 better).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from importlib import resources
@@ -62,8 +63,14 @@ def load(path: str | Path) -> PopulationPrior:
 
 def names() -> list[str]:
     """Names of the population priors shipped with bayescale."""
+    return list(_names())
+
+
+@functools.cache
+def _names() -> tuple[str, ...]:
+    # the package's files do not change while it runs: list them once (every string prior of bs.fit asks)
     folder = resources.files(__package__).joinpath(_DATA)
-    return sorted(p.name[: -len(".json")] for p in folder.iterdir() if p.name.endswith(".json"))
+    return tuple(sorted(p.name[: -len(".json")] for p in folder.iterdir() if p.name.endswith(".json")))
 
 
 def learned(name: str) -> PopulationPrior:
@@ -90,7 +97,7 @@ def learned_table() -> pd.DataFrame:
 
 
 def _record(name: str) -> dict:
-    if name not in names():
+    if name not in _names():
         raise ValueError(f"no shipped population prior {name!r}; shipped: {', '.join(names())}")
     text = resources.files(__package__).joinpath(_DATA, f"{name}.json").read_text()
     return json.loads(text)

@@ -206,7 +206,7 @@ def _at_modes(modes, cov, proper, df) -> StudentTMixture:
     usable = modes.found & proper & small_linalg.is_factor(tril) & (modes.potential - modes.potential[0] < MODE_NATS)
     usable = usable.at[0].set(True)
     log_evidence = -modes.potential + jnp.sum(jnp.log(jnp.diagonal(tril, axis1=-2, axis2=-1)), axis=-1)
-    relative = jnp.where(usable, log_evidence - log_evidence[0], -jnp.inf)
+    relative = jnp.where(usable, log_evidence, -jnp.inf)
     relative = relative - jnp.max(relative)
     log_weights = jnp.where(usable, jnp.maximum(relative, jnp.log(MODE_FLOOR)), -jnp.inf)
     log_weights = log_weights - jax.scipy.special.logsumexp(log_weights)
