@@ -86,14 +86,19 @@ def test_pooled_fit_runs_the_whole_table_as_one_unit(power_table):
     assert np.isfinite(fit.hyper_summary()["r_hat"]).all()
 
 
-def test_cpu_chunks_of_ragged_engines():
+def test_cpu_chunks_of_capped_engines():
     """NUTS waits for the deepest tree of the batch at every step; ChEES for the longest trajectory among the
-    curves of the batch (each curve has its own), so both get the capped CPU chunks (measured in
-    benchmarks/README.md: 64 curves run 1.15-1.5x slower in one chunk than in chunks of 16); Laplace does not."""
-    for name in ("nuts", "chees"):
-        assert engines.get(name).ragged
-        assert batch_mod.auto_chunk_size(1000, num_devices=1, lockstep=engines.get(name).ragged) == batch_mod.CPU_NUTS_CHUNK
-    assert not engines.get("laplace").ragged and not engines.get("map").ragged
+    curves of the batch (each curve has its own); importance sampling's potential at every proposal of a wide
+    chunk does not stay in cache. All three get capped CPU chunks (measured in benchmarks/README.md); Laplace
+    and MAP do not."""
+    expected = {"nuts": batch_mod.CPU_NUTS_CHUNK, "chees": batch_mod.CPU_NUTS_CHUNK,
+                "importance": batch_mod.CPU_IMPORTANCE_CHUNK, "auto": batch_mod.CPU_IMPORTANCE_CHUNK}
+    for name, cap in expected.items():
+        assert engines.get(name).cpu_chunk == cap
+        assert batch_mod.auto_chunk_size(1000, num_devices=1, cpu_cap=engines.get(name).cpu_chunk) == cap
+    for name in ("laplace", "map"):
+        assert engines.get(name).cpu_chunk == 0
+        assert batch_mod.auto_chunk_size(1000, num_devices=1, cpu_cap=0) > batch_mod.CPU_NUTS_CHUNK
 
 
 # ---------------------------------------------------------------------- statistical tier

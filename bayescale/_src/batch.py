@@ -8,7 +8,8 @@
   chunk reuses the same program. By default the chunk size is chosen so that
   the draws of one chunk take at most a quarter of the memory of the device
   that holds them (the GPU's memory limit, or the host's RAM on CPU), and
-  NUTS and ChEES on CPU run 16 curves per chunk; see :func:`auto_chunk_size`.
+  engines that ask for it run at most 16 curves per chunk on CPU (NUTS, ChEES,
+  importance sampling); see :func:`auto_chunk_size`.
 - **Sharding.** With several JAX devices visible, the curve axis of every
   input is laid out across a one-dimensional mesh with
   ``NamedSharding(mesh, P("curves"))``; the vmapped engines are then split by
@@ -43,6 +44,7 @@ from bayescale._src.data import CurveBatch, bucket_size
 AXIS = "curves"
 MEMORY_FRACTION = 0.25
 CPU_NUTS_CHUNK = 16
+CPU_IMPORTANCE_CHUNK = 16
 
 
 class Chunk(NamedTuple):
@@ -65,7 +67,7 @@ def device_memory_bytes() -> int:
         return 8 * 2**30
 
 
-def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None, lockstep: bool = False,
+def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None, cpu_cap: int = 0,
                     host_bytes: int | None = None) -> int:
     """Curves per chunk so that one chunk's outputs use at most MEMORY_FRACTION of device memory.
 
@@ -73,23 +75,33 @@ def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None, lockst
     process) use at most that many bytes instead: ``bs.fit_stream`` bounds the
     memory of a whole run this way.
 
-    Engines whose steps vary in cost across the batch (``lockstep``: NUTS,
-    ChEES) are capped on CPU at CPU_NUTS_CHUNK curves: vmapped NUTS waits
-    at every step for the deepest tree in the batch, and a CPU gains nothing
-    from a wider batch to pay for that (measured: 100 power-law curves x 4
-    chains take 15 s in chunks of 1 to 10 curves and 24 s in one chunk of 100).
-    ChEES waits for the longest trajectory among the batch's curves (each
-    curve adapts its own; the longest is 1.8x the mean in chunks of 16, 2.6x
-    in chunks of 64): 64 power-law curves x 16 chains took 14-16 s in chunks
-    of 16 and 18-25 s in one chunk of 64 (benchmarks/README.md).
+    ``cpu_cap`` (an engine's ``cpu_chunk``; 0: none) caps the curves per device
+    on CPU, where a wider batch buys no parallelism and can cost time:
+
+    - Engines whose steps vary in cost across the batch (NUTS, ChEES,
+      CPU_NUTS_CHUNK): vmapped NUTS waits at every step for the deepest tree
+      in the batch (measured: 100 power-law curves x 4 chains take 15 s in
+      chunks of 1 to 10 curves and 24 s in one chunk of 100). ChEES waits for
+      the longest trajectory among the batch's curves (each curve adapts its
+      own; the longest is 1.8x the mean in chunks of 16, 2.6x in chunks of
+      64): 64 power-law curves x 16 chains took 14-16 s in chunks of 16 and
+      18-25 s in one chunk of 64 (benchmarks/README.md).
+    - Importance sampling (CPU_IMPORTANCE_CHUNK): the potential at 4,000
+      proposals of every curve of a chunk is one array of curves x proposals
+      x points, gigabytes for a few hundred curves, which the CPU then pages
+      in and streams from memory. Measured on 500 power-law curves of 20-60
+      points (benchmarks/README.md): ``importance`` 13.8-15.1 ms per curve in
+      chunks of 16, 15.0 in chunks of 32, 16.9 in chunks of 64, 18.5 in one
+      chunk per bucket; ``auto`` 19.8 in chunks of 16 (22.4-24.3 in chunks of
+      8) against 22.1-27.8.
     """
     num_devices = num_devices or jax.device_count()
     if host_bytes is None:
         per_device = max(1, int(MEMORY_FRACTION * device_memory_bytes() // max(bytes_per_curve, 1)))
     else:
         per_device = max(1, int(host_bytes // (max(bytes_per_curve, 1) * num_devices)))
-    if lockstep and jax.default_backend() == "cpu":
-        per_device = min(per_device, CPU_NUTS_CHUNK)
+    if cpu_cap and jax.default_backend() == "cpu":
+        per_device = min(per_device, cpu_cap)
     return per_device * num_devices
 
 

@@ -365,7 +365,7 @@ def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype, mem
     if chunk_size is None:
         per_curve = (getattr(settings, "chains", 1) * getattr(settings, "draws", 1) * (3 * problem.dim + 6)
                      * np.dtype(dtype).itemsize)
-        chunk_size = batch_mod.auto_chunk_size(per_curve, lockstep=engine.ragged, host_bytes=memory)
+        chunk_size = batch_mod.auto_chunk_size(per_curve, cpu_cap=engine.cpu_chunk, host_bytes=memory)
     chunks = list(batch_mod.plan(batch, int(chunk_size), fixed=fixed, one_width=one_width))
     calls = [Unit(batch_mod.take(batch, c), batch_mod.take(keys, c), len(c.index), True, c.index) for c in chunks]
     num_curves = batch.log_y.shape[0]

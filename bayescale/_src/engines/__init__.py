@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, NamedTuple
 
+from bayescale._src.batch import CPU_IMPORTANCE_CHUNK, CPU_NUTS_CHUNK
 from bayescale._src.engines import auto, chees, importance, laplace, nuts
 from bayescale._src.engines import map as map_engine
 from bayescale._src.engines.base import Draws, missing
@@ -45,12 +46,13 @@ class Engine(NamedTuple):
         r_hat and ESS are defined (and the mode's Hessian is not the verdict).
     description
         One line for ``bayescale fit --help`` and error messages.
-    ragged
-        True when the cost of a transition varies across a batch, so that a
-        vmapped batch waits at every step for its slowest member: NUTS trees
-        differ in depth from chain to chain; ChEES trajectories are equal for
-        the chains of a unit but differ in length between units. CPU chunks
-        are then capped (see :func:`bayescale._src.batch.auto_chunk_size`).
+    cpu_chunk
+        At most this many curves per chunk on CPU (0: the memory rule alone;
+        see :func:`bayescale._src.batch.auto_chunk_size`). NUTS and ChEES,
+        because a vmapped batch waits at every step for its slowest member
+        (NUTS trees differ in depth from chain to chain; ChEES trajectories
+        differ in length between units); importance sampling, because the
+        potential at every proposal of a wide chunk does not stay in cache.
     """
 
     name: str
@@ -59,7 +61,7 @@ class Engine(NamedTuple):
     posterior: bool
     markov: bool
     description: str
-    ragged: bool = False
+    cpu_chunk: int = 0
 
     def settings(self, **options: Any):
         """The engine's settings from keywords; keywords the engine does not use are ignored."""
@@ -68,14 +70,16 @@ class Engine(NamedTuple):
 
 _REGISTRY: dict[str, Engine] = {
     "nuts": Engine("nuts", nuts.Settings, nuts.run, True, True,
-                   "NumPyro NUTS, vmapped over curves and chains (calibrated, slowest)", ragged=True),
+                   "NumPyro NUTS, vmapped over curves and chains (calibrated, slowest)", cpu_chunk=CPU_NUTS_CHUNK),
     "chees": Engine("chees", chees.Settings, chees.run, True, True,
                     "ChEES-HMC (blackjax): many short chains per curve in lockstep, one adapted trajectory length",
-                    ragged=True),
+                    cpu_chunk=CPU_NUTS_CHUNK),
     "auto": Engine("auto", auto.Settings, auto.run, True, False,
-                   "importance-corrected Laplace (PSIS), NUTS for the curves where it fails (pareto_k > 0.7)"),
+                   "importance-corrected Laplace (PSIS), NUTS for the curves where it fails (pareto_k > 0.7)",
+                   cpu_chunk=CPU_IMPORTANCE_CHUNK),
     "importance": Engine("importance", importance.Settings, importance.run, True, False,
-                         "Laplace reweighted by Pareto-smoothed importance sampling, no fallback (see pareto_k)"),
+                         "Laplace reweighted by Pareto-smoothed importance sampling, no fallback (see pareto_k)",
+                         cpu_chunk=CPU_IMPORTANCE_CHUNK),
     "laplace": Engine("laplace", laplace.Settings, laplace.run, True, False,
                       "Gaussian at the mode in the unconstrained space (fast; narrow for multi-term laws)"),
     "map": Engine("map", map_engine.Settings, map_engine.run, False, False, "the posterior mode alone (fastest)"),

@@ -150,8 +150,8 @@ def escalated(problem: Problem, settings: nuts.Settings, batch, split, mode, z: 
     source, unique = distinct(split, index)
     per_curve = settings.chains * (settings.draws + settings.warmup // 8) * (3 * problem.dim + 6) * z.itemsize
     stats: dict[str, np.ndarray] = {}
-    for units, sub_batch, sub_split, sub_mode in subsets(batch, split, mode, unique,
-                                                         batch_mod.auto_chunk_size(per_curve, lockstep=True)):
+    width = batch_mod.auto_chunk_size(per_curve, cpu_cap=batch_mod.CPU_NUTS_CHUNK)
+    for units, sub_batch, sub_split, sub_mode in subsets(batch, split, mode, unique, width):
         out = batch_mod.gather(nuts._sample(problem, settings, sub_batch, sub_split, sub_mode))
         z[units] = out.z[: len(units)]
         for name, values in out.stats.items():
