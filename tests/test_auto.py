@@ -2,13 +2,14 @@
 
 import warnings
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from fixtures import CHUNK, fit_like, power_curves
 
 import bayescale as bs
-from bayescale._src import diagnostics
-from bayescale._src.engines import auto, importance
+from bayescale._src import diagnostics, fitting
+from bayescale._src.engines import auto, importance, nuts
 
 
 def test_auto_serves_easy_curves_by_importance(power_auto, power_nuts):
@@ -32,17 +33,32 @@ def test_importance_method_is_auto_without_fallback(power_table, power_auto):
     np.testing.assert_array_equal(fit.curve_stats["pareto_k"], power_auto.curve_stats["pareto_k"])
 
 
-def test_escalated_curves_are_the_nuts_draws(power_table, power_nuts, monkeypatch):
-    # every curve escalates: the sampler pass then runs NUTS on the same modes and keys as method="nuts"
+def test_escalated_curves_are_nuts_draws_started_at_the_importance_draws(power_table, power_auto, power_nuts,
+                                                                          monkeypatch):
+    """Every curve escalates (no second pass): NUTS then samples each, its chains started at the first draws of
+    the importance pass's chains (the importance fit's draws), not at the mode."""
     defaults = {**auto.Settings._field_defaults, "max_pareto_k": -np.inf, "retry_stages": 0}
     monkeypatch.setattr(auto.Settings.__new__, "__defaults__", tuple(defaults.values()))
+    sample, starts = nuts._sample, []
+
+    def recording(problem, settings, batch, split, mode, z0=None):
+        starts.append(fitting.constrain(problem, batch, jnp.asarray(z0)[:, :, None]))
+        return sample(problem, settings, batch, split, mode, z0)
+
+    monkeypatch.setattr(nuts, "_sample", recording)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.FitWarning)
         fit = fit_like(power_table, "auto")
     assert list(fit.served) == ["nuts"] * 3
+    assert len(starts) == 1
     for name in ("E", "alpha", "A", "sigma"):
-        np.testing.assert_array_equal(fit.posterior[name], power_nuts.posterior[name])
-    np.testing.assert_array_equal(fit.sample_stats["diverging"], power_nuts.sample_stats["diverging"])
+        np.testing.assert_allclose(np.asarray(starts[0][name])[:3, :, 0], power_auto.posterior[name][:, :, 0],
+                                   rtol=1e-10)
+        # NUTS draws, not the importance draws they started from; the same posterior as method="nuts"
+        assert not np.array_equal(fit.posterior[name], power_auto.posterior[name])
+        a, b = fit.posterior[name].reshape(3, -1), power_nuts.posterior[name].reshape(3, -1)
+        np.testing.assert_array_less(np.abs(a.mean(1) - b.mean(1)), 0.5 * b.std(axis=1))
+    assert fit.sample_stats["diverging"].shape == power_nuts.sample_stats["diverging"].shape
     assert not fit.diagnostics()["max_r_hat"].isna().any()
 
 

@@ -14,7 +14,13 @@
    :math:`\\hat k` is then at most ``max_pareto_k`` keep these draws.
 4. The other units -- a posterior with heavy or curved tails, several modes, a
    flat direction -- are sampled with NUTS (:mod:`bayescale._src.engines.nuts`)
-   in a last batched pass over just those units, started from their modes.
+   in a last batched pass over just those units. Each chain starts at one of the
+   unit's resampled importance draws (of the second pass where it ran): an
+   approximate posterior draw, so that where the posterior has several basins
+   the chains start in them in about the proportion of their mass, rather than
+   all at the best mode, from which NUTS rarely crosses to another basin
+   (measured on mmf, benchmarks/README.md). Chains that do not mix across
+   basins show in ``r_hat``.
 
 Each unit's statistics say which engine served it (``engine``: ``"importance"``
 or ``"nuts"``), its ``pareto_k`` (of the pass whose draws it kept) and
@@ -71,13 +77,15 @@ def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
     unit_stats["importance_stages"] = np.full(len(unit_stats["pareto_k"]), first_settings.stages)
     mode_ok = np.asarray(batch_mod.gather(first.mode_ok))
     escalate = ~(unit_stats["pareto_k"] <= settings.max_pareto_k) | ~mode_ok
-    z = None
+    z = starts = None
     if settings.retry_stages and (escalate & mode_ok).any():
         z = np.array(batch_mod.gather(first.z))
+        starts = z[:, :, 0].copy()
         longer = first_settings._replace(stages=settings.retry_stages, proposals=settings.retry_proposals)
         retried = np.flatnonzero(escalate & mode_ok)
         unit_stats["importance_stages"][retried] = settings.retry_stages
         second = retry(problem, longer, batch, split, mode, retried)
+        starts[retried] = second["z"][:, :, 0]
         good = second["pareto_k"] <= settings.max_pareto_k
         z[retried[good]] = second["z"][good]
         for name in ("pareto_k", "ess_importance"):
@@ -86,8 +94,11 @@ def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
     unit_stats["engine"] = np.where(escalate, SAMPLER, IMPORTANCE)
     if not escalate.any():
         return first._replace(z=first.z if z is None else z, unit_stats=unit_stats)
-    z, stats = escalated(problem, part(settings, nuts)._replace(progress=False), batch, split, mode,
-                         np.array(batch_mod.gather(first.z)) if z is None else z, np.flatnonzero(escalate))
+    if z is None:
+        z = np.array(batch_mod.gather(first.z))
+        starts = z[:, :, 0].copy()
+    z, stats = escalated(problem, part(settings, nuts)._replace(progress=False), batch, split, mode, z, starts,
+                         np.flatnonzero(escalate))
     return Draws(z, stats, first.mode, first.mode_ok, unit_stats)
 
 
@@ -120,10 +131,11 @@ def distinct(split, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return source, np.unique(source)
 
 
-def subsets(batch, split, mode, index: np.ndarray, width: int, fixed: bool = False):
+def subsets(batch, split, mode, index: np.ndarray, width: int, fixed: bool = False, starts=None):
     """The units ``index`` as sub-batches ``(units, batch, split, mode)`` of at most ``width`` units, each
     padded (repeating its last unit) to a power of two times the device count so that few programs compile;
-    ``fixed``: every sub-batch padded to ``width`` (one program)."""
+    ``fixed``: every sub-batch padded to ``width`` (one program). With ``starts`` (an array over all units),
+    each sub-batch also has its rows of it."""
     host_batch, host_split, host_mode = batch_mod.gather((batch, split, mode))
     multiple = jax.device_count()
     dtype = host_batch.log_y.dtype
@@ -135,12 +147,15 @@ def subsets(batch, split, mode, index: np.ndarray, width: int, fixed: bool = Fal
         rows = np.concatenate([units, np.repeat(units[-1:], size - len(units))])
         pick = lambda a: np.asarray(a)[rows]  # noqa: E731
         where = batch_mod.mesh()
-        yield (units, batch_mod.shard(to_device(jax.tree_util.tree_map(pick, host_batch), dtype), where),
+        sub = (units, batch_mod.shard(to_device(jax.tree_util.tree_map(pick, host_batch), dtype), where),
                batch_mod.shard(host_split[rows], where), batch_mod.shard(jax.tree_util.tree_map(pick, host_mode), where))
+        yield sub if starts is None else (*sub, batch_mod.shard(pick(starts), where))
 
 
-def escalated(problem: Problem, settings: nuts.Settings, batch, split, mode, z: np.ndarray, index: np.ndarray):
-    """``z`` with the units ``index`` replaced by NUTS draws, and NUTS's per-draw statistics for every unit.
+def escalated(problem: Problem, settings: nuts.Settings, batch, split, mode, z: np.ndarray, starts: np.ndarray,
+              index: np.ndarray):
+    """``z`` with the units ``index`` replaced by NUTS draws, and NUTS's per-draw statistics for every unit;
+    ``starts [units, chains, dim]``: where each unit's chains start.
 
     Units that repeat another (the padding of a chunk repeats its last curve,
     key included) are sampled once. The units run in chunks of at most the
@@ -151,8 +166,8 @@ def escalated(problem: Problem, settings: nuts.Settings, batch, split, mode, z: 
     per_curve = settings.chains * (settings.draws + settings.warmup // 8) * (3 * problem.dim + 6) * z.itemsize
     stats: dict[str, np.ndarray] = {}
     width = batch_mod.auto_chunk_size(per_curve, cpu_cap=batch_mod.CPU_NUTS_CHUNK)
-    for units, sub_batch, sub_split, sub_mode in subsets(batch, split, mode, unique, width):
-        out = batch_mod.gather(nuts._sample(problem, settings, sub_batch, sub_split, sub_mode))
+    for units, sub_batch, sub_split, sub_mode, sub_starts in subsets(batch, split, mode, unique, width, starts=starts):
+        out = batch_mod.gather(nuts._sample(problem, settings, sub_batch, sub_split, sub_mode, sub_starts))
         z[units] = out.z[: len(units)]
         for name, values in out.stats.items():
             if name not in stats:
