@@ -124,6 +124,22 @@ def test_newton_converges_on_known_targets(dtype):
         np.testing.assert_allclose(infos.z, np.broadcast_to(target, infos.z.shape), atol=tol)
 
 
+def test_newton_stops_at_a_minimum_and_not_at_a_saddle():
+    """A run stops once a full Newton step would gain < 1e-10 nats at a positive-definite Hessian: a quadratic
+    after a few (damped) steps; more allowed steps change nothing. Beside a saddle
+    the gradient is as small, but the run keeps stepping (f = z0^2 - z1^2 + z1^4 from z1 = 1e-9)."""
+    quadratic = lambda z: jnp.sum(jnp.asarray([1e-3, 1.0, 1e3]) * (z - 2.0) ** 2)  # noqa: E731
+    short, long = (newton.minimize(quadratic, jnp.asarray([0.0, 5.0, -3.0]), n) for n in (60, 1000))
+    assert int(short.steps) <= 8 and int(long.steps) == int(short.steps)
+    np.testing.assert_array_equal(short.z, long.z)
+    saddle = lambda z: z[0] ** 2 - z[1] ** 2 + z[1] ** 4  # noqa: E731
+    info = newton.minimize(saddle, jnp.asarray([0.5, 1e-9]), 60)
+    assert int(info.steps) > 20
+    np.testing.assert_allclose(np.abs(info.z), [0.0, 2**-0.5], atol=1e-6)
+    # a start where the objective is not finite is dead after its evaluation
+    assert int(newton.minimize(lambda z: jnp.sum(jnp.log(z)), jnp.asarray([-1.0, 1.0]), 60).steps) == 1
+
+
 def test_newton_never_accepts_a_worse_point():
     objective = lambda z: jnp.sum(z**4 - 3 * z**2 + z)  # noqa: E731  (non-convex: Newton alone would climb)
     z0 = jnp.asarray([0.1, -0.2, 0.05])

@@ -1,4 +1,4 @@
-"""Damped Newton minimization with a fixed number of steps, for use under vmap.
+"""Damped Newton minimization with at most a fixed number of steps, for use under vmap.
 
 Each step solves
 
@@ -24,9 +24,18 @@ data_constrained (4 against 0) lost a little (benchmarks/README.md).
 ``H`` is the exact Hessian by default (MAP: problems here have a handful of parameters, so it is
 cheap); an objective may supply its own curvature instead, as the Huber
 objective does with its iteratively reweighted Gauss-Newton matrix
-(:mod:`bayescale._src.engines.huber`). A fixed step count and masked updates
-keep a batch in lock step: under ``vmap`` a ``while_loop`` would run until the
-slowest member finished.
+(:mod:`bayescale._src.engines.huber`).
+
+A run is *done* once it stands at a minimum to within ``1e-10`` nats: the
+Hessian is positive-definite and half the Newton decrement
+:math:`\tfrac12 g^T H^{-1} g` (the decrease that a full Newton step would
+give; Boyd and Vandenberghe 2004, section 9.5) is below that; or once ten
+rejected steps in a row have raised the damping to ``1e8``; or when its start
+has no finite objective. Under ``vmap`` the loop runs until every run of the
+batch is done or ``num_steps`` steps have passed, finished runs frozen:
+measured on power-law curves, the 16 starts of a chunk of 16 curves were all
+done after 32-44 of the 60 steps; a saddle (indefinite Hessian) never counts as
+done, so a run beside one keeps stepping away from it.
 """
 
 from __future__ import annotations
@@ -38,6 +47,8 @@ import jax.numpy as jnp
 
 # smallest |eigenvalue| of the curvature a step divides by
 EIGEN_FLOOR = 1e-8
+DECREMENT = 1e-10  # a run is at its minimum when a full Newton step would gain less than this (nats)
+STUCK = 1e8  # ... or when rejected steps have raised the damping this far
 
 # local(z) -> (value, gradient, curvature matrix) of the objective at z
 LocalModel = Callable[[jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
@@ -49,15 +60,18 @@ class NewtonState(NamedTuple):
     grad: jax.Array
     hessian: jax.Array
     damping: jax.Array
+    done: jax.Array  # no further step can change the run (see the module docstring)
 
 
 class NewtonInfo(NamedTuple):
-    """Result of :func:`minimize`: the final state and how far it is from a stationary point."""
+    """Result of :func:`minimize`: the final state, how far it is from a stationary point, and the steps taken
+    (the evaluation of the start counts as one)."""
 
     z: jax.Array
     value: jax.Array
     grad_norm: jax.Array
     hessian: jax.Array
+    steps: jax.Array
 
 
 def exact(objective: Callable[[jax.Array], jax.Array]) -> LocalModel:
@@ -89,7 +103,7 @@ def init(z: jax.Array, damping: float = 1e-3) -> NewtonState:
     """
     dim = z.shape[-1]
     return NewtonState(z, jnp.asarray(jnp.inf, z.dtype), jnp.zeros_like(z), jnp.eye(dim, dtype=z.dtype),
-                       jnp.asarray(damping, z.dtype))
+                       jnp.asarray(damping, z.dtype), jnp.asarray(False))
 
 
 def build_kernel(local: LocalModel, ridge: float = 1.0) -> Callable[[NewtonState], NewtonState]:
@@ -98,8 +112,11 @@ def build_kernel(local: LocalModel, ridge: float = 1.0) -> Callable[[NewtonState
     def kernel(state: NewtonState) -> NewtonState:
         values, vectors = jnp.linalg.eigh(0.5 * (state.hessian + state.hessian.T))
         curvature = jnp.maximum(jnp.abs(values), EIGEN_FLOOR)
+        projected = vectors.T @ state.grad
         # (|H| + lambda (|H| + r I))^-1 g in the eigenbasis of H: no other factorization
-        step = -vectors @ ((vectors.T @ state.grad) / (curvature * (1.0 + state.damping) + state.damping * ridge))
+        step = -vectors @ (projected / (curvature * (1.0 + state.damping) + state.damping * ridge))
+        at_minimum = (jnp.all(values > 0) & jnp.isfinite(state.value)
+                      & (0.5 * jnp.sum(projected**2 / curvature) < DECREMENT))
         # an unevaluated state (value +inf) steps nowhere: its first step evaluates the start
         step = jnp.where(jnp.all(jnp.isfinite(step)) & jnp.isfinite(state.value), step, 0.0)
         candidate = state.z + step
@@ -109,8 +126,10 @@ def build_kernel(local: LocalModel, ridge: float = 1.0) -> Callable[[NewtonState
         evaluated = jnp.isfinite(state.value)
         damping = jnp.where(evaluated, jnp.where(better, state.damping * 0.3, state.damping * 10.0), state.damping)
         damping = jnp.clip(damping, 1e-12, 1e12)
+        new_value = pick(value, state.value)
+        done = at_minimum | (damping >= STUCK) | ~jnp.isfinite(new_value)  # evaluated and still +inf: a dead start
         return NewtonState(
-            pick(candidate, state.z), pick(value, state.value), pick(grad, state.grad), pick(hess, state.hessian), damping
+            pick(candidate, state.z), new_value, pick(grad, state.grad), pick(hess, state.hessian), damping, done
         )
 
     return kernel
@@ -118,12 +137,18 @@ def build_kernel(local: LocalModel, ridge: float = 1.0) -> Callable[[NewtonState
 
 def minimize(objective: Callable | None, z0: jax.Array, num_steps: int = 60, *,
              local: LocalModel | None = None, ridge: float = 1.0) -> NewtonInfo:
-    """Minimize ``objective`` from ``z0`` with ``num_steps`` damped Newton steps (after evaluating ``z0``).
+    """Minimize ``objective`` from ``z0`` with at most ``num_steps`` damped Newton steps (after evaluating
+    ``z0``), fewer once the run is done (see the module docstring).
 
     Give either ``objective`` (exact derivatives) or ``local`` (a value,
     gradient and curvature of one's own).
     """
     local = local if local is not None else exact(objective)
     kernel = build_kernel(local, ridge)
-    state = jax.lax.fori_loop(0, num_steps + 1, lambda _, s: kernel(s), init(z0))
-    return NewtonInfo(state.z, state.value, jnp.linalg.norm(state.grad), state.hessian)
+
+    def more(carry):
+        step, state = carry
+        return (step <= num_steps) & ~state.done
+
+    steps, state = jax.lax.while_loop(more, lambda carry: (carry[0] + 1, kernel(carry[1])), (0, init(z0)))
+    return NewtonInfo(state.z, state.value, jnp.linalg.norm(state.grad), state.hessian, steps)
