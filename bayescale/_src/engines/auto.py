@@ -42,7 +42,11 @@ from bayescale._src.engines.base import Draws, missing, start
 from bayescale._src.problem import Problem, to_device
 
 IMPORTANCE, SAMPLER = "importance", "nuts"
-RETRY_CHUNK = 16  # units per call of the second importance pass
+# units per call of the second importance pass: every call is padded to this width (one program per bucket), and a
+# fit's chunks of 16 curves (CPU_IMPORTANCE_CHUNK) hold one or two such units on most designs, so 16 paid for 8-16
+# idle copies of 24,000 proposals. Measured, auto's second call (benchmarks/README.md): 500 power-law curves
+# 21-25 ms per curve at 16, 16-17 at 4, 15.0-15.6 at 2, 14-18 at 1; 200 nearly flat curves 50 at 16, 30 at 2.
+RETRY_CHUNK = 2
 
 
 class Settings(NamedTuple):
