@@ -9,7 +9,7 @@ from fixtures import CHUNK, fit_like, power_curves
 
 import bayescale as bs
 from bayescale._src import diagnostics, fitting
-from bayescale._src.engines import auto, importance, nuts
+from bayescale._src.engines import auto, base, importance, nuts
 
 
 def test_auto_serves_easy_curves_by_importance(power_auto, power_nuts):
@@ -33,33 +33,52 @@ def test_importance_method_is_auto_without_fallback(power_table, power_auto):
     np.testing.assert_array_equal(fit.curve_stats["pareto_k"], power_auto.curve_stats["pareto_k"])
 
 
-def test_escalated_curves_are_nuts_draws_started_at_the_importance_draws(power_table, power_auto, power_nuts,
-                                                                          monkeypatch):
-    """Every curve escalates (no second pass): NUTS then samples each, its chains started at the first draws of
-    the importance pass's chains (the importance fit's draws), not at the mode."""
+def test_escalated_curves_are_the_nuts_draws(power_table, power_nuts, monkeypatch):
+    # every curve escalates, none has a second mode: the sampler pass then runs NUTS on the same modes, keys and
+    # Laplace starts as method="nuts"
     defaults = {**auto.Settings._field_defaults, "max_pareto_k": -np.inf, "retry_stages": 0}
     monkeypatch.setattr(auto.Settings.__new__, "__defaults__", tuple(defaults.values()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.FitWarning)
+        fit = fit_like(power_table, "auto")
+    assert list(fit.served) == ["nuts"] * 3
+    for name in ("E", "alpha", "A", "sigma"):
+        np.testing.assert_array_equal(fit.posterior[name], power_nuts.posterior[name])
+    np.testing.assert_array_equal(fit.sample_stats["diverging"], power_nuts.sample_stats["diverging"])
+    assert not fit.diagnostics()["max_r_hat"].isna().any()
+
+
+def test_chains_of_a_curve_with_several_modes_start_at_its_importance_draws(power_table, power_auto, power_nuts,
+                                                                             monkeypatch):
+    """Where a second mode was found, NUTS's chains start at the first draws of the importance pass's chains
+    (the importance fit's draws), not at draws of the Laplace approximation at the best mode."""
+    defaults = {**auto.Settings._field_defaults, "max_pareto_k": -np.inf, "retry_stages": 0}
+    monkeypatch.setattr(auto.Settings.__new__, "__defaults__", tuple(defaults.values()))
+    monkeypatch.setattr(auto, "several_modes", lambda others: np.ones(len(others.found), bool))
     sample, starts = nuts._sample, []
 
-    def recording(problem, settings, batch, split, mode, z0=None):
+    def recording(problem, settings, batch, split, mode, z0=None, start_at_z0=None):
         starts.append(fitting.constrain(problem, batch, jnp.asarray(z0)[:, :, None]))
-        return sample(problem, settings, batch, split, mode, z0)
+        return sample(problem, settings, batch, split, mode, z0, start_at_z0)
 
     monkeypatch.setattr(nuts, "_sample", recording)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.FitWarning)
         fit = fit_like(power_table, "auto")
-    assert list(fit.served) == ["nuts"] * 3
-    assert len(starts) == 1
+    assert list(fit.served) == ["nuts"] * 3 and len(starts) == 1
     for name in ("E", "alpha", "A", "sigma"):
         np.testing.assert_allclose(np.asarray(starts[0][name])[:3, :, 0], power_auto.posterior[name][:, :, 0],
                                    rtol=1e-10)
-        # NUTS draws, not the importance draws they started from; the same posterior as method="nuts"
-        assert not np.array_equal(fit.posterior[name], power_auto.posterior[name])
+        # NUTS draws from other starts than method="nuts"'s, of the same posterior
+        assert not np.array_equal(fit.posterior[name], power_nuts.posterior[name])
         a, b = fit.posterior[name].reshape(3, -1), power_nuts.posterior[name].reshape(3, -1)
         np.testing.assert_array_less(np.abs(a.mean(1) - b.mean(1)), 0.5 * b.std(axis=1))
-    assert fit.sample_stats["diverging"].shape == power_nuts.sample_stats["diverging"].shape
-    assert not fit.diagnostics()["max_r_hat"].isna().any()
+
+
+def test_several_modes_needs_a_second_mode_within_mode_nats():
+    others = base.Modes(z=np.zeros((3, 2, 1)), potential=np.array([[0.0, 3.0], [0.0, 30.0], [0.0, 3.0]]),
+                        hessian=np.zeros((3, 2, 1, 1)), found=np.array([[True, True], [True, True], [True, False]]))
+    assert auto.several_modes(others).tolist() == [True, False, False]
 
 
 def test_curves_the_first_pass_fails_get_a_second_importance_pass(power_table, power_nuts, monkeypatch):

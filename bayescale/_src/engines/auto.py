@@ -14,13 +14,17 @@
    :math:`\\hat k` is then at most ``max_pareto_k`` keep these draws.
 4. The other units -- a posterior with heavy or curved tails, several modes, a
    flat direction -- are sampled with NUTS (:mod:`bayescale._src.engines.nuts`)
-   in a last batched pass over just those units. Each chain starts at one of the
-   unit's resampled importance draws (of the second pass where it ran): an
-   approximate posterior draw, so that where the posterior has several basins
-   the chains start in them in about the proportion of their mass, rather than
-   all at the best mode, from which NUTS rarely crosses to another basin
-   (measured on mmf, benchmarks/README.md). Chains that do not mix across
-   basins show in ``r_hat``.
+   in a last batched pass over just those units. Where the multi-start found a
+   second local mode (within ``MODE_NATS`` of the best), each chain starts at one
+   of the unit's resampled importance draws (of the second pass where it ran):
+   approximate posterior draws, so that the chains start in the basins in about
+   the proportion of their mass, rather than all at the best mode, from which
+   NUTS rarely crosses to another basin (mmf: the NUTS-served data sets covered
+   x0 0.70 from the mode, 0.85 from the draws; benchmarks/README.md). Chains that
+   do not mix across basins show in ``r_hat``. Elsewhere chains start at draws
+   of the Laplace approximation: on a unimodal posterior with a heavy tail,
+   chains started at importance draws far out in it adapted their step sizes
+   apart and mixed worse (a nearly flat curve: bulk ESS 21 against 302).
 
 Each unit's statistics say which engine served it (``engine``: ``"importance"``
 or ``"nuts"``), its ``pareto_k`` (of the pass whose draws it kept) and
@@ -102,8 +106,15 @@ def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
         z = np.array(batch_mod.gather(first.z))
         starts = z[:, :, 0].copy()
     z, stats = escalated(problem, part(settings, nuts)._replace(progress=False), batch, split, mode, z, starts,
-                         np.flatnonzero(escalate))
+                         several_modes(batch_mod.gather(mode.others)), np.flatnonzero(escalate))
     return Draws(z, stats, first.mode, first.mode_ok, unit_stats)
+
+
+def several_modes(others) -> np.ndarray:
+    """Per unit: did the multi-start find a second local mode within ``MODE_NATS`` of the best (``others``: the
+    units' :class:`~bayescale._src.engines.base.Modes`, on the host)?"""
+    gap = np.asarray(others.potential[:, 1]) - np.asarray(others.potential[:, 0])
+    return np.asarray(others.found[:, 1]) & (gap < importance.MODE_NATS)
 
 
 def retry(problem: Problem, settings: importance.Settings, batch, split, mode, index: np.ndarray) -> dict:
@@ -135,11 +146,11 @@ def distinct(split, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return source, np.unique(source)
 
 
-def subsets(batch, split, mode, index: np.ndarray, width: int, fixed: bool = False, starts=None):
+def subsets(batch, split, mode, index: np.ndarray, width: int, fixed: bool = False, extra=None):
     """The units ``index`` as sub-batches ``(units, batch, split, mode)`` of at most ``width`` units, each
     padded (repeating its last unit) to a power of two times the device count so that few programs compile;
-    ``fixed``: every sub-batch padded to ``width`` (one program). With ``starts`` (an array over all units),
-    each sub-batch also has its rows of it."""
+    ``fixed``: every sub-batch padded to ``width`` (one program). With ``extra`` (a tree of arrays over all
+    units), each sub-batch also has its rows of it."""
     host_batch, host_split, host_mode = batch_mod.gather((batch, split, mode))
     multiple = jax.device_count()
     dtype = host_batch.log_y.dtype
@@ -153,13 +164,14 @@ def subsets(batch, split, mode, index: np.ndarray, width: int, fixed: bool = Fal
         where = batch_mod.mesh()
         sub = (units, batch_mod.shard(to_device(jax.tree_util.tree_map(pick, host_batch), dtype), where),
                batch_mod.shard(host_split[rows], where), batch_mod.shard(jax.tree_util.tree_map(pick, host_mode), where))
-        yield sub if starts is None else (*sub, batch_mod.shard(pick(starts), where))
+        yield sub if extra is None else (*sub, batch_mod.shard(jax.tree_util.tree_map(pick, extra), where))
 
 
 def escalated(problem: Problem, settings: nuts.Settings, batch, split, mode, z: np.ndarray, starts: np.ndarray,
-              index: np.ndarray):
+              start_at: np.ndarray, index: np.ndarray):
     """``z`` with the units ``index`` replaced by NUTS draws, and NUTS's per-draw statistics for every unit;
-    ``starts [units, chains, dim]``: where each unit's chains start.
+    ``starts [units, chains, dim]``: where each unit's chains start where ``start_at [units]`` is True (elsewhere
+    at draws of the Laplace approximation).
 
     Units that repeat another (the padding of a chunk repeats its last curve,
     key included) are sampled once. The units run in chunks of at most the
@@ -170,8 +182,9 @@ def escalated(problem: Problem, settings: nuts.Settings, batch, split, mode, z: 
     per_curve = settings.chains * (settings.draws + settings.warmup // 8) * (3 * problem.dim + 6) * z.itemsize
     stats: dict[str, np.ndarray] = {}
     width = batch_mod.auto_chunk_size(per_curve, cpu_cap=batch_mod.CPU_NUTS_CHUNK)
-    for units, sub_batch, sub_split, sub_mode, sub_starts in subsets(batch, split, mode, unique, width, starts=starts):
-        out = batch_mod.gather(nuts._sample(problem, settings, sub_batch, sub_split, sub_mode, sub_starts))
+    for units, sub_batch, sub_split, sub_mode, (sub_starts, sub_start_at) in subsets(batch, split, mode, unique,
+                                                                                      width, extra=(starts, start_at)):
+        out = batch_mod.gather(nuts._sample(problem, settings, sub_batch, sub_split, sub_mode, sub_starts, sub_start_at))
         z[units] = out.z[: len(units)]
         for name, values in out.stats.items():
             if name not in stats:

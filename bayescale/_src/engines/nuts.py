@@ -4,7 +4,8 @@ NumPyro's functional NUTS (``numpyro.infer.hmc.hmc``) is vmapped over chains
 and then over units; warmup (dual-averaging step size, windowed mass-matrix
 adaptation; Hoffman and Gelman 2014) and sampling are ``lax.scan`` loops.
 Chains start from draws of the Laplace approximation at each unit's MAP (or
-from given positions: ``auto`` starts them at its importance draws), and the
+from given positions: ``auto`` starts them at its importance draws where the
+posterior has several basins), and the
 inverse mass matrix starts at the Laplace covariance, so warmup begins with
 the right scales.
 """
@@ -86,12 +87,13 @@ def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _sample(problem: Problem, settings: Settings, batch, split, mode, z0=None) -> Draws:
-    """``z0 [units, chains, dim]``: where the chains start (default: draws of the Laplace approximation)."""
+def _sample(problem: Problem, settings: Settings, batch, split, mode, z0=None, start_at_z0=None) -> Draws:
+    """Chains start from draws of the Laplace approximation, or from ``z0 [units, chains, dim]`` in the units
+    where ``start_at_z0 [units]`` is True."""
     cov, ok = laplace.covariance(mode.hessian)
     chains = settings.chains
-    if z0 is None:
-        z0 = jax.vmap(lambda k, m, c: laplace.sample(k, m, c, chains))(split[:, 1], mode.z, cov)
+    laplace_starts = jax.vmap(lambda k, m, c: laplace.sample(k, m, c, chains))(split[:, 1], mode.z, cov)
+    z0 = laplace_starts if z0 is None else jnp.where(start_at_z0[:, None, None], z0, laplace_starts)
     chain_keys = jax.vmap(lambda k: jax.random.split(k, chains))(split[:, 2])
     imm = cov if settings.dense_mass else jnp.diagonal(cov, axis1=-2, axis2=-1)
     per_chain = jax.vmap(lambda d, z, k, m: run_chain(problem, settings, d, z, k, m), in_axes=(None, 0, 0, None))
