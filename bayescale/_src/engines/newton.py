@@ -28,9 +28,9 @@ objective does with its iteratively reweighted Gauss-Newton matrix
 
 A run is *done* once it stands at a minimum to within ``1e-10`` nats: the
 Hessian is positive-definite and half the Newton decrement
-:math:`\tfrac12 g^T H^{-1} g` (the decrease that a full Newton step would
-give; Boyd and Vandenberghe 2004, section 9.5) is below that; or once ten
-rejected steps in a row have raised the damping to ``1e8``; or when its start
+:math:`\\tfrac12 g^T H^{-1} g` (the decrease that a full Newton step would
+give; Boyd and Vandenberghe 2004, section 9.5) is below that; or once
+rejected steps have raised the damping to ``1e8``; or when its start
 has no finite objective. Under ``vmap`` the loop runs until every run of the
 batch is done or ``num_steps`` steps have passed, finished runs frozen:
 measured on power-law curves, the 16 starts of a chunk of 16 curves were all
