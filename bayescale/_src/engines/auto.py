@@ -86,9 +86,12 @@ def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
     mode_ok = np.asarray(batch_mod.gather(first.mode_ok))
     escalate = ~(unit_stats["pareto_k"] <= settings.max_pareto_k) | ~mode_ok
     z = starts = None
-    if settings.retry_stages and (escalate & mode_ok).any():
+    if escalate.any():
+        # the draws on the host, to be replaced where a later pass serves; each chain's first draw is where its
+        # NUTS chain may start
         z = np.array(batch_mod.gather(first.z))
         starts = z[:, :, 0].copy()
+    if settings.retry_stages and (escalate & mode_ok).any():
         longer = first_settings._replace(stages=settings.retry_stages, proposals=settings.retry_proposals)
         retried = np.flatnonzero(escalate & mode_ok)
         unit_stats["importance_stages"][retried] = settings.retry_stages
@@ -102,9 +105,6 @@ def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
     unit_stats["engine"] = np.where(escalate, SAMPLER, IMPORTANCE)
     if not escalate.any():
         return first._replace(z=first.z if z is None else z, unit_stats=unit_stats)
-    if z is None:
-        z = np.array(batch_mod.gather(first.z))
-        starts = z[:, :, 0].copy()
     z, stats = escalated(problem, part(settings, nuts)._replace(progress=False), batch, split, mode, z, starts,
                          several_modes(batch_mod.gather(mode.others)), np.flatnonzero(escalate))
     return Draws(z, stats, first.mode, first.mode_ok, unit_stats)
