@@ -64,7 +64,7 @@ class Settings(NamedTuple):
     max_tree_depth: int = 10
     progress: bool = False
     proposals: int = 0
-    df: int = 5
+    df: int = 3  # see importance.Settings
     max_pareto_k: float = 0.7
     retry_stages: int = 6  # 0: no second importance pass
     retry_proposals: int = 24000
