@@ -32,7 +32,10 @@ may declare :class:`SaturationEnds` (the law at the largest ``x``, its log-fall
 over the range, the exponent's excess; :mod:`bayescale._src.saturation_ends`), and
 Chinchilla's ``E + A N**-alpha + B D**-beta`` :class:`TwoTermEnds` (the law at the
 largest ``(N, D)``, each term's drop over its input's range and each exponent's
-excess; :mod:`bayescale._src.two_term_ends`).
+excess; :mod:`bayescale._src.two_term_ends`). A product ``K N**-alpha D**-beta
+C**-gamma`` may declare :class:`SharedExponent` (the sums ``alpha + gamma``,
+``beta + gamma`` and gamma's share of the smaller, what a design with
+``C = 6 N D`` pins down; :mod:`bayescale._src.shared_exponent`).
 """
 
 from __future__ import annotations
@@ -121,6 +124,19 @@ class TwoTermEnds(NamedTuple):
         return (self.irreducible, *self.amplitudes, *self.exponents)
 
 
+class SharedExponent(NamedTuple):
+    """The exponents of a product law ``K N^-alpha D^-beta C^-gamma`` whose compute ``C`` may be ``6 N D``
+    (see the module docstring): ``exponents`` of ``N`` and ``D``, then the ``shared`` exponent of ``C``."""
+
+    exponents: tuple[str, str]
+    shared: str
+    inputs: tuple[str, ...] = ("N", "D", "C")
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return (*self.exponents, self.shared)
+
+
 class Law(NamedTuple):
     """A scaling-law form.
 
@@ -148,7 +164,8 @@ class Law(NamedTuple):
     ends
         The parameters of an ``E + A x^-alpha`` core (:class:`Ends`), of an
         ``A (1/x + gamma)^alpha`` core (:class:`SaturationEnds`) or of an
-        ``E + A N^-alpha + B D^-beta`` core (:class:`TwoTermEnds`), whose fits
+        ``E + A N^-alpha + B D^-beta`` core (:class:`TwoTermEnds`) or the
+        exponents of a ``K N^-alpha D^-beta C^-gamma`` product (:class:`SharedExponent`), whose fits
         then sample end-point coordinates (module docstring); ``None``: the
         reference-scale coordinates alone. ``law._replace(ends=None)`` turns them off.
     """
@@ -161,7 +178,7 @@ class Law(NamedTuple):
     reference: str = ""
     note: str = ""
     likelihood: str = ""
-    ends: Ends | SaturationEnds | TwoTermEnds | None = None
+    ends: Ends | SaturationEnds | TwoTermEnds | SharedExponent | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:

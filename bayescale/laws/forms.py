@@ -18,7 +18,7 @@ import math
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-from bayescale.laws.base import Ends, Law, Param, TwoTermEnds
+from bayescale.laws.base import Ends, Law, Param, SharedExponent, TwoTermEnds
 
 
 def exponent_prior(median: float = 0.3) -> dist.Distribution:
@@ -229,4 +229,5 @@ multiplicative_compute = Law(
     reference="the product form with a compute term",
     note=_COLLINEAR_C.replace("is then a function of N and D alone",
                               "is then C^-gamma = (6 N D)^-gamma, exactly collinear with the N and D terms"),
+    ends=SharedExponent(("alpha", "beta"), "gamma"),
 )
