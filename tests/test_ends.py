@@ -305,22 +305,30 @@ def test_m3_samples_in_its_saturation_coordinates_with_the_same_posterior():
     np.testing.assert_allclose(jax.jit(jax.vmap(gap))(points), 0.0, atol=1e-8)
 
 
+def _importance_calibration(law, sizes) -> tuple[float, dict[str, float]]:
+    """Importance alone (every curve kept) on 60 data sets from ``law``'s default priors at ``sizes``: the share
+    with Pareto k > 0.7 and the 90% coverage of each parameter."""
+    from bayescale._src.sbc import _coverage, simulate
+
+    data, truth = simulate(law, 60, sizes, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.FitWarning)
+        fit = bs.fit(data, law=law, group="dataset", method="importance", seed=0, draws=1000)
+    coverage = {name: float(_coverage(fit.draws(name), truth[name], 0.9).mean()) for name in law.param_names}
+    return float(np.mean(np.asarray(fit.curve_stats["pareto_k"]) > 0.7)), coverage
+
+
 @pytest.mark.statistical
 def test_saturation_coordinates_let_importance_cover_m3_under_its_default_priors():
     """60 curves simulated from m3's default priors (most level off inside 1e6..1e9): in the reference
     coordinates Pareto k > 0.7 on ~83% and the alpha interval covers ~35% (benchmarks/README.md, 150 curves);
     in the saturation coordinates k > 0.7 on at most 30% and the 90% intervals of alpha, gamma and A cover
     0.8-0.98 (a binomial 99% band for 60 calibrated sets is 0.78-0.98)."""
-    from bayescale._src.sbc import _coverage, simulate
-
     law = bs.laws.get("m3")
-    data, truth = simulate(law, 60, np.geomspace(1e6, 1e9, 20), seed=3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.FitWarning)
-        fit = bs.fit(data, law=law, group="dataset", method="importance", seed=0, draws=1000)
-    assert np.mean(np.asarray(fit.curve_stats["pareto_k"]) > 0.7) <= 0.3
+    high_k, coverage = _importance_calibration(law, np.geomspace(1e6, 1e9, 20))
+    assert high_k <= 0.3
     for name in law.param_names:
-        assert 0.78 <= _coverage(fit.draws(name), truth[name], 0.9).mean() <= 0.98, name
+        assert 0.78 <= coverage[name] <= 0.98, name
 
 
 @pytest.mark.statistical
@@ -347,14 +355,9 @@ def test_shared_exponent_coordinates_let_importance_cover_multiplicative_compute
     alpha + gamma and beta + gamma are identified: importance alone gives Pareto k > 0.7 on 56 and 90% coverage
     0.42-0.57 in the reference coordinates, k > 0.7 on none and coverage 0.92-0.93 in the shared-exponent ones
     (measured; a binomial 99% band for 60 calibrated sets is 0.78-0.98)."""
-    from bayescale._src.sbc import _coverage, simulate
-
     law = bs.laws.get("multiplicative_compute")
     n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
-    data, truth = simulate(law, 60, {"N": n.ravel(), "D": d.ravel(), "C": 6 * n.ravel() * d.ravel()}, seed=3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.FitWarning)
-        fit = bs.fit(data, law=law, group="dataset", method="importance", seed=0, draws=1000)
-    assert np.mean(np.asarray(fit.curve_stats["pareto_k"]) > 0.7) <= 0.1
+    high_k, coverage = _importance_calibration(law, {"N": n.ravel(), "D": d.ravel(), "C": 6 * n.ravel() * d.ravel()})
+    assert high_k <= 0.1
     for name in law.param_names:
-        assert 0.78 <= _coverage(fit.draws(name), truth[name], 0.9).mean() <= 0.98, name
+        assert 0.78 <= coverage[name] <= 0.98, name
