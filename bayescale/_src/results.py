@@ -51,7 +51,8 @@ class Fit:
         ``{site: array [curves, chains, draws]}``: every law parameter under its
         public name in natural units, ``sigma``, and the sampler's
         coordinates (``log_<name>_ref``, or a law's end-point coordinates,
-        :mod:`bayescale._src.ends`, :mod:`bayescale._src.saturation_ends`).
+        :mod:`bayescale._src.ends`, :mod:`bayescale._src.saturation_ends`,
+        :mod:`bayescale._src.two_term_ends`, :mod:`bayescale._src.shared_exponent`).
     sample_stats
         Sampler statistics with the same leading axes (engines with Markov chains).
     settings
