@@ -99,6 +99,16 @@ def test_two_term_map_inverts_and_its_log_jacobian_is_the_determinant():
     assert bool(jnp.all(jnp.isfinite(finite)) & jnp.all(jnp.stack(exponents) > 0))
 
 
+def _assert_gap_vanishes(new, curve, gap, atol: float):
+    """``gap(w)`` (a potential in the new coordinates against the reference ones) is 0 within ``atol`` near 6 of the
+    new problem's starts, which are finite; returns the starts."""
+    start = new.init(jax.random.PRNGKey(1), curve, 6)
+    points = start + 0.3 * jax.random.normal(jax.random.PRNGKey(2), start.shape)
+    assert bool(jnp.all(jnp.isfinite(start)))
+    np.testing.assert_allclose(jax.jit(jax.vmap(gap))(points), 0.0, atol=atol)
+    return start
+
+
 def test_shared_exponent_map_inverts_and_its_log_jacobian_is_the_determinant():
     """multiplicative_compute's coordinates: exact inverse (both orders of alpha and beta, gamma from 1e-4 to
     near the smaller sum), log-Jacobian = log|det| of the 3 x 3 Jacobian, every w maps into positive exponents."""
@@ -138,10 +148,7 @@ def test_multiplicative_compute_samples_in_its_shared_exponent_coordinates_with_
         z = jnp.stack([jnp.log(alpha), jnp.log(beta), jnp.log(gamma), w[3], w[4]])
         return new.potential(w, curve) - old.potential(z, curve) + log_jacobian - jnp.log(alpha * beta * gamma)
 
-    start = new.init(jax.random.PRNGKey(1), curve, 6)
-    points = start + 0.3 * jax.random.normal(jax.random.PRNGKey(2), start.shape)
-    assert bool(jnp.all(jnp.isfinite(start)))
-    np.testing.assert_allclose(jax.jit(jax.vmap(gap))(points), 0.0, atol=1e-8)
+    _assert_gap_vanishes(new, curve, gap, atol=1e-8)
 
 
 def _one_curve(law, priors=None):
@@ -165,10 +172,7 @@ def test_potential_differs_from_the_reference_coordinates_by_the_log_jacobian():
         z = jnp.stack([jnp.log(e), jnp.log(a), log_a - a * curve.log_refs["x"], w[3]])
         return new.potential(w, curve) - old.potential(z, curve) + log_jacobian - jnp.log(e) - jnp.log(a) - log_a
 
-    start = new.init(jax.random.PRNGKey(1), curve, 6)
-    points = start + 0.3 * jax.random.normal(jax.random.PRNGKey(2), start.shape)
-    assert bool(jnp.all(jnp.isfinite(start)))
-    np.testing.assert_allclose(jax.jit(jax.vmap(gap))(points), 0.0, atol=1e-8)
+    start = _assert_gap_vanishes(new, curve, gap, atol=1e-8)
     # the deterministic sites are the natural parameters, and the starts map back to the priors' support
     values = jax.vmap(lambda w: new.constrain(w, curve))(start)
     assert {"E", "A", "alpha"} <= set(values) and bool(jnp.all(values["E"] > 0))
@@ -193,10 +197,7 @@ def test_chinchilla_samples_in_its_two_term_coordinates_with_the_same_posterior(
         natural_in_z = log_e + jnp.log(alpha) + jnp.log(beta) + log_a + log_b
         return new.potential(w, curve) - old.potential(z, curve) + log_jacobian - natural_in_z
 
-    start = new.init(jax.random.PRNGKey(1), curve, 6)
-    points = start + 0.3 * jax.random.normal(jax.random.PRNGKey(2), start.shape)
-    assert bool(jnp.all(jnp.isfinite(start)))
-    np.testing.assert_allclose(jax.jit(jax.vmap(gap))(points), 0.0, atol=1e-7)
+    _assert_gap_vanishes(new, curve, gap, atol=1e-7)
 
 
 def test_priors_outside_the_map_keep_the_reference_coordinates():
@@ -247,10 +248,7 @@ def test_pow4_samples_in_its_shifted_power_law_coordinates_with_the_same_posteri
         natural_in_z = jnp.log(c) + jnp.log(alpha) + log_x0 + log_a
         return new.potential(w, curve) - old.potential(z, curve) + core_log_jacobian + log_x0 - natural_in_z
 
-    start = new.init(jax.random.PRNGKey(1), curve, 6)
-    points = start + 0.3 * jax.random.normal(jax.random.PRNGKey(2), start.shape)
-    assert bool(jnp.all(jnp.isfinite(start)))
-    np.testing.assert_allclose(jax.jit(jax.vmap(gap))(points), 0.0, atol=1e-7)
+    start = _assert_gap_vanishes(new, curve, gap, atol=1e-7)
     # the starts are the natural starting values of the reference coordinates, mapped (same x0, same law)
     values = jax.vmap(lambda w: new.constrain(w, curve))(start)
     assert bool(jnp.all(values["x0"] > 0) & jnp.all(values["c"] > 0))
@@ -299,10 +297,7 @@ def test_m3_samples_in_its_saturation_coordinates_with_the_same_posterior():
         z = jnp.stack([jnp.log(a), log_g, log_a - a * curve.log_refs["x"], w[3]])
         return new.potential(w, curve) - old.potential(z, curve) + log_jacobian - jnp.log(a) - log_g - log_a
 
-    start = new.init(jax.random.PRNGKey(1), curve, 6)
-    points = start + 0.3 * jax.random.normal(jax.random.PRNGKey(2), start.shape)
-    assert bool(jnp.all(jnp.isfinite(start)))
-    np.testing.assert_allclose(jax.jit(jax.vmap(gap))(points), 0.0, atol=1e-8)
+    _assert_gap_vanishes(new, curve, gap, atol=1e-8)
 
 
 def _importance_calibration(law, sizes) -> tuple[float, dict[str, float]]:
