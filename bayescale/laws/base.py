@@ -130,7 +130,10 @@ class SharedExponent(NamedTuple):
 
     exponents: tuple[str, str]
     shared: str
-    inputs: tuple[str, ...] = ("N", "D", "C")
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return ()  # the map reads no input: it is the same for every curve
 
     @property
     def params(self) -> tuple[str, ...]:
