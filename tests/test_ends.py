@@ -11,7 +11,7 @@ import pytest
 from fixtures import power_curves
 
 import bayescale as bs
-from bayescale._src import ends, saturation_ends, shared_exponent, two_term_ends
+from bayescale._src import bounded_ends, ends, saturation_ends, shared_exponent, two_term_ends
 from bayescale._src.data import prepare, resolve_columns
 from bayescale._src.fitting import model_spec
 from bayescale._src.model import curve_problem, reference_coordinates
@@ -298,6 +298,64 @@ def test_m3_samples_in_its_saturation_coordinates_with_the_same_posterior():
         return new.potential(w, curve) - old.potential(z, curve) + log_jacobian - jnp.log(a) - log_g - log_a
 
     _assert_gap_vanishes(new, curve, gap, atol=1e-8)
+
+
+# E near 0 and near L(x_hi), curves at E, bending in range, near E0 (u >> 0), E0 near 1, a very flat fall
+BOUNDED = [(0.05, 0.9, 0.6, 1.2, 256.0), (0.3, 0.5, 0.3, 0.5, 1e3), (1e-4, 0.99, 1.0, 2.0, 1e6),
+           (0.2, 0.2, 0.1, 1.0, 0.5), (0.5, 0.9, 0.4, 0.7, 1e-3), (0.1, 0.95, 0.5, 1.5, 1e8),
+           (0.6, 0.999, 0.05, 3.0, 1e-4)]
+
+
+def test_bounded_map_inverts_and_its_log_jacobian_is_the_determinant():
+    """m4's level coordinates: exact inverse, log-Jacobian = log|det| of the 5 x 5 Jacobian, and every w maps
+    into (E, reach) in (0, 1), (alpha, a, A) > 0."""
+    frame = bounded_ends.Frame(np.log(1e6), np.log(1e9), np.log(0.05))
+    columns = [jnp.asarray(column) for column in zip(*BOUNDED)]
+
+    def natural(w):
+        n = bounded_ends.to_natural(tuple(w), frame)
+        return jnp.stack([n.irreducible, n.reach, n.exponent, n.shape, jnp.exp(n.log_amplitude)])
+
+    @jax.jit
+    def check(*columns):
+        w = jnp.stack(jax.vmap(lambda *p: bounded_ends.from_natural(*p, frame))(*columns), axis=-1)
+        return (jax.vmap(natural)(w), jax.vmap(lambda u: bounded_ends.to_natural(tuple(u), frame).log_jacobian)(w),
+                jax.vmap(jax.jacfwd(natural))(w))
+
+    values, log_jacobian, jacobians = check(*columns)
+    np.testing.assert_allclose(values, np.stack(columns, axis=-1), rtol=1e-8)
+    np.testing.assert_allclose(log_jacobian, np.log(np.abs(np.linalg.det(np.asarray(jacobians)))), atol=1e-8)
+    n = bounded_ends.to_natural(tuple(jax.random.normal(jax.random.PRNGKey(0), (5, 1000)) * 4), frame)
+    assert all(bool(jnp.all(jnp.isfinite(column))) for column in n)
+    assert bool(jnp.all((n.irreducible > 0) & (n.irreducible < 1) & (n.reach > 0) & (n.reach < 1)))
+    assert bool(jnp.all((n.exponent > 0) & (n.shape > 0)))
+
+
+def test_m4_samples_in_its_level_coordinates_with_the_same_posterior():
+    """U_levels(w) = U_ref(z(w)) - log|dz/dw| for m4 on an error-rate curve: only the coordinates change."""
+    from forms_truth import simulate as simulate_form
+
+    law = bs.laws.get("m4")
+    cols = resolve_columns(law, "loss", "x", None, None)
+    batch, _, _ = prepare(simulate_form("m4", 0), law, cols)
+    spec = model_spec(law, None, "logit_normal", batch)
+    curve = jax.tree_util.tree_map(lambda a: a[0], to_device(batch, jnp.float64))
+    new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
+    assert new.names == ("logit_law_at_max_x", "scaled_logit_fall_over_x", "log_alpha_excess",
+                         "logit_reach_headroom", "log_a", "sigma")
+    assert old.names == ("E", "reach", "alpha", "a", "log_A_ref", "sigma")
+    frame = bounded_ends.curve_frame(law.ends, curve.inputs, curve.log_y, curve.mask)
+
+    def gap(w):  # old coordinates: logit E, logit reach, log alpha, log a, log A - alpha log x_ref (a shear)
+        n = bounded_ends.to_natural(tuple(w[:5]), frame)
+        logit = lambda p: jnp.log(p) - jnp.log1p(-p)  # noqa: E731
+        z = jnp.stack([logit(n.irreducible), logit(n.reach), jnp.log(n.exponent), jnp.log(n.shape),
+                       n.log_amplitude - n.exponent * curve.log_refs["x"], w[5]])
+        log_dz = (-jnp.log(n.irreducible) - jnp.log1p(-n.irreducible) - jnp.log(n.reach) - jnp.log1p(-n.reach)
+                  - jnp.log(n.exponent) - jnp.log(n.shape) - n.log_amplitude)
+        return new.potential(w, curve) - old.potential(z, curve) + n.log_jacobian + log_dz
+
+    _assert_gap_vanishes(new, curve, gap, atol=1e-7)
 
 
 def _importance_calibration(law, sizes) -> tuple[float, dict[str, float]]:

@@ -14,7 +14,7 @@ import difflib
 import pandas as pd
 
 from bayescale.laws import broken
-from bayescale.laws.base import Ends, Law, Param, SaturationEnds, SharedExponent, TwoTermEnds, check_law
+from bayescale.laws.base import BoundedEnds, Ends, Law, Param, SaturationEnds, SharedExponent, TwoTermEnds, check_law
 from bayescale.laws.broken import bnsl
 from bayescale.laws.forms import (
     additive,
@@ -122,6 +122,7 @@ def list() -> pd.DataFrame:  # noqa: A001  (bs.laws.list(), as the issue names i
 __all__ = [
     "Ends",
     "SaturationEnds",
+    "BoundedEnds",
     "TwoTermEnds",
     "SharedExponent",
     "Law",

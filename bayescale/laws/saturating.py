@@ -83,7 +83,7 @@ import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-from bayescale.laws.base import Law, Param, SaturationEnds
+from bayescale.laws.base import BoundedEnds, Law, Param, SaturationEnds
 from bayescale.laws.forms import amplitude_prior, exponent_prior
 
 _ALABDULMOHSIN_2022 = (
@@ -168,4 +168,5 @@ m4 = Law(
     formula="(L - E) / (E0 - L)^a = A x^-alpha, E0 = E + (1 - E) reach; 0 < E < L < E0 < 1",
     reference=_ALABDULMOHSIN_2022 + ", M4 (bounded metrics, e.g. error rates)",
     likelihood="normal",
+    ends=BoundedEnds("x", "E", "reach", "alpha", "a", "A"),
 )
