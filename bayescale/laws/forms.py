@@ -18,7 +18,7 @@ import math
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-from bayescale.laws.base import Ends, Law, Param, SharedExponent, TwoTermEnds
+from bayescale.laws.base import Ends, Law, Param, RatioEnds, SharedExponent, TwoTermEnds
 
 
 def exponent_prior(median: float = 0.3) -> dist.Distribution:
@@ -180,6 +180,7 @@ additive = Law(
     params=_ADDITIVE_PARAMS,
     formula="L = (N_c/N)^alpha_N + (D_c/D)^alpha_D",
     reference=_KAPLAN_2020 + " (the additive extension of eqs. 1.1-1.2)",
+    ends=RatioEnds(("N", "D"), ("N_c", "D_c"), ("alpha_N", "alpha_D")),
 )
 
 _COLLINEAR_C = (
@@ -200,6 +201,7 @@ additive_compute = Law(
     formula="L = (N_c/N)^alpha_N + (D_c/D)^alpha_D + (C_c/C)^alpha_C",
     reference=_KAPLAN_2020 + " (the additive extension with a compute term)",
     note=_COLLINEAR_C.replace("not identified", "weakly identified (only through the law's curvature)"),
+    ends=RatioEnds(("N", "D", "C"), ("N_c", "D_c", "C_c"), ("alpha_N", "alpha_D", "alpha_C")),
 )
 
 multiplicative = Law(
