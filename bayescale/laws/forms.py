@@ -201,7 +201,6 @@ additive_compute = Law(
     formula="L = (N_c/N)^alpha_N + (D_c/D)^alpha_D + (C_c/C)^alpha_C",
     reference=_KAPLAN_2020 + " (the additive extension with a compute term)",
     note=_COLLINEAR_C.replace("not identified", "weakly identified (only through the law's curvature)"),
-    ends=RatioEnds(("N", "D", "C"), ("N_c", "D_c", "C_c"), ("alpha_N", "alpha_D", "alpha_C")),
 )
 
 multiplicative = Law(
