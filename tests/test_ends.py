@@ -11,7 +11,7 @@ import pytest
 from fixtures import power_curves
 
 import bayescale as bs
-from bayescale._src import bounded_ends, ends, saturation_ends, shared_exponent, two_term_ends
+from bayescale._src import bounded_ends, ends, ratio_ends, saturation_ends, shared_exponent, two_term_ends
 from bayescale._src.data import prepare, resolve_columns
 from bayescale._src.fitting import model_spec
 from bayescale._src.model import curve_problem, reference_coordinates
@@ -195,6 +195,66 @@ def test_chinchilla_samples_in_its_two_term_coordinates_with_the_same_posterior(
         z = jnp.stack([log_e, jnp.log(alpha), jnp.log(beta), log_a - alpha * curve.log_refs["N"],
                        log_b - beta * curve.log_refs["D"], w[5]])
         natural_in_z = log_e + jnp.log(alpha) + jnp.log(beta) + log_a + log_b
+        return new.potential(w, curve) - old.potential(z, curve) + log_jacobian - natural_in_z
+
+    _assert_gap_vanishes(new, curve, gap, atol=1e-7)
+
+
+RATIO_FRAMES = (ends.Frame(np.log(1e7), np.log(1e9), np.log(0.05)), ends.Frame(np.log(1e9), np.log(1e11), np.log(0.05)),
+                ends.Frame(np.log(6e16), np.log(6e20), np.log(0.05)))
+# (N_c, D_c, C_c, alpha_N, alpha_D, alpha_C): the priors' medians, Kaplan's fits, one term dominant, one negligible
+RATIO = [(1e13, 1e13, 1e8, 0.1, 0.1, 0.1), (8.8e13, 5.4e13, 1e10, 0.076, 0.095, 0.05),
+         (1e10, 1e15, 1e3, 0.5, 0.02, 0.3), (1e8, 1e8, 1e20, 1.0, 0.5, 0.01)]
+
+
+@pytest.mark.parametrize("terms", [2, 3])
+def test_ratio_map_inverts_and_its_log_jacobian_is_the_determinant(terms):
+    """The additive laws' coordinates (two terms, or three with compute): exact inverse, log-Jacobian = log|det|,
+    and every w maps to finite scales and positive exponents."""
+    frames = RATIO_FRAMES[:terms]
+    columns = [jnp.asarray(column) for column in zip(*RATIO)]
+    scales, exponents = columns[:terms], columns[3:3 + terms]
+
+    def natural(w):
+        log_scales, alphas, _ = ratio_ends.to_natural(list(w), frames)
+        return jnp.concatenate([jnp.exp(jnp.stack(log_scales)), jnp.stack(alphas)])
+
+    @jax.jit
+    def check(scales, exponents):
+        w = jnp.stack(jax.vmap(lambda s, e: ratio_ends.from_natural_values(s, e, frames))(scales, exponents), axis=-1)
+        return (jax.vmap(natural)(w), jax.vmap(lambda u: ratio_ends.to_natural(list(u), frames)[-1])(w),
+                jax.vmap(jax.jacfwd(natural))(w))
+
+    values, log_jacobian, jacobians = check(scales, exponents)
+    np.testing.assert_allclose(values, np.concatenate([np.stack(scales, -1), np.stack(exponents, -1)], -1), rtol=1e-10)
+    np.testing.assert_allclose(log_jacobian, np.log(np.abs(np.linalg.det(np.asarray(jacobians)))), atol=1e-9)
+    log_scales, alphas, log_j = ratio_ends.to_natural(list(jax.random.normal(jax.random.PRNGKey(0), (2 * terms, 1000)) * 3),
+                                                      frames)
+    assert all(bool(jnp.all(jnp.isfinite(v))) for v in (*log_scales, log_j))
+    assert all(bool(jnp.all(a > 0)) for a in alphas)
+
+
+def test_additive_samples_in_its_ratio_coordinates_with_the_same_posterior():
+    """U_ratio(w) = U_ref(z(w)) - log|dz/dw| for the additive law on a simulated 5 x 5 grid: only the coordinates
+    change."""
+    from bayescale._src.sbc import simulate
+
+    law = bs.laws.get("additive")
+    n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
+    data, _ = simulate(law, 1, {"N": n.ravel(), "D": d.ravel()}, seed=2)
+    batch, _, _ = prepare(data, law, resolve_columns(law, "loss", None, None, None))
+    spec = model_spec(law, None, "student_t", batch)
+    curve = jax.tree_util.tree_map(lambda a: a[0], to_device(batch, jnp.float64))
+    new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
+    assert new.names == ("log_law_at_max_N_D", "scaled_log_drop_over_N", "log_alpha_N_excess",
+                         "scaled_log_drop_over_D", "sigma")
+    assert old.names == ("alpha_N", "alpha_D", "log_N_c_ref", "log_D_c_ref", "sigma")
+    frames = ratio_ends.frames(law.ends, curve.inputs, curve.log_y, curve.mask)
+
+    def gap(w):  # old coordinates: log exponents, then log scales less log x_ref (unit-Jacobian shifts)
+        log_scales, alphas, log_jacobian = ratio_ends.to_natural(list(w[:4]), frames)
+        z = jnp.stack([*map(jnp.log, alphas), *(ls - curve.log_refs[x] for ls, x in zip(log_scales, "ND")), w[4]])
+        natural_in_z = sum(map(jnp.log, alphas)) + sum(log_scales)
         return new.potential(w, curve) - old.potential(z, curve) + log_jacobian - natural_in_z
 
     _assert_gap_vanishes(new, curve, gap, atol=1e-7)
@@ -425,5 +485,18 @@ def test_level_coordinates_let_importance_cover_m4_under_its_default_priors():
     law = bs.laws.get("m4")
     high_k, coverage = _importance_calibration(law, np.geomspace(1e6, 1e9, 20))
     assert high_k <= 0.45
+    for name in law.param_names:
+        assert 0.78 <= coverage[name] <= 0.98, name
+
+
+@pytest.mark.statistical
+def test_ratio_coordinates_let_importance_cover_the_additive_law():
+    """60 data sets from the additive law's default priors on a 5 x 5 (N, D) grid: importance alone gives Pareto
+    k > 0.7 on 33 and 90% coverage 0.77-0.80 in the reference coordinates, k > 0.7 on 5 and coverage 0.88-0.92
+    in the ratio coordinates (measured; a binomial 99% band for 60 calibrated sets is 0.78-0.98)."""
+    law = bs.laws.get("additive")
+    n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
+    high_k, coverage = _importance_calibration(law, {"N": n.ravel(), "D": d.ravel()})
+    assert high_k <= 0.2
     for name in law.param_names:
         assert 0.78 <= coverage[name] <= 0.98, name

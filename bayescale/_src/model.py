@@ -34,13 +34,13 @@ from numpyro.distributions.transforms import biject_to
 
 from bayescale._src import ends as ends_mod
 from bayescale._src import runs as runs_mod
-from bayescale._src import bounded_ends, saturation_ends, shared_exponent, two_term_ends
+from bayescale._src import bounded_ends, ratio_ends, saturation_ends, shared_exponent, two_term_ends
 from bayescale._src.data import CurveBatch, example_batch
 from bayescale._src.joint_prior import JointPrior
 from bayescale._src.prior_records import prior_key
 from bayescale._src.problem import Problem, make_problem
 from bayescale.laws import Law
-from bayescale.laws.base import BoundedEnds, SaturationEnds, SharedExponent, TwoTermEnds, log_shift
+from bayescale.laws.base import BoundedEnds, RatioEnds, SaturationEnds, SharedExponent, TwoTermEnds, log_shift
 
 NOISE = "sigma"
 OBSERVED = "log_loss"
@@ -189,7 +189,7 @@ class ModelSpec(NamedTuple):
 def _ends_module(spec: ModelSpec, given: Mapping[str, Any] | None = None):
     """The module of the end-point coordinates ``spec``'s fits sample (None: reference-scale coordinates)."""
     modules = {SaturationEnds: saturation_ends, TwoTermEnds: two_term_ends, SharedExponent: shared_exponent,
-               BoundedEnds: bounded_ends}
+               RatioEnds: ratio_ends, BoundedEnds: bounded_ends}
     module = modules.get(type(spec.law.ends), ends_mod)
     return module if spec.law.ends is not None and module.applies(spec, given) else None
 

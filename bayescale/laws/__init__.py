@@ -14,7 +14,7 @@ import difflib
 import pandas as pd
 
 from bayescale.laws import broken
-from bayescale.laws.base import BoundedEnds, Ends, Law, Param, SaturationEnds, SharedExponent, TwoTermEnds, check_law
+from bayescale.laws.base import BoundedEnds, Ends, Law, Param, RatioEnds, SaturationEnds, SharedExponent, TwoTermEnds, check_law
 from bayescale.laws.broken import bnsl
 from bayescale.laws.forms import (
     additive,
@@ -123,6 +123,7 @@ __all__ = [
     "Ends",
     "SaturationEnds",
     "BoundedEnds",
+    "RatioEnds",
     "TwoTermEnds",
     "SharedExponent",
     "Law",

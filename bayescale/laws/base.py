@@ -35,7 +35,10 @@ largest ``(N, D)``, each term's drop over its input's range and each exponent's
 excess; :mod:`bayescale._src.two_term_ends`). A product ``K N**-alpha D**-beta
 C**-gamma`` may declare :class:`SharedExponent` (the sums ``alpha + gamma``,
 ``beta + gamma`` and gamma's share of the smaller, what a design with
-``C = 6 N D`` pins down; :mod:`bayescale._src.shared_exponent`). A law bounded
+``C = 6 N D`` pins down; :mod:`bayescale._src.shared_exponent`). A sum of ratio
+terms ``(x_c/x)**alpha`` without a floor (the additive laws) may declare
+:class:`RatioEnds` (the terms peeled one by one off the law at the corner;
+:mod:`bayescale._src.ratio_ends`). A law bounded
 between two levels (M4) may declare :class:`BoundedEnds` (the levels ``E <
 L(x_hi) < L(x_lo) < E0`` in logit coordinates and the shape;
 :mod:`bayescale._src.bounded_ends`).
@@ -143,6 +146,20 @@ class SharedExponent(NamedTuple):
         return (*self.exponents, self.shared)
 
 
+class RatioEnds(NamedTuple):
+    """The parameters of a sum of ratio terms without a floor, ``sum_k (scale_k / input_k)**exponent_k`` (the
+    additive laws; see the module docstring): ``inputs``, ``scales`` and ``exponents`` name the terms in order,
+    the last one's value at the corner being what the others leave."""
+
+    inputs: tuple[str, ...]
+    scales: tuple[str, ...]
+    exponents: tuple[str, ...]
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return (*self.scales, *self.exponents)
+
+
 class BoundedEnds(NamedTuple):
     """The parameters of a law bounded between an ``irreducible`` level and a random-guess level reached as a
     share ``reach`` of the room above it, ``(L - E) / (E0 - L)**shape = amplitude * input**-exponent`` (M4; see
@@ -192,7 +209,8 @@ class Law(NamedTuple):
         The parameters of an ``E + A x^-alpha`` core (:class:`Ends`), of an
         ``A (1/x + gamma)^alpha`` core (:class:`SaturationEnds`) or of an
         ``E + A N^-alpha + B D^-beta`` core (:class:`TwoTermEnds`) or the
-        exponents of a ``K N^-alpha D^-beta C^-gamma`` product (:class:`SharedExponent`), or the
+        exponents of a ``K N^-alpha D^-beta C^-gamma`` product (:class:`SharedExponent`), of a sum of
+        ratio terms (:class:`RatioEnds`), or the
         parameters of a law bounded between two levels (M4, :class:`BoundedEnds`), whose fits
         then sample end-point coordinates (module docstring); ``None``: the
         reference-scale coordinates alone. ``law._replace(ends=None)`` turns them off.
@@ -206,7 +224,7 @@ class Law(NamedTuple):
     reference: str = ""
     note: str = ""
     likelihood: str = ""
-    ends: Ends | SaturationEnds | TwoTermEnds | SharedExponent | BoundedEnds | None = None
+    ends: Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ import math
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-from bayescale.laws.base import Ends, Law, Param, SharedExponent, TwoTermEnds
+from bayescale.laws.base import Ends, Law, Param, RatioEnds, SharedExponent, TwoTermEnds
 
 
 def exponent_prior(median: float = 0.3) -> dist.Distribution:
@@ -180,6 +180,7 @@ additive = Law(
     params=_ADDITIVE_PARAMS,
     formula="L = (N_c/N)^alpha_N + (D_c/D)^alpha_D",
     reference=_KAPLAN_2020 + " (the additive extension of eqs. 1.1-1.2)",
+    ends=RatioEnds(("N", "D"), ("N_c", "D_c"), ("alpha_N", "alpha_D")),
 )
 
 _COLLINEAR_C = (
