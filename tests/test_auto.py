@@ -220,3 +220,23 @@ def test_first_proposal_weights_the_modes_by_their_laplace_evidence():
     alone = at_modes(modes._replace(found=jnp.array([True, False, False, False])), cov, proper, 5)
     assert np.exp(alone.log_weights[0]) == pytest.approx(1.0) and np.isneginf(alone.log_weights[1:]).all()
     np.testing.assert_allclose(alone.scale_tril[0], np.eye(2))
+
+
+def test_a_law_can_lower_autos_pareto_k_threshold(power_table, monkeypatch):
+    """``Law.max_pareto_k`` (additive_compute: 0.5) lowers the threshold auto keeps importance draws below; auto's
+    own 0.7 for every other law, and check_law rejects a threshold above 0.7."""
+    seen = []
+
+    def record_settings(plan, engine, settings, *rest):
+        seen.append(settings)
+        raise RuntimeError("settings recorded")
+
+    monkeypatch.setattr(fitting, "execute", record_settings)
+    strict = bs.laws.get("power_law")._replace(max_pareto_k=0.4)
+    for law in ("power_law", strict):
+        with pytest.raises(RuntimeError, match="settings recorded"):
+            bs.fit(power_table, law=law, x="tokens", y="val_loss", group="run", method="auto")
+    assert [s.max_pareto_k for s in seen] == [0.7, 0.4]
+    assert bs.laws.get("additive_compute").max_pareto_k == 0.5
+    with pytest.raises(ValueError, match="max_pareto_k"):
+        bs.laws.check_law(strict._replace(max_pareto_k=0.9))

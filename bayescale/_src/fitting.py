@@ -200,6 +200,8 @@ def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, 
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
     settings = engine.settings(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob,
                                dense_mass=dense_mass, num_starts=num_starts)
+    if law_obj.max_pareto_k is not None and "max_pareto_k" in settings._fields:
+        settings = settings._replace(max_pareto_k=min(settings.max_pareto_k, law_obj.max_pareto_k))
     keys = curve_keys(seed, groups)
     if pooling == "partial":
         plan = pooled_plan(spec, batch, keys, pooled)

@@ -214,6 +214,12 @@ class Law(NamedTuple):
         parameters of a law bounded between two levels (M4, :class:`BoundedEnds`), whose fits
         then sample end-point coordinates (module docstring); ``None``: the
         reference-scale coordinates alone. ``law._replace(ends=None)`` turns them off.
+    max_pareto_k
+        The largest Pareto k at which ``method="auto"`` keeps a curve's
+        importance draws for this law (``None``: auto's own 0.7, Vehtari et
+        al.'s threshold). A law whose importance draws measure narrow in SBC at
+        k in (0.5, 0.7] sets a stricter one and sends those curves to NUTS
+        (``additive_compute``: 0.5).
     """
 
     name: str
@@ -225,6 +231,7 @@ class Law(NamedTuple):
     note: str = ""
     likelihood: str = ""
     ends: Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | None = None
+    max_pareto_k: float | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -268,6 +275,8 @@ def check_law(law: Law) -> Law:
         for name in law.ends.params:
             if name not in names:
                 raise ValueError(f"law {law.name!r}: its ends name unknown parameter {name!r}")
+    if law.max_pareto_k is not None and not 0 < law.max_pareto_k <= 0.7:
+        raise ValueError(f"law {law.name!r}: max_pareto_k must lie in (0, 0.7], got {law.max_pareto_k}")
     return law
 
 
