@@ -116,7 +116,7 @@ def test_chunking_does_not_change_results(power_laplace, per_curve):
 
 @pytest.mark.statistical
 def test_nuts_batched_matches_per_curve_within_mc_error(ragged):
-    kw = dict(law="power_law", x="tokens", y="val_loss", chains=4, draws=400, warmup=300)
+    kw = dict(law="power_law", x="tokens", y="val_loss", method="nuts", chains=4, draws=400, warmup=300)
     two = ragged[ragged["run"].isin(["r1", "r4"])]  # 11 and 9 points: ragged, padded to one width
     batched = bs.fit(two, group="run", seed=0, **kw)
     summary = batched.summary()

@@ -86,7 +86,7 @@ def test_groups_with_too_few_points_are_named():
         (dict(x="tokens", group="runs"), ValueError, r"group column 'runs' not found \(did you mean 'run'\?\)"),
         (dict(x="tokens", law="power_lw"), ValueError, r"unknown law 'power_lw' \(did you mean 'power_law'\?\)"),
         (dict(x="tokens", method="laplce"), ValueError, r"unknown method 'laplce' \(did you mean 'laplace'\?\)"),
-        (dict(x="tokens", method=None), TypeError, "method must be a string"),
+        (dict(x="tokens", method=3), TypeError, "method must be a string"),
         (dict(x="tokens", seed=1.5), TypeError, "seed must be an integer"),
         (dict(x="tokens", seed=-1), ValueError, r"seed must be in \[0, 2\*\*32\)"),
         (dict(x="tokens", chains=0), ValueError, "chains must be a positive integer"),

@@ -11,7 +11,7 @@ import pytest
 from fixtures import fit_like, power_curves
 
 import bayescale as bs
-from bayescale._src import engines
+from bayescale._src import engines, fitting
 from bayescale._src.data import prepare, resolve_columns
 from bayescale._src.engines import newton
 from bayescale._src.fitting import curve_keys, model_spec
@@ -20,7 +20,8 @@ from bayescale._src.problem import to_device
 
 
 def test_registry_maps_every_method_and_rejects_others():
-    assert engines.names()[0] == "nuts"
+    assert engines.names()[0] == "auto"
+    assert fitting.default_method() == "auto" and fitting.default_method("partial") == "nuts"
     assert {"nuts", "laplace", "map"} <= set(engines.names())
     for name in engines.names():
         engine = engines.get(name)

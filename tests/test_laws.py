@@ -299,7 +299,7 @@ ELSEWHERE = {"pure_power_law", "power_law", "chinchilla"}
 @pytest.mark.parametrize("law_name", sorted(set(SIM_TRUTH) - ELSEWHERE))
 def test_truth_inside_90_percent_intervals(law_name):
     df = simulate_replicates(law_name, REPLICATES, seed=1)
-    fit = bs.fit(df, law=law_name, group="curve", chains=2, draws=400, warmup=400, seed=0)
+    fit = bs.fit(df, law=law_name, group="curve", method="nuts", chains=2, draws=400, warmup=400, seed=0)
     cov = coverage(fit, SIM_TRUTH[law_name])
     missed = cov[~cov["covered"]]
     assert len(missed) <= 0.25 * len(cov), missed

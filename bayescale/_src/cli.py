@@ -381,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", dest=f"input_{name}", metavar="COL", help=f"column of input {name} ({what})")
     p.add_argument("--input", action="append", metavar="NAME=COL", help="column of any other law input (repeatable)")
     p.add_argument("--group", help="column splitting the table into independent curves")
-    p.add_argument("--method", default="nuts", choices=engines.names(),
+    p.add_argument("--method", default="auto", choices=engines.names(),
                    help="; ".join(f"{m}: {engines.get(m).description}" for m in engines.names())
                    + " (default: %(default)s)")
     p.add_argument("--prior", help="priors preset name (bayescale.priors.presets()); default: the law's defaults")

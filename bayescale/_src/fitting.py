@@ -43,7 +43,7 @@ def fit(
     columns: Mapping[str, str] | None = None,
     group: str | None = None,
     run: str | None = None,
-    method: str = "nuts",
+    method: str | None = None,
     priors: priors_mod.PriorSpec = None,
     likelihood: str | None = None,
     seed: int = 0,
@@ -92,8 +92,14 @@ def fit(
         Predictions of ``kind="observation"`` are checkpoints of a *new* run
         (sd ``sqrt(sigma^2 + run_sd^2)``).
     method
-        The inference engine: ``"nuts"`` (NumPyro
-        NUTS), ``"chees"`` (ChEES-HMC: 16 short chains per curve sharing one
+        The inference engine: ``"auto"`` (the default; importance-corrected
+        Laplace per curve, Pareto-smoothed, with NUTS for the curves whose
+        Pareto k stays above 0.7, or the law's ``max_pareto_k``: calibrated in
+        SBC on every law, at close to the cost of a point fit; see
+        :mod:`bayescale._src.engines.auto`), ``"nuts"`` (NumPyro
+        NUTS for every curve; the default with ``pooling="partial"``, whose
+        joint posterior is high-dimensional), ``"importance"`` (``auto``
+        without the NUTS fallback), ``"chees"`` (ChEES-HMC: 16 short chains per curve sharing one
         adapted trajectory length; more effective draws per second on wide
         batches, less robust on hard curves, see benchmarks/README.md),
         ``"laplace"`` (Gaussian at the mode in the unconstrained space)
@@ -183,7 +189,7 @@ def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, 
     (points) pads every curve of a small batch to the widest curve's bucket (one
     compiled program, see :func:`bayescale._src.batch.plan`; ``bs.evaluate``).
     """
-    engine = engines.get(method)
+    engine = engines.get(default_method(pooling) if method is None else method)
     chains, draws, warmup, target_accept_prob = engine_defaults(engine, chains, draws, warmup, target_accept_prob)
     check_settings(engine, seed, chains, draws, warmup, target_accept_prob, num_starts, chunk_size)
     check_pooling(pooling, group, pooled)
@@ -223,6 +229,12 @@ def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, 
 
 
 # ---------------------------------------------------------------- arguments
+def default_method(pooling: str = "none") -> str:
+    """The engine ``bs.fit`` uses when ``method`` is not given: ``"auto"``, or ``"nuts"`` with partial pooling
+    (one joint posterior over every curve, where importance sampling would rarely serve)."""
+    return "nuts" if pooling == "partial" else "auto"
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 

@@ -69,14 +69,14 @@ class Engine(NamedTuple):
 
 
 _REGISTRY: dict[str, Engine] = {
+    "auto": Engine("auto", auto.Settings, auto.run, True, False,
+                   "importance-corrected Laplace (PSIS), NUTS for the curves where it fails (pareto_k > 0.7)",
+                   cpu_chunk=CPU_IMPORTANCE_CHUNK),
     "nuts": Engine("nuts", nuts.Settings, nuts.run, True, True,
                    "NumPyro NUTS, vmapped over curves and chains (calibrated, slowest)", cpu_chunk=CPU_NUTS_CHUNK),
     "chees": Engine("chees", chees.Settings, chees.run, True, True,
                     "ChEES-HMC (blackjax): many short chains per curve in lockstep, one adapted trajectory length",
                     cpu_chunk=CPU_NUTS_CHUNK),
-    "auto": Engine("auto", auto.Settings, auto.run, True, False,
-                   "importance-corrected Laplace (PSIS), NUTS for the curves where it fails (pareto_k > 0.7)",
-                   cpu_chunk=CPU_IMPORTANCE_CHUNK),
     "importance": Engine("importance", importance.Settings, importance.run, True, False,
                          "Laplace reweighted by Pareto-smoothed importance sampling, no fallback (see pareto_k)",
                          cpu_chunk=CPU_IMPORTANCE_CHUNK),
@@ -87,7 +87,7 @@ _REGISTRY: dict[str, Engine] = {
 
 
 def names() -> list[str]:
-    """Registered method names, the default first."""
+    """Registered method names, the default first (``nuts`` is the default with ``pooling="partial"``)."""
     return list(_REGISTRY)
 
 
