@@ -73,7 +73,7 @@ def main() -> None:
               f"target_accept_prob={args.target_accept}, {args.datasets} data sets per law", flush=True)
     elif args.method == "auto":
         print(f"auto: importance-corrected Laplace ({args.chains} x {args.draws} draws kept), NUTS {args.chains} chains x "
-              f"({args.warmup} warmup + {args.draws} draws) where Pareto k stays > 0.7 after a second, longer importance pass, {args.datasets} data sets per law",
+              f"({args.warmup} warmup + {args.draws} draws) where Pareto k stays > 0.7 (or the law's max_pareto_k) after a second, longer importance pass, {args.datasets} data sets per law",
               flush=True)
     else:
         print(f"{args.method}, {args.draws} draws, {args.datasets} data sets per law", flush=True)
