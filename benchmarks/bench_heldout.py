@@ -19,7 +19,6 @@ import argparse
 import time
 import warnings
 
-import numpy as np
 import pandas as pd
 
 import bayescale as bs

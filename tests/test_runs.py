@@ -13,7 +13,6 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 import numpyro.distributions as dist
 import pytest
 from scipy import stats

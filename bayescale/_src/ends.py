@@ -93,6 +93,20 @@ def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
             and _floor_at_zero(priors[ends.irreducible]) is not None)
 
 
+def positive_map_applies(spec, kind: type, given: Mapping[str, Any] | None = None) -> bool:
+    """True when ``spec``'s law declares coordinates of type ``kind``, none of their parameters is given from
+    elsewhere (e.g. pooled) and all their priors are positive: when a map onto positive parameters applies."""
+    declared = spec.law.ends
+    if not isinstance(declared, kind) or any(name in (given or {}) for name in declared.params):
+        return False
+    return all(spec.prior_dict[name].support is constraints.positive for name in declared.params)
+
+
+def input_frames(declared, inputs: Mapping[str, Array], log_y, mask) -> tuple[Frame, ...]:
+    """The one-term frames of a curve along each of the inputs its coordinates name (``declared.inputs``)."""
+    return tuple(input_frame(inputs[name], log_y, mask) for name in declared.inputs)
+
+
 def _floor_at_zero(prior: dist.Distribution) -> bool | None:
     """True for a positive support (``E > 0``), False for the real line, None for anything else."""
     if prior.support is constraints.positive:

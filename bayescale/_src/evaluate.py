@@ -45,7 +45,7 @@ import pandas as pd
 
 from bayescale import laws
 from bayescale._src import discrepancy as discrepancy_mod
-from bayescale._src.data import _as_frame, _numeric_column, bucket_size, resolve_columns
+from bayescale._src.data import _as_frame, _numeric_column, bucket_size
 from bayescale._src.noise import standard_noise
 from bayescale._src.model import ModelSpec, log_mean
 from bayescale._src.results import Fit

@@ -38,9 +38,9 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
-from numpyro.distributions import constraints
 
-from bayescale._src.ends import flat_sites, from_natural, input_frame, log_drop_inverse, log_expm1, peel, record, span
+from bayescale._src.ends import (flat_sites, from_natural, input_frames, log_drop_inverse, log_expm1, peel,
+                                  positive_map_applies, record, span)
 from bayescale._src.ends import _term as drop_term
 from bayescale.laws.base import RatioEnds
 
@@ -57,15 +57,12 @@ def site_names(ends: RatioEnds) -> tuple[str, ...]:
 
 def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
     """True when ``spec``'s law declares these coordinates, all their priors are positive and none is given."""
-    ends = spec.law.ends
-    if not isinstance(ends, RatioEnds) or any(name in (given or {}) for name in ends.params):
-        return False
-    return all(spec.prior_dict[name].support is constraints.positive for name in ends.params)
+    return positive_map_applies(spec, RatioEnds, given)
 
 
 def frames(ends: RatioEnds, inputs: Mapping[str, Array], log_y, mask):
     """The one-term frames of a curve along each of its inputs."""
-    return tuple(input_frame(inputs[name], log_y, mask) for name in ends.inputs)
+    return input_frames(ends, inputs, log_y, mask)
 
 
 def to_natural(w, frames_):

@@ -48,9 +48,9 @@ from typing import Any, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from numpyro.distributions import constraints
 
-from bayescale._src.ends import flat_sites, log_drop, log_drop_inverse, log_expm1, observed_range, record, span
+from bayescale._src.ends import (flat_sites, log_drop, log_drop_inverse, log_expm1, observed_range,
+                                  positive_map_applies, record, span)
 from bayescale.laws.base import SaturationEnds
 
 Array = Any
@@ -63,10 +63,7 @@ def site_names(ends: SaturationEnds) -> tuple[str, str, str]:
 
 def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
     """True when ``spec``'s law declares these coordinates, its three priors are positive and none is given."""
-    ends = spec.law.ends
-    if not isinstance(ends, SaturationEnds) or any(name in (given or {}) for name in ends.params):
-        return False
-    return all(spec.prior_dict[name].support is constraints.positive for name in ends.params)
+    return positive_map_applies(spec, SaturationEnds, given)
 
 
 class Frame(NamedTuple):

@@ -46,9 +46,8 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
-from numpyro.distributions import constraints
 
-from bayescale._src.ends import flat_sites, record
+from bayescale._src.ends import flat_sites, positive_map_applies, record
 from bayescale.laws.base import SharedExponent
 
 Array = Any
@@ -64,10 +63,7 @@ def site_names(ends: SharedExponent) -> tuple[str, str, str]:
 def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
     """True when ``spec``'s law declares these coordinates, its three exponents' priors are positive and none
     is given."""
-    ends = spec.law.ends
-    if not isinstance(ends, SharedExponent) or any(name in (given or {}) for name in ends.params):
-        return False
-    return all(spec.prior_dict[name].support is constraints.positive for name in ends.params)
+    return positive_map_applies(spec, SharedExponent, given)
 
 
 def to_natural(w_a, w_b, u):

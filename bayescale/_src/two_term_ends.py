@@ -46,9 +46,8 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
-from numpyro.distributions import constraints
 
-from bayescale._src.ends import flat_sites, from_natural, input_frame, peel, record
+from bayescale._src.ends import flat_sites, from_natural, input_frames, peel, positive_map_applies, record
 from bayescale.laws.base import TwoTermEnds
 
 Array = Any
@@ -64,15 +63,12 @@ def site_names(ends: TwoTermEnds) -> tuple[str, ...]:
 
 def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
     """True when ``spec``'s law declares these coordinates, its five priors are positive and none is given."""
-    ends = spec.law.ends
-    if not isinstance(ends, TwoTermEnds) or any(name in (given or {}) for name in ends.params):
-        return False
-    return all(spec.prior_dict[name].support is constraints.positive for name in ends.params)
+    return positive_map_applies(spec, TwoTermEnds, given)
 
 
 def frames(ends: TwoTermEnds, inputs: Mapping[str, Array], log_y, mask):
     """The one-term frames of a curve along each of its two inputs."""
-    return tuple(input_frame(inputs[name], log_y, mask) for name in ends.inputs)
+    return input_frames(ends, inputs, log_y, mask)
 
 
 def to_natural(w, frames_):
