@@ -431,6 +431,15 @@ def _importance_calibration(law, sizes) -> tuple[float, dict[str, float]]:
     return float(np.mean(np.asarray(fit.curve_stats["pareto_k"]) > 0.7)), coverage
 
 
+def _assert_importance_covers(law, sizes, max_high_k: float) -> None:
+    """:func:`_importance_calibration`: Pareto k > 0.7 on at most ``max_high_k`` of the 60 data sets, and every
+    parameter's 90% coverage in 0.78-0.98 (a binomial 99% band for 60 calibrated sets)."""
+    high_k, coverage = _importance_calibration(law, sizes)
+    assert high_k <= max_high_k, high_k
+    for name in law.param_names:
+        assert 0.78 <= coverage[name] <= 0.98, (name, coverage)
+
+
 @pytest.mark.statistical
 def test_saturation_coordinates_let_importance_cover_m3_under_its_default_priors():
     """60 curves simulated from m3's default priors (most level off inside 1e6..1e9): in the reference
@@ -438,10 +447,7 @@ def test_saturation_coordinates_let_importance_cover_m3_under_its_default_priors
     in the saturation coordinates k > 0.7 on at most 30% and the 90% intervals of alpha, gamma and A cover
     0.8-0.98 (a binomial 99% band for 60 calibrated sets is 0.78-0.98)."""
     law = bs.laws.get("m3")
-    high_k, coverage = _importance_calibration(law, np.geomspace(1e6, 1e9, 20))
-    assert high_k <= 0.3
-    for name in law.param_names:
-        assert 0.78 <= coverage[name] <= 0.98, name
+    _assert_importance_covers(law, np.geomspace(1e6, 1e9, 20), max_high_k=0.3)
 
 
 @pytest.mark.statistical
@@ -470,10 +476,7 @@ def test_shared_exponent_coordinates_let_importance_cover_multiplicative_compute
     (measured; a binomial 99% band for 60 calibrated sets is 0.78-0.98)."""
     law = bs.laws.get("multiplicative_compute")
     n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
-    high_k, coverage = _importance_calibration(law, {"N": n.ravel(), "D": d.ravel(), "C": 6 * n.ravel() * d.ravel()})
-    assert high_k <= 0.1
-    for name in law.param_names:
-        assert 0.78 <= coverage[name] <= 0.98, name
+    _assert_importance_covers(law, {"N": n.ravel(), "D": d.ravel(), "C": 6 * n.ravel() * d.ravel()}, max_high_k=0.1)
 
 
 @pytest.mark.statistical
@@ -483,10 +486,7 @@ def test_level_coordinates_let_importance_cover_m4_under_its_default_priors():
     k > 0.7 on 20 and coverage 0.83-0.90 in the level coordinates (measured; a binomial 99% band for 60
     calibrated sets is 0.78-0.98)."""
     law = bs.laws.get("m4")
-    high_k, coverage = _importance_calibration(law, np.geomspace(1e6, 1e9, 20))
-    assert high_k <= 0.45
-    for name in law.param_names:
-        assert 0.78 <= coverage[name] <= 0.98, name
+    _assert_importance_covers(law, np.geomspace(1e6, 1e9, 20), max_high_k=0.45)
 
 
 @pytest.mark.statistical
@@ -496,7 +496,4 @@ def test_ratio_coordinates_let_importance_cover_the_additive_law():
     in the ratio coordinates (measured; a binomial 99% band for 60 calibrated sets is 0.78-0.98)."""
     law = bs.laws.get("additive")
     n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
-    high_k, coverage = _importance_calibration(law, {"N": n.ravel(), "D": d.ravel()})
-    assert high_k <= 0.2
-    for name in law.param_names:
-        assert 0.78 <= coverage[name] <= 0.98, name
+    _assert_importance_covers(law, {"N": n.ravel(), "D": d.ravel()}, max_high_k=0.2)
