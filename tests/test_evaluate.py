@@ -167,8 +167,9 @@ def test_m4_defaults_forecast_big_bench_better_than_power_law():
 
     Measured (benchmarks/README.md): mean held-out RMSLE 0.0080 against power_law's 0.0185 in the reference
     coordinates, 0.0100 since power_law samples in end-point coordinates (bayescale/_src/ends.py: its Laplace
-    fits of these nearly flat curves improved); a scipy multi-start least-squares fit of M4
-    (benchmarks/m4_point_fit.py) gives 0.0073.
+    fits of these nearly flat curves improved), m4 0.0075 since it samples its level coordinates
+    (bayescale/_src/bounded_ends.py); a scipy multi-start least-squares fit of M4 (benchmarks/m4_point_fit.py)
+    gives 0.0073.
     """
     df = bs.datasets.heldout("revisiting_lang")
     bb = df[df["Domain"] == "BB"]
