@@ -14,7 +14,8 @@ import difflib
 import pandas as pd
 
 from bayescale.laws import broken
-from bayescale.laws.base import BoundedEnds, Ends, Law, Param, RatioEnds, SaturationEnds, SharedExponent, TwoTermEnds, check_law
+from bayescale.laws.base import (BoundedEnds, Ends, Law, Param, RatioEnds, SaturationEnds, SharedExponent, TwoTermEnds,
+                                 check_law)
 from bayescale.laws.broken import bnsl
 from bayescale.laws.forms import (
     additive,

@@ -36,7 +36,7 @@ excess; :mod:`bayescale._src.two_term_ends`). A product ``K N**-alpha D**-beta
 C**-gamma`` may declare :class:`SharedExponent` (the sums ``alpha + gamma``,
 ``beta + gamma`` and gamma's share of the smaller, what a design with
 ``C = 6 N D`` pins down; :mod:`bayescale._src.shared_exponent`). A sum of ratio
-terms ``(x_c/x)**alpha`` without a floor (the additive laws) may declare
+terms ``(x_c/x)**alpha`` without a floor (the additive law) may declare
 :class:`RatioEnds` (the terms peeled one by one off the law at the corner;
 :mod:`bayescale._src.ratio_ends`). A law bounded
 between two levels (M4) may declare :class:`BoundedEnds` (the levels ``E <
@@ -148,7 +148,7 @@ class SharedExponent(NamedTuple):
 
 class RatioEnds(NamedTuple):
     """The parameters of a sum of ratio terms without a floor, ``sum_k (scale_k / input_k)**exponent_k`` (the
-    additive laws; see the module docstring): ``inputs``, ``scales`` and ``exponents`` name the terms in order,
+    additive law; see the module docstring): ``inputs``, ``scales`` and ``exponents`` name the terms in order,
     the last one's value at the corner being what the others leave."""
 
     inputs: tuple[str, ...]

@@ -70,7 +70,8 @@ class Engine(NamedTuple):
 
 _REGISTRY: dict[str, Engine] = {
     "auto": Engine("auto", auto.Settings, auto.run, True, False,
-                   "importance-corrected Laplace (PSIS), NUTS for the curves where it fails (pareto_k > 0.7)",
+                   "importance-corrected Laplace (PSIS), NUTS for the curves where it fails (pareto_k > 0.7 or the "
+                   "law's max_pareto_k)",
                    cpu_chunk=CPU_IMPORTANCE_CHUNK),
     "nuts": Engine("nuts", nuts.Settings, nuts.run, True, True,
                    "NumPyro NUTS, vmapped over curves and chains (calibrated, slowest)", cpu_chunk=CPU_NUTS_CHUNK),
