@@ -228,8 +228,8 @@ def test_ratio_map_inverts_and_its_log_jacobian_is_the_determinant(terms):
     values, log_jacobian, jacobians = check(scales, exponents)
     np.testing.assert_allclose(values, np.concatenate([np.stack(scales, -1), np.stack(exponents, -1)], -1), rtol=1e-10)
     np.testing.assert_allclose(log_jacobian, np.log(np.abs(np.linalg.det(np.asarray(jacobians)))), atol=1e-9)
-    log_scales, alphas, log_j = ratio_ends.to_natural(list(jax.random.normal(jax.random.PRNGKey(0), (2 * terms, 1000)) * 3),
-                                                      frames)
+    anywhere = list(jax.random.normal(jax.random.PRNGKey(0), (2 * terms, 1000)) * 3)
+    log_scales, alphas, log_j = ratio_ends.to_natural(anywhere, frames)
     assert all(bool(jnp.all(jnp.isfinite(v))) for v in (*log_scales, log_j))
     assert all(bool(jnp.all(a > 0)) for a in alphas)
 
