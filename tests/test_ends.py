@@ -416,6 +416,10 @@ def test_m4_samples_in_its_level_coordinates_with_the_same_posterior():
         return new.potential(w, curve) - old.potential(z, curve) + n.log_jacobian + log_dz
 
     _assert_gap_vanishes(new, curve, gap, atol=1e-7)
+    # a level's prior on less than (0, 1), or an exponent given from elsewhere (pooled): the reference coordinates
+    narrow = model_spec(law, {"E": dist.Uniform(0.0, 0.5)}, "logit_normal", batch)
+    assert not bounded_ends.applies(narrow) and curve_problem(narrow).names[0] == "E"
+    assert not bounded_ends.applies(spec, given={"alpha": 0.3})
 
 
 def _importance_calibration(law, sizes) -> tuple[float, dict[str, float]]:

@@ -59,7 +59,7 @@ import jax
 import jax.numpy as jnp
 from numpyro.distributions import constraints
 
-from bayescale._src.ends import flat_sites, input_frame, log_drop, log_drop_inverse, log_expm1, record, span
+from bayescale._src.ends import Frame, flat_sites, input_frame, log_drop, log_drop_inverse, log_expm1, record, span
 from bayescale.laws.base import BoundedEnds
 
 Array = Any
@@ -75,10 +75,10 @@ def site_names(ends: BoundedEnds) -> tuple[str, ...]:
 
 def _unit_interval(support) -> bool:
     """True for ``(0, 1)`` supports: ``Uniform(0, 1)``'s interval as well as ``constraints.unit_interval``."""
-    if support is constraints.unit_interval:
-        return True
-    return (isinstance(support, constraints._Interval) and not isinstance(support, constraints._IntegerInterval)
-            and float(support.lower_bound) == 0.0 and float(support.upper_bound) == 1.0)
+    if support.is_discrete or support.event_dim:
+        return False
+    lower, upper = getattr(support, "lower_bound", None), getattr(support, "upper_bound", None)
+    return lower is not None and upper is not None and float(lower) == 0.0 and float(upper) == 1.0
 
 
 def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
@@ -93,17 +93,10 @@ def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
             and all(priors[name].support is constraints.positive for name in positive))
 
 
-class Frame(NamedTuple):
-    """What the map needs of one curve: ``log x_lo``, ``log x_hi`` and the log of the fall it resolves."""
-
-    log_lo: Array
-    log_hi: Array
-    log_resolution: Array
-
-
 def curve_frame(ends: BoundedEnds, inputs: Mapping[str, Array], log_y, mask) -> Frame:
-    """The :class:`Frame` of one curve: the resolution is the spread ``max y - min y`` of its observed values."""
-    return Frame(*input_frame(inputs[ends.input], log_y, mask))
+    """The :class:`~bayescale._src.ends.Frame` of one curve: ``log x_lo``, ``log x_hi`` and the log of the
+    spread ``max y - min y`` of its observed values (the fall it resolves)."""
+    return input_frame(inputs[ends.input], log_y, mask)
 
 
 class Natural(NamedTuple):
