@@ -188,7 +188,7 @@ def log_drop_inverse(t):
     return (_A * t + _B * jnp.sqrt(t * t + TAIL_SLOPE)) / TAIL_SLOPE
 
 
-def _term(v, frame: Frame):
+def drop_term(v, frame: Frame):
     """``(w2, log dw2/dv, s)``: the log of the drop over the range, its slope in ``v``, and the range's span."""
     t, log_slope = log_drop(v)
     return frame.log_resolution + t, log_slope, span(frame)
@@ -207,7 +207,7 @@ def peel(log_total, v, w3, frame: Frame):
     ``(L(x_hi), v, w3)`` (the docstring's factor less ``w1``), so that maps
     which peel several terms off one value can chain it.
     """
-    w2, log_slope, s = _term(v, frame)
+    w2, log_slope, s = drop_term(v, frame)
     excess = jnp.exp(w3)
     alpha = jax.nn.softplus(w2 - log_total) / s + excess
     log_floor = jnp.logaddexp(log_total, w2) + log_expm1(excess * s) - log_expm1(alpha * s)
@@ -221,7 +221,7 @@ def to_natural(w, frame: Frame, positive_floor: bool):
     if positive_floor:
         log_floor, log_amplitude, alpha, log_jacobian = peel(w1, v, w3, frame)
         return jnp.exp(log_floor), log_amplitude, alpha, w1 + log_jacobian
-    w2, log_slope, _ = _term(v, frame)
+    w2, log_slope, _ = drop_term(v, frame)
     alpha = jnp.exp(w3)
     log_amplitude, log_jacobian = _amplitude(w2, log_slope, w3, alpha, frame)
     return jnp.exp(w1) - jnp.exp(log_amplitude - alpha * frame.log_hi), log_amplitude, alpha, w1 + log_jacobian

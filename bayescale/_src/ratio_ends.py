@@ -39,9 +39,8 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
-from bayescale._src.ends import (flat_sites, from_natural, input_frames, log_drop_inverse, log_expm1, peel,
-                                  positive_map_applies, record, span)
-from bayescale._src.ends import _term as drop_term
+from bayescale._src.ends import (drop_term, flat_sites, from_natural, input_frames, log_drop_inverse, log_expm1,
+                                  peel, positive_map_applies, record, span)
 from bayescale.laws.base import RatioEnds
 
 Array = Any
