@@ -129,6 +129,14 @@ def test_shared_exponent_map_inverts_and_its_log_jacobian_is_the_determinant():
     assert bool(jnp.all(jnp.isfinite(log_j)) & jnp.all(jnp.stack(exponents) > 0))
 
 
+def _table_curve(law, table, likelihood="student_t", x=None, priors=None):
+    """``(spec, curve)``: the model spec of ``law`` on a one-curve ``table`` (column ``loss``) and that curve on
+    the device."""
+    batch, _, _ = prepare(table, law, resolve_columns(law, "loss", x, None, None))
+    spec = model_spec(law, priors, likelihood, batch)
+    return spec, jax.tree_util.tree_map(lambda a: a[0], to_device(batch, jnp.float64))
+
+
 def test_multiplicative_compute_samples_in_its_shared_exponent_coordinates_with_the_same_posterior():
     """U_shared(w) = U_ref(z(w)) - log|dz/dw| for multiplicative_compute on a C = 6 N D grid: only the
     coordinates change (the amplitude keeps its reference-scale shear, unit Jacobian)."""
@@ -136,9 +144,7 @@ def test_multiplicative_compute_samples_in_its_shared_exponent_coordinates_with_
     n, d = np.meshgrid(np.geomspace(1e7, 1e9, 4), np.geomspace(1e9, 1e11, 4))
     n, d = n.ravel(), d.ravel()
     frame = pd.DataFrame({"N": n, "D": d, "C": 6 * n * d, "loss": 30.0 * n ** -0.2 * d ** -0.15 * (6 * n * d) ** -0.05})
-    batch, _, _ = prepare(frame, law, resolve_columns(law, "loss", None, None, None))
-    spec = model_spec(law, None, "student_t", batch)
-    curve = jax.tree_util.tree_map(lambda a: a[0], to_device(batch, jnp.float64))
+    spec, curve = _table_curve(law, frame)
     new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
     assert new.names == ("log_alpha_plus_gamma", "log_beta_plus_gamma", "logit_gamma_share", "log_K_ref", "sigma")
     assert old.names == ("alpha", "beta", "gamma", "log_K_ref", "sigma")
@@ -181,9 +187,7 @@ def test_potential_differs_from_the_reference_coordinates_by_the_log_jacobian():
 def test_chinchilla_samples_in_its_two_term_coordinates_with_the_same_posterior():
     """U_ends(w) = U_ref(z(w)) - log|dz/dw| for chinchilla on 40 of the bundled runs: only the coordinates change."""
     law = bs.laws.get("chinchilla")
-    batch, _, _ = prepare(bs.datasets.load("chinchilla").iloc[::6], law, resolve_columns(law, "loss", None, None, None))
-    spec = model_spec(law, None, "student_t", batch)
-    curve = jax.tree_util.tree_map(lambda a: a[0], to_device(batch, jnp.float64))
+    spec, curve = _table_curve(law, bs.datasets.load("chinchilla").iloc[::6])
     new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
     assert new.names == ("log_law_at_max_N_D", "scaled_log_drop_over_N", "log_alpha_excess",
                          "scaled_log_drop_over_D", "log_beta_excess", "sigma")
@@ -242,9 +246,7 @@ def test_additive_samples_in_its_ratio_coordinates_with_the_same_posterior():
     law = bs.laws.get("additive")
     n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
     data, _ = simulate(law, 1, {"N": n.ravel(), "D": d.ravel()}, seed=2)
-    batch, _, _ = prepare(data, law, resolve_columns(law, "loss", None, None, None))
-    spec = model_spec(law, None, "student_t", batch)
-    curve = jax.tree_util.tree_map(lambda a: a[0], to_device(batch, jnp.float64))
+    spec, curve = _table_curve(law, data)
     new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
     assert new.names == ("log_law_at_max_N_D", "scaled_log_drop_over_N", "log_alpha_N_excess",
                          "scaled_log_drop_over_D", "sigma")
@@ -396,10 +398,7 @@ def test_m4_samples_in_its_level_coordinates_with_the_same_posterior():
     from forms_truth import simulate as simulate_form
 
     law = bs.laws.get("m4")
-    cols = resolve_columns(law, "loss", "x", None, None)
-    batch, _, _ = prepare(simulate_form("m4", 0), law, cols)
-    spec = model_spec(law, None, "logit_normal", batch)
-    curve = jax.tree_util.tree_map(lambda a: a[0], to_device(batch, jnp.float64))
+    spec, curve = _table_curve(law, simulate_form("m4", 0), "logit_normal", x="x")
     new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
     assert new.names == ("logit_law_at_max_x", "scaled_logit_fall_over_x", "log_alpha_excess",
                          "logit_reach_headroom", "log_a", "sigma")
@@ -417,7 +416,7 @@ def test_m4_samples_in_its_level_coordinates_with_the_same_posterior():
 
     _assert_gap_vanishes(new, curve, gap, atol=1e-7)
     # a level's prior on less than (0, 1), or an exponent given from elsewhere (pooled): the reference coordinates
-    narrow = model_spec(law, {"E": dist.Uniform(0.0, 0.5)}, "logit_normal", batch)
+    narrow, _ = _table_curve(law, simulate_form("m4", 0), "logit_normal", x="x", priors={"E": dist.Uniform(0.0, 0.5)})
     assert not bounded_ends.applies(narrow) and curve_problem(narrow).names[0] == "E"
     assert not bounded_ends.applies(spec, given={"alpha": 0.3})
 
