@@ -9,46 +9,55 @@ in ``log x``: the level near the largest ``x`` and the fall over the range.
 ``E``; :mod:`bayescale._src.ends`), and the reference-scale coordinates leave
 it to the sampler (issue 13: under ``auto``, Pareto ``k > 0.7`` on 139 of 200
 simulated curves, SBC coverage of ``A`` 0.815). These coordinates are the
-levels the data pin down, in the order ``0 < E < L(x_hi) < L(x_lo) < E0 < 1``:
+levels the data pin down, in the order ``0 < E < L(x_hi) < L(x_lo) < E0 < 1``,
+and the exponent's excess over the smallest value those levels allow:
 
 .. math::
 
     w_1 = \mathrm{logit}\, L(x_{hi}), \qquad
     \mathrm{logit}\,\delta = \log\frac{r}{1 - L(x_{hi})} + (a' v - b' \sqrt{v^2 + 1}), \qquad
-    z = \mathrm{logit}\,\frac{L(x_{hi}) - E}{L(x_{hi})}, \qquad
+    w_3 = \log(\alpha - \alpha_{min}), \qquad
     z_0 = \mathrm{logit}\,\frac{E_0 - L(x_{lo})}{1 - L(x_{lo})}, \qquad
     w_a = \log a,
 
-with ``delta = (L(x_lo) - L(x_hi)) / (1 - L(x_hi))`` the fall over the range
-as a share of the room above ``L(x_hi)``, ``r`` the spread ``max y - min y``
-of the observed values and the compressed tail of
+with ``delta = (L(x_lo) - L(x_hi)) / (1 - L(x_hi))`` the fall ``F`` over the
+range as a share of the room above ``L(x_hi)``, ``r`` the spread ``max y -
+min y`` of the observed values and the compressed tail of
 :func:`bayescale._src.ends.log_drop` below it (a curve flat within its noise
-bounds the fall from above only). ``z`` places ``E`` below the level at
-``x_hi``, ``z_0`` the random-guess level above the level at ``x_lo``. Back in
-natural units, with ``t = (L - E) / (E_0 - E)`` and ``g(t) = log t - a log(1 - t)``
-(so that ``g(t(x)) = log A - alpha log x + (a - 1) log(E_0 - E)``) and
-``s = log x_hi - log x_lo``,
+bounds the fall from above only). With ``t = (L - E) / (E_0 - E)``,
+``g(t) = log t - a log(1 - t)`` (so that ``g(t(x)) = log A - alpha log x +
+(a - 1) log(E_0 - E)``), ``s = log x_hi - log x_lo`` and ``G = L(x_hi) - E``,
 
 .. math::
 
-    \alpha = \frac{g(t_{lo}) - g(t_{hi})}{s}, \qquad
+    \alpha s = g(t_{lo}) - g(t_{hi}) = \log(1 + F / G) + a \log(1 + F / (E_0 - L(x_{lo}))),
+
+whose first term is at least ``log(1 + F / L(x_hi))`` (``E > 0``): that bound
+and the second term make ``alpha_min``. As for the power law's core
+(:mod:`bayescale._src.ends`), the exponent's excess is sampled and ``E``
+follows, ``G = F / (e^c - 1)`` with ``c = s e^{w_3} + log(1 + F / L(x_hi))``;
+then
+
+.. math::
+
     \log A = g(t_{hi}) + \alpha \log x_{hi} - (a - 1) \log(E_0 - E), \qquad
     \mathrm{reach} = \frac{E_0 - E}{1 - E},
 
 explicit (no root to solve) and one-to-one onto ``(E, reach) in (0, 1)^2``,
 ``(alpha, a, A) > 0``. Through the levels ``(E, E_0, L(x_lo), L(x_hi))`` the
-Jacobian is block triangular:
+Jacobian is block triangular,
 
 .. math::
 
     \Big|\frac{\partial(E, \mathrm{reach}, \alpha, \log A)}{\partial(E, E_0, L(x_{lo}), L(x_{hi}))}\Big|
     = \frac{g'(t_{lo})\, g'(t_{hi})}{(1 - E)(E_0 - E)^2 s}, \qquad g'(t) = \frac{1}{t} + \frac{a}{1 - t},
 
-times the triangular factors of the logits above, so the density in these
-coordinates is the user's prior on ``(E, reach, alpha, a, A)`` times that
-factor: the posterior over the natural parameters is unchanged. Every
-difference of levels is formed as a sum of positive parts, so a curve close
-to either level keeps its precision.
+and the levels follow from the coordinates triangularly (``L(x_hi)``, ``L(x_lo)``,
+``E_0``, ``a``, then ``E`` with ``|dE/dw_3| = G e^c s e^{w_3} / (e^c - 1)``),
+so the density in these coordinates is the user's prior on ``(E, reach,
+alpha, a, A)`` times those factors: the posterior over the natural parameters
+is unchanged. Every difference of levels is formed as a sum of positive parts,
+so a curve close to either level keeps its precision.
 """
 
 from __future__ import annotations
@@ -59,8 +68,10 @@ import jax
 import jax.numpy as jnp
 from numpyro.distributions import constraints
 
-from bayescale._src.ends import Frame, flat_sites, input_frame, log_drop, log_drop_inverse, log_expm1, record, span
+from bayescale._src.ends import (Frame, flat_sites, free_declaration, input_frame, log_drop, log_drop_inverse,
+                                  log_expm1, record, span)
 from bayescale.laws.base import BoundedEnds
+from bayescale.laws.saturating import solve_logit  # the law's own root, so both directions agree
 
 Array = Any
 log_sigmoid = jax.nn.log_sigmoid
@@ -84,8 +95,8 @@ def _unit_interval(support) -> bool:
 def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
     """True when ``spec``'s law declares these coordinates, none of its parameters is given, the two levels'
     priors live on ``(0, 1)`` and the other three's on the positive line."""
-    ends = spec.law.ends
-    if not isinstance(ends, BoundedEnds) or any(name in (given or {}) for name in ends.params):
+    ends = free_declaration(spec, BoundedEnds, given)
+    if ends is None:
         return False
     priors = spec.prior_dict
     positive = (ends.exponent, ends.shape, ends.amplitude)
@@ -133,9 +144,11 @@ def to_natural(w, frame: Frame) -> Natural:
     log_headroom = log_room_lo + log_sigmoid(z0)  # log(E0 - L(x_lo))
     # g(t_lo) - g(t_hi) = log1p(fall / gap) + a log1p(fall / headroom) = alpha s; the first term is at least
     # log1p(fall / L(x_hi)) (E > 0), so alpha_min is reached at E = 0
-    exponent = excess + (shape * jax.nn.softplus(log_fall - log_headroom) + jax.nn.softplus(log_fall - log_hi)) / s
-    c = s * excess + jax.nn.softplus(log_fall - log_hi)  # log1p(fall / gap)
-    log_gap = log_fall - log_expm1(c)  # log(L(x_hi) - E)
+    floor_term = jax.nn.softplus(log_fall - log_hi)  # log1p(fall / L(x_hi))
+    exponent = excess + (shape * jax.nn.softplus(log_fall - log_headroom) + floor_term) / s
+    c = s * excess + floor_term  # log1p(fall / gap)
+    log_expm1_c = log_expm1(c)
+    log_gap = log_fall - log_expm1_c  # log(L(x_hi) - E)
     log_expm1_excess = log_expm1(s * excess)
     # E = L(x_hi) L(x_lo) (e^{s excess} - 1) / (L(x_lo) (e^{s excess} - 1) + fall): free of cancellation near 0
     irreducible = jnp.exp(log_hi + log_lo + log_expm1_excess - jnp.logaddexp(log_lo + log_expm1_excess, log_fall))
@@ -149,7 +162,7 @@ def to_natural(w, frame: Frame) -> Natural:
               + log_room + log_sigmoid(logit_share) + log_sigmoid(-logit_share) + log_slope  # dL(x_lo)/dv
               + log_room_lo + log_sigmoid(z0) + log_sigmoid(-z0)  # dE0/dz0
               + w_a  # da/dw_a
-              + log_gap + c - log_expm1(c) + jnp.log(s) + w3)  # |dE/dw3|, the others held
+              + log_gap + c - log_expm1_c + jnp.log(s) + w3)  # |dE/dw3|, the others held
     natural = (_log_g_slope(log_above_lo - log_span, log_headroom - log_span, shape)
                + _log_g_slope(log_gap - log_span, log_below_hi - log_span, shape)
                - log_room_e - 2.0 * log_span - jnp.log(s) + log_amplitude)
@@ -159,8 +172,6 @@ def to_natural(w, frame: Frame) -> Natural:
 
 def from_natural(irreducible, reach, exponent, shape, amplitude, frame: Frame):
     """The coordinates ``(w1, v, w3, z0, w_a)`` of natural parameters: the inverse of :func:`to_natural`."""
-    from bayescale.laws.saturating import solve_logit  # the law's own root, so both directions agree
-
     log_span = jnp.log1p(-irreducible) + jnp.log(reach)
     span_ = jnp.exp(log_span)
 

@@ -84,8 +84,8 @@ def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
     positive or real one (any other support, or a parameter given from
     elsewhere, e.g. pooled, keeps the reference-scale coordinates).
     """
-    ends = spec.law.ends
-    if not isinstance(ends, Ends) or any(name in (given or {}) for name in ends.params):
+    ends = free_declaration(spec, Ends, given)
+    if ends is None:
         return False
     priors = spec.prior_dict
     positive = [ends.amplitude, ends.exponent, *([] if ends.shift is None else [ends.shift])]
@@ -93,13 +93,21 @@ def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
             and _floor_at_zero(priors[ends.irreducible]) is not None)
 
 
+def free_declaration(spec, kind: type, given: Mapping[str, Any] | None = None):
+    """``spec``'s law's coordinates when they are of type ``kind`` and none of their parameters is given from
+    elsewhere (e.g. pooled); else None."""
+    declared = spec.law.ends
+    if not isinstance(declared, kind) or any(name in (given or {}) for name in declared.params):
+        return None
+    return declared
+
+
 def positive_map_applies(spec, kind: type, given: Mapping[str, Any] | None = None) -> bool:
     """True when ``spec``'s law declares coordinates of type ``kind``, none of their parameters is given from
     elsewhere (e.g. pooled) and all their priors are positive: when a map onto positive parameters applies."""
-    declared = spec.law.ends
-    if not isinstance(declared, kind) or any(name in (given or {}) for name in declared.params):
-        return False
-    return all(spec.prior_dict[name].support is constraints.positive for name in declared.params)
+    declared = free_declaration(spec, kind, given)
+    return declared is not None and all(spec.prior_dict[name].support is constraints.positive
+                                        for name in declared.params)
 
 
 def input_frames(declared, inputs: Mapping[str, Array], log_y, mask) -> tuple[Frame, ...]:

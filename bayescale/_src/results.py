@@ -52,7 +52,8 @@ class Fit:
         public name in natural units, ``sigma``, and the sampler's
         coordinates (``log_<name>_ref``, or a law's end-point coordinates,
         :mod:`bayescale._src.ends`, :mod:`bayescale._src.saturation_ends`,
-        :mod:`bayescale._src.two_term_ends`, :mod:`bayescale._src.shared_exponent`).
+        :mod:`bayescale._src.two_term_ends`, :mod:`bayescale._src.shared_exponent`,
+        :mod:`bayescale._src.ratio_ends`, :mod:`bayescale._src.bounded_ends`).
     sample_stats
         Sampler statistics with the same leading axes (engines with Markov chains).
     settings
