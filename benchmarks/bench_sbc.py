@@ -92,11 +92,16 @@ def main() -> None:
         table = res.coverage.copy()
         table.insert(0, "law", name)
         table["flagged"] = 1 - res.ok.mean()
+        # the share of data sets whose chains diverged at least once (of those chains served; NaN if none)
+        divergences = res.diagnostics["divergences"].dropna()
+        table["divergent"] = float(np.mean(divergences > 0)) if len(divergences) else np.nan
         # the share auto sent to its sampler (0 for a single engine), apart from every diagnostic's flag
         table["escalated"] = float(np.mean(res.served != "importance")) if args.method == "auto" else 0.0
         table["seconds"] = round(t.seconds, 1)
         print(f"\n## {name}: {t.seconds:.0f} s, {100 * (1 - res.ok.mean()):.0f}% of fits flagged by diagnostics, "
-              f"{100 * table['escalated'].iloc[0]:.0f}% escalated")
+              f"{100 * table['escalated'].iloc[0]:.0f}% escalated, "
+              + ("no chains" if np.isnan(table["divergent"].iloc[0])
+                 else f"{100 * table['divergent'].iloc[0]:.0f}% with divergent transitions"))
         print(markdown(table), flush=True)
         if args.csv:
             table.to_csv(args.csv, mode="a", header=not os.path.exists(args.csv))

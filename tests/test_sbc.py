@@ -23,6 +23,9 @@ def test_sbc_result_tables_small_laplace():
     assert list(res.truth.columns) == names and len(res.truth) == CHUNK and (res.truth.to_numpy() > 0).all()
     assert res.data.groupby("dataset").size().eq(24).all() and res.ok.shape == (CHUNK,)
     assert set(res.prediction_inputs) == {"x"} and res.prediction_inputs["x"] == pytest.approx(1e10)
+    # one diagnostics row per data set; Laplace draws have no chains, so no divergences or r_hat
+    assert list(res.diagnostics.index) == list(range(CHUNK)) and res.diagnostics["ok"].tolist() == res.ok.tolist()
+    assert res.diagnostics[["divergences", "max_r_hat"]].isna().all().all()
 
 
 def test_sbc_rejects_map_and_bad_sizes():
@@ -81,6 +84,8 @@ def test_sbc_coverage_within_binomial_band(sbc_power_law):
 def test_sbc_truth_comes_from_the_prior(sbc_power_law):
     # the prior median of the exponent is 0.3 (LogNormal(log 0.3, 1)); 120 draws pin it to within ~x1.3
     assert 0.22 < np.median(sbc_power_law.truth["alpha"]) < 0.4
+    diag = sbc_power_law.diagnostics
+    assert len(diag) == SBC_DATASETS and (diag["divergences"] >= 0).all() and (diag["max_r_hat"] > 0.9).all()
     assert sbc_power_law.data.groupby("dataset").size().eq(16).all()
 
 

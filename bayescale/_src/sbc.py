@@ -67,6 +67,10 @@ class SBCResult(NamedTuple):
         DataFrame ``[datasets, quantities]`` of the simulated true values.
     ok
         Per data set, True when its fit passed every diagnostic.
+    diagnostics
+        The fit's :meth:`~bayescale.Fit.diagnostics`, one row per data set
+        (divergences, r_hat and ESS where chains served it, Pareto k where
+        importance sampling did), to stratify coverage by how a fit went.
     served
         Per data set, the engine that made its draws (``method``, except where ``"auto"`` escalated).
     prediction_inputs
@@ -80,6 +84,7 @@ class SBCResult(NamedTuple):
     coverage: pd.DataFrame
     truth: pd.DataFrame
     ok: np.ndarray
+    diagnostics: pd.DataFrame
     served: np.ndarray
     prediction_inputs: dict[str, float]
     data: pd.DataFrame
@@ -221,13 +226,14 @@ def sbc(
         },
         index=pd.Index(names, name="quantity"),
     )
-    ok = np.array([not result.curve_problems(label) for label in result.groups])
+    diagnostics = result.diagnostics()
     return SBCResult(
         ranks=pd.DataFrame(ranks),
         num_ranks=num_ranks,
         coverage=coverage,
         truth=pd.DataFrame({n: truth[n] for n in names}),
-        ok=ok,
+        ok=diagnostics["ok"].to_numpy(dtype=bool),
+        diagnostics=diagnostics,
         served=result.served,
         prediction_inputs=x_star,
         data=data,
