@@ -398,7 +398,8 @@ def test_m4_samples_in_its_level_coordinates_with_the_same_posterior():
     from forms_truth import simulate as simulate_form
 
     law = bs.laws.get("m4")
-    spec, curve = _table_curve(law, simulate_form("m4", 0), "logit_normal", x="x")
+    table = simulate_form("m4", 0)
+    spec, curve = _table_curve(law, table, "logit_normal", x="x")
     new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
     assert new.names == ("logit_law_at_max_x", "scaled_logit_fall_over_x", "log_alpha_excess",
                          "logit_reach_headroom", "log_a", "sigma")
@@ -416,7 +417,7 @@ def test_m4_samples_in_its_level_coordinates_with_the_same_posterior():
 
     _assert_gap_vanishes(new, curve, gap, atol=1e-7)
     # a level's prior on less than (0, 1), or an exponent given from elsewhere (pooled): the reference coordinates
-    narrow, _ = _table_curve(law, simulate_form("m4", 0), "logit_normal", x="x", priors={"E": dist.Uniform(0.0, 0.5)})
+    narrow, _ = _table_curve(law, table, "logit_normal", x="x", priors={"E": dist.Uniform(0.0, 0.5)})
     assert not bounded_ends.applies(narrow) and curve_problem(narrow).names[0] == "E"
     assert not bounded_ends.applies(spec, given={"alpha": 0.3})
 

@@ -65,12 +65,13 @@ class SBCResult(NamedTuple):
         ``datasets``.
     truth
         DataFrame ``[datasets, quantities]`` of the simulated true values.
-    ok
-        Per data set, True when its fit passed every diagnostic.
     diagnostics
         The fit's :meth:`~bayescale.Fit.diagnostics`, one row per data set
         (divergences, r_hat and ESS where chains served it, Pareto k where
         importance sampling did), to stratify coverage by how a fit went.
+    ok
+        Per data set, True when its fit passed every diagnostic (a property:
+        the ``ok`` column of ``diagnostics``).
     served
         Per data set, the engine that made its draws (``method``, except where ``"auto"`` escalated).
     prediction_inputs
@@ -83,11 +84,14 @@ class SBCResult(NamedTuple):
     num_ranks: int
     coverage: pd.DataFrame
     truth: pd.DataFrame
-    ok: np.ndarray
     diagnostics: pd.DataFrame
     served: np.ndarray
     prediction_inputs: dict[str, float]
     data: pd.DataFrame
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.diagnostics["ok"].to_numpy(dtype=bool)
 
 
 def coverage_band(level: float, num_datasets: int, prob: float = 0.99) -> tuple[float, float]:
@@ -226,14 +230,12 @@ def sbc(
         },
         index=pd.Index(names, name="quantity"),
     )
-    diagnostics = result.diagnostics()
     return SBCResult(
         ranks=pd.DataFrame(ranks),
         num_ranks=num_ranks,
         coverage=coverage,
         truth=pd.DataFrame({n: truth[n] for n in names}),
-        ok=diagnostics["ok"].to_numpy(dtype=bool),
-        diagnostics=diagnostics,
+        diagnostics=result.diagnostics(),
         served=result.served,
         prediction_inputs=x_star,
         data=data,
