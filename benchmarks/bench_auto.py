@@ -34,8 +34,8 @@ from common import Timer, environment, markdown_rows, nearly_flat_curves, power_
 from numpyro.infer import MCMC, NUTS
 
 import bayescale as bs
-from bayescale._src.data import pad
-from bayescale._src.model import ModelSpec, build_model, make_likelihood
+from bayescale._src.model.data import pad
+from bayescale._src.model.model import ModelSpec, build_model, make_likelihood
 
 PARAMS = ["E", "A", "alpha", "sigma"]
 QUANTILES = (0.05, 0.95)

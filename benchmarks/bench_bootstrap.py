@@ -22,9 +22,9 @@ from scipy.optimize import minimize
 from scipy.special import huber
 
 import bayescale as bs
-from bayescale._src.data import prepare, resolve_columns
-from bayescale._src.problem import to_device
-from bayescale._src.resampling import point_spec, refit, resample_counts
+from bayescale._src.model.data import prepare, resolve_columns
+from bayescale._src.model.problem import to_device
+from bayescale._src.analysis.resampling import point_spec, refit, resample_counts
 
 EPOCH_95 = {"alpha": (0.317, 0.373), "beta": (0.331, 0.415), "E": (1.769, 1.871)}
 

@@ -22,7 +22,7 @@ import warnings
 import pandas as pd
 
 import bayescale as bs
-from bayescale._src.evaluate import MSCE_LEVELS, Evaluation, _stacking_weights, score
+from bayescale._src.analysis.evaluate import MSCE_LEVELS, Evaluation, _stacking_weights, score
 from common import environment
 
 RATES = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 16.0, 24.0)

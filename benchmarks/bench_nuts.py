@@ -22,8 +22,8 @@ from common import Timer, environment, power_law_curves
 from numpyro.infer import MCMC, NUTS
 
 import bayescale as bs
-from bayescale._src.data import pad
-from bayescale._src.model import ModelSpec, build_model, make_likelihood
+from bayescale._src.model.data import pad
+from bayescale._src.model.model import ModelSpec, build_model, make_likelihood
 
 PARAMS = ["E", "alpha", "A", "sigma"]
 

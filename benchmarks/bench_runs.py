@@ -10,7 +10,7 @@ Part 1 (known truth). Each simulated data set is one curve of a power law
 of training runs over two decades of x (1e8..1e10); each run's residuals in
 log loss are an Ornstein-Uhlenbeck process in log10 x (sd ``run_sd``, length
 ``run_length`` decades) plus an independent nugget (``sigma``), the model of
-``bs.fit(..., run=)`` (bayescale/_src/runs.py). All data sets of a scenario are
+``bs.fit(..., run=)`` (bayescale/_src/model/runs.py). All data sets of a scenario are
 fitted in one batched call, once with ``run="run"`` and once as independent
 points (the default Student-t likelihood; and ``"normal"``). Reported: how often
 the central 90% band of the law (``kind="mean"``) at 10x the largest x contains
@@ -40,8 +40,8 @@ import pandas as pd  # noqa: E402
 from common import Timer, environment  # noqa: E402
 
 import bayescale as bs  # noqa: E402
-from bayescale._src import runs  # noqa: E402
-from bayescale._src.sbc import _coverage, _ranks, _uniformity, coverage_band  # noqa: E402
+from bayescale._src.model import runs  # noqa: E402
+from bayescale._src.analysis.sbc import _coverage, _ranks, _uniformity, coverage_band  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 

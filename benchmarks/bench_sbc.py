@@ -24,7 +24,7 @@ import pandas as pd  # noqa: E402
 from common import Timer, environment  # noqa: E402
 
 import bayescale as bs  # noqa: E402
-from bayescale._src.sbc import coverage_band  # noqa: E402
+from bayescale._src.analysis.sbc import coverage_band  # noqa: E402
 
 
 def markdown(table: pd.DataFrame) -> str:

@@ -1,11 +1,11 @@
-"""bs.compute_optimal (bayescale._src.allocate) on the fit of the 240 Chinchilla runs."""
+"""bs.compute_optimal (bayescale._src.analysis.allocate) on the fit of the 240 Chinchilla runs."""
 
 import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
 import bayescale as bs
-from bayescale._src.allocate import chinchilla_optimum
+from bayescale._src.analysis.allocate import chinchilla_optimum
 
 
 def test_compute_optimal_at_chinchilla_budget(chinchilla_laplace):

@@ -1,4 +1,4 @@
-"""Batching (bayescale._src.batch): buckets and chunks cover every curve once; batched fits equal per-curve fits;
+"""Batching (bayescale._src.model.batch): buckets and chunks cover every curve once; batched fits equal per-curve fits;
 chunk sizes and device sharding change nothing."""
 
 import os
@@ -13,8 +13,8 @@ import pytest
 from fixtures import CHUNK, COLUMNS, SETTINGS, fit_like, power_curves
 
 import bayescale as bs
-from bayescale._src.batch import plan
-from bayescale._src.data import prepare, resolve_columns
+from bayescale._src.model.batch import plan
+from bayescale._src.model.data import prepare, resolve_columns
 
 
 def ragged_curves(lengths, seed=0):

@@ -10,7 +10,7 @@ from fixtures import fit_like
 from simulate import coverage, simulate
 
 import bayescale as bs
-from bayescale._src import batch as batch_mod
+from bayescale._src.model import batch as batch_mod
 from bayescale._src import engines
 from bayescale._src.fitting import engine_defaults
 

@@ -1,4 +1,4 @@
-"""bs.compare (bayescale._src.compare) on simulated curves of a known law.
+"""bs.compare (bayescale._src.analysis.compare) on simulated curves of a known law.
 
 Four noisy curves of a power law with a floor, fitted by three candidate laws in
 one batched Laplace call each (the session fixture ``candidates`` of

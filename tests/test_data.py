@@ -1,4 +1,4 @@
-"""Input tables (bayescale._src.data): every error and warning a bad table or bad argument of bs.fit gives.
+"""Input tables (bayescale._src.model.data): every error and warning a bad table or bad argument of bs.fit gives.
 
 Validation fails before anything is compiled, so these tests are cheap; the few
 that do fit use the shared POWER map program (tests/fixtures.py).
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bayescale as bs
-from bayescale._src.data import bucket_size, collinear_compute, pad, prepare, resolve_columns
+from bayescale._src.model.data import bucket_size, collinear_compute, pad, prepare, resolve_columns
 
 
 def frame(n=10):

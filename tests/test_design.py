@@ -12,7 +12,7 @@ from fixtures import power_curves
 
 import bayescale as bs
 from bayescale._src.design import criterion as crit
-from bayescale._src.model import Likelihood
+from bayescale._src.model.model import Likelihood
 
 NORMAL = Likelihood("normal")
 

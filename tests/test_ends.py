@@ -1,4 +1,4 @@
-"""End-point coordinates (bayescale/_src/ends.py): an exact change of variables, so the posterior is the user's."""
+"""End-point coordinates (bayescale/_src/model/coordinates/ends.py): an exact change of variables, so the posterior is the user's."""
 
 import warnings
 
@@ -11,11 +11,11 @@ import pytest
 from fixtures import power_curves
 
 import bayescale as bs
-from bayescale._src import bounded_ends, ends, ratio_ends, saturation_ends, shared_exponent, two_term_ends
-from bayescale._src.data import prepare, resolve_columns
+from bayescale._src.model.coordinates import bounded_ends, ends, ratio_ends, saturation_ends, shared_exponent, two_term_ends
+from bayescale._src.model.data import prepare, resolve_columns
 from bayescale._src.fitting import model_spec
-from bayescale._src.model import curve_problem, reference_coordinates
-from bayescale._src.problem import to_device
+from bayescale._src.model.model import curve_problem, reference_coordinates
+from bayescale._src.model.problem import to_device
 
 FRAME = ends.Frame(np.log(1e6), np.log(1e9), np.log(0.05))  # x over 1e6..1e9, losses spread by 0.05
 NATURAL = [(2.0, 50.0, 0.3), (1.0, 400.0, 0.15), (0.01, 5.0, 0.6), (2.5, 1e4, 1.2), (1.9, 1e-6, 0.05)]
@@ -241,7 +241,7 @@ def test_ratio_map_inverts_and_its_log_jacobian_is_the_determinant(terms):
 def test_additive_samples_in_its_ratio_coordinates_with_the_same_posterior():
     """U_ratio(w) = U_ref(z(w)) - log|dz/dw| for the additive law on a simulated 5 x 5 grid: only the coordinates
     change."""
-    from bayescale._src.sbc import simulate
+    from bayescale._src.analysis.sbc import simulate
 
     law = bs.laws.get("additive")
     n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
@@ -425,7 +425,7 @@ def test_m4_samples_in_its_level_coordinates_with_the_same_posterior():
 def _importance_calibration(law, sizes) -> tuple[float, dict[str, float]]:
     """Importance alone (every curve kept) on 60 data sets from ``law``'s default priors at ``sizes``: the share
     with Pareto k > 0.7 and the 90% coverage of each parameter."""
-    from bayescale._src.sbc import _coverage, simulate
+    from bayescale._src.analysis.sbc import _coverage, simulate
 
     data, truth = simulate(law, 60, sizes, seed=3)
     with warnings.catch_warnings():
@@ -458,7 +458,7 @@ def test_saturation_coordinates_let_importance_cover_m3_under_its_default_priors
 def test_two_term_coordinates_let_importance_serve_most_chinchilla_data_sets():
     """60 data sets from chinchilla's default priors on a 5 x 5 (N, D) grid: the importance pass's Pareto k exceeds
     0.7 on 73% in the reference coordinates and 35% in the two-term ones (150 data sets, benchmarks/README.md)."""
-    from bayescale._src.sbc import simulate
+    from bayescale._src.analysis.sbc import simulate
 
     law = bs.laws.get("chinchilla")
     n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))

@@ -12,11 +12,11 @@ from fixtures import fit_like, power_curves
 
 import bayescale as bs
 from bayescale._src import engines, fitting
-from bayescale._src.data import prepare, resolve_columns
+from bayescale._src.model.data import prepare, resolve_columns
 from bayescale._src.engines import newton
 from bayescale._src.fitting import curve_keys, model_spec
-from bayescale._src.model import curve_problem
-from bayescale._src.problem import to_device
+from bayescale._src.model.model import curve_problem
+from bayescale._src.model.problem import to_device
 
 
 def test_registry_maps_every_method_and_rejects_others():

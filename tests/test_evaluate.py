@@ -1,4 +1,4 @@
-"""bs.evaluate, bs.Discrepancy and the held-out splits (bayescale._src.evaluate, bayescale._src.discrepancy).
+"""bs.evaluate, bs.Discrepancy and the held-out splits (bayescale._src.analysis.evaluate, bayescale._src.analysis.discrepancy).
 
 Every fit here runs on the POWER Laplace program of fixtures.py (curves of 17..32 fitting points,
 ``chunk_size=CHUNK``), so this file compiles only the scoring programs.
@@ -10,9 +10,9 @@ import pytest
 import scipy.stats
 
 import bayescale as bs
-from bayescale._src import discrepancy as discrepancy_mod
-from bayescale._src.evaluate import MSCE_LEVELS, score
-from bayescale._src.noise import standard_noise
+from bayescale._src.analysis import discrepancy as discrepancy_mod
+from bayescale._src.analysis.evaluate import MSCE_LEVELS, score
+from bayescale._src.model.noise import standard_noise
 from fixtures import CHUNK, COLUMNS, SETTINGS, fit_like, power_curves
 
 import jax
@@ -166,9 +166,9 @@ def test_m4_defaults_forecast_big_bench_better_than_power_law():
     """Issue 14 item 6: m4 with its defaults (Gaussian on log loss, Laplace) on the 10 BIG-Bench error curves.
 
     Measured (benchmarks/README.md): mean held-out RMSLE 0.0080 against power_law's 0.0185 in the reference
-    coordinates, 0.0100 since power_law samples in end-point coordinates (bayescale/_src/ends.py: its Laplace
+    coordinates, 0.0100 since power_law samples in end-point coordinates (bayescale/_src/model/coordinates/ends.py: its Laplace
     fits of these nearly flat curves improved), m4 0.0075 since it samples its level coordinates
-    (bayescale/_src/bounded_ends.py); a scipy multi-start least-squares fit of M4 (benchmarks/m4_point_fit.py)
+    (bayescale/_src/model/coordinates/bounded_ends.py); a scipy multi-start least-squares fit of M4 (benchmarks/m4_point_fit.py)
     gives 0.0073.
     """
     df = bs.datasets.heldout("revisiting_lang")

@@ -160,7 +160,7 @@ def test_laws_list_describes_every_form():
 
 def _prior_curves(name, sizes, num=4000):
     """The law's value under ``num`` draws of its default priors (bs.sbc's simulation, no fit)."""
-    from bayescale._src.sbc import simulate as simulate_prior
+    from bayescale._src.analysis.sbc import simulate as simulate_prior
 
     law = bs.laws.get(name)
     _, truth = simulate_prior(law, num, sizes, seed=3)

@@ -1,4 +1,4 @@
-"""The model (bayescale._src.model): likelihoods are densities of the observed loss itself."""
+"""The model (bayescale._src.model.model): likelihoods are densities of the observed loss itself."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +13,7 @@ def test_pointwise_density_is_that_of_y(kind):
     """The log likelihood is a density of y itself: logit (or log) density plus the Jacobian."""
     from scipy import stats
 
-    from bayescale._src.model import ModelSpec, make_likelihood, pointwise_log_likelihood
+    from bayescale._src.model.model import ModelSpec, make_likelihood, pointwise_log_likelihood
 
     law = bs.laws.get("m4")
     spec = ModelSpec(law, bs.priors.resolve(law, None), make_likelihood(kind))
@@ -31,7 +31,7 @@ def test_pointwise_density_is_that_of_y(kind):
 
 
 def test_likelihood_specs():
-    from bayescale._src.model import make_likelihood
+    from bayescale._src.model.model import make_likelihood
 
     # a name and the equal object are the same (hashable) spec, so they share compiled programs
     assert make_likelihood("student_t") == bs.Likelihood("student_t") and make_likelihood("normal").df == 4.0

@@ -1,4 +1,4 @@
-"""bs.prior_predictive and bs.prior_predictive_draws (bayescale._src.prior_predictive)."""
+"""bs.prior_predictive and bs.prior_predictive_draws (bayescale._src.analysis.prior_predictive)."""
 
 import numpy as np
 import numpyro.distributions as dist

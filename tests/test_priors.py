@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale._src.joint_prior import spec_priors
-from bayescale._src.model import prior_draws
+from bayescale._src.model.joint_prior import spec_priors
+from bayescale._src.model.model import prior_draws
 from fixtures import COLUMNS
 
 # A Chinchilla-type law that is none of the presets' centres (alpha and beta within one prior sd of Hoffmann's)
@@ -172,16 +172,16 @@ def test_joint_prior_is_the_model_density(power_laplace):
     from numpyro.infer.util import log_density
     from scipy import stats
 
-    from bayescale._src import ends
+    from bayescale._src.model.coordinates import ends
 
-    from bayescale._src.model import ModelSpec, build_model, make_likelihood
+    from bayescale._src.model.model import ModelSpec, build_model, make_likelihood
 
     pop = bs.priors.from_fits(power_laplace)
     law = bs.laws.get("power_law")
     spec = ModelSpec(law, bs.priors.resolve(law, pop), make_likelihood("student_t"), pop.joint)
     log_ref = np.log(3e8)  # the curve's own reference: the prior must not depend on it
     values = {"E": 1.6, "alpha": 0.33, "A": 500.0, "sigma": 0.02}
-    x = np.geomspace(1e6, 1e9, 4)  # power_law samples end-point coordinates over this range (bayescale._src.ends)
+    x = np.geomspace(1e6, 1e9, 4)  # power_law samples end-point coordinates over this range (bayescale._src.model.coordinates.ends)
     args = ({"x": x}, np.zeros(4), np.zeros(4, bool), {"x": log_ref})
     frame = ends.curve_frame(law.ends, *args[:3])
     w = ends.from_natural(values["E"], values["A"], values["alpha"], frame, True)

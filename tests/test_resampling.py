@@ -1,4 +1,4 @@
-"""bs.bootstrap (bayescale._src.resampling): Epoch AI's bootstrap of the Huber fit on the 240 Chinchilla runs."""
+"""bs.bootstrap (bayescale._src.analysis.resampling): Epoch AI's bootstrap of the Huber fit on the 240 Chinchilla runs."""
 
 import pytest
 from fixtures import BOOTSTRAP

@@ -1,4 +1,4 @@
-"""Checkpoints of runs (bayescale._src.runs): the Kalman filter, the OU simulation, run= in bs.fit.
+"""Checkpoints of runs (bayescale._src.model.runs): the Kalman filter, the OU simulation, run= in bs.fit.
 
 Fast tier: the filter against the dense Gaussian density, the simulation's
 covariance, every error of a bad run column or setting (before anything is
@@ -18,8 +18,8 @@ import pytest
 from scipy import stats
 
 import bayescale as bs
-from bayescale._src import runs
-from bayescale._src.sbc import _coverage, _ranks, _uniformity
+from bayescale._src.model import runs
+from bayescale._src.analysis.sbc import _coverage, _ranks, _uniformity
 
 LAW = bs.laws.get("power_law")
 TRUTH = {"E": 1.7, "A": 400.0, "alpha": 0.3}
@@ -138,7 +138,7 @@ def test_new_run_observations_add_the_run_variance(run_fit):
 
 def test_evaluate_and_predict_share_the_observation_scale(run_fit):
     """A new run's checkpoint scatters by sqrt(sigma^2 + run_sd^2), in Fit.predictive_draws and bs.evaluate alike."""
-    from bayescale._src.evaluate import ragged_draws
+    from bayescale._src.analysis.evaluate import ragged_draws
 
     scale = run_fit.observation_scale()
     np.testing.assert_allclose(scale, np.hypot(run_fit.draws("sigma"), run_fit.draws("run_sd")), rtol=1e-12)

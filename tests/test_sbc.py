@@ -1,4 +1,4 @@
-"""bs.sbc (bayescale._src.sbc): a small Laplace run on the shared POWER program; the NUTS calibration check
+"""bs.sbc (bayescale._src.analysis.sbc): a small Laplace run on the shared POWER program; the NUTS calibration check
 (statistical tier)."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from fixtures import CHUNK, SETTINGS
 
 import bayescale as bs
-from bayescale._src.sbc import coverage_band
+from bayescale._src.analysis.sbc import coverage_band
 
 NUM = 40
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayescale._src import small_linalg
+from bayescale._src.engines import small_linalg
 from bayescale._src.engines import importance
 from bayescale._src.engines.base import Modes
 

@@ -1,4 +1,4 @@
-"""bs.stack (bayescale._src.stacking): weights of the candidate laws of tests/fixtures.py and their predictions."""
+"""bs.stack (bayescale._src.analysis.stacking): weights of the candidate laws of tests/fixtures.py and their predictions."""
 
 import warnings
 

@@ -1,7 +1,7 @@
 """Command-line interface: ``bayescale fit | predict | allocate | compare | evaluate | design | laws | demo``.
 
 Every subcommand works on files: ``fit`` reads a CSV and writes a fit file
-(:mod:`bayescale._src.io`), a summary table and a plot; the others read fit files.
+(:mod:`bayescale._src.io.netcdf`), a summary table and a plot; the others read fit files.
 Mistakes in the command line or the inputs print one line on stderr and exit
 with status 2; anything else is a bug and keeps its traceback.
 """
@@ -364,7 +364,7 @@ cost: 6 N D FLOP by default, or --cost COLUMN"""
 
 def build_parser() -> argparse.ArgumentParser:
     from bayescale._src.design.criterion import CRITERIA
-    from bayescale._src.model import LIKELIHOODS
+    from bayescale._src.model.model import LIKELIHOODS
 
     parser = _Parser(prog="bayescale", description="Bayesian fits of neural scaling laws",
                      epilog="run 'bayescale COMMAND --help' for each command's options and examples")
@@ -482,7 +482,7 @@ def _heldout_names() -> list[str]:
 
 
 def _default_rate() -> float:
-    from bayescale._src.discrepancy import DEFAULT
+    from bayescale._src.analysis.discrepancy import DEFAULT
 
     return DEFAULT.rate
 

@@ -19,16 +19,16 @@ import numpy as np
 
 from bayescale import laws
 from bayescale.priors import merge as priors_mod
-from bayescale._src import batch as batch_mod
+from bayescale._src.model import batch as batch_mod
 from bayescale._src import engines
-from bayescale._src import pooling as pooling_mod
-from bayescale._src import progress as progress_mod
-from bayescale._src import runs as runs_mod
-from bayescale._src.data import (COLLINEAR_TOLERANCE, CurveBatch, collinear_compute, prepare, resolve_columns,
+from bayescale._src.model import pooling as pooling_mod
+from bayescale._src.io import progress as progress_mod
+from bayescale._src.model import runs as runs_mod
+from bayescale._src.model.data import (COLLINEAR_TOLERANCE, CurveBatch, collinear_compute, prepare, resolve_columns,
                                  run_codes)
-from bayescale._src.diagnostics import FitWarning
-from bayescale._src.model import Likelihood, ModelSpec, curve_problem, default_likelihood, make_likelihood
-from bayescale._src.problem import Problem, to_device
+from bayescale._src.analysis.diagnostics import FitWarning
+from bayescale._src.model.model import Likelihood, ModelSpec, curve_problem, default_likelihood, make_likelihood
+from bayescale._src.model.problem import Problem, to_device
 from bayescale._src.results import Fit
 
 POOLING = ("none", "partial")
@@ -83,7 +83,7 @@ def fit(
         (``Cov = run_sd^2 exp(-|dlog10 x| / run_length)``) plus the independent
         nugget ``sigma``, and different runs are independent; the exact
         Gaussian likelihood is a Kalman filter along each run
-        (:mod:`bayescale._src.runs`). So 100 checkpoints of one run count for
+        (:mod:`bayescale._src.model.runs`). So 100 checkpoints of one run count for
         about what they are worth, and the bands of the law widen accordingly.
         The posterior gains ``run_sd`` and ``run_length`` (decades; priors
         ``LogNormal(log 0.02, 1)`` and ``LogNormal(log 0.3, 1)``, replaceable
@@ -134,7 +134,7 @@ def fit(
         Optimizer starts per curve for the mode.
     chunk_size
         Curves per compiled call; by default as many as fit in a quarter of the
-        device's memory (see :mod:`bayescale._src.batch`). Given explicitly, every
+        device's memory (see :mod:`bayescale._src.model.batch`). Given explicitly, every
         chunk is padded to exactly this many curves, which makes each curve's
         draws independent of the batch it is in (see ``seed``).
     dtype
@@ -142,13 +142,13 @@ def fit(
     pooling
         ``"none"``: every curve (group) has its own independent posterior.
         ``"partial"``: the ``pooled`` parameters are shared across the groups
-        through a hierarchical prior (see :mod:`bayescale._src.pooling`),
+        through a hierarchical prior (see :mod:`bayescale._src.model.pooling`),
         so curves with few points borrow strength from the others; the
         population parameters are in ``Fit.hyper``.
     pooled
         Parameters to pool (default: the law's exponents). ``E`` may be added, and
         ``"sigma"`` (the noise scale), which regularizes curves with as few
-        points as parameters (see :mod:`bayescale._src.pooling`).
+        points as parameters (see :mod:`bayescale._src.model.pooling`).
     progress
         Show a progress bar: ``None`` (default) shows one for long runs (NUTS,
         several chunks) in a terminal or notebook, unless silenced with
@@ -187,7 +187,7 @@ def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, 
     ``memory`` (bytes) replaces the default chunk size's share of device memory
     by a bound on one chunk's draws on the host (``bs.fit_stream``); ``one_width``
     (points) pads every curve of a small batch to the widest curve's bucket (one
-    compiled program, see :func:`bayescale._src.batch.plan`; ``bs.evaluate``).
+    compiled program, see :func:`bayescale._src.model.batch.plan`; ``bs.evaluate``).
     """
     engine = engines.get(default_method(pooling) if method is None else method)
     chains, draws, warmup, target_accept_prob = engine_defaults(engine, chains, draws, warmup, target_accept_prob)
@@ -282,7 +282,7 @@ def check_pooling(pooling: str, group: str | None, pooled) -> None:
 def likelihood_for(likelihood: Any, run: str | None, law: laws.Law) -> Likelihood:
     """The likelihood of a fit: the one given, else the law's own default, else ``"student_t"``, or
     ``"normal"`` with correlated runs (``run=``), whose Kalman filter needs Gaussian innovations (see
-    :mod:`bayescale._src.runs` and :func:`~bayescale._src.model.default_likelihood`)."""
+    :mod:`bayescale._src.model.runs` and :func:`~bayescale._src.model.model.default_likelihood`)."""
     lik = make_likelihood(default_likelihood(law, likelihood, runs=run is not None))
     if run is None:
         if lik.runs:
@@ -371,7 +371,7 @@ class Plan(NamedTuple):
 
 
 def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype, memory=None, one_width=0) -> Plan:
-    """Every curve its own unit, in chunks of equal bucket width (see :mod:`bayescale._src.batch`).
+    """Every curve its own unit, in chunks of equal bucket width (see :mod:`bayescale._src.model.batch`).
 
     ``memory``, ``one_width``: see :func:`setup`."""
     problem = curve_problem(spec)
@@ -392,7 +392,7 @@ def independent_plan(spec, batch, keys, engine, settings, chunk_size, dtype, mem
 
 
 def pooled_plan(spec, batch, keys, pooled) -> Plan:
-    """The whole table as one unit of the partially pooled model (:mod:`bayescale._src.pooling`)."""
+    """The whole table as one unit of the partially pooled model (:mod:`bayescale._src.model.pooling`)."""
     num_curves = batch.log_y.shape[0]
     if num_curves < 2:
         raise ValueError("pooling='partial' needs a group column with at least 2 curves")

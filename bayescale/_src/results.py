@@ -19,11 +19,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale._src import diagnostics, discrepancy as discrepancy_mod, engines, io
-from bayescale._src.data import Columns, as_inputs, bucket_size
-from bayescale._src import runs as runs_mod
-from bayescale._src.model import NOISE, ModelSpec, log_mean, pointwise_log_likelihood, run_pointwise_log_likelihood
-from bayescale._src.noise import standard_noise
+from bayescale._src.analysis import diagnostics, discrepancy as discrepancy_mod
+
+from bayescale._src import engines
+
+from bayescale._src.io import netcdf as io
+from bayescale._src.model.data import Columns, as_inputs, bucket_size
+from bayescale._src.model import runs as runs_mod
+from bayescale._src.model.model import NOISE, ModelSpec, log_mean, pointwise_log_likelihood, run_pointwise_log_likelihood
+from bayescale._src.model.noise import standard_noise
 
 
 @dataclasses.dataclass(eq=False, repr=False)
@@ -46,14 +50,14 @@ class Fit:
         The law's inputs and the loss, one entry per row of the table.
     runs
         With ``run=``: the integer code of each row's training run (see
-        :mod:`bayescale._src.runs`); ``None`` otherwise.
+        :mod:`bayescale._src.model.runs`); ``None`` otherwise.
     posterior
         ``{site: array [curves, chains, draws]}``: every law parameter under its
         public name in natural units, ``sigma``, and the sampler's
         coordinates (``log_<name>_ref``, or a law's end-point coordinates,
-        :mod:`bayescale._src.ends`, :mod:`bayescale._src.saturation_ends`,
-        :mod:`bayescale._src.two_term_ends`, :mod:`bayescale._src.shared_exponent`,
-        :mod:`bayescale._src.ratio_ends`, :mod:`bayescale._src.bounded_ends`).
+        :mod:`bayescale._src.model.coordinates.ends`, :mod:`bayescale._src.model.coordinates.saturation_ends`,
+        :mod:`bayescale._src.model.coordinates.two_term_ends`, :mod:`bayescale._src.model.coordinates.shared_exponent`,
+        :mod:`bayescale._src.model.coordinates.ratio_ends`, :mod:`bayescale._src.model.coordinates.bounded_ends`).
     sample_stats
         Sampler statistics with the same leading axes (engines with Markov chains).
     settings
@@ -278,7 +282,7 @@ class Fit:
         return pd.concat(frames, ignore_index=True)
 
     def save(self, path) -> Path:
-        """Write the fit to one netCDF file; ``bs.load(path)`` restores it (see :mod:`bayescale._src.io`)."""
+        """Write the fit to one netCDF file; ``bs.load(path)`` restores it (see :mod:`bayescale._src.io.netcdf`)."""
         return io.save(self, path)
 
     # ------------------------------------------------------------------ arviz
@@ -430,7 +434,7 @@ class Fit:
             ``"observation"``: a new run's loss, adding the fitted noise.
         discrepancy
             The law's own error, growing with the distance from the fitted data
-            (:mod:`bayescale._src.discrepancy`, Kennedy & O'Hagan 2001):
+            (:mod:`bayescale._src.analysis.discrepancy`, Kennedy & O'Hagan 2001):
             ``"default"`` (the prior calibrated on real held-out curves,
             ``bs.Discrepancy()``), a :class:`~bayescale.Discrepancy`, or
             ``None`` for the law assumed exactly true (the bands of the
@@ -456,7 +460,7 @@ class Fit:
 
         ``sigma`` for independent points; for a fit with ``run=``, a checkpoint of a
         new run, ``sqrt(sigma^2 + run_sd^2)`` (its own run deviation, stationary,
-        plus the nugget: :func:`bayescale._src.runs.new_run_scale`). The one scale
+        plus the nugget: :func:`bayescale._src.model.runs.new_run_scale`). The one scale
         of observation bands and of the discrepancy term, in ``predict`` and in
         ``bs.evaluate`` alike.
         """
@@ -524,7 +528,7 @@ def _to_frame(ds: xr.Dataset, names: list[str], group: str | None) -> pd.Series:
 
 
 def load(path) -> Fit:
-    """Read a fit written by :meth:`Fit.save` (see :mod:`bayescale._src.io` for the format).
+    """Read a fit written by :meth:`Fit.save` (see :mod:`bayescale._src.io.netcdf` for the format).
 
     Raises
     ------

@@ -26,22 +26,22 @@ End-point coordinates
 A law whose core is ``E + A x**-alpha`` may declare :class:`Ends`; its fits then
 sample the log of the law at the largest observed ``x``, the log of the drop
 between the smallest and largest ``x`` and the exponent's excess over its
-smallest value compatible with ``E > 0`` (see :mod:`bayescale._src.ends`), the
+smallest value compatible with ``E > 0`` (see :mod:`bayescale._src.model.coordinates.ends`), the
 quantities nearly flat curves pin down. A saturating core ``A (1/x + gamma)**alpha``
 may declare :class:`SaturationEnds` (the law at the largest ``x``, its log-fall
-over the range, the exponent's excess; :mod:`bayescale._src.saturation_ends`), and
+over the range, the exponent's excess; :mod:`bayescale._src.model.coordinates.saturation_ends`), and
 Chinchilla's ``E + A N**-alpha + B D**-beta`` :class:`TwoTermEnds` (the law at the
 largest ``(N, D)``, each term's drop over its input's range and each exponent's
-excess; :mod:`bayescale._src.two_term_ends`). A product ``K N**-alpha D**-beta
+excess; :mod:`bayescale._src.model.coordinates.two_term_ends`). A product ``K N**-alpha D**-beta
 C**-gamma`` may declare :class:`SharedExponent` (the sums ``alpha + gamma``,
 ``beta + gamma`` and gamma's share of the smaller, what a design with
-``C = 6 N D`` pins down; :mod:`bayescale._src.shared_exponent`). A sum of ratio
+``C = 6 N D`` pins down; :mod:`bayescale._src.model.coordinates.shared_exponent`). A sum of ratio
 terms ``(x_c/x)**alpha`` without a floor (the additive law) may declare
 :class:`RatioEnds` (the terms peeled one by one off the law at the corner;
-:mod:`bayescale._src.ratio_ends`). A law bounded
+:mod:`bayescale._src.model.coordinates.ratio_ends`). A law bounded
 between two levels (M4) may declare :class:`BoundedEnds` (the levels ``E <
 L(x_hi) < L(x_lo) < E0`` in logit coordinates and the shape;
-:mod:`bayescale._src.bounded_ends`).
+:mod:`bayescale._src.model.coordinates.bounded_ends`).
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ class Law(NamedTuple):
         identified), shown by ``bs.laws.list()``.
     likelihood
         The likelihood ``bs.fit`` uses for this law when none is given (a
-        name of ``bayescale._src.model.LIKELIHOODS``); empty: the library's
+        name of ``bayescale._src.model.model.LIKELIHOODS``); empty: the library's
         default (``"student_t"``, or ``"normal"`` with ``run=``).
     ends
         The parameters of an ``E + A x^-alpha`` core (:class:`Ends`), of an

@@ -35,7 +35,7 @@ def frontier(fit: Fit, compute, interval: float = 0.9, ax=None, flops_per_param_
     -------
     matplotlib.figure.Figure
     """
-    from bayescale._src.allocate import compute_optimal
+    from bayescale._src.analysis.allocate import compute_optimal
 
     check_single(fit, "frontier")
     budgets = np.atleast_1d(np.asarray(compute, dtype=float))

@@ -156,7 +156,7 @@ def _draw_one_input(ax, fit: Fit, interval, extend, kind, compact) -> float:
 def _draw_compute(ax, fit: Fit, interval, extend, kind, ratios, colorbar, compact) -> float:
     from matplotlib import colors
 
-    from bayescale._src.allocate import compute_optimal
+    from bayescale._src.analysis.allocate import compute_optimal
 
     n, d = fit.inputs["N"], fit.inputs["D"]
     c_obs = 6.0 * n * d

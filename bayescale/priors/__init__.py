@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpyro.distributions as dist
 import pandas as pd
 
-from bayescale._src.joint_prior import JointPrior, PopulationPrior
-from bayescale._src.prior_records import prior_key
+from bayescale._src.model.joint_prior import JointPrior, PopulationPrior
+from bayescale._src.model.prior_records import prior_key
 from bayescale.laws import Law
 from bayescale.priors import presets as _presets
 from bayescale.priors.shipped import learned, learned_table, load, save

@@ -11,8 +11,8 @@ from typing import Mapping
 
 import numpyro.distributions as dist
 
-from bayescale._src.joint_prior import JointPrior, check_joint
-from bayescale._src.model import NOISE, ModelSpec, default_likelihood, default_noise_prior, make_likelihood
+from bayescale._src.model.joint_prior import JointPrior, check_joint
+from bayescale._src.model.model import NOISE, ModelSpec, default_likelihood, default_noise_prior, make_likelihood
 from bayescale.laws import Law
 from bayescale.priors import shipped as _shipped
 from bayescale.priors import presets as _presets
@@ -67,7 +67,7 @@ def resolve(law: Law, priors: PriorSpec) -> tuple[tuple[str, dist.Distribution],
 
 
 def joint_of(law: Law, priors: PriorSpec) -> JointPrior | None:
-    """The joint prior carried by ``priors`` (a :class:`~bayescale._src.joint_prior.PopulationPrior`), checked
+    """The joint prior carried by ``priors`` (a :class:`~bayescale._src.model.joint_prior.PopulationPrior`), checked
     against ``law`` (a shipped one by name, see :func:`named`); None for presets and plain dicts, whose
     parameters are independent."""
     joint = getattr(named(priors), "joint", None)

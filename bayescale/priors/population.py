@@ -5,7 +5,7 @@ Two estimates of the population a new curve is drawn from.
 **Empirical Bayes from per-curve fits** (:func:`from_curves`, :func:`from_fits`).
 Each curve of the corpus is fitted on its own (one batched Laplace fit by
 default). Its posterior mean in the joint prior's coordinates
-(:mod:`bayescale._src.joint_prior`: ``log`` of each positive parameter, the
+(:mod:`bayescale._src.model.joint_prior`: ``log`` of each positive parameter, the
 amplitudes as the log of their term at the corpus's reference inputs ``x_0``,
 ``log sigma``) is one draw ``c_g`` from the population. With a
 normal-inverse-Wishart prior on the population's mean and covariance (flat on
@@ -28,7 +28,7 @@ estimation noise, so ``S`` over-states the population's spread a little: the
 prior errs wide.
 
 **The hyper-posterior of a partially pooled fit** (:func:`population_priors`).
-A partially pooled fit (:mod:`bayescale._src.pooling`) gives each pooled
+A partially pooled fit (:mod:`bayescale._src.model.pooling`) gives each pooled
 parameter a population ``T^{-1}(theta_g) = mu + tau * eps_g``; a new curve
 has ``mu + tau * z``, whose moments are exact,
 
@@ -56,9 +56,9 @@ import warnings
 import numpy as np
 from numpyro.distributions.transforms import biject_to
 
-from bayescale._src.joint_prior import JointPrior, PopulationPrior
-from bayescale._src.model import NOISE
-from bayescale._src.pooling import mu_name, tau_name
+from bayescale._src.model.joint_prior import JointPrior, PopulationPrior
+from bayescale._src.model.model import NOISE
+from bayescale._src.model.pooling import mu_name, tau_name
 from bayescale.priors import shipped
 from bayescale.priors.transfer import unconstrained_normal
 

@@ -1,7 +1,7 @@
 """Population priors learned from real curves: the ones shipped with bayescale, and saving your own.
 
 A :class:`~bayescale.priors.PopulationPrior` from :func:`~bayescale.priors.from_curves` is plain data
-(per-parameter marginals plus the joint Student-t of :mod:`bayescale._src.joint_prior`), so it is
+(per-parameter marginals plus the joint Student-t of :mod:`bayescale._src.model.joint_prior`), so it is
 saved as JSON and loaded again without refitting the corpus (:func:`save`, :func:`load`).
 
 bayescale ships one such prior per domain of the bundled ``revisiting_lang`` curves
@@ -32,8 +32,8 @@ from typing import Any
 
 import pandas as pd
 
-from bayescale._src.joint_prior import PopulationPrior, joint_from_record, joint_record
-from bayescale._src.prior_records import decode_prior, encode_prior
+from bayescale._src.model.joint_prior import PopulationPrior, joint_from_record, joint_record
+from bayescale._src.model.prior_records import decode_prior, encode_prior
 
 FORMAT = 1
 _DATA = "data"

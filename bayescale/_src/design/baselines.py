@@ -15,7 +15,7 @@ import pandas as pd
 
 from bayescale._src.design.choose import (CostSpec, _check_batch, batch_size, greedy, input_frame, one_curve, ranked,
                                           run_cost, with_picks)
-from bayescale._src.model import NOISE, ModelSpec, log_mean
+from bayescale._src.model.model import NOISE, ModelSpec, log_mean
 
 RIDGE = 1e-6  # relative to the largest diagonal entry: keeps the information of fewer runs than parameters invertible
 

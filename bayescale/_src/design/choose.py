@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bayescale._src.data import bucket_size
+from bayescale._src.model.data import bucket_size
 from bayescale._src.design import criterion as crit
-from bayescale._src.model import NOISE, ModelSpec, log_mean
+from bayescale._src.model.model import NOISE, ModelSpec, log_mean
 
 CostSpec = str | Callable[[pd.DataFrame], Any] | np.ndarray | None
 WORLDS = 32

@@ -56,7 +56,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
-from bayescale._src.model import Likelihood
+from bayescale._src.model.model import Likelihood
 
 CRITERIA = ("gaussian", "reweight", "shortlist")
 MAP_BLOCK = 64

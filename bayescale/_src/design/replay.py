@@ -28,7 +28,7 @@ FIT_DEFAULTS = dict(method="laplace", draws=1000)
 
 def optimal_target(fit, compute: float, flops_per_param_token: float = 6.0) -> pd.DataFrame:
     """The compute-optimal run at FLOP budget ``compute`` (posterior medians of N_opt, D_opt) as a target table."""
-    from bayescale._src.allocate import compute_optimal
+    from bayescale._src.analysis.allocate import compute_optimal
 
     row = compute_optimal(fit, [compute], flops_per_param_token).iloc[0]
     names = fit.columns.inputs

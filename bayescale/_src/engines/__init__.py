@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, NamedTuple
 
-from bayescale._src.batch import CPU_IMPORTANCE_CHUNK, CPU_NUTS_CHUNK
+from bayescale._src.model.batch import CPU_IMPORTANCE_CHUNK, CPU_NUTS_CHUNK
 from bayescale._src.engines import auto, chees, importance, laplace, nuts
 from bayescale._src.engines import map as map_engine
 from bayescale._src.engines.base import Draws, missing
@@ -48,7 +48,7 @@ class Engine(NamedTuple):
         One line for ``bayescale fit --help`` and error messages.
     cpu_chunk
         At most this many curves per chunk on CPU (0: the memory rule alone;
-        see :func:`bayescale._src.batch.auto_chunk_size`). NUTS and ChEES,
+        see :func:`bayescale._src.model.batch.auto_chunk_size`). NUTS and ChEES,
         because a vmapped batch waits at every step for its slowest member
         (NUTS trees differ in depth from chain to chain; ChEES trajectories
         differ in length between units); importance sampling, because the

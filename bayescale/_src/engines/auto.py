@@ -40,10 +40,10 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from bayescale._src import batch as batch_mod
+from bayescale._src.model import batch as batch_mod
 from bayescale._src.engines import importance, nuts
 from bayescale._src.engines.base import Draws, missing, start
-from bayescale._src.problem import Problem, to_device
+from bayescale._src.model.problem import Problem, to_device
 
 IMPORTANCE, SAMPLER = "importance", "nuts"
 # units per call of the second importance pass: every call is padded to this width (one program per bucket), and a
@@ -176,7 +176,7 @@ def escalated(problem: Problem, settings: nuts.Settings, batch, split, mode, z: 
     Units that repeat another (the padding of a chunk repeats its last curve,
     key included) are sampled once. The units run in chunks of at most the
     sampler's chunk size (16 curves on CPU, see
-    :func:`~bayescale._src.batch.auto_chunk_size`).
+    :func:`~bayescale._src.model.batch.auto_chunk_size`).
     """
     source, unique = distinct(split, index)
     per_curve = settings.chains * (settings.draws + settings.warmup // 8) * (3 * problem.dim + 6) * z.itemsize

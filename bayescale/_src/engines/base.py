@@ -2,7 +2,7 @@
 
 An engine is a module with a ``Settings`` NamedTuple and
 ``run(problem, settings, batch, keys) -> Draws``: a pure, jitted function of a
-:class:`~bayescale._src.problem.Problem` and a batch of units of data (leading
+:class:`~bayescale._src.model.problem.Problem` and a batch of units of data (leading
 axis ``units``: curves, or one pooled table), with one PRNG key per unit.
 """
 
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayescale._src.engines import newton
-from bayescale._src.problem import Problem
+from bayescale._src.model.problem import Problem
 
 
 class Draws(NamedTuple):

@@ -26,9 +26,9 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from bayescale._src.data import CurveBatch
+from bayescale._src.model.data import CurveBatch
 from bayescale._src.engines import newton
-from bayescale._src.model import ModelSpec, log_mean, natural_params
+from bayescale._src.model.model import ModelSpec, log_mean, natural_params
 
 HUBER_DELTA = 1e-3
 RIDGE = 1e-12  # Marquardt's scaling alone: J^T W J has a positive diagonal

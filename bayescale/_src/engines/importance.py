@@ -43,11 +43,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
 
-from bayescale._src import batch as batch_mod
-from bayescale._src import small_linalg
+from bayescale._src.model import batch as batch_mod
+from bayescale._src.engines import small_linalg
 from bayescale._src.engines import laplace
 from bayescale._src.engines.base import Draws, start
-from bayescale._src.problem import Problem
+from bayescale._src.model.problem import Problem
 
 MIN_PROPOSALS = 2000  # enough draws in the tail for a stable Pareto fit
 RIDGE = 1e-8

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from bayescale._src.engines.base import Draws, start
-from bayescale._src.problem import Problem
+from bayescale._src.model.problem import Problem
 
 
 class Settings(NamedTuple):

@@ -20,8 +20,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bayescale._src.compare import loo_table, named_fits
-from bayescale._src.data import as_inputs
+from bayescale._src.analysis.compare import loo_table, named_fits
+from bayescale._src.model.data import as_inputs
 from bayescale._src.results import Fit, band_table
 
 

@@ -120,7 +120,7 @@ def check_prior(
     posterior) is expected to be prior-dominated in a few-run fit and is not
     flagged.
     """
-    from bayescale._src.prior_records import is_default
+    from bayescale._src.model.prior_records import is_default
 
     law = spec.law
     names = [n for n in law.param_names if is_default(law, n, spec.prior_dict[n])]

@@ -14,7 +14,7 @@ term at the reference size, and the user's prior on the natural value enters as
 a factor; the shear has unit Jacobian, so the factor is just
 ``log p(A) + log A``. A law that declares :class:`~bayescale.laws.base.Ends`
 samples its ``E + A x^-alpha`` core in end-point coordinates instead
-(:mod:`bayescale._src.ends`), with their Jacobian.
+(:mod:`bayescale._src.model.coordinates.ends`), with their Jacobian.
 
 The model is a plain function of one curve's arrays; engines vmap it.
 """
@@ -32,13 +32,13 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
-from bayescale._src import ends as ends_mod
-from bayescale._src import runs as runs_mod
-from bayescale._src import bounded_ends, ratio_ends, saturation_ends, shared_exponent, two_term_ends
-from bayescale._src.data import CurveBatch, example_batch
-from bayescale._src.joint_prior import JointPrior
-from bayescale._src.prior_records import prior_key
-from bayescale._src.problem import Problem, make_problem
+from bayescale._src.model.coordinates import ends as ends_mod
+from bayescale._src.model import runs as runs_mod
+from bayescale._src.model.coordinates import bounded_ends, ratio_ends, saturation_ends, shared_exponent, two_term_ends
+from bayescale._src.model.data import CurveBatch, example_batch
+from bayescale._src.model.joint_prior import JointPrior
+from bayescale._src.model.prior_records import prior_key
+from bayescale._src.model.problem import Problem, make_problem
 from bayescale.laws import Law
 from bayescale.laws.base import BoundedEnds, RatioEnds, SaturationEnds, SharedExponent, TwoTermEnds, log_shift
 
@@ -64,7 +64,7 @@ class Likelihood(NamedTuple):
 
     kind: str = "student_t"
     df: float = 4.0
-    runs: bool = False  # residuals correlated along each run (bayescale._src.runs); Gaussian kinds only
+    runs: bool = False  # residuals correlated along each run (bayescale._src.model.runs); Gaussian kinds only
 
     @property
     def bounded(self) -> bool:
@@ -150,11 +150,11 @@ class ModelSpec(NamedTuple):
     """Everything that defines the model: the static argument of every compiled program.
 
     Equality and hashing go by value: two specs with the same law, priors of
-    the same types and parameters (:func:`~bayescale._src.prior_records.prior_key`)
+    the same types and parameters (:func:`~bayescale._src.model.prior_records.prior_key`)
     and the same likelihood are equal, so they share one compiled program even
     when their prior objects were built separately. ``joint``, when given,
     replaces the product of the marginal priors of the parameters it covers
-    by their joint density (:mod:`bayescale._src.joint_prior`).
+    by their joint density (:mod:`bayescale._src.model.joint_prior`).
     """
 
     law: Law
@@ -287,7 +287,7 @@ def build_model(spec: ModelSpec) -> Callable[..., None]:
     """The NumPyro model of one curve: ``model(inputs, log_y, mask, log_refs, given=None)``.
 
     ``given`` maps parameter names to values drawn elsewhere; the partially
-    pooled model (:mod:`bayescale._src.pooling`) runs this model inside a plate
+    pooled model (:mod:`bayescale._src.model.pooling`) runs this model inside a plate
     of curves with the pooled parameters given by their population.
     """
     noise_prior = spec.prior_dict[NOISE]
@@ -307,7 +307,7 @@ def build_model(spec: ModelSpec) -> Callable[..., None]:
 
 
 def _run_model(spec: ModelSpec) -> Callable[..., None]:
-    """The model of one curve whose points are checkpoints of runs (:mod:`bayescale._src.runs`):
+    """The model of one curve whose points are checkpoints of runs (:mod:`bayescale._src.model.runs`):
     ``model(inputs, log_y, mask, log_refs, gap, first)``, the observations one vector site."""
     priors = spec.prior_dict
 
@@ -326,7 +326,7 @@ def _run_model(spec: ModelSpec) -> Callable[..., None]:
 
 @functools.lru_cache(maxsize=128)
 def curve_problem(spec: ModelSpec) -> Problem:
-    """The :class:`~bayescale._src.problem.Problem` of one curve under ``spec`` (cached by value)."""
+    """The :class:`~bayescale._src.model.problem.Problem` of one curve under ``spec`` (cached by value)."""
     example = example_batch(spec.law.inputs)
     if spec.likelihood.runs:
         example = runs_mod.example(example)

@@ -13,7 +13,7 @@ xarray read it directly:
   JSON ``bayescale_fit`` record with the law name, the priors, the likelihood,
   the columns, the group labels, the settings and the diagnostics' messages.
 
-Priors are written as records (:mod:`bayescale._src.prior_records`). The arrays are stored
+Priors are written as records (:mod:`bayescale._src.model.prior_records`). The arrays are stored
 losslessly, so a loaded fit predicts, summarizes and allocates exactly as the
 one saved. A law is stored by name: a user-registered law must be registered
 again (``bs.laws.register``) before its fits are loaded.
@@ -31,10 +31,10 @@ import numpy as np
 import xarray as xr
 
 from bayescale import laws
-from bayescale._src.data import Columns
-from bayescale._src.joint_prior import joint_from_record, joint_record
-from bayescale._src.model import Likelihood, ModelSpec
-from bayescale._src.prior_records import decode_prior, encode_prior
+from bayescale._src.model.data import Columns
+from bayescale._src.model.joint_prior import joint_from_record, joint_record
+from bayescale._src.model.model import Likelihood, ModelSpec
+from bayescale._src.model.prior_records import decode_prior, encode_prior
 
 FORMAT = "bayescale.fit"
 FORMAT_VERSION = 1

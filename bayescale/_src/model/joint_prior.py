@@ -22,7 +22,7 @@ has unit Jacobian, so the density in natural units is
     \\log p(\\theta) = \\log t_\\nu(c; m, L L^T) - \\sum_k \\log |T_k'(u_k)|,
     \\qquad u_k = T_k^{-1}(\\theta_k).
 
-The model (:func:`bayescale._src.model.build_model`) samples every parameter
+The model (:func:`bayescale._src.model.model.build_model`) samples every parameter
 with its per-parameter (marginal) prior as usual and adds the factor
 ``log p(theta) - sum_k log p_k(theta_k)``, which replaces the product of the
 marginals by the joint density; the marginals only give the optimizers'

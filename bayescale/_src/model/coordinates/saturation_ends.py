@@ -7,7 +7,7 @@ level near the largest ``x`` and bound from above the fall over the range;
 ``A gamma^alpha`` and ``alpha / gamma`` are seen), which neither a Gaussian
 around the mode nor NUTS in ``(alpha, log gamma, log A)`` covers (issue 13:
 SBC coverage of alpha 0.61 under ``auto``). As for the ``E + A x^-alpha`` core
-(:mod:`bayescale._src.ends`), these coordinates are what the data pin down.
+(:mod:`bayescale._src.model.coordinates.ends`), these coordinates are what the data pin down.
 With ``x_lo``, ``x_hi`` the smallest and largest observed inputs,
 ``s = log x_hi - log x_lo`` and ``r = log L(x_lo) - log L(x_hi)`` the fall of
 the log-law over the range, which lies in ``(0, alpha s)``:
@@ -19,7 +19,7 @@ the log-law over the range, which lies in ``(0, alpha s)``:
     w_3 = \log(\alpha - r / s),
 
 where ``rho`` is the spread ``max log y - min log y`` of the observed losses,
-with the compressed tail of :func:`bayescale._src.ends.log_drop` below it (a
+with the compressed tail of :func:`bayescale._src.model.coordinates.ends.log_drop` below it (a
 curve flat within its noise bounds ``r`` from above only). Back in natural
 units, with ``q = r / alpha`` and ``c = s - q = s e^{w_3} / alpha``
 (``c = log((1 + gamma x_hi) / (1 + gamma x_lo))``),
@@ -49,7 +49,7 @@ from typing import Any, Mapping, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from bayescale._src.ends import (flat_sites, log_drop, log_drop_inverse, log_expm1, observed_range,
+from bayescale._src.model.coordinates.ends import (flat_sites, log_drop, log_drop_inverse, log_expm1, observed_range,
                                   positive_map_applies, record, span)
 from bayescale.laws.base import SaturationEnds
 

@@ -32,9 +32,9 @@ only gives r_hat 1.16-1.22 for the hyper-parameters and up to 1.30 per curve
 (ESS 37 and up), step sizes 0.012-0.039.
 
 :func:`pool` is a transformation of the one-curve model
-(:func:`bayescale._src.model.build_model`): the hyper-priors, then the
+(:func:`bayescale._src.model.model.build_model`): the hyper-priors, then the
 one-curve model inside a plate of curves with the pooled parameters given. The
-result is an ordinary :class:`~bayescale._src.problem.Problem` whose unit of
+result is an ordinary :class:`~bayescale._src.model.problem.Problem` whose unit of
 data is the whole table, so every engine serves pooled fits unchanged; its
 ``init`` starts from independent per-curve modes.
 """
@@ -51,10 +51,10 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 
-from bayescale._src.data import CurveBatch, example_batch
+from bayescale._src.model.data import CurveBatch, example_batch
 from bayescale._src.engines.base import find_modes
-from bayescale._src.model import NOISE, ModelSpec, build_model, curve_problem, reference_coordinates
-from bayescale._src.problem import Problem, Sites, latent_sites, make_problem, ravel
+from bayescale._src.model.model import NOISE, ModelSpec, build_model, curve_problem, reference_coordinates
+from bayescale._src.model.problem import Problem, Sites, latent_sites, make_problem, ravel
 
 POPULATION_SCALE = 0.2  # tau ~ HalfNormal(0.2): exponents of related curves differ by ~20%
 CURVE_MAP_STEPS = 60  # Newton steps of the independent fits that start the joint mode

@@ -6,7 +6,7 @@ irreducible level ``E``. On most curves the data see one part of that sigmoid
 in ``log x``: the level near the largest ``x`` and the fall over the range.
 ``E``, ``A`` and ``alpha`` then lie on the curved ridge of the nearly flat
 ``E + A x^-alpha`` (a smaller exponent matched by a larger term and a smaller
-``E``; :mod:`bayescale._src.ends`), and the reference-scale coordinates leave
+``E``; :mod:`bayescale._src.model.coordinates.ends`), and the reference-scale coordinates leave
 it to the sampler (issue 13: under ``auto``, Pareto ``k > 0.7`` on 139 of 200
 simulated curves, SBC coverage of ``A`` 0.815). These coordinates are the
 levels the data pin down, in the order ``0 < E < L(x_hi) < L(x_lo) < E0 < 1``,
@@ -23,7 +23,7 @@ and the exponent's excess over the smallest value those levels allow:
 with ``delta = (L(x_lo) - L(x_hi)) / (1 - L(x_hi))`` the fall ``F`` over the
 range as a share of the room above ``L(x_hi)``, ``r`` the spread ``max y -
 min y`` of the observed values and the compressed tail of
-:func:`bayescale._src.ends.log_drop` below it (a curve flat within its noise
+:func:`bayescale._src.model.coordinates.ends.log_drop` below it (a curve flat within its noise
 bounds the fall from above only). With ``t = (L - E) / (E_0 - E)``,
 ``g(t) = log t - a log(1 - t)`` (so that ``g(t(x)) = log A - alpha log x +
 (a - 1) log(E_0 - E)``), ``s = log x_hi - log x_lo`` and ``G = L(x_hi) - E``,
@@ -34,7 +34,7 @@ bounds the fall from above only). With ``t = (L - E) / (E_0 - E)``,
 
 whose first term is at least ``log(1 + F / L(x_hi))`` (``E > 0``): that bound
 and the second term make ``alpha_min``. As for the power law's core
-(:mod:`bayescale._src.ends`), the exponent's excess is sampled and ``E``
+(:mod:`bayescale._src.model.coordinates.ends`), the exponent's excess is sampled and ``E``
 follows, ``G = F / (e^c - 1)`` with ``c = s e^{w_3} + log(1 + F / L(x_hi))``;
 then
 
@@ -68,7 +68,7 @@ import jax
 import jax.numpy as jnp
 from numpyro.distributions import constraints
 
-from bayescale._src.ends import (Frame, flat_sites, free_declaration, input_frame, log_drop, log_drop_inverse,
+from bayescale._src.model.coordinates.ends import (Frame, flat_sites, free_declaration, input_frame, log_drop, log_drop_inverse,
                                   log_expm1, record, span)
 from bayescale.laws.base import BoundedEnds
 from bayescale.laws.saturating import solve_logit  # the law's own root, so both directions agree
@@ -105,7 +105,7 @@ def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
 
 
 def curve_frame(ends: BoundedEnds, inputs: Mapping[str, Array], log_y, mask) -> Frame:
-    """The :class:`~bayescale._src.ends.Frame` of one curve: ``log x_lo``, ``log x_hi`` and the log of the
+    """The :class:`~bayescale._src.model.coordinates.ends.Frame` of one curve: ``log x_lo``, ``log x_hi`` and the log of the
     spread ``max y - min y`` of its observed values (the fall it resolves)."""
     return input_frame(inputs[ends.input], log_y, mask)
 

@@ -6,13 +6,13 @@ acts as a floor, so the terms' levels trade against each other and against
 their exponents on curved ridges (issue 13: with ``auto``, 90% coverage of
 ``alpha_N`` and ``alpha_D`` 0.830-0.835 on one simulation seed; importance
 alone, Pareto k > 0.7 on 33 of 60 simulated data sets, 5 in these coordinates).
-As in :mod:`bayescale._src.two_term_ends`, the terms are peeled off the law at
+As in :mod:`bayescale._src.model.coordinates.two_term_ends`, the terms are peeled off the law at
 the corner of the observed inputs one at a time with the one-term map of
-:mod:`bayescale._src.ends` (each peeled term's drop over its input's range and
+:mod:`bayescale._src.model.coordinates.ends` (each peeled term's drop over its input's range and
 its exponent's excess over the smallest value that leaves the rest positive);
 what is left is the last term's value at the corner, ``T``, and with the last
 term's drop ``D`` over its range (the compressed log of
-:func:`bayescale._src.ends.log_drop`) its exponent and amplitude follow:
+:func:`bayescale._src.model.coordinates.ends.log_drop`) its exponent and amplitude follow:
 
 .. math::
 
@@ -39,7 +39,7 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
-from bayescale._src.ends import (drop_term, flat_sites, from_natural, input_frames, log_drop_inverse, log_expm1,
+from bayescale._src.model.coordinates.ends import (drop_term, flat_sites, from_natural, input_frames, log_drop_inverse, log_expm1,
                                   peel, positive_map_applies, record, span)
 from bayescale.laws.base import RatioEnds
 

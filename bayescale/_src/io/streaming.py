@@ -60,11 +60,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale._src import diagnostics, fitting, io, results
-from bayescale._src import progress as progress_mod
-from bayescale._src.data import Columns, as_inputs
-from bayescale._src.joint_prior import joint_from_record, joint_record
-from bayescale._src.prior_records import encode_prior, prior_key
+from bayescale._src.analysis import diagnostics
+
+from bayescale._src import fitting, results
+
+from bayescale._src.io import netcdf as io
+from bayescale._src.io import progress as progress_mod
+from bayescale._src.model.data import Columns, as_inputs
+from bayescale._src.model.joint_prior import joint_from_record, joint_record
+from bayescale._src.model.prior_records import encode_prior, prior_key
 from bayescale._src.results import Fit, _check_interval
 
 KEEP = ("summary", "thinned", "all")
@@ -600,8 +604,8 @@ class StreamedFit:
         return fit
 
     def _spec(self, law):
-        from bayescale._src.model import Likelihood, ModelSpec
-        from bayescale._src.prior_records import decode_prior
+        from bayescale._src.model.model import Likelihood, ModelSpec
+        from bayescale._src.model.prior_records import decode_prior
 
         record = self.manifest.get("spec")
         if record is None:

@@ -45,7 +45,7 @@ likelihood is ``"normal"`` (or ``"logit_normal"``); the robust Student-t
 default has no exact filter and is refused with ``run=``.
 
 Priors (weakly informative, zero-avoiding like ``sigma``'s, see
-:func:`bayescale._src.model.default_noise_prior`):
+:func:`bayescale._src.model.model.default_noise_prior`):
 
 - ``run_sd ~ LogNormal(log 0.02, 1)``: a run wanders 0.4% to 10% (90%) around the law;
 - ``run_length ~ LogNormal(log 0.3, 1)`` decades: 0.06 to 1.5 decades (90%),
@@ -77,7 +77,7 @@ _PRIORS = {RUN_SD: dist.LogNormal(math.log(0.02), 1.0), RUN_LENGTH: dist.LogNorm
 
 
 class RunBatch(NamedTuple):
-    """A :class:`~bayescale._src.data.CurveBatch` whose points are sorted by run, then size, with:
+    """A :class:`~bayescale._src.model.data.CurveBatch` whose points are sorted by run, then size, with:
 
     ``gap`` ``[curves, points]``: the distance in decades from the previous
     checkpoint of the same run (0 at a run's first point and on padding);

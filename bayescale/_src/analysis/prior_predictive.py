@@ -21,8 +21,8 @@ import pandas as pd
 
 from bayescale import laws
 from bayescale.priors import merge as priors_mod
-from bayescale._src.data import as_inputs
-from bayescale._src.model import NOISE, prior_draws
+from bayescale._src.model.data import as_inputs
+from bayescale._src.model.model import NOISE, prior_draws
 from bayescale._src.results import _check_interval, _predictive
 
 

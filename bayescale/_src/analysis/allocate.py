@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bayescale._src.model import ModelSpec
+from bayescale._src.model.model import ModelSpec
 from bayescale._src.results import Fit
 
 GRID = 257

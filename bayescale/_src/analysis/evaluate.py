@@ -44,13 +44,13 @@ import numpy as np
 import pandas as pd
 
 from bayescale import laws
-from bayescale._src import discrepancy as discrepancy_mod
-from bayescale._src.data import _as_frame, _numeric_column, bucket_size
-from bayescale._src.noise import standard_noise
-from bayescale._src.model import ModelSpec, log_mean
+from bayescale._src.analysis import discrepancy as discrepancy_mod
+from bayescale._src.model.data import _as_frame, _numeric_column, bucket_size
+from bayescale._src.model.noise import standard_noise
+from bayescale._src.model.model import ModelSpec, log_mean
 from bayescale._src.results import Fit
 from bayescale._src import fitting
-from bayescale._src.stacking import mix_draws, stack
+from bayescale._src.analysis.stacking import mix_draws, stack
 
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
 # a padded batch of at most this many fitting points is fitted in one width (20 revisiting_lang curves: 2,560)
@@ -73,7 +73,7 @@ class Evaluation:
         ``y``, the point forecast ``median`` (of the law), ``lower`` and ``upper`` of the 90%
         band, ``pit`` (the predictive probability below ``y``) and
         ``distance`` (decades beyond the curve's fitted data, see
-        :mod:`bayescale._src.discrepancy`).
+        :mod:`bayescale._src.analysis.discrepancy`).
     calibration
         Per curve (rows as ``curves``), the coverage of the central bands at
         each level of ``MSCE_LEVELS`` (0.50 ... 0.99, the columns).
@@ -167,7 +167,7 @@ def evaluate(
         loss's own predictive; ``"mean"``: bands of the law's value.
     discrepancy
         The law's error growing with the distance from the fitted data
-        (:mod:`bayescale._src.discrepancy`): ``"default"``, a
+        (:mod:`bayescale._src.analysis.discrepancy`): ``"default"``, a
         :class:`~bayescale.Discrepancy`, or ``None`` (the law assumed exact).
     levels
         Central band probabilities whose coverage is reported.
@@ -394,7 +394,7 @@ def _ragged(spec: ModelSpec, params, sigma, x, key, observation: bool, shift):
 
 
 def _mix(draws: list[np.ndarray], weights: np.ndarray, seed: int) -> np.ndarray:
-    """The stacked mixture of the laws' draws (:func:`~bayescale._src.stacking.mix_draws`); one law's as they are."""
+    """The stacked mixture of the laws' draws (:func:`~bayescale._src.analysis.stacking.mix_draws`); one law's as they are."""
     return draws[0] if len(draws) == 1 else mix_draws(draws, weights, seed)
 
 

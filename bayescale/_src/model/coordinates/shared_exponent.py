@@ -47,7 +47,7 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
-from bayescale._src.ends import flat_sites, positive_map_applies, record
+from bayescale._src.model.coordinates.ends import flat_sites, positive_map_applies, record
 from bayescale.laws.base import SharedExponent
 
 Array = Any

@@ -3,7 +3,7 @@
 bayescale needs nothing of its own to run under ``jax.distributed``: every
 process runs the same script on the same table, ``bs.fit`` shards each chunk's
 curves over the devices of every process and gathers the result back to every
-process (see :mod:`bayescale._src.batch`). This helper only fills in what
+process (see :mod:`bayescale._src.model.batch`). This helper only fills in what
 ``jax.distributed.initialize`` does not read from the environment, so one
 launch line works on a cluster scheduler and on a plain shell:
 

@@ -1,7 +1,7 @@
 """Splitting a batch of curves for the hardware: length buckets, memory chunks, device sharding.
 
 - **Buckets.** Curves are grouped by their padded length (the next power of
-  two, see :func:`bayescale._src.data.bucket_size`), so a batch of 20-point curves
+  two, see :func:`bayescale._src.model.data.bucket_size`), so a batch of 20-point curves
   does not pay for one 500-point curve. One compiled program per bucket shape.
 - **Chunks.** A bucket larger than ``chunk_size`` curves is run in chunks of
   exactly ``chunk_size`` (the last one padded by repeating a curve), so every
@@ -39,7 +39,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from bayescale._src.data import CurveBatch, bucket_size
+from bayescale._src.model.data import CurveBatch, bucket_size
 
 AXIS = "curves"
 MEMORY_FRACTION = 0.25

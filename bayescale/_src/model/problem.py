@@ -4,7 +4,7 @@ Engines see only a :class:`Problem`: pure functions of ``(z, data)``, where
 ``z`` is a flat vector (every latent site of the model in its unconstrained
 space, positive sites in log space) and ``data`` one *unit* of the batch, the
 arguments of the model. The unit is a curve for independent fits and the whole
-table for a partially pooled fit (:mod:`bayescale._src.pooling`); engines vmap
+table for a partially pooled fit (:mod:`bayescale._src.model.pooling`); engines vmap
 over units, so both run through the same compiled code.
 
 The sites and their shapes are read from one abstract trace of the model

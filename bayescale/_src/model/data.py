@@ -31,7 +31,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
-from bayescale._src import runs
+from bayescale._src.model import runs
 from bayescale.laws import Law
 
 MIN_POINTS = 2
@@ -55,7 +55,7 @@ class CurveBatch(NamedTuple):
 
 class Columns(NamedTuple):
     """Which table columns feed the law: ``inputs`` maps law input -> column; ``run`` (optional) says which
-    rows are checkpoints of one training run (:mod:`bayescale._src.runs`)."""
+    rows are checkpoints of one training run (:mod:`bayescale._src.model.runs`)."""
 
     inputs: dict[str, str]
     y: str
@@ -246,7 +246,7 @@ def prepare(
     """Validate ``data`` and build the padded batch.
 
     With a run column (``cols.run``), each curve's rows are sorted by run, then
-    size, and the batch is a :class:`~bayescale._src.runs.RunBatch` (the run
+    size, and the batch is a :class:`~bayescale._src.model.runs.RunBatch` (the run
     layout added); :func:`run_codes` gives each row's run.
 
     Returns

@@ -1,6 +1,6 @@
 r"""End-point coordinates for two power terms: ``E + A N^-alpha + B D^-beta`` (Chinchilla's law).
 
-The one-term map of :mod:`bayescale._src.ends` samples the law at the largest
+The one-term map of :mod:`bayescale._src.model.coordinates.ends` samples the law at the largest
 observed input, the drop over the observed range and the exponent's excess
 over the smallest value that keeps ``E > 0``. With two terms the same map is
 applied twice, peeling one term at a time off the law at the corner
@@ -29,7 +29,7 @@ Each step is triangular, so the log-Jacobian is the sum of the steps' factors,
     = w_1 + j(L_{hi}; v_A, w_\alpha) + j(L'; v_B, w_\beta),
 
 with ``j`` the one-term factor less its ``w_1``
-(:func:`bayescale._src.ends.peel`): the second step's input is ``L'`` itself,
+(:func:`bayescale._src.model.coordinates.ends.peel`): the second step's input is ``L'`` itself,
 whose derivative with respect to the first step's coordinates sits below the
 diagonal. The density in these coordinates is the user's prior on the natural
 parameters times this factor, so the posterior over them is unchanged.
@@ -47,7 +47,7 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
-from bayescale._src.ends import flat_sites, from_natural, input_frames, peel, positive_map_applies, record
+from bayescale._src.model.coordinates.ends import flat_sites, from_natural, input_frames, peel, positive_map_applies, record
 from bayescale.laws.base import TwoTermEnds
 
 Array = Any
