@@ -23,18 +23,18 @@ with _warnings.catch_warnings():
 from bayescale import datasets, design, laws, priors, theory
 from bayescale._src.analysis.allocate import compute_optimal
 from bayescale._src.analysis.compare import compare
-from bayescale._src.analysis.diagnostics import FitWarning
-from bayescale._src.analysis.discrepancy import Discrepancy
+from bayescale._src.fit.diagnostics import FitWarning
+from bayescale._src.fit.discrepancy import Discrepancy
 from bayescale._src.analysis.evaluate import Evaluation, evaluate
-from bayescale._src.io.distributed import initialize_distributed
-from bayescale._src.fitting import fit
+from bayescale._src.model.distributed import initialize_distributed
+from bayescale._src.fit.fitting import fit
 from bayescale._src.model.model import Likelihood
 from bayescale._src.analysis.prior_predictive import prior_predictive, prior_predictive_draws
-from bayescale._src.io.progress import set_progress
+from bayescale._src.fit.progress import set_progress
 from bayescale._src.analysis.resampling import bootstrap
-from bayescale._src.results import Fit
+from bayescale._src.fit.results import Fit
 from bayescale._src.analysis.sbc import SBCResult, sbc
-from bayescale._src.io.streaming import StreamedFit, fit_stream, load
+from bayescale._src.analysis.streaming import StreamedFit, fit_stream, load
 from bayescale._src.analysis.stacking import Stack, stack
 from bayescale._src.version import __version__
 from bayescale.laws import Law, Param

@@ -192,7 +192,7 @@ def intrinsic_dimension(fit, param: str = "alpha", reading: str = "binning", int
     Parameters
     ----------
     fit
-        A :class:`~bayescale._src.results.Fit`.
+        A :class:`~bayescale._src.fit.results.Fit`.
     param
         The exponent parameter of the data (or sample) size, e.g. ``"alpha"`` or ``"beta"``.
     reading

@@ -8,8 +8,8 @@ import pytest
 from fixtures import CHUNK, fit_like, power_curves
 
 import bayescale as bs
-from bayescale._src.analysis import diagnostics
-from bayescale._src import fitting
+from bayescale._src.fit import diagnostics
+from bayescale._src.fit import fitting
 from bayescale._src.engines import auto, base, importance, nuts
 
 

@@ -12,7 +12,7 @@ from simulate import coverage, simulate
 import bayescale as bs
 from bayescale._src.model import batch as batch_mod
 from bayescale._src import engines
-from bayescale._src.fitting import engine_defaults
+from bayescale._src.fit.fitting import engine_defaults
 
 STATS = {"diverging", "acceptance_rate", "n_steps", "step_size"}
 

@@ -13,7 +13,7 @@ from fixtures import power_curves
 import bayescale as bs
 from bayescale._src.model.coordinates import bounded_ends, ends, ratio_ends, saturation_ends, shared_exponent, two_term_ends
 from bayescale._src.model.data import prepare, resolve_columns
-from bayescale._src.fitting import model_spec
+from bayescale._src.fit.fitting import model_spec
 from bayescale._src.model.model import curve_problem, reference_coordinates
 from bayescale._src.model.problem import to_device
 

@@ -11,10 +11,11 @@ import pytest
 from fixtures import fit_like, power_curves
 
 import bayescale as bs
-from bayescale._src import engines, fitting
+from bayescale._src import engines
+from bayescale._src.fit import fitting
 from bayescale._src.model.data import prepare, resolve_columns
 from bayescale._src.engines import newton
-from bayescale._src.fitting import curve_keys, model_spec
+from bayescale._src.fit.fitting import curve_keys, model_spec
 from bayescale._src.model.model import curve_problem
 from bayescale._src.model.problem import to_device
 

@@ -1,4 +1,4 @@
-"""bs.evaluate, bs.Discrepancy and the held-out splits (bayescale._src.analysis.evaluate, bayescale._src.analysis.discrepancy).
+"""bs.evaluate, bs.Discrepancy and the held-out splits (bayescale._src.analysis.evaluate, bayescale._src.fit.discrepancy).
 
 Every fit here runs on the POWER Laplace program of fixtures.py (curves of 17..32 fitting points,
 ``chunk_size=CHUNK``), so this file compiles only the scoring programs.
@@ -10,7 +10,7 @@ import pytest
 import scipy.stats
 
 import bayescale as bs
-from bayescale._src.analysis import discrepancy as discrepancy_mod
+from bayescale._src.fit import discrepancy as discrepancy_mod
 from bayescale._src.analysis.evaluate import MSCE_LEVELS, score
 from bayescale._src.model.noise import standard_noise
 from fixtures import CHUNK, COLUMNS, SETTINGS, fit_like, power_curves

@@ -1,4 +1,4 @@
-"""bs.fit (bayescale._src.fitting): bitwise determinism, alone or batched; the published Chinchilla fit at the
+"""bs.fit (bayescale._src.fit.fitting): bitwise determinism, alone or batched; the published Chinchilla fit at the
 default settings (statistical tier)."""
 
 import warnings

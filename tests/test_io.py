@@ -12,7 +12,7 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
 import bayescale as bs
-from bayescale._src.io import netcdf as io
+from bayescale._src.fit import netcdf as io
 from bayescale.laws import _REGISTRY
 
 NEW = {"params": [1e9, 3e10, 1e12], "tokens": [2e10, 6e11, 2e13]}

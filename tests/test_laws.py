@@ -196,7 +196,7 @@ def test_bnsl_does_not_overflow_with_a_sharp_break_in_float32():
 
 
 def test_a_law_may_carry_its_own_default_likelihood():
-    from bayescale._src.fitting import likelihood_for
+    from bayescale._src.fit.fitting import likelihood_for
 
     # m4's error rates are averages of many examples: Gaussian noise on log loss (see bayescale.laws.saturating)
     assert likelihood_for(None, None, bs.laws.m4).kind == "normal"

@@ -29,7 +29,7 @@ def test_pooling_argument_errors(chinchilla_df):
 def test_noise_scale_can_be_pooled():
     """pooled=[..., "sigma"]: the curves' noise scales share a population (the model is traced, not compiled)."""
     from bayescale._src.model.data import example_batch
-    from bayescale._src.fitting import model_spec
+    from bayescale._src.fit.fitting import model_spec
     from bayescale._src.model.pooling import pooled_problem
 
     law = bs.laws.get("power_law")

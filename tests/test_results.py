@@ -1,4 +1,4 @@
-"""Fit (bayescale._src.results): indexing, tables, predictions, draws, diagnostics and InferenceData."""
+"""Fit (bayescale._src.fit.results): indexing, tables, predictions, draws, diagnostics and InferenceData."""
 
 import numpy as np
 import pandas as pd
@@ -125,7 +125,7 @@ def test_diagnostics_of_mode_fits_flag_flat_modes(power_map):
 
 
 def test_flat_mode_warns():
-    from bayescale._src.analysis.diagnostics import check_mode
+    from bayescale._src.fit.diagnostics import check_mode
 
     with pytest.warns(bs.FitWarning, match="not positive-definite"):
         msgs = check_mode(np.array([True, False]), ["a", "b"])

@@ -1,4 +1,4 @@
-"""bs.fit_stream (bayescale._src.io.streaming): a run chunk by chunk to a directory equals bs.fit; an interrupted run
+"""bs.fit_stream (bayescale._src.analysis.streaming): a run chunk by chunk to a directory equals bs.fit; an interrupted run
 resumes without refitting finished chunks; other data or settings are refused.
 
 Every fit here runs the shared POWER programs (six curves of 17..32 points, ``chunk_size=CHUNK``: two chunks of 4),
@@ -12,8 +12,8 @@ import pytest
 from fixtures import CHUNK, COLUMNS, SETTINGS, fit_like, power_curves
 
 import bayescale as bs
-from bayescale._src import fitting
-from bayescale._src.io import streaming
+from bayescale._src.fit import fitting
+from bayescale._src.analysis import streaming
 
 LENGTHS = (20, 25, 30, 18, 22, 28)
 NEW = {"tokens": [1e11, 1e12]}

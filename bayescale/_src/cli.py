@@ -1,7 +1,7 @@
 """Command-line interface: ``bayescale fit | predict | allocate | compare | evaluate | design | laws | demo``.
 
 Every subcommand works on files: ``fit`` reads a CSV and writes a fit file
-(:mod:`bayescale._src.io.netcdf`), a summary table and a plot; the others read fit files.
+(:mod:`bayescale._src.fit.netcdf`), a summary table and a plot; the others read fit files.
 Mistakes in the command line or the inputs print one line on stderr and exit
 with status 2; anything else is a bug and keeps its traceback.
 """
@@ -482,7 +482,7 @@ def _heldout_names() -> list[str]:
 
 
 def _default_rate() -> float:
-    from bayescale._src.analysis.discrepancy import DEFAULT
+    from bayescale._src.fit.discrepancy import DEFAULT
 
     return DEFAULT.rate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayescale._src.results import Fit
+from bayescale._src.fit.results import Fit
 from bayescale.plot._style import axes, check_single
 
 

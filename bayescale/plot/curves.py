@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayescale._src.results import Fit
+from bayescale._src.fit.results import Fit
 from bayescale.plot._style import axes, check_single, plain_ticks, pyplot
 
 POINTS = 120

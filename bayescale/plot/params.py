@@ -16,7 +16,7 @@ import arviz as az
 import jax
 import numpy as np
 
-from bayescale._src.results import Fit
+from bayescale._src.fit.results import Fit
 from bayescale.plot._style import pyplot
 
 LOG_SPREAD = 10.0  # prior 1%-99% ratio above which a positive parameter is drawn on a log axis

@@ -104,7 +104,7 @@ def from_curves(
         ``sigma``) carrying the joint prior, for ``bs.fit(new_curve, law,
         priors=...)``; see :func:`from_fits`.
     """
-    from bayescale._src.fitting import fit as run_fit
+    from bayescale._src.fit.fitting import fit as run_fit
 
     return from_fits(run_fit(data, law=law, group=group, method=method, **fit_options), pseudo_curves)
 

@@ -30,7 +30,7 @@ def from_fit(fit, params: Iterable[str] | None = None, inflate: float = 2.0, gro
     Parameters
     ----------
     fit
-        A :class:`~bayescale._src.results.Fit`.
+        A :class:`~bayescale._src.fit.results.Fit`.
     params
         Parameters to transfer (default: every law parameter). Usually the
         exponents, which travel across data sets better than amplitudes or

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale._src.model.model import ModelSpec
-from bayescale._src.results import Fit
+from bayescale._src.fit.results import Fit
 
 GRID = 257
 GOLDEN_STEPS = 60

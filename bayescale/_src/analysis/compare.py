@@ -9,7 +9,7 @@ Two questions, two scores:
   ``arviz.loo`` / ``arviz.compare`` on each fit's ``idata`` (its
   ``log_likelihood`` group is the density of each observed loss). Where the
   Pareto shape ``k`` of a point exceeds 0.7 the estimate is unreliable and a
-  :class:`~bayescale._src.analysis.diagnostics.FitWarning` says so.
+  :class:`~bayescale._src.fit.diagnostics.FitWarning` says so.
 - **Which law extrapolates?** What scaling laws are for. Each law is refitted
   on the smaller-x part of each curve and scored on the held-out larger-x
   part (Alabdulmohsin et al. 2022 argue for exactly this score): the RMSE of
@@ -32,8 +32,8 @@ import pandas as pd
 
 from bayescale._src import engines
 from bayescale._src.model.joint_prior import spec_priors
-from bayescale._src.analysis.diagnostics import FitWarning
-from bayescale._src.results import Fit
+from bayescale._src.fit.diagnostics import FitWarning
+from bayescale._src.fit.results import Fit
 
 INTERVALS = (0.5, 0.8, 0.9, 0.95)
 PARETO_K_MAX = 0.7
@@ -144,7 +144,7 @@ def extrapolation_scores(fit: Fit, holdout: float = 0.25, intervals: Sequence[fl
     ``coverage_<p>`` (fraction of held-out losses inside the central ``p``
     band of a new observation) and ``n_holdout``.
     """
-    from bayescale._src.fitting import fit as fit_fn
+    from bayescale._src.fit.fitting import fit as fit_fn
 
     train, test = split_larger(fit, holdout)
     settings = fit.settings

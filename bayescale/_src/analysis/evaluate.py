@@ -44,12 +44,12 @@ import numpy as np
 import pandas as pd
 
 from bayescale import laws
-from bayescale._src.analysis import discrepancy as discrepancy_mod
+from bayescale._src.fit import discrepancy as discrepancy_mod
 from bayescale._src.model.data import _as_frame, _numeric_column, bucket_size
 from bayescale._src.model.noise import standard_noise
 from bayescale._src.model.model import ModelSpec, log_mean
-from bayescale._src.results import Fit
-from bayescale._src import fitting
+from bayescale._src.fit.results import Fit
+from bayescale._src.fit import fitting
 from bayescale._src.analysis.stacking import mix_draws, stack
 
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
@@ -73,7 +73,7 @@ class Evaluation:
         ``y``, the point forecast ``median`` (of the law), ``lower`` and ``upper`` of the 90%
         band, ``pit`` (the predictive probability below ``y``) and
         ``distance`` (decades beyond the curve's fitted data, see
-        :mod:`bayescale._src.analysis.discrepancy`).
+        :mod:`bayescale._src.fit.discrepancy`).
     calibration
         Per curve (rows as ``curves``), the coverage of the central bands at
         each level of ``MSCE_LEVELS`` (0.50 ... 0.99, the columns).
@@ -167,7 +167,7 @@ def evaluate(
         loss's own predictive; ``"mean"``: bands of the law's value.
     discrepancy
         The law's error growing with the distance from the fitted data
-        (:mod:`bayescale._src.analysis.discrepancy`): ``"default"``, a
+        (:mod:`bayescale._src.fit.discrepancy`): ``"default"``, a
         :class:`~bayescale.Discrepancy`, or ``None`` (the law assumed exact).
     levels
         Central band probabilities whose coverage is reported.

@@ -23,7 +23,7 @@ from bayescale import laws
 from bayescale.priors import merge as priors_mod
 from bayescale._src.model.data import as_inputs
 from bayescale._src.model.model import NOISE, prior_draws
-from bayescale._src.results import _check_interval, _predictive
+from bayescale._src.fit.results import _check_interval, _predictive
 
 
 def prior_predictive_draws(
@@ -80,7 +80,7 @@ def prior_predictive(
     Returns
     -------
     DataFrame with the inputs, ``mean``, ``median``, ``lower`` and ``upper``;
-    the same columns as :meth:`Fit.predict <bayescale._src.results.Fit.predict>`.
+    the same columns as :meth:`Fit.predict <bayescale._src.fit.results.Fit.predict>`.
     """
     _check_interval(interval)
     values = prior_predictive_draws(

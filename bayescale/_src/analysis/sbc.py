@@ -20,7 +20,7 @@ Besides every parameter (and ``sigma``), the law's value at ten times the
 largest observed size is checked: the extrapolation is what users read off.
 
 Every data set is kept, flagged or not: dropping the fits that raised a
-:class:`~bayescale._src.analysis.diagnostics.FitWarning` would condition on the data and
+:class:`~bayescale._src.fit.diagnostics.FitWarning` would condition on the data and
 bias the coverage. ``SBCResult.ok`` says which fits passed their diagnostics.
 """
 
@@ -38,8 +38,8 @@ from scipy import stats
 from bayescale import laws
 from bayescale.priors import merge as priors_mod
 from bayescale._src import engines
-from bayescale._src.analysis.diagnostics import FitWarning
-from bayescale._src.fitting import fit as fit_fn
+from bayescale._src.fit.diagnostics import FitWarning
+from bayescale._src.fit.fitting import fit as fit_fn
 from bayescale._src.model.model import NOISE, log_mean, prior_draws
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from bayescale._src.analysis.compare import loo_table, named_fits
 from bayescale._src.model.data import as_inputs
-from bayescale._src.results import Fit, band_table
+from bayescale._src.fit.results import Fit, band_table
 
 
 class Stack:

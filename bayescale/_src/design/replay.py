@@ -20,7 +20,7 @@ import pandas as pd
 from bayescale import laws as laws_mod
 from bayescale._src.design.baselines import cheapest_runs, d_optimal_runs, random_runs
 from bayescale._src.design.choose import CostSpec, next_runs, run_cost
-from bayescale._src.fitting import fit as fit_table
+from bayescale._src.fit.fitting import fit as fit_table
 
 STRATEGIES = ("design", "random", "cheapest", "d_optimal")
 FIT_DEFAULTS = dict(method="laplace", draws=1000)

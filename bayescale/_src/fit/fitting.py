@@ -1,9 +1,9 @@
-"""``bs.fit``: the thin driver from a table to a :class:`~bayescale._src.results.Fit`.
+"""``bs.fit``: the thin driver from a table to a :class:`~bayescale._src.fit.results.Fit`.
 
 It checks the arguments, validates the data, builds the model spec, plans the
 units of work (chunks of independent curves, or one pooled table), runs the
 engine from the registry (:mod:`bayescale._src.engines`) on each and wraps the
-draws with :meth:`Fit.from_draws <bayescale._src.results.Fit.from_draws>`.
+draws with :meth:`Fit.from_draws <bayescale._src.fit.results.Fit.from_draws>`.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from bayescale.priors import merge as priors_mod
 from bayescale._src.model import batch as batch_mod
 from bayescale._src import engines
 from bayescale._src.model import pooling as pooling_mod
-from bayescale._src.io import progress as progress_mod
+from bayescale._src.fit import progress as progress_mod
 from bayescale._src.model import runs as runs_mod
 from bayescale._src.model.data import (COLLINEAR_TOLERANCE, CurveBatch, collinear_compute, prepare, resolve_columns,
                                  run_codes)
-from bayescale._src.analysis.diagnostics import FitWarning
+from bayescale._src.fit.diagnostics import FitWarning
 from bayescale._src.model.model import Likelihood, ModelSpec, curve_problem, default_likelihood, make_likelihood
 from bayescale._src.model.problem import Problem, to_device
-from bayescale._src.results import Fit
+from bayescale._src.fit.results import Fit
 
 POOLING = ("none", "partial")
 

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale._src.analysis import diagnostics, discrepancy as discrepancy_mod
+from bayescale._src.fit import diagnostics, discrepancy as discrepancy_mod
 
 from bayescale._src import engines
 
-from bayescale._src.io import netcdf as io
+from bayescale._src.fit import netcdf as io
 from bayescale._src.model.data import Columns, as_inputs, bucket_size
 from bayescale._src.model import runs as runs_mod
 from bayescale._src.model.model import NOISE, ModelSpec, log_mean, pointwise_log_likelihood, run_pointwise_log_likelihood
@@ -282,7 +282,7 @@ class Fit:
         return pd.concat(frames, ignore_index=True)
 
     def save(self, path) -> Path:
-        """Write the fit to one netCDF file; ``bs.load(path)`` restores it (see :mod:`bayescale._src.io.netcdf`)."""
+        """Write the fit to one netCDF file; ``bs.load(path)`` restores it (see :mod:`bayescale._src.fit.netcdf`)."""
         return io.save(self, path)
 
     # ------------------------------------------------------------------ arviz
@@ -434,7 +434,7 @@ class Fit:
             ``"observation"``: a new run's loss, adding the fitted noise.
         discrepancy
             The law's own error, growing with the distance from the fitted data
-            (:mod:`bayescale._src.analysis.discrepancy`, Kennedy & O'Hagan 2001):
+            (:mod:`bayescale._src.fit.discrepancy`, Kennedy & O'Hagan 2001):
             ``"default"`` (the prior calibrated on real held-out curves,
             ``bs.Discrepancy()``), a :class:`~bayescale.Discrepancy`, or
             ``None`` for the law assumed exactly true (the bands of the
@@ -528,7 +528,7 @@ def _to_frame(ds: xr.Dataset, names: list[str], group: str | None) -> pd.Series:
 
 
 def load(path) -> Fit:
-    """Read a fit written by :meth:`Fit.save` (see :mod:`bayescale._src.io.netcdf` for the format).
+    """Read a fit written by :meth:`Fit.save` (see :mod:`bayescale._src.fit.netcdf` for the format).
 
     Raises
     ------

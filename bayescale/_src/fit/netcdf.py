@@ -110,7 +110,7 @@ def _json_default(value: Any) -> Any:
 
 # ---------------------------------------------------------------- load
 def read(path: str | os.PathLike) -> dict[str, Any]:
-    """The fields of a :class:`~bayescale._src.results.Fit` saved at ``path`` (``bs.load`` builds the fit)."""
+    """The fields of a :class:`~bayescale._src.fit.results.Fit` saved at ``path`` (``bs.load`` builds the fit)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no fit file at {str(path)!r}")

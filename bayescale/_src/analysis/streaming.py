@@ -1,6 +1,6 @@
 """``bs.fit_stream``: fit a table of any number of curves in bounded memory, to a directory, resumably.
 
-``bs.fit`` returns a :class:`~bayescale._src.results.Fit` that holds every
+``bs.fit`` returns a :class:`~bayescale._src.fit.results.Fit` that holds every
 draw of every curve: 100,000 curves x 4 chains x 1,000 draws of 5 sites is
 16 GB in float64, and its ``summary()`` goes through arviz's InferenceData,
 which adds the pointwise log-likelihood of every draw (another 30 GB for
@@ -19,8 +19,8 @@ Why a separate entry point rather than ``bs.fit(..., keep=...)``: the result
 is a different object (files on disk, read back as tables, not a ``Fit`` with
 draws in memory), the run needs a place to write to (the directory *is* the
 resumable state), and ``bs.fit``'s return type stays one type. Both share the
-argument checks and the plan (:func:`bayescale._src.fitting.setup`), and each
-chunk runs through the same :func:`bayescale._src.fitting.execute` as in
+argument checks and the plan (:func:`bayescale._src.fit.fitting.setup`), and each
+chunk runs through the same :func:`bayescale._src.fit.fitting.execute` as in
 ``bs.fit``, whatever the engine does inside.
 
 The directory::
@@ -60,16 +60,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale._src.analysis import diagnostics
+from bayescale._src.fit import diagnostics
 
-from bayescale._src import fitting, results
+from bayescale._src.fit import fitting, results
 
-from bayescale._src.io import netcdf as io
-from bayescale._src.io import progress as progress_mod
+from bayescale._src.fit import netcdf as io
+from bayescale._src.fit import progress as progress_mod
 from bayescale._src.model.data import Columns, as_inputs
 from bayescale._src.model.joint_prior import joint_from_record, joint_record
 from bayescale._src.model.prior_records import encode_prior, prior_key
-from bayescale._src.results import Fit, _check_interval
+from bayescale._src.fit.results import Fit, _check_interval
 
 KEEP = ("summary", "thinned", "all")
 FORMAT = "bayescale.stream"
@@ -418,7 +418,7 @@ def _fill_missing(parts: list[xr.Dataset]) -> list[xr.Dataset]:
 
 
 def load(path: str | os.PathLike) -> "Fit | StreamedFit":
-    """``bs.load``: a fit file written by :meth:`Fit.save` (see :func:`bayescale._src.results.load`), or a
+    """``bs.load``: a fit file written by :meth:`Fit.save` (see :func:`bayescale._src.fit.results.load`), or a
     directory written by ``bs.fit_stream``, opened as its :class:`StreamedFit`.
 
     Raises
