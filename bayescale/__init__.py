@@ -13,7 +13,6 @@ implementation and may change without notice.
 import importlib as _importlib
 import warnings as _warnings
 
-from bayescale._src import config as _config  # noqa: F401  (precision must be set before arrays are made)
 
 with _warnings.catch_warnings():
     # arviz 0.2x announces its 1.0 refactor on import; the API used here is stable across it
@@ -84,4 +83,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(__all__) | {n for n in globals() if not n.startswith("_")} - {"config"})
+    return sorted(set(__all__) | {n for n in globals() if not n.startswith("_")})

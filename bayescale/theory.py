@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from bayescale._src.precision import float64
 
 READINGS = ("binning", "crude")
 _MAX_BLOCK = 2**22  # Gaussian draws generated at once by mean_estimation
@@ -49,6 +50,7 @@ def _check_reps(reps: int) -> int:
     return int(reps)
 
 
+@float64
 def mean_estimation(sizes: Sequence[int], sigma: float = 1.0, reps: int = 200, seed: int = 0) -> pd.DataFrame:
     """Squared error of the sample mean of N Gaussian draws, averaged over ``reps`` repetitions.
 
@@ -119,6 +121,7 @@ def lipschitz_target(u: np.ndarray) -> np.ndarray:
     return np.sin(2 * np.pi * u).sum(axis=-1) / math.sqrt(u.shape[-1])
 
 
+@float64
 def binning_regression(
     sizes: Sequence[int], d: int, reps: int = 20, seed: int = 0, noise: float = 0.5
 ) -> pd.DataFrame:
@@ -164,6 +167,7 @@ def binning_regression(
     return pd.DataFrame({"x": n.astype(np.float64), "loss": np.asarray(loss)})
 
 
+@float64
 def intrinsic_dimension(fit, param: str = "alpha", reading: str = "binning", interval: float | None = None):
     """The intrinsic dimension implied by a fitted data exponent, draw by draw.
 

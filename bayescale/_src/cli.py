@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from bayescale._src import engines
+from bayescale._src.precision import float64
 
 DEMO_BUDGETS = [1e21, 1e22, 1e23, 5.88e23, 1e24, 1e25]
 # mistakes in the command line or the files it names; anything else keeps its traceback
@@ -499,6 +500,7 @@ def _sampler_args(p: argparse.ArgumentParser, chains: int | None, draws: int | N
     p.add_argument("--warmup", type=int, default=warmup, help=f"warmup steps per chain (default: {default(warmup)})")
 
 
+@float64
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (0, or 2 for a user mistake)."""
     parser = build_parser()

@@ -49,3 +49,17 @@ def float64(fn: F) -> F:
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def float64_methods(cls: type) -> type:
+    """Class decorator: every public method and property of ``cls`` computes in float64 (see :func:`float64`)."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") and name not in ("__getitem__", "__post_init__"):
+            continue
+        if isinstance(member, property):
+            setattr(cls, name, property(float64(member.fget), member.fset, member.fdel, member.__doc__))
+        elif isinstance(member, (classmethod, staticmethod)):
+            setattr(cls, name, type(member)(float64(member.__func__)))
+        elif callable(member) and not isinstance(member, type):
+            setattr(cls, name, float64(member))
+    return cls

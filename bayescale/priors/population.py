@@ -61,12 +61,14 @@ from bayescale._src.model.model import NOISE
 from bayescale._src.model.pooling import mu_name, tau_name
 from bayescale.priors import shipped
 from bayescale.priors.transfer import unconstrained_normal
+from bayescale._src.precision import float64
 
 
 PSEUDO_CURVES = 1.0
 MARGINAL_DRAWS = 4000
 
 
+@float64
 def from_curves(
     data: Any,
     law: Any,
@@ -109,6 +111,7 @@ def from_curves(
     return from_fits(run_fit(data, law=law, group=group, method=method, **fit_options), pseudo_curves)
 
 
+@float64
 def from_fits(fit, pseudo_curves: float = PSEUDO_CURVES) -> PopulationPrior:
     """The population predictive (module docstring) of the curves of a grouped, unpooled ``fit``."""
     if not fit.grouped or len(fit.groups) < 2:
@@ -178,6 +181,7 @@ def marginal_priors(joint: JointPrior, supports: Mapping[str, Any], seed: int = 
     return out
 
 
+@float64
 def population_priors(fit) -> dict:
     """The moment-matched population predictive of a partially pooled ``fit`` (see the module docstring)."""
     if not fit.hyper:
@@ -200,12 +204,14 @@ def population_priors(fit) -> dict:
     return out
 
 
+@float64
 def relearn(name: str) -> PopulationPrior:
     """Learn the shipped prior ``name`` (:mod:`bayescale.priors.shipped`) again from the bundled data, by the
     recipe in its file."""
     return learn(shipped.recipe(name))
 
 
+@float64
 def learn(how: dict) -> PopulationPrior:
     """:func:`~bayescale.priors.from_curves` on the rows of a bundled data set that a recipe names (keys
     ``dataset``, ``domain_column``, ``domain``, ``group``, ``x``, ``y``, ``law``, ``settings``)."""

@@ -22,8 +22,10 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
+from bayescale._src.precision import float64
 
 
+@float64
 def from_fit(fit, params: Iterable[str] | None = None, inflate: float = 2.0, group: Any = None) -> dict:
     """Priors, moment-matched in the unconstrained space, from the posterior of ``fit``.
 

@@ -33,6 +33,7 @@ import pandas as pd
 
 from bayescale._src.model.model import ModelSpec
 from bayescale._src.fit.results import Fit
+from bayescale._src.precision import float64
 
 GRID = 257
 GOLDEN_STEPS = 60
@@ -101,6 +102,7 @@ def _optimum(spec: ModelSpec, closed_form: bool, params, budgets, computes):
     return jax.vmap(over_draws, in_axes=(None, 0, 0))(params, budgets, computes)
 
 
+@float64
 def compute_optimal(
     fit: Fit,
     compute: float | Sequence[float],

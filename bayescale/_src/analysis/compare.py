@@ -34,6 +34,7 @@ from bayescale._src import engines
 from bayescale._src.model.joint_prior import spec_priors
 from bayescale._src.fit.diagnostics import FitWarning
 from bayescale._src.fit.results import Fit
+from bayescale._src.precision import float64
 
 INTERVALS = (0.5, 0.8, 0.9, 0.95)
 PARETO_K_MAX = 0.7
@@ -184,6 +185,7 @@ def extrapolation_scores(fit: Fit, holdout: float = 0.25, intervals: Sequence[fl
     return out
 
 
+@float64
 def compare(
     fits: Mapping[str, Fit] | Sequence[Fit],
     *,

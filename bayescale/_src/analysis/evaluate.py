@@ -51,6 +51,7 @@ from bayescale._src.model.model import ModelSpec, log_mean
 from bayescale._src.fit.results import Fit
 from bayescale._src.fit import fitting
 from bayescale._src.analysis.stacking import mix_draws, stack
+from bayescale._src.precision import float64, float64_methods
 
 LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
 # a padded batch of at most this many fitting points is fitted in one width (20 revisiting_lang curves: 2,560)
@@ -58,6 +59,7 @@ ONE_WIDTH_POINTS = 2**16
 MSCE_LEVELS = tuple(np.round(np.arange(50, 100) / 100, 2))
 
 
+@float64_methods
 @dataclasses.dataclass(eq=False, repr=False)
 class Evaluation:
     """Held-out scores of a forecast.
@@ -126,6 +128,7 @@ class Evaluation:
                 f"{self.seconds_per_curve:.3f} s per curve>")
 
 
+@float64
 def evaluate(
     data: Any,
     law: str | laws.Law | Sequence[str | laws.Law] | Mapping[str, Mapping[str, Any]] = "power_law",

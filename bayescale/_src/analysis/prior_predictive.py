@@ -24,8 +24,10 @@ from bayescale.priors import merge as priors_mod
 from bayescale._src.model.data import as_inputs
 from bayescale._src.model.model import NOISE, prior_draws
 from bayescale._src.fit.results import _check_interval, _predictive
+from bayescale._src.precision import float64
 
 
+@float64
 def prior_predictive_draws(
     law: str | laws.Law,
     inputs: Any,
@@ -51,6 +53,7 @@ def prior_predictive_draws(
     return np.asarray(out)[0]
 
 
+@float64
 def prior_predictive(
     law: str | laws.Law,
     inputs: Any,

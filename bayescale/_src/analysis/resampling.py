@@ -26,6 +26,7 @@ from bayescale._src.model.data import CurveBatch, prepare, resolve_columns
 from bayescale._src.engines import huber
 from bayescale._src.model.model import ModelSpec, curve_problem, make_likelihood, natural_params, reference_coordinates
 from bayescale._src.model.problem import to_device
+from bayescale._src.precision import float64
 
 
 def point_spec(law: laws.Law) -> ModelSpec:
@@ -57,6 +58,7 @@ def resample_counts(key, mask: np.ndarray, n: int) -> jax.Array:
     return jax.vmap(lambda i: jnp.zeros(mask.size).at[i].add(1.0))(idx)
 
 
+@float64
 def bootstrap(
     data: Any,
     law: str | laws.Law = "chinchilla",

@@ -41,12 +41,14 @@ from bayescale._src import engines
 from bayescale._src.fit.diagnostics import FitWarning
 from bayescale._src.fit.fitting import fit as fit_fn
 from bayescale._src.model.model import NOISE, log_mean, prior_draws
+from bayescale._src.precision import float64, float64_methods
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 PREDICTION = "prediction"
 GROUP = "dataset"
 
 
+@float64_methods
 class SBCResult(NamedTuple):
     """The outcome of :func:`sbc`.
 
@@ -121,6 +123,7 @@ def _sizes(law: laws.Law, sizes: Any) -> dict[str, np.ndarray]:
     return out
 
 
+@float64
 def simulate(
     law: str | laws.Law,
     num_datasets: int,
@@ -153,6 +156,7 @@ def simulate(
     return pd.DataFrame(table), truth
 
 
+@float64
 def sbc(
     law: str | laws.Law,
     num_datasets: int,

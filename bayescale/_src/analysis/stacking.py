@@ -23,8 +23,10 @@ import pandas as pd
 from bayescale._src.analysis.compare import loo_table, named_fits
 from bayescale._src.model.data import as_inputs
 from bayescale._src.fit.results import Fit, band_table
+from bayescale._src.precision import float64, float64_methods
 
 
+@float64_methods
 class Stack:
     """Stacked posterior predictive of several fits of the same data.
 
@@ -106,6 +108,7 @@ def _apportion(weights: np.ndarray, total: int) -> np.ndarray:
     return counts
 
 
+@float64
 def stack(fits: Mapping[str, Fit] | Sequence[Fit]) -> Stack:
     """Combine fits of the same data (different laws) with PSIS-LOO stacking weights.
 

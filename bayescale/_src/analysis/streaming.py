@@ -70,6 +70,7 @@ from bayescale._src.model.data import Columns, as_inputs
 from bayescale._src.model.joint_prior import joint_from_record, joint_record
 from bayescale._src.model.prior_records import encode_prior, prior_key
 from bayescale._src.fit.results import Fit, _check_interval
+from bayescale._src.precision import float64, float64_methods
 
 KEEP = ("summary", "thinned", "all")
 FORMAT = "bayescale.stream"
@@ -80,6 +81,7 @@ DEFAULT_MEMORY = 2**28
 BANDS = ("mean", "median", "lower", "upper")
 
 
+@float64
 def fit_stream(
     data: Any,
     path: str | os.PathLike,
@@ -417,6 +419,7 @@ def _fill_missing(parts: list[xr.Dataset]) -> list[xr.Dataset]:
     return out
 
 
+@float64
 def load(path: str | os.PathLike) -> "Fit | StreamedFit":
     """``bs.load``: a fit file written by :meth:`Fit.save` (see :func:`bayescale._src.fit.results.load`), or a
     directory written by ``bs.fit_stream``, opened as its :class:`StreamedFit`.
@@ -434,6 +437,7 @@ def load(path: str | os.PathLike) -> "Fit | StreamedFit":
     return results.load(path)
 
 
+@float64_methods
 class StreamedFit:
     """The result of ``bs.fit_stream``: a directory read back as tables (``bs.load(path)`` opens one).
 

@@ -16,6 +16,7 @@ import pandas as pd
 from bayescale._src.design.choose import (CostSpec, _check_batch, batch_size, greedy, input_frame, one_curve, ranked,
                                           run_cost, with_picks)
 from bayescale._src.model.model import NOISE, ModelSpec, log_mean
+from bayescale._src.precision import float64
 
 RIDGE = 1e-6  # relative to the largest diagonal entry: keeps the information of fewer runs than parameters invertible
 
@@ -24,6 +25,7 @@ def _frame(candidates: Any) -> pd.DataFrame:
     return candidates if isinstance(candidates, pd.DataFrame) else pd.DataFrame(dict(candidates))
 
 
+@float64
 def random_runs(candidates: Any, law, cost: CostSpec = None, k: int | None = None, budget: float | None = None,
                 seed: int = 0, columns: dict[str, str] | None = None) -> pd.DataFrame:
     """Runs in a random order, each kept if it fits in what is left of the budget (``k`` at most).
@@ -37,6 +39,7 @@ def random_runs(candidates: Any, law, cost: CostSpec = None, k: int | None = Non
     return ranked(with_picks(table, costs, _in_order(order, costs, batch_size(k, budget), budget)), "cost")
 
 
+@float64
 def cheapest_runs(candidates: Any, law, cost: CostSpec = None, k: int | None = None, budget: float | None = None,
                   columns: dict[str, str] | None = None) -> pd.DataFrame:
     """The cheapest runs first, while they fit in the budget (``k`` at most): the habit of small pilot sweeps."""
@@ -73,6 +76,7 @@ def _costs(candidates, law, cost, columns):
     return table, run_cost(law, table, x, cost)
 
 
+@float64
 def d_optimal_runs(fit, candidates: Any, cost: CostSpec = None, k: int | None = None,
                    budget: float | None = None) -> pd.DataFrame:
     """Greedy D-optimal runs for the point fit: the largest gain in log det of the Fisher information per cost.

@@ -19,6 +19,7 @@ import pandas as pd
 from bayescale._src.model.data import bucket_size
 from bayescale._src.design import criterion as crit
 from bayescale._src.model.model import NOISE, ModelSpec, log_mean
+from bayescale._src.precision import float64
 
 CostSpec = str | Callable[[pd.DataFrame], Any] | np.ndarray | None
 WORLDS = 32
@@ -136,6 +137,7 @@ def one_curve(fit) -> None:
                          "design runs for one of them: pass fit[label]")
 
 
+@float64
 def next_runs(
     fit,
     candidates: Any,
@@ -263,6 +265,7 @@ def shortlist_gain(state, likelihood, gain: np.ndarray, costs: np.ndarray, avail
     return np.where(available, out, 0.0)
 
 
+@float64
 def target_sd(fit, chosen: Any, target: Any) -> pd.DataFrame:
     """The predictive sd of log L at each target point now, and expected after observing the ``chosen`` runs.
 

@@ -21,11 +21,13 @@ from bayescale import laws as laws_mod
 from bayescale._src.design.baselines import cheapest_runs, d_optimal_runs, random_runs
 from bayescale._src.design.choose import CostSpec, next_runs, run_cost
 from bayescale._src.fit.fitting import fit as fit_table
+from bayescale._src.precision import float64
 
 STRATEGIES = ("design", "random", "cheapest", "d_optimal")
 FIT_DEFAULTS = dict(method="laplace", draws=1000)
 
 
+@float64
 def optimal_target(fit, compute: float, flops_per_param_token: float = 6.0) -> pd.DataFrame:
     """The compute-optimal run at FLOP budget ``compute`` (posterior medians of N_opt, D_opt) as a target table."""
     from bayescale._src.analysis.allocate import compute_optimal
@@ -68,6 +70,7 @@ def _choose(strategy: str, fit, pool: pd.DataFrame, costs: np.ndarray, budget: f
     return list(out.index[out["pick"].notna()])
 
 
+@float64
 def replay(
     table: pd.DataFrame,
     law: str | laws_mod.Law,

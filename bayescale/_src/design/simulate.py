@@ -12,6 +12,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pandas as pd
+from bayescale._src.precision import float64
 
 
 def hoffmann_size(compute):
@@ -26,6 +27,7 @@ def optimal_size(truth: dict, compute: float) -> float:
     return float(g * (compute / 6) ** (b / (a + b)))
 
 
+@float64
 def chinchilla_sweeps(
     seeds,
     preset: str = "hoffmann2022",

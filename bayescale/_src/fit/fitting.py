@@ -30,10 +30,12 @@ from bayescale._src.fit.diagnostics import FitWarning
 from bayescale._src.model.model import Likelihood, ModelSpec, curve_problem, default_likelihood, make_likelihood
 from bayescale._src.model.problem import Problem, to_device
 from bayescale._src.fit.results import Fit
+from bayescale._src.precision import float64
 
 POOLING = ("none", "partial")
 
 
+@float64
 def fit(
     data: Any,
     law: str | laws.Law = "power_law",

@@ -28,8 +28,10 @@ from bayescale._src.model.data import Columns, as_inputs, bucket_size
 from bayescale._src.model import runs as runs_mod
 from bayescale._src.model.model import NOISE, ModelSpec, log_mean, pointwise_log_likelihood, run_pointwise_log_likelihood
 from bayescale._src.model.noise import standard_noise
+from bayescale._src.precision import float64, float64_methods
 
 
+@float64_methods
 @dataclasses.dataclass(eq=False, repr=False)
 class Fit:
     """Posterior of a law given one or many curves.
@@ -527,6 +529,7 @@ def _to_frame(ds: xr.Dataset, names: list[str], group: str | None) -> pd.Series:
     return frame.stack()
 
 
+@float64
 def load(path) -> Fit:
     """Read a fit written by :meth:`Fit.save` (see :mod:`bayescale._src.fit.netcdf` for the format).
 
