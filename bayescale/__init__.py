@@ -5,7 +5,7 @@
 >>> fit = bs.fit(df, law="chinchilla", method="nuts", seed=0)   # doctest: +SKIP
 >>> bs.compute_optimal(fit, compute=[5.88e23])                  # doctest: +SKIP
 
-The public API is ``__all__`` and the subpackages ``laws``, ``priors``,
+The public API is ``__all__`` and the subpackages ``laws``, ``methods``, ``priors``,
 ``datasets``, ``theory``, ``design`` and ``plot``; everything under ``bayescale._src`` is
 implementation and may change without notice.
 """
@@ -19,7 +19,7 @@ with _warnings.catch_warnings():
     _warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=FutureWarning)
     import arviz as _arviz  # noqa: F401
 
-from bayescale import datasets, design, laws, priors, theory
+from bayescale import datasets, design, laws, methods, priors, theory
 from bayescale._src.analysis.allocate import compute_optimal
 from bayescale._src.analysis.compare import compare
 from bayescale._src.fit.diagnostics import FitWarning
@@ -63,6 +63,7 @@ __all__ = [
     "Likelihood",
     "FitWarning",
     "laws",
+    "methods",
     "priors",
     "datasets",
     "theory",

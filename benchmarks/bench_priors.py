@@ -33,7 +33,7 @@ Parts (``--part``):
     python benchmarks/bench_priors.py --part curves [--domains BB LM NMT]
     python benchmarks/bench_priors.py --part ship      # writes bayescale/priors/data/revisiting_*.json
 
-- ``ship``: learns the population priors that bayescale ships (``bs.priors.learned_table()``), one per
+- ``ship``: learns the population priors that bayescale ships (``bs.priors.used()``), one per
   domain, from every curve of the domain with the settings of ``curves``, and writes them with their
   recipe (``bayescale.priors.population.relearn`` rebuilds each from it; the statistical tier checks that).
 """
@@ -240,7 +240,7 @@ def part_curves(domains: list[str], law: str = "power_law") -> None:
           "from_curves better than default on", int((table["from_curves"] < table["default"]).sum()), "of", len(table))
     for domain, corpus in df.groupby("Domain"):
         priors = learned_priors(corpus, law)
-        print(domain, f"df {priors.joint.df:g}", bs.priors.table(law, priors).to_string(), priors.correlation().round(2).to_string(), sep="\n")
+        print(domain, f"df {priors.joint.df:g}", bs.priors.used(law, priors).to_string(), priors.correlation().round(2).to_string(), sep="\n")
 
 
 SHIPPED = {"BB": "revisiting_bb", "LM": "revisiting_lm", "NMT": "revisiting_nmt"}
@@ -259,9 +259,9 @@ def part_ship(law: str = "power_law") -> None:
                "source": bs.datasets.citation("revisiting_lang")}
         with Timer() as t:
             priors = bs.priors.population.learn(how)
-        path = bs.priors.save(priors, folder / f"{name}.json", **how)
+        path = bs.priors.save_population(priors, folder / f"{name}.json", **how)
         print(f"{name}: {len(how['curves'])} curves, {t.seconds:.1f} s -> {path}")
-        print(bs.priors.table(law, priors).to_string(), priors.correlation().round(2).to_string(), sep="\n")
+        print(bs.priors.used(law, priors).to_string(), priors.correlation().round(2).to_string(), sep="\n")
 
 
 def main():

@@ -76,7 +76,7 @@ SETTINGS = {
     "chees": dict(method="chees", chains=4, warmup=50, draws=50),
     # auto's sampler pass has the nuts settings above, so an escalated chunk reuses the NUTS program
     "auto": dict(method="auto", chains=2, warmup=100, draws=100),
-    "importance": dict(method="importance", chains=2, warmup=100, draws=100),
+    "importance": dict(method="importance", chains=2, draws=100),
 }
 POWER_TRUTH = {"E": 1.7, "A": 400.0, "alpha": 0.3}
 POWER_LENGTHS = (20, 25, 30)  # ragged inside one bucket (width 32): padding is masked in every shared fit

@@ -107,7 +107,7 @@ def test_revisiting_lang_duplicates_are_the_four_copies_of_each_lm_curve():
 
 
 def test_list_has_one_row_per_set_with_licence_and_citation():
-    table = bs.datasets.list()
+    table = bs.datasets.table().reset_index()
     assert table["name"].tolist() == bs.datasets.names()
     for col in ("name", "rows", "columns", "options", "description", "source", "licence", "citation"):
         assert col in table.columns, col
@@ -169,6 +169,5 @@ def test_unknown_options_are_errors_that_name_the_set_and_its_options():
         bs.datasets.load("revisiting_lang", drop_duplicates="no")
 
 
-def test_list_does_not_shadow_the_builtin_inside_the_module():
+def test_names_is_a_list():
     assert isinstance(bs.datasets.names(), list)
-    assert bs.datasets.list is not list

@@ -31,9 +31,13 @@ def test_registry_maps_every_method_and_rejects_others():
         assert engines.get(engine) is engine
     assert engines.get("nuts").markov and not engines.get("laplace").markov
     assert not engines.get("map").posterior
-    # keywords an engine does not use are ignored; the ones it has are set
-    settings = engines.get("laplace").settings(draws=7, chains=3, warmup=9)
+    # the settings an engine has are set; one it does not use is an error naming its settings
+    settings = engines.get("laplace").settings(draws=7)
     assert settings.draws == 7 and not hasattr(settings, "chains")
+    with pytest.raises(ValueError, match="method 'laplace' has no setting 'chains'; its settings are num_starts"):
+        engines.get("laplace").settings(draws=7, chains=3)
+    with pytest.raises(ValueError, match="method 'map' does not use draws=5000; its settings are num_starts"):
+        bs.fit(power_curves(), "power_law", x="tokens", y="val_loss", method="map", draws=5000)
     with pytest.raises(ValueError, match="unknown method 'lapalce' \\(did you mean 'laplace'\\?\\)"):
         engines.get("lapalce")
     with pytest.raises(TypeError, match="method must be a string"):

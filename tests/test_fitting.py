@@ -70,6 +70,6 @@ def test_fit_warns_when_compute_is_6ND(name, chinchilla_df):
                                            r"compute term is not identified"):
         with pytest.raises(ValueError, match="does not have"):
             bs.fit(chinchilla_df, law=name, method="map", priors={"not_a_parameter": dist.LogNormal(0.0, 1.0)})
-    note = bs.laws.list().loc[name, "note"]
+    note = bs.laws.table().loc[name, "note"]
     assert "C = 6 N D" in note and "identified" in note
-    assert bs.laws.list().loc["chinchilla", "note"] == ""
+    assert bs.laws.table().loc["chinchilla", "note"] == ""

@@ -147,7 +147,7 @@ def test_form_is_jittable_vmappable_differentiable_and_finite_in_float32(name):
 
 
 def test_laws_list_describes_every_form():
-    table = bs.laws.list()
+    table = bs.laws.table()
     for name in NEW_FORMS:
         row = table.loc[name]
         assert row["formula"] and row["reference"] and row["parameters"]

@@ -22,16 +22,17 @@ FEW_RUN_N = np.array([2e7, 2e7, 1e8, 1e8])
 FEW_RUN_D = np.array([4e8, 4e9, 4e8, 4e9])
 
 
-def test_presets_listed_and_cited():
-    names = bs.priors.presets()
-    assert {"kaplan2020", "hoffmann2022", "epoch2024", "muennighoff2023"} <= set(names)
-    table = bs.priors.preset_table()
+def test_named_priors_listed_and_cited():
+    names = bs.priors.names()
+    assert {"kaplan2020", "hoffmann2022", "epoch2024", "muennighoff2023", "revisiting_lm"} <= set(names)
+    table = bs.priors.table()
     assert list(table.index) == names
+    assert set(table["kind"]) == {"preset", "learned"}
     assert table["source"].str.contains("arXiv").all()
 
 
 def test_preset_priors_replace_defaults():
-    table = bs.priors.table("chinchilla", "hoffmann2022")
+    table = bs.priors.used("chinchilla", "hoffmann2022")
     assert not table.loc[["E", "A", "B", "alpha", "beta"], "default"].any()
     assert table.loc["sigma", "default"]
     alpha = bs.priors.preset("hoffmann2022", "chinchilla")["alpha"]
@@ -42,11 +43,11 @@ def test_preset_priors_replace_defaults():
 
 def test_preset_errors_name_the_problem():
     with pytest.raises(ValueError, match="unknown prior preset 'chinchila'"):
-        bs.priors.table("chinchilla", "chinchila")
+        bs.priors.used("chinchilla", "chinchila")
     with pytest.raises(ValueError, match="no priors for law 'chinchilla'; it covers kaplan"):
-        bs.priors.table("chinchilla", "kaplan2020")
+        bs.priors.used("chinchilla", "kaplan2020")
     with pytest.raises(TypeError, match="preset name or a dict"):
-        bs.priors.table("chinchilla", 3)
+        bs.priors.used("chinchilla", 3)
 
 
 def test_from_fit_moment_matches_in_unconstrained_space(chinchilla_laplace):
@@ -153,7 +154,7 @@ def test_from_fits_is_the_student_t_predictive(power_table, power_laplace):
     sd = np.sqrt(np.diag(joint.covariance))
     assert float(pop["alpha"].loc) == pytest.approx(joint.loc[1], abs=0.1 * sd[1])
     assert float(pop["alpha"].scale) == pytest.approx(sd[1], rel=0.1)
-    assert set(pop) == {"E", "alpha", "A", "sigma"} and not bs.priors.table("power_law", pop)["default"].any()
+    assert set(pop) == {"E", "alpha", "A", "sigma"} and not bs.priors.used("power_law", pop)["default"].any()
     corr = pop.correlation()
     np.testing.assert_allclose(np.diag(corr), 1.0)
     # from_curves on the same table with the fixture's settings runs the same program: the same prior
@@ -276,16 +277,16 @@ def test_population_prior_extrapolates_new_curves_better():
 
 def test_population_prior_saves_and_loads(power_laplace, tmp_path):
     pop = bs.priors.from_fits(power_laplace)
-    path = bs.priors.save(pop, tmp_path / "prior.json", corpus="power_table")
-    again = bs.priors.load(path)
+    path = bs.priors.save_population(pop, tmp_path / "prior.json", corpus="power_table")
+    again = bs.priors.load_population(path)
     assert again.joint == pop.joint and list(again) == list(pop)
     for name in pop:
         assert bs.priors.prior_key(again[name]) == bs.priors.prior_key(pop[name])
     with pytest.raises(TypeError, match="PopulationPrior"):
-        bs.priors.save(dict(pop), tmp_path / "marginals.json")
+        bs.priors.save_population(dict(pop), tmp_path / "marginals.json")
     (tmp_path / "other.json").write_text('{"format": 99}')
     with pytest.raises(ValueError, match="not a bayescale population prior file"):
-        bs.priors.load(tmp_path / "other.json")
+        bs.priors.load_population(tmp_path / "other.json")
 
 
 def test_shipped_population_priors_are_usable_by_name():
@@ -293,7 +294,7 @@ def test_shipped_population_priors_are_usable_by_name():
     from bayescale.priors import shipped
     from bayescale.priors.merge import joint_of
 
-    table = bs.priors.learned_table()
+    table = shipped.learned_table()
     assert list(table.index) == ["revisiting_bb", "revisiting_lm", "revisiting_nmt"]
     assert (table["law"] == "power_law").all() and table["source"].str.contains("arXiv:2209.06640").all()
     assert table["curves"].tolist() == [10, 5, 5]
@@ -303,12 +304,12 @@ def test_shipped_population_priors_are_usable_by_name():
         assert sorted(data.loc[data[how["domain_column"]] == how["domain"], how["group"]].unique()) == how["curves"]
         assert np.isfinite(prior.joint.loc).all() and np.isfinite(prior.joint.df)
         assert joint_of(bs.laws.get("power_law"), name) == prior.joint  # what bs.fit(..., priors=name) uses
-        assert not bs.priors.table("power_law", name)["default"].any()
+        assert not bs.priors.used("power_law", name)["default"].any()
     # LM losses sit near e^-0.16 = 0.85 at the corpus's reference size, with exponents near 0.39
     lm = bs.priors.learned("revisiting_lm")
     assert float(lm["E"].loc) == pytest.approx(np.log(0.85), abs=0.05) and float(lm["alpha"].loc) == pytest.approx(np.log(0.39), abs=0.1)
     with pytest.raises(ValueError, match="revisiting_bb, revisiting_lm, revisiting_nmt"):
-        bs.priors.table("power_law", "revisiting")
+        bs.priors.used("power_law", "revisiting")
     with pytest.raises(ValueError, match="learned for law 'power_law', not 'chinchilla'"):
         joint_of(bs.laws.get("chinchilla"), "revisiting_lm")
 

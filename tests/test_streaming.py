@@ -134,12 +134,10 @@ def test_arguments(six, tmp_path):
 def test_memory_bounds_the_chunk(six):
     """Without chunk_size, the host-memory bound sets the chunk: a budget of one curve's draws gives chunks of one
     curve (the plan only; nothing is run)."""
-    options = dict(data=six, law="power_law", y="val_loss", x="tokens", columns=None, group="run", method="laplace",
-                   priors=None, likelihood="student_t", seed=0, chains=4, draws=1000, warmup=1000,
-                   target_accept_prob=0.8, dense_mass=True, num_starts=16, chunk_size=None, dtype=None,
-                   pooling="none", pooled=None)
+    options = fitting.FitOptions(law="power_law", y="val_loss", x="tokens", group="run", method="laplace",
+                                 likelihood="student_t", draws=1000)
     per_curve = 1000 * (3 * 4 + 6) * 8  # draws x (3 x dim + 6) x 8 bytes: the estimate independent_plan uses
-    job = fitting.setup(**options, memory=per_curve)
+    job = fitting.setup(six, options, memory=per_curve)
     assert [c.real for c in job.plan.calls] == [1] * 6
-    job = fitting.setup(**options, memory=streaming.DEFAULT_MEMORY)
+    job = fitting.setup(six, options, memory=streaming.DEFAULT_MEMORY)
     assert [c.real for c in job.plan.calls] == [6]

@@ -385,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="auto", choices=engines.names(),
                    help="; ".join(f"{m}: {engines.get(m).description}" for m in engines.names())
                    + " (default: %(default)s)")
-    p.add_argument("--prior", help="priors preset name (bayescale.priors.presets()); default: the law's defaults")
+    p.add_argument("--prior", help="named prior (bayescale.priors.names()); default: the law's defaults")
     p.add_argument("--likelihood", default=None, choices=LIKELIHOODS,
                    help="on log loss, or logit_* on logit(y) for error rates in (0, 1) (default: the law's own; "
                         "student_t for most laws, normal for m4)")

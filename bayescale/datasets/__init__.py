@@ -5,7 +5,7 @@ Every data set is a CSV file in ``bayescale/datasets/data/`` with a
 citation, columns, quirks; :func:`readme` returns it). Nothing is downloaded.
 
 >>> import bayescale as bs
->>> bs.datasets.list()                       # one row per data set
+>>> bs.datasets.table()                      # one row per data set
 >>> df = bs.datasets.load("datablations")    # a pandas DataFrame
 >>> bs.datasets.citation("datablations")     # also in df.attrs["citation"]
 
@@ -44,7 +44,6 @@ The Apache-2.0 text that covers ``datablations`` and ``revisiting_lang`` is in
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import difflib
 from importlib import resources
@@ -53,7 +52,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["CITATIONS", "citation", "heldout", "list", "load", "names", "readme"]
+__all__ = ["CITATIONS", "citation", "heldout", "load", "names", "readme", "table"]
 
 
 # ---------------------------------------------------------------------- readers
@@ -166,7 +165,7 @@ CITATIONS: dict[str, str] = {name: ds.citation for name, ds in _DATASETS.items()
 
 
 # ---------------------------------------------------------------------- public API
-def names() -> builtins.list[str]:
+def names() -> list[str]:
     """Names of the bundled data sets, for :func:`load`."""
     return [*_DATASETS]
 
@@ -337,13 +336,13 @@ def heldout(name: str) -> pd.DataFrame:
     return df
 
 
-def list() -> pd.DataFrame:  # noqa: A001 - bs.datasets.list() reads naturally; the builtin is builtins.list here
-    """A table of the bundled data sets, one row each.
+def table() -> pd.DataFrame:
+    """A table of the bundled data sets, one row each (indexed by name).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``name``, ``rows`` (of ``load(name)`` with the default
+        Index ``name``; columns ``rows`` (of ``load(name)`` with the default
         options), ``columns`` (comma-separated), ``options`` (keyword options
         and their defaults), ``description``, ``source``, ``licence`` and
         ``citation``.
@@ -363,7 +362,7 @@ def list() -> pd.DataFrame:  # noqa: A001 - bs.datasets.list() reads naturally; 
                 "citation": ds.citation,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).set_index("name")
 
 
 # ---------------------------------------------------------------------- helpers

@@ -115,11 +115,6 @@ def table() -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("law")
 
 
-def list() -> pd.DataFrame:  # noqa: A001  (bs.laws.list(), as the issue names it)
-    """Every registered form with its formula, inputs, parameters, reference and note (same as :func:`table`)."""
-    return table()
-
-
 __all__ = [
     "Ends",
     "SaturationEnds",
@@ -133,7 +128,6 @@ __all__ = [
     "names",
     "register",
     "table",
-    "list",
     "exponent_prior",
     "irreducible_prior",
     "amplitude_prior",

@@ -200,7 +200,7 @@ class Law(NamedTuple):
         The paper the form comes from.
     note
         A known limitation (e.g. a design on which the law is not
-        identified), shown by ``bs.laws.list()``.
+        identified), shown by ``bs.laws.table()``.
     likelihood
         The likelihood ``bs.fit`` uses for this law when none is given (a
         name of ``bayescale._src.model.model.LIKELIHOODS``); empty: the library's

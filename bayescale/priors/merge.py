@@ -37,7 +37,7 @@ def defaults(law: Law) -> dict[str, dist.Distribution]:
 
 
 def named(priors: PriorSpec) -> PriorSpec:
-    """``priors``, with the name of a shipped population prior (``bs.priors.learned_table()``) replaced by it."""
+    """``priors``, with the name of a shipped population prior (``bs.priors.table()``) replaced by it."""
     if isinstance(priors, str) and priors in _shipped.names():
         return _shipped.learned(priors)
     return priors

@@ -44,7 +44,7 @@ the moment match of the mixture of the curves' posteriors.
 Both are the Bayesian counterpart of a prior-fitted network's synthetic prior
 (Adriaensen et al. 2023, "Efficient Bayesian learning curve extrapolation
 using prior-data fitted networks", NeurIPS), learned from real curves and
-inspectable (``bs.priors.table(law, priors)``, ``priors.correlation()``).
+inspectable (``bs.priors.used(law, priors)``, ``priors.correlation()``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A :class:`~bayescale.priors.PopulationPrior` from :func:`~bayescale.priors.from_curves` is plain data
 (per-parameter marginals plus the joint Student-t of :mod:`bayescale._src.model.joint_prior`), so it is
-saved as JSON and loaded again without refitting the corpus (:func:`save`, :func:`load`).
+saved as JSON and loaded again without refitting the corpus (:func:`save_population`, :func:`load_population`).
 
 bayescale ships one such prior per domain of the bundled ``revisiting_lang`` curves
 (Alabdulmohsin, Neyshabur and Zhai 2022, "Revisiting neural scaling laws in language and vision",
@@ -11,7 +11,7 @@ NeurIPS; their benchmark's language half): ``power_law`` learned from every curv
 the recipe (data set, domain, columns, law, settings), so
 :func:`bayescale.priors.population.relearn` rebuilds it from the
 bundled data and the statistical test tier checks that it does. ``bs.fit(curve, "power_law",
-priors="revisiting_lm")`` uses one by name; :func:`learned_table` lists them.
+priors="revisiting_lm")`` uses one by name; ``bs.priors.table()`` lists them.
 
 What a learned prior knows is tied to its corpus: the amplitude is coded as the law's value at the
 corpus's reference input ``x_0`` (its mean ``log x``), and ``sigma`` is the corpus's noise level, so
@@ -39,11 +39,11 @@ FORMAT = 1
 _DATA = "data"
 
 
-def save(priors: PopulationPrior, path: str | Path, **recipe: Any) -> Path:
+def save_population(priors: PopulationPrior, path: str | Path, **recipe: Any) -> Path:
     """Write ``priors`` (from :func:`~bayescale.priors.from_curves`) to a JSON file; ``recipe``: how it was
     learned (any JSON-able keys, e.g. the corpus and its columns), kept in the file. Returns the path."""
     if not isinstance(priors, PopulationPrior):
-        raise TypeError(f"save writes a PopulationPrior (from bs.priors.from_curves), got {type(priors).__name__}")
+        raise TypeError(f"save_population writes a PopulationPrior (from bs.priors.from_curves), got {type(priors).__name__}")
     record = {
         "format": FORMAT,
         "law": priors.joint.law,
@@ -56,8 +56,8 @@ def save(priors: PopulationPrior, path: str | Path, **recipe: Any) -> Path:
     return path
 
 
-def load(path: str | Path) -> PopulationPrior:
-    """The population prior saved by :func:`save` at ``path``."""
+def load_population(path: str | Path) -> PopulationPrior:
+    """The population prior saved by :func:`save_population` at ``path``."""
     return _from_record(json.loads(Path(path).read_text()), str(path))
 
 
@@ -74,7 +74,7 @@ def _names() -> tuple[str, ...]:
 
 
 def learned(name: str) -> PopulationPrior:
-    """The shipped population prior ``name`` (see :func:`learned_table`), e.g. ``"revisiting_lm"``."""
+    """The shipped population prior ``name`` (see ``bs.priors.table()``), e.g. ``"revisiting_lm"``."""
     return _from_record(_record(name), name)
 
 

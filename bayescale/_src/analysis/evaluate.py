@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import time
 import warnings
 from typing import Any, Mapping, Sequence
@@ -213,14 +212,11 @@ def _fit(train, name, options, **common):
     """``bs.fit`` of the fitting rows with one law's own options over the common ones, every curve padded to
     one width when that is at most ONE_WIDTH_POINTS points (one compiled program per engine step instead of
     one per bucket of lengths: the compiles are most of a first call's time on a few curves)."""
-    try:
-        bound = inspect.signature(fitting.fit).bind(train, name, **{**common, **options})
-    except TypeError as err:
-        raise TypeError(f"evaluate: {err} (it takes bs.fit's keywords)") from None
-    bound.apply_defaults()
-    progress = bound.arguments.pop("progress")
-    one_width = ONE_WIDTH_POINTS if bound.arguments["chunk_size"] is None else 0
-    return fitting.fit_from_options(bound.arguments, progress, one_width=one_width)
+    keywords = {**common, **options}
+    progress = keywords.pop("progress", None)
+    fit_options = fitting.FitOptions.from_keywords("evaluate", law=name, **keywords)
+    one_width = ONE_WIDTH_POINTS if fit_options.chunk_size is None else 0
+    return fitting.run_fit(train, fit_options, progress, one_width=one_width)
 
 
 def _law_options(law) -> dict[str, dict[str, Any]]:

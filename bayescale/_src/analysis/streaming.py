@@ -48,7 +48,6 @@ one chunk's work and the kept tables, whatever the number of curves.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import warnings
@@ -153,13 +152,8 @@ def fit_stream(
         raise ValueError("fit_stream does not support run= (correlated checkpoints) yet: use bs.fit(..., run=...)")
     if "progress" in options:
         raise TypeError("progress is fit_stream's own argument")
-    try:
-        bound = inspect.signature(fitting.fit).bind(data, law, **options)
-    except TypeError as err:
-        raise TypeError(f"fit_stream: {err} (it takes bs.fit's keywords)") from None
-    bound.apply_defaults()
-    args = {k: v for k, v in bound.arguments.items() if k != "progress"}
-    job = fitting.setup(**args, memory=memory if args["chunk_size"] is None else None)
+    fit_options = fitting.FitOptions.from_keywords("fit_stream", law=law, **options)
+    job = fitting.setup(data, fit_options, memory=memory if fit_options.chunk_size is None else None)
     rec = job.record
     x_new = as_inputs(rec["spec"].law, predict, rec["columns"].inputs) if predict is not None else None
     options = dict(keep=keep, thin=thin, quantiles=list(quantiles), interval=interval)

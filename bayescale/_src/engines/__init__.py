@@ -64,8 +64,12 @@ class Engine(NamedTuple):
     cpu_chunk: int = 0
 
     def settings(self, **options: Any):
-        """The engine's settings from keywords; keywords the engine does not use are ignored."""
-        return self.Settings(**{k: v for k, v in options.items() if k in self.Settings._fields})
+        """The engine's settings from keywords; a keyword the engine does not use is a ``ValueError``."""
+        unused = sorted(set(options) - set(self.Settings._fields))
+        if unused:
+            raise ValueError(f"method {self.name!r} has no setting {', '.join(map(repr, unused))}; its settings are "
+                             f"{', '.join(self.Settings._fields)}")
+        return self.Settings(**options)
 
 
 _REGISTRY: dict[str, Engine] = {

@@ -143,7 +143,7 @@ def check_prior(
             parts.append(f"posterior contraction below {thresholds.min_contraction:g} for {shown}")
         problems.append(
             f"{where}the posterior is dominated by the default priors ({'; '.join(parts)}): the data do not "
-            "determine these parameters; give informative priors (bs.priors.presets(), bs.priors.from_fit) "
+            "determine these parameters; give informative priors (bs.priors.table(), bs.priors.from_fit) "
             "or more runs"
         )
     for msg in problems:

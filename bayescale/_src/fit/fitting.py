@@ -53,8 +53,8 @@ def fit(
     draws: int | None = None,
     warmup: int | None = None,
     target_accept_prob: float | None = None,
-    dense_mass: bool = True,
-    num_starts: int = 16,
+    dense_mass: bool | None = None,
+    num_starts: int | None = None,
     chunk_size: int | None = None,
     dtype: Any = None,
     pooling: str = "none",
@@ -107,7 +107,7 @@ def fit(
         ``"laplace"`` (Gaussian at the mode in the unconstrained space)
         or ``"map"`` (the mode alone).
     priors
-        A literature preset name (``bs.priors.presets()``), or per-parameter
+        A named prior (``bs.priors.names()``: literature presets and shipped population priors), or per-parameter
         NumPyro distributions (natural units) replacing the defaults, e.g. from
         ``bs.priors.from_fit``.
     likelihood
@@ -131,9 +131,15 @@ def fit(
         number of Laplace draws (default 1000).
     dense_mass
         Adapt a dense mass matrix (initialized at the Laplace covariance), which
-        absorbs the linear correlations between exponents and scales.
+        absorbs the linear correlations between exponents and scales (default
+        True where the engine adapts one).
     num_starts
-        Optimizer starts per curve for the mode.
+        Optimizer starts per curve for the mode (default 16).
+
+    The engine settings (``chains``, ``draws``, ``warmup``,
+    ``target_accept_prob``, ``dense_mass``, ``num_starts``) are explicit: one
+    that the chosen method does not use raises a ``ValueError`` naming the
+    method's settings (``bs.methods.table()`` lists them).
     chunk_size
         Curves per compiled call; by default as many as fit in a quarter of the
         device's memory (see :mod:`bayescale._src.model.batch`). Given explicitly, every
@@ -156,15 +162,55 @@ def fit(
         several chunks) in a terminal or notebook, unless silenced with
         ``bs.set_progress(False)`` or ``BAYESCALE_PROGRESS=0``.
     """
-    options = dict(locals())  # every argument but progress: setup's keywords (bs.fit_stream shares setup)
-    del options["progress"]
-    return fit_from_options(options, progress)
+    options = FitOptions(law=law, y=y, x=x, columns=columns, group=group, run=run, method=method, priors=priors,
+                         likelihood=likelihood, seed=seed, chains=chains, draws=draws, warmup=warmup,
+                         target_accept_prob=target_accept_prob, dense_mass=dense_mass, num_starts=num_starts,
+                         chunk_size=chunk_size, dtype=dtype, pooling=pooling, pooled=pooled)
+    return run_fit(data, options, progress)
 
 
-def fit_from_options(options: dict, progress: bool | None, **setup_options) -> Fit:
-    """``bs.fit``'s body: :func:`setup` from ``bs.fit``'s keywords (``options``) and ``setup_options``
-    (``one_width=``, as ``bs.evaluate`` passes), then :func:`execute`, then the :class:`Fit`."""
-    job = setup(**options, **setup_options)
+class FitOptions(NamedTuple):
+    """Every keyword of ``bs.fit`` but ``data`` and ``progress``: what ``bs.fit``, ``bs.fit_stream`` and
+    ``bs.evaluate`` pass to :func:`setup` (see :func:`fit` for each field)."""
+
+    law: Any = "power_law"
+    y: str = "loss"
+    x: str | None = None
+    columns: Mapping[str, str] | None = None
+    group: str | None = None
+    run: str | None = None
+    method: str | None = None
+    priors: Any = None
+    likelihood: Any = None
+    seed: int = 0
+    chains: int | None = None
+    draws: int | None = None
+    warmup: int | None = None
+    target_accept_prob: float | None = None
+    dense_mass: bool | None = None
+    num_starts: int | None = None
+    chunk_size: int | None = None
+    dtype: Any = None
+    pooling: str = "none"
+    pooled: Sequence[str] | None = None
+
+    @classmethod
+    def from_keywords(cls, caller: str, **keywords: Any) -> "FitOptions":
+        """The options from ``bs.fit``'s keywords; an unknown keyword is a ``TypeError`` naming ``caller``."""
+        unknown = sorted(set(keywords) - set(cls._fields))
+        if unknown:
+            raise TypeError(f"{caller} got unexpected keyword(s) {', '.join(map(repr, unknown))}; it takes bs.fit's "
+                            f"keywords: {', '.join(cls._fields)}")
+        return cls(**keywords)
+
+
+ENGINE_OPTIONS = ("chains", "draws", "warmup", "target_accept_prob", "dense_mass", "num_starts")
+
+
+def run_fit(data: Any, options: FitOptions, progress: bool | None, **setup_options: Any) -> Fit:
+    """``bs.fit``'s body: :func:`setup` (with ``setup_options``: ``memory=``, ``one_width=``), then
+    :func:`execute`, then the :class:`Fit`."""
+    job = setup(data, options, **setup_options)
     fields = execute(job.plan, job.engine, job.settings, job.dtype, progress, job.desc)
     return Fit.from_draws(**job.record, **fields)
 
@@ -181,9 +227,7 @@ class Job(NamedTuple):
     record: dict
 
 
-def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, chains, draws, warmup,
-          target_accept_prob, dense_mass, num_starts, chunk_size, dtype, pooling, pooled,
-          run: str | None = None, memory: int | None = None, one_width: int = 0) -> Job:
+def setup(data: Any, options: FitOptions, memory: int | None = None, one_width: int = 0) -> Job:
     """Check ``bs.fit``'s arguments, validate the data and plan the calls (nothing is run).
 
     ``memory`` (bytes) replaces the default chunk size's share of device memory
@@ -191,8 +235,12 @@ def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, 
     (points) pads every curve of a small batch to the widest curve's bucket (one
     compiled program, see :func:`bayescale._src.model.batch.plan`; ``bs.evaluate``).
     """
+    (law, y, x, columns, group, run, method, priors, likelihood, seed, chains, draws, warmup, target_accept_prob,
+     dense_mass, num_starts, chunk_size, dtype, pooling, pooled) = options
     engine = engines.get(default_method(pooling) if method is None else method)
+    check_engine_options(engine, options)
     chains, draws, warmup, target_accept_prob = engine_defaults(engine, chains, draws, warmup, target_accept_prob)
+    num_starts = engine.Settings._field_defaults["num_starts"] if num_starts is None else num_starts
     check_settings(engine, seed, chains, draws, warmup, target_accept_prob, num_starts, chunk_size)
     check_pooling(pooling, group, pooled)
     if run is not None and pooling != "none":
@@ -206,8 +254,9 @@ def setup(*, data, law, y, x, columns, group, method, priors, likelihood, seed, 
     warn_collinear_compute(law_obj, batch, cols, groups)
     spec = model_spec(law_obj, priors, likelihood, batch, cols.y)
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
-    settings = engine.settings(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob,
-                               dense_mass=dense_mass, num_starts=num_starts)
+    given = dict(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob,
+                 dense_mass=dense_mass, num_starts=num_starts)
+    settings = engine.settings(**{k: v for k, v in given.items() if k in engine.Settings._fields and v is not None})
     if law_obj.max_pareto_k is not None and "max_pareto_k" in settings._fields:
         settings = settings._replace(max_pareto_k=min(settings.max_pareto_k, law_obj.max_pareto_k))
     keys = curve_keys(seed, groups)
@@ -242,6 +291,16 @@ def _is_int(value: Any) -> bool:
 
 
 DEFAULTS = {"chains": 4, "draws": 1000, "warmup": 1000, "target_accept_prob": 0.8}
+
+
+def check_engine_options(engine, options: FitOptions) -> None:
+    """A ``ValueError`` for an engine setting given to a method that does not use it (it would do nothing)."""
+    unused = [k for k in ENGINE_OPTIONS if getattr(options, k) is not None and k not in engine.Settings._fields]
+    if unused:
+        own = [k for k in ENGINE_OPTIONS if k in engine.Settings._fields]
+        raise ValueError(
+            f"method {engine.name!r} does not use {', '.join(f'{k}={getattr(options, k)!r}' for k in unused)}; "
+            f"its settings are {', '.join(own)} (see bs.methods.table())")
 
 
 def engine_defaults(engine, chains, draws, warmup, target_accept_prob) -> tuple:
