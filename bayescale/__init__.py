@@ -31,9 +31,9 @@ from bayescale._src.model.model import Likelihood
 from bayescale._src.analysis.prior_predictive import prior_predictive, prior_predictive_draws
 from bayescale._src.fit.progress import set_progress
 from bayescale._src.analysis.resampling import bootstrap
-from bayescale._src.fit.results import Fit
+from bayescale._src.fit.results import Fit, load
 from bayescale._src.analysis.sbc import SBCResult, sbc
-from bayescale._src.analysis.streaming import StreamedFit, fit_stream, load
+from bayescale._src.analysis.streaming import StreamedFit, fit_stream
 from bayescale._src.analysis.stacking import Stack, stack
 from bayescale._src.version import __version__
 from bayescale.laws import Law, Param

@@ -61,7 +61,7 @@ import xarray as xr
 
 from bayescale._src.fit import diagnostics
 
-from bayescale._src.fit import fitting, results
+from bayescale._src.fit import fitting
 
 from bayescale._src.fit import netcdf as io
 from bayescale._src.fit import progress as progress_mod
@@ -411,24 +411,6 @@ def _fill_missing(parts: list[xr.Dataset]) -> list[xr.Dataset]:
                 ds[k] = (v.dims, np.full(shape, missing(v.dtype), v.dtype))
         out.append(ds)
     return out
-
-
-@float64
-def load(path: str | os.PathLike) -> "Fit | StreamedFit":
-    """``bs.load``: a fit file written by :meth:`Fit.save` (see :func:`bayescale._src.fit.results.load`), or a
-    directory written by ``bs.fit_stream``, opened as its :class:`StreamedFit`.
-
-    Raises
-    ------
-    FileNotFoundError
-        Nothing at ``path``.
-    ValueError
-        The file is not a bayescale fit, comes from a newer format version, or
-        names a law that is not registered.
-    """
-    if Path(path).is_dir():
-        return StreamedFit(path)
-    return results.load(path)
 
 
 @float64_methods

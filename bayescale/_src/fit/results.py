@@ -530,15 +530,21 @@ def _to_frame(ds: xr.Dataset, names: list[str], group: str | None) -> pd.Series:
 
 
 @float64
-def load(path) -> Fit:
-    """Read a fit written by :meth:`Fit.save` (see :mod:`bayescale._src.fit.netcdf` for the format).
+def load(path):
+    """``bs.load``: a fit written by :meth:`Fit.save` (one netCDF file, see :mod:`bayescale._src.fit.netcdf`), or
+    a directory written by ``bs.fit_stream``, opened as its
+    :class:`~bayescale._src.analysis.streaming.StreamedFit`.
 
     Raises
     ------
     FileNotFoundError
-        No file at ``path``.
+        Nothing at ``path``.
     ValueError
         The file is not a bayescale fit, comes from a newer format version, or
         names a law that is not registered.
     """
+    if Path(path).is_dir():
+        from bayescale._src.analysis.streaming import StreamedFit  # streaming builds on Fit: imported on use
+
+        return StreamedFit(path)
     return Fit(**io.read(path))
