@@ -162,7 +162,8 @@ def test_chain_diagnostics_cover_only_the_curves_chains_served(power_nuts):
     import dataclasses
 
     mixed = dataclasses.replace(power_nuts, method="auto",
-                                curve_stats={"engine": np.array(["nuts", "importance", "nuts"])})
+                                curve_stats={"engine": np.array(["nuts", "importance", "nuts"]),
+                                             "markov": np.array([True, False, True])})
     table, reference = mixed.diagnostics(), power_nuts.diagnostics()
     assert np.isnan(table["max_r_hat"].iloc[1]) and np.isnan(table["min_ess_bulk"].iloc[1])
     for i in (0, 2):

@@ -49,7 +49,7 @@ def test_compare_rejects_fits_of_different_data_and_map_fits(candidates):
     with pytest.raises(ValueError, match="different losses"):
         bs.compare({"a": a, "b": b})
     point = copy.copy(a)
-    point.method = "map"
+    point.method, point.settings = "map", {**a.settings, "posterior": False}
     with pytest.raises(ValueError, match="a .map. fit \\(a point, not a posterior\\)"):
         bs.compare({"a": a, "point": point})
     with pytest.raises(ValueError, match="two fits of law"):

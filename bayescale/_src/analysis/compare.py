@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale._src import engines
-from bayescale._src.model.joint_prior import spec_priors
+from bayescale._src.fit import fitting
 from bayescale._src.fit.diagnostics import FitWarning
 from bayescale._src.fit.results import Fit
 from bayescale._src.precision import float64
@@ -59,7 +59,7 @@ def named_fits(fits: Mapping[str, Fit] | Sequence[Fit]) -> dict[str, Fit]:
             raise TypeError(f"fit {name!r} is a {type(f).__name__}, not a bayescale Fit")
         if f.y.shape != first.y.shape or not np.array_equal(f.y, first.y):
             raise ValueError(f"fits {first_name!r} and {name!r} were fitted to different losses; compare fits of the same data")
-        if not engines.get(f.method).posterior:
+        if not f.is_posterior:
             raise ValueError(f"fit {name!r} is a {f.method!r} fit (a point, not a posterior): PSIS-LOO needs "
                              f"posterior draws; fit with one of {', '.join(_posterior_methods())}")
     return out
@@ -145,26 +145,8 @@ def extrapolation_scores(fit: Fit, holdout: float = 0.25, intervals: Sequence[fl
     ``coverage_<p>`` (fraction of held-out losses inside the central ``p``
     band of a new observation) and ``n_holdout``.
     """
-    from bayescale._src.fit.fitting import fit as fit_fn
-
     train, test = split_larger(fit, holdout)
-    settings = fit.settings
-    refit = fit_fn(
-        _table(fit, train),
-        law=fit.law,
-        y=fit.columns.y,
-        columns=fit.columns.inputs,
-        group=fit.columns.group,
-        run=fit.columns.run,
-        method=fit.method,
-        priors=spec_priors(fit.spec.priors, fit.spec.joint),
-        likelihood=fit.spec.likelihood,
-        seed=settings.get("seed", seed),
-        chains=settings.get("chains", 4),
-        draws=settings.get("draws", 1000),
-        warmup=settings.get("warmup", 1000),
-        pooling=settings.get("pooling", "none"),
-    )
+    refit = fitting.run_fit(_table(fit, train), fitting.options_of(fit), progress=None)
     errors, inside = [], {p: [] for p in intervals}
     test_set = set(test.tolist())
     for i, idx in enumerate(fit.rows):

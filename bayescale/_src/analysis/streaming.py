@@ -352,6 +352,7 @@ def _chunk_dataset(job, call, outputs, x_new, keep, thin, quantiles, interval) -
     n = call.real
     values, stats, mode, mode_ok = outputs[:4]
     curve_stats = {k: v[:n] for k, v in outputs[4].items()} if len(outputs) > 4 else {}  # auto: who served
+    curve_stats = fitting.with_markov(job.engine, curve_stats, n)
     values = {k: v[:n] for k, v in values.items()}
     stats = {k: v[:n] for k, v in stats.items()}
     fit = chunk_fit(job.record, call.index, values, stats, {k: v[:n] for k, v in mode.items()}, mode_ok[:n],
@@ -570,7 +571,7 @@ class StreamedFit:
                       columns=self.columns, groups=self.groups, rows=rows,
                       inputs={k: data[f"input_{k}"].values for k in law.inputs}, y=data["y"].values,
                       settings={k: self.manifest["settings"][k] for k in
-                                ("seed", "chains", "draws", "warmup", "dtype", "pooling")})
+                                ("seed", "chains", "draws", "warmup", "dtype", "pooling", "posterior")})
         curves = ds["curve"].values
         fit = chunk_fit(record, curves,
                         {k[6:]: ds[k].values for k in ds.data_vars if k.startswith("draws_")},

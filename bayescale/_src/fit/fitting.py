@@ -28,6 +28,7 @@ from bayescale._src.model.data import (COLLINEAR_TOLERANCE, CurveBatch, collinea
                                  run_codes)
 from bayescale._src.fit.diagnostics import FitWarning
 from bayescale._src.model.model import Likelihood, ModelSpec, curve_problem, default_likelihood, make_likelihood
+from bayescale._src.model.joint_prior import spec_priors
 from bayescale._src.model.problem import Problem, to_device
 from bayescale._src.fit.results import Fit
 from bayescale._src.precision import float64
@@ -207,12 +208,36 @@ class FitOptions(NamedTuple):
 ENGINE_OPTIONS = ("chains", "draws", "warmup", "target_accept_prob", "dense_mass", "num_starts")
 
 
+def options_of(fit: Fit) -> FitOptions:
+    """The options that reproduce ``fit`` on other data: its law, priors, likelihood, columns, method, seed and
+    the settings its method uses."""
+    engine = engines.get(fit.method)
+    own = {k: fit.settings[k] for k in ENGINE_OPTIONS if k in engine.Settings._fields and k in fit.settings}
+    return FitOptions(law=fit.law, y=fit.columns.y, columns=fit.columns.inputs, group=fit.columns.group,
+                      run=fit.columns.run, method=fit.method, priors=spec_priors(fit.spec.priors, fit.spec.joint),
+                      likelihood=fit.spec.likelihood, seed=fit.settings.get("seed", 0),
+                      pooling=fit.settings.get("pooling", "none"), **own)
+
+
 def run_fit(data: Any, options: FitOptions, progress: bool | None, **setup_options: Any) -> Fit:
     """``bs.fit``'s body: :func:`setup` (with ``setup_options``: ``memory=``, ``one_width=``), then
     :func:`execute`, then the :class:`Fit`."""
     job = setup(data, options, **setup_options)
     fields = execute(job.plan, job.engine, job.settings, job.dtype, progress, job.desc)
+    fields["curve_stats"] = with_markov(job.engine, fields["curve_stats"], len(job.record["groups"]))
     return Fit.from_draws(**job.record, **fields)
+
+
+def with_markov(engine, curve_stats: Mapping[str, np.ndarray], num_curves: int) -> dict:
+    """``curve_stats`` with ``markov``: per curve, True where Markov chains made its draws (the engine's own
+    property, or for ``auto`` the property of the engine that served the curve)."""
+    out = dict(curve_stats)
+    served = out.get("engine")
+    if served is None:
+        out["markov"] = np.full(num_curves, engine.markov)
+    else:
+        out["markov"] = np.array([engines.get(str(e)).markov for e in served], bool)
+    return out
 
 
 class Job(NamedTuple):
@@ -274,7 +299,7 @@ def setup(data: Any, options: FitOptions, memory: int | None = None, one_width: 
         y=_column(data, cols.y),
         runs=run_codes(data, cols),
         settings={"seed": seed, "chains": chains, "draws": draws, "warmup": warmup, "dtype": str(np.dtype(dtype)),
-                  "pooling": pooling},
+                  "pooling": pooling, "posterior": engine.posterior},
     )
     return Job(engine, settings, plan, dtype, f"{engine.name} {len(groups)} curve(s)", record)
 

@@ -21,7 +21,6 @@ import xarray as xr
 
 from bayescale._src.fit import diagnostics, discrepancy as discrepancy_mod
 
-from bayescale._src import engines
 
 from bayescale._src.fit import netcdf as io
 from bayescale._src.model.data import Columns, as_inputs, bucket_size
@@ -134,7 +133,7 @@ class Fit:
             problems += diagnostics.check_mode(fit.mode_ok[~markov], list(labels[~markov]))
             if "pareto_k" in fit.curve_stats:
                 problems += diagnostics.check_importance(fit.curve_stats["pareto_k"][~markov], list(labels[~markov]))
-        if engines.get(fit.method).posterior and not fit.hyper:
+        if fit.is_posterior and not fit.hyper:
             problems += diagnostics.check_prior(fit.spec, fit.posterior, [len(r) for r in fit.rows], list(labels))
         fit.problems = problems
         return fit
@@ -149,7 +148,12 @@ class Fit:
     @property
     def chain_served(self) -> np.ndarray:
         """Which curves Markov chains (NUTS, ChEES) served: the curves r_hat and ESS apply to."""
-        return np.array([engines.get(e).markov for e in self.served], bool)
+        return np.asarray(self.curve_stats["markov"], bool)
+
+    @property
+    def is_posterior(self) -> bool:
+        """True when the draws represent a posterior, not only its mode (every method but ``map``)."""
+        return bool(self.settings["posterior"])
 
     @property
     def law(self):
@@ -177,7 +181,7 @@ class Fit:
         prefix = f"curve {label!r}: "
         out = [p[len(prefix):] for p in self.problems if p.startswith(prefix)]
         i = self.groups.index(label)
-        if not self.mode_ok[i] and not engines.get(self.served[i]).markov:
+        if not self.mode_ok[i] and not self.chain_served[i]:
             # check_mode reports the flat modes of a batch in one message; attribute it per curve
             out.append("the Hessian at the mode is not positive-definite: the Laplace approximation is "
                        "not to be trusted; use method='nuts'")
