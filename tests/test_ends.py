@@ -13,7 +13,7 @@ from fixtures import power_curves
 import bayescale as bs
 from bayescale._src.model.coordinates import bounded_ends, ends, ratio_ends, saturation_ends, shared_exponent, two_term_ends
 from bayescale._src.model.data import prepare, resolve_columns
-from bayescale._src.fit.fitting import model_spec
+from bayescale.priors.merge import model_spec
 from bayescale._src.model.model import curve_problem, reference_coordinates
 from bayescale._src.model.problem import to_device
 
@@ -133,7 +133,7 @@ def _table_curve(law, table, likelihood="student_t", x=None, priors=None):
     """``(spec, curve)``: the model spec of ``law`` on a one-curve ``table`` (column ``loss``) and that curve on
     the device."""
     batch, _, _ = prepare(table, law, resolve_columns(law, "loss", x, None, None))
-    spec = model_spec(law, priors, likelihood, batch)
+    spec = model_spec(law, priors, likelihood)
     return spec, jax.tree_util.tree_map(lambda a: a[0], to_device(batch, jnp.float64))
 
 
@@ -160,7 +160,7 @@ def test_multiplicative_compute_samples_in_its_shared_exponent_coordinates_with_
 def _one_curve(law, priors=None):
     cols = resolve_columns(law, "val_loss", "tokens", None, None)
     batch, _, _ = prepare(power_curves(lengths=(20,)), law, cols)
-    spec = model_spec(law, priors, "student_t", batch)
+    spec = model_spec(law, priors, "student_t")
     return spec, jax.tree_util.tree_map(lambda a: a[0], to_device(batch, jnp.float64))
 
 

@@ -15,7 +15,8 @@ from bayescale._src import engines
 from bayescale._src.fit import fitting
 from bayescale._src.model.data import prepare, resolve_columns
 from bayescale._src.engines import newton
-from bayescale._src.fit.fitting import curve_keys, model_spec
+from bayescale._src.fit.fitting import curve_keys
+from bayescale.priors.merge import model_spec
 from bayescale._src.model.model import curve_problem
 from bayescale._src.model.problem import to_device
 
@@ -52,7 +53,7 @@ def test_engines_return_draws_of_the_documented_shape(name):
     cols = resolve_columns(law, "val_loss", "tokens", None, "run")
     # four curves of 17..32 points: the shapes of the shared POWER programs (tests/fixtures.py)
     batch, groups, _ = prepare(power_curves(lengths=(20, 25, 30, 22)), law, cols)
-    problem = curve_problem(model_spec(law, None, "student_t", batch))
+    problem = curve_problem(model_spec(law, None, "student_t"))
     engine = engines.get(name)
     settings = engine.settings(draws=200)
     draws = engine.run(problem, settings, to_device(batch, jnp.float64), curve_keys(0, groups))
@@ -112,7 +113,7 @@ def test_equal_priors_built_separately_share_one_program(power_table, power_map)
     for k in power_map.posterior:
         np.testing.assert_array_equal(power_map.posterior[k], again.posterior[k])
     # a prior with other parameters is another model, so another program
-    other = model_spec(law, {"alpha": dist.LogNormal(math.log(0.3), 0.5)}, "student_t", None)
+    other = model_spec(law, {"alpha": dist.LogNormal(math.log(0.3), 0.5)}, "student_t")
     assert other != power_map.spec and hash(other) != hash(power_map.spec)
 
 

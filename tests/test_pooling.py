@@ -28,12 +28,11 @@ def test_pooling_argument_errors(chinchilla_df):
 
 def test_noise_scale_can_be_pooled():
     """pooled=[..., "sigma"]: the curves' noise scales share a population (the model is traced, not compiled)."""
-    from bayescale._src.model.data import example_batch
-    from bayescale._src.fit.fitting import model_spec
+    from bayescale.priors.merge import model_spec
     from bayescale._src.model.pooling import pooled_problem
 
     law = bs.laws.get("power_law")
-    spec = model_spec(law, None, "student_t", example_batch(law.inputs, (3,)))
+    spec = model_spec(law, None, "student_t")
     names = set(pooled_problem(spec, ("alpha", "sigma"), 3).names)
     assert {"alpha_mu", "alpha_tau", "alpha_offset", "sigma_mu", "sigma_tau", "sigma_offset"} <= names
     assert "sigma" not in names and "sigma" in set(pooled_problem(spec, ("alpha",), 3).names)
@@ -95,7 +94,8 @@ def test_pooled_fit_runs_through_the_registered_engine(method, power_map, power_
     The independent fits are session fixtures, built before the function-scoped spy, so it counts the pooled call.
     """
     independent = {"map": power_map, "laplace": power_laplace}[method]
-    pooled = bs.fit(power_table, "power_law", **COLUMNS, method=method, pooling="partial", draws=200)
+    draws = {"laplace": dict(draws=200)}.get(method, {})
+    pooled = bs.fit(power_table, "power_law", **COLUMNS, method=method, pooling="partial", **draws)
     assert engine_calls == {method: 1}
     assert set(pooled.hyper) == {"alpha_mu", "alpha_tau", "alpha_population"}
     assert pooled.posterior["alpha"].shape == independent.posterior["alpha"].shape

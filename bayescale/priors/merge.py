@@ -11,6 +11,7 @@ from typing import Mapping
 
 import numpyro.distributions as dist
 
+from bayescale._src.model import runs as runs_mod
 from bayescale._src.model.joint_prior import JointPrior, check_joint
 from bayescale._src.model.model import NOISE, ModelSpec, default_likelihood, default_noise_prior, make_likelihood
 from bayescale.laws import Law
@@ -80,8 +81,13 @@ def joint_of(law: Law, priors: PriorSpec) -> JointPrior | None:
 
 
 def model_spec(law: Law, priors: PriorSpec, likelihood) -> ModelSpec:
-    """The model of independent curves of ``law`` under the ``priors=`` and ``likelihood=`` arguments of
-    :func:`bayescale.fit` (None: the law's default likelihood), joint population prior included."""
+    """The model of ``law`` under the ``priors=`` and ``likelihood=`` arguments of :func:`bayescale.fit` (None:
+    the law's default likelihood), joint population prior included; the one place a :class:`ModelSpec` is built
+    from a user's arguments. A likelihood of correlated runs (``runs=True``) adds the priors of ``run_sd`` and
+    ``run_length`` (defaults, or from ``priors``)."""
     lik = make_likelihood(default_likelihood(law, likelihood))
     joint = joint_of(law, priors)  # first: a population prior of another law is named as such, not as unknown priors
-    return ModelSpec(law, resolve(law, priors), lik, joint)
+    if not lik.runs:
+        return ModelSpec(law, resolve(law, priors), lik, joint)
+    law_priors, run_priors = runs_mod.split_priors(priors)
+    return ModelSpec(law, resolve(law, law_priors) + tuple(run_priors.items()), lik, joint)

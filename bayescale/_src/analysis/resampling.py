@@ -24,14 +24,14 @@ from bayescale.priors import merge as priors_mod
 from bayescale._src.fit import progress as progress_mod
 from bayescale._src.model.data import CurveBatch, prepare, resolve_columns
 from bayescale._src.engines import huber
-from bayescale._src.model.model import ModelSpec, curve_problem, make_likelihood, natural_params, reference_coordinates
+from bayescale._src.model.model import ModelSpec, curve_problem, natural_params, reference_coordinates
 from bayescale._src.model.problem import to_device
 from bayescale._src.precision import float64
 
 
 def point_spec(law: laws.Law) -> ModelSpec:
     """The spec whose coordinates the point fit uses (priors only shape the starts)."""
-    return reference_coordinates(ModelSpec(law, priors_mod.resolve(law, None), make_likelihood("normal")))
+    return reference_coordinates(priors_mod.model_spec(law, None, "normal"))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4))

@@ -27,7 +27,7 @@ from bayescale._src.model import runs as runs_mod
 from bayescale._src.model.data import (COLLINEAR_TOLERANCE, CurveBatch, collinear_compute, prepare, resolve_columns,
                                  run_codes)
 from bayescale._src.fit.diagnostics import FitWarning
-from bayescale._src.model.model import Likelihood, ModelSpec, curve_problem, default_likelihood, make_likelihood
+from bayescale._src.model.model import Likelihood, curve_problem, default_likelihood, make_likelihood
 from bayescale._src.model.joint_prior import spec_priors
 from bayescale._src.model.problem import Problem, to_device
 from bayescale._src.fit.results import Fit
@@ -277,7 +277,8 @@ def setup(data: Any, options: FitOptions, memory: int | None = None, one_width: 
     likelihood = likelihood_for(likelihood, run, law_obj)
     batch, groups, rows = prepare(data, law_obj, cols)
     warn_collinear_compute(law_obj, batch, cols, groups)
-    spec = model_spec(law_obj, priors, likelihood, batch, cols.y)
+    check_bounded(likelihood, batch, cols.y)
+    spec = priors_mod.model_spec(law_obj, priors, likelihood)
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
     given = dict(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob,
                  dense_mass=dense_mass, num_starts=num_starts)
@@ -378,12 +379,9 @@ def likelihood_for(likelihood: Any, run: str | None, law: laws.Law) -> Likelihoo
     return lik._replace(runs=True)
 
 
-def model_spec(law: laws.Law, priors: priors_mod.PriorSpec, likelihood: Any, batch: CurveBatch,
-               column: str = "loss") -> ModelSpec:
-    """The model of the fit; a bounded likelihood (on logit y) checks that every loss is below 1; a
-    likelihood of correlated runs adds the priors of ``run_sd`` and ``run_length`` (defaults, or from
-    ``priors``)."""
-    lik = make_likelihood(likelihood)
+def check_bounded(likelihood: Likelihood, batch: CurveBatch, column: str = "loss") -> None:
+    """A bounded likelihood (on logit y) needs every loss below 1: a ``ValueError`` naming the column otherwise."""
+    lik = likelihood
     if lik.bounded:
         bad = batch.mask & (batch.log_y >= 0)
         if bad.any():
@@ -392,11 +390,6 @@ def model_spec(law: laws.Law, priors: priors_mod.PriorSpec, likelihood: Any, bat
                 f"{int(bad.sum())} value(s) >= 1 (first: {np.exp(batch.log_y[bad][0])!r}); use an error rate or "
                 "1 - accuracy as a fraction, or a log-loss likelihood"
             )
-    if not lik.runs:
-        return priors_mod.model_spec(law, priors, lik)
-    joint = priors_mod.joint_of(law, priors)
-    law_priors, run_priors = runs_mod.split_priors(priors)
-    return ModelSpec(law, priors_mod.resolve(law, law_priors) + tuple(run_priors.items()), lik, joint)
 
 
 def warn_collinear_compute(law: laws.Law, batch: CurveBatch, cols, groups) -> None:
