@@ -2,7 +2,7 @@
 
 power_law with default priors, Student-t likelihood. For each design and each
 coordinate system (``ends``: ``bs.laws.get("power_law")``, the default;
-``reference``: ``law._replace(ends=None)``, the coordinates before issue 13
+``reference``: ``law._replace(coordinates=None)``, the coordinates before issue 13
 item 4), per curve:
 
 - ``importance``: Pareto k of importance-corrected Laplace (median / 90% / max,
@@ -40,7 +40,7 @@ PARAMS = ("E", "A", "alpha", "sigma")
 
 def coordinates(name: str) -> bs.laws.Law:
     law = bs.laws.get("power_law")
-    return law if name == "ends" else law._replace(ends=None)
+    return law if name == "ends" else law._replace(coordinates=None)
 
 
 def fit(df, law, method, **kw):

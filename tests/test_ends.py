@@ -171,7 +171,7 @@ def test_potential_differs_from_the_reference_coordinates_by_the_log_jacobian():
     new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
     assert new.names == ("log_law_at_max_x", "scaled_log_drop_over_x", "log_alpha_excess", "sigma")
     assert old.names == ("E", "alpha", "log_A_ref", "sigma")
-    frame = ends.curve_frame(spec.law.ends, curve.inputs, curve.log_y, curve.mask)
+    frame = ends.curve_frame(spec.law.coordinates, curve.inputs, curve.log_y, curve.mask)
 
     def gap(w):  # U_ends(w) - U_ref(z(w)) + log|dz/dw|; the shear to log_A_ref has unit Jacobian
         e, log_a, a, log_jacobian = ends.to_natural(w[:3], frame, True)
@@ -192,7 +192,7 @@ def test_chinchilla_samples_in_its_two_term_coordinates_with_the_same_posterior(
     assert new.names == ("log_law_at_max_N_D", "scaled_log_drop_over_N", "log_alpha_excess",
                          "scaled_log_drop_over_D", "log_beta_excess", "sigma")
     assert old.names == ("E", "alpha", "beta", "log_A_ref", "log_B_ref", "sigma")
-    frames = two_term_ends.frames(law.ends, curve.inputs, curve.log_y, curve.mask)
+    frames = two_term_ends.frames(law.coordinates, curve.inputs, curve.log_y, curve.mask)
 
     def gap(w):  # old coordinates: log E, log alpha, log beta and the unit-Jacobian shears of log A, log B
         log_e, (log_a, log_b), (alpha, beta), log_jacobian = two_term_ends.to_natural(tuple(w[:5]), frames)
@@ -251,7 +251,7 @@ def test_additive_samples_in_its_ratio_coordinates_with_the_same_posterior():
     assert new.names == ("log_law_at_max_N_D", "scaled_log_drop_over_N", "log_alpha_N_excess",
                          "scaled_log_drop_over_D", "sigma")
     assert old.names == ("alpha_N", "alpha_D", "log_N_c_ref", "log_D_c_ref", "sigma")
-    frames = ratio_ends.frames(law.ends, curve.inputs, curve.log_y, curve.mask)
+    frames = ratio_ends.frames(law.coordinates, curve.inputs, curve.log_y, curve.mask)
 
     def gap(w):  # old coordinates: log exponents, then log scales less log x_ref (unit-Jacobian shifts)
         log_scales, alphas, log_jacobian = ratio_ends.to_natural(list(w[:4]), frames)
@@ -277,7 +277,7 @@ def test_priors_outside_the_map_keep_the_reference_coordinates():
     assert not ends.applies(spec, given={"alpha": 0.3})  # pooled exponent: reference coordinates
     law = spec.law
     with pytest.raises(ValueError, match="unknown parameter 'F'"):
-        bs.laws.check_law(law._replace(ends=law.ends._replace(irreducible="F")))
+        bs.laws.check_law(law._replace(coordinates=law.coordinates._replace(irreducible="F")))
 
 
 def test_pow3_samples_in_the_coordinates_of_its_power_law_core():
@@ -300,7 +300,7 @@ def test_pow4_samples_in_its_shifted_power_law_coordinates_with_the_same_posteri
     assert new.names == ("log_law_at_max_x", "scaled_log_drop_over_x", "log_alpha_excess", "log_x0_over_max_x",
                          "sigma")
     assert old.names == ("c", "alpha", "log_x0_ref", "log_a_ref", "sigma")
-    frame = ends.curve_frame(spec.law.ends, curve.inputs, curve.log_y, curve.mask)
+    frame = ends.curve_frame(spec.law.coordinates, curve.inputs, curve.log_y, curve.mask)
 
     def gap(w):
         log_x0 = w[3] + frame.log_hi
@@ -337,7 +337,7 @@ def test_end_point_coordinates_let_importance_serve_most_nearly_flat_curves():
     df = nearly_flat_curves(16, seed=1)
     law = bs.laws.get("power_law")
     share = {}
-    for name, coordinates in (("ends", law), ("reference", law._replace(ends=None))):
+    for name, coordinates in (("ends", law), ("reference", law._replace(coordinates=None))):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bs.FitWarning)
             fit = bs.fit(df, law=coordinates, group="curve", method="importance", chunk_size=16, seed=0)
@@ -352,7 +352,7 @@ def test_m3_samples_in_its_saturation_coordinates_with_the_same_posterior():
     new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
     assert new.names == ("log_law_at_max_x", "scaled_log_fall_over_x", "log_alpha_excess", "sigma")
     assert old.names == ("alpha", "gamma", "log_A_ref", "sigma")
-    frame = saturation_ends.curve_frame(law.ends, curve.inputs, curve.log_y, curve.mask)
+    frame = saturation_ends.curve_frame(law.coordinates, curve.inputs, curve.log_y, curve.mask)
 
     def gap(w):  # old coordinates: log alpha, log gamma, log A - alpha log x_ref (unit Jacobian shear)
         a, log_g, log_a, log_jacobian = saturation_ends.to_natural(w[:3], frame)
@@ -404,7 +404,7 @@ def test_m4_samples_in_its_level_coordinates_with_the_same_posterior():
     assert new.names == ("logit_law_at_max_x", "scaled_logit_fall_over_x", "log_alpha_excess",
                          "logit_reach_headroom", "log_a", "sigma")
     assert old.names == ("E", "reach", "alpha", "a", "log_A_ref", "sigma")
-    frame = bounded_ends.curve_frame(law.ends, curve.inputs, curve.log_y, curve.mask)
+    frame = bounded_ends.curve_frame(law.coordinates, curve.inputs, curve.log_y, curve.mask)
 
     def gap(w):  # old coordinates: logit E, logit reach, log alpha, log a, log A - alpha log x_ref (a shear)
         n = bounded_ends.to_natural(tuple(w[:5]), frame)
@@ -464,7 +464,7 @@ def test_two_term_coordinates_let_importance_serve_most_chinchilla_data_sets():
     n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
     data, _ = simulate(law, 60, {"N": n.ravel(), "D": d.ravel()}, seed=3)
     high_k = {}
-    for name, coordinates in (("ends", law), ("reference", law._replace(ends=None))):
+    for name, coordinates in (("ends", law), ("reference", law._replace(coordinates=None))):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bs.FitWarning)
             fit = bs.fit(data, law=coordinates, group="dataset", method="importance", seed=0, draws=1000)
@@ -501,3 +501,26 @@ def test_ratio_coordinates_let_importance_cover_the_additive_law():
     law = bs.laws.get("additive")
     n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
     _assert_importance_covers(law, {"N": n.ravel(), "D": d.ravel()}, max_high_k=0.2)
+
+
+def test_every_declared_coordinate_type_has_one_registered_map():
+    """The registry finds each module's MAP; every registered law's declaration is served; an unserved one errors."""
+    from typing import NamedTuple
+
+    from bayescale._src.model import coordinates
+    from bayescale.priors.merge import model_spec
+
+    maps = coordinates.registry()
+    for name in bs.laws.names():
+        law = bs.laws.get(name)
+        if law.coordinates is not None:
+            assert type(law.coordinates) in maps, name
+            assert maps[type(law.coordinates)].declaration is type(law.coordinates)
+
+    class Unserved(NamedTuple):
+        params: tuple = ()
+        inputs: tuple = ()
+
+    law = bs.laws.get("power_law")
+    with pytest.raises(ValueError, match="declares coordinates of type Unserved"):
+        coordinates.for_spec(model_spec(law._replace(coordinates=Unserved()), None, "student_t"))

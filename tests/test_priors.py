@@ -184,10 +184,10 @@ def test_joint_prior_is_the_model_density(power_laplace):
     values = {"E": 1.6, "alpha": 0.33, "A": 500.0, "sigma": 0.02}
     x = np.geomspace(1e6, 1e9, 4)  # power_law samples end-point coordinates over this range (bayescale._src.model.coordinates.ends)
     args = ({"x": x}, np.zeros(4), np.zeros(4, bool), {"x": log_ref})
-    frame = ends.curve_frame(law.ends, *args[:3])
+    frame = ends.curve_frame(law.coordinates, *args[:3])
     w = ends.from_natural(values["E"], values["A"], values["alpha"], frame, True)
     log_jacobian = float(ends.to_natural(jnp.asarray(w), frame, True)[-1])
-    sites = {**dict(zip(ends.site_names(law.ends), w)), "sigma": values["sigma"]}
+    sites = {**dict(zip(ends.site_names(law.coordinates), w)), "sigma": values["sigma"]}
     got = jax.jit(lambda v: log_density(build_model(spec), args, {}, v)[0])(sites)  # one compile, not op by op
     joint, log_x0 = pop.joint, dict(pop.joint.log_reference)["x"]
     c = [np.log(values["E"]), np.log(values["alpha"]), np.log(values["A"]) - values["alpha"] * log_x0,

@@ -205,15 +205,15 @@ class Law(NamedTuple):
         The likelihood ``bs.fit`` uses for this law when none is given (a
         name of ``bayescale._src.model.model.LIKELIHOODS``); empty: the library's
         default (``"student_t"``, or ``"normal"`` with ``run=``).
-    ends
-        The parameters of an ``E + A x^-alpha`` core (:class:`Ends`), of an
+    coordinates
+        The declaration of the law's sampling coordinates: the parameters of an ``E + A x^-alpha`` core (:class:`Ends`), of an
         ``A (1/x + gamma)^alpha`` core (:class:`SaturationEnds`) or of an
         ``E + A N^-alpha + B D^-beta`` core (:class:`TwoTermEnds`) or the
         exponents of a ``K N^-alpha D^-beta C^-gamma`` product (:class:`SharedExponent`), of a sum of
         ratio terms (:class:`RatioEnds`), or the
         parameters of a law bounded between two levels (M4, :class:`BoundedEnds`), whose fits
         then sample end-point coordinates (module docstring); ``None``: the
-        reference-scale coordinates alone. ``law._replace(ends=None)`` turns them off.
+        reference-scale coordinates alone. ``law._replace(coordinates=None)`` turns them off.
     max_pareto_k
         The largest Pareto k at which ``method="auto"`` keeps a curve's
         importance draws for this law (``None``: auto's own 0.7, Vehtari et
@@ -230,7 +230,7 @@ class Law(NamedTuple):
     reference: str = ""
     note: str = ""
     likelihood: str = ""
-    ends: Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | None = None
+    coordinates: Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | None = None
     max_pareto_k: float | None = None
 
     @property
@@ -268,13 +268,13 @@ def check_law(law: Law) -> Law:
                 raise ValueError(f"law {law.name!r}: exponent {exponent!r} may not itself be rescaled")
         if p.scale_by and p.prior.support is not constraints.positive:
             raise ValueError(f"law {law.name!r}: rescaled parameter {p.name!r} needs a positive prior")
-    if law.ends is not None:
-        for name in law.ends.inputs:
+    if law.coordinates is not None:
+        for name in law.coordinates.inputs:
             if name not in law.inputs:
-                raise ValueError(f"law {law.name!r}: its ends name unknown input {name!r}")
-        for name in law.ends.params:
+                raise ValueError(f"law {law.name!r}: its coordinates name unknown input {name!r}")
+        for name in law.coordinates.params:
             if name not in names:
-                raise ValueError(f"law {law.name!r}: its ends name unknown parameter {name!r}")
+                raise ValueError(f"law {law.name!r}: its coordinates name unknown parameter {name!r}")
     if law.max_pareto_k is not None and not 0 < law.max_pareto_k <= 0.7:
         raise ValueError(f"law {law.name!r}: max_pareto_k must lie in (0, 0.7], got {law.max_pareto_k}")
     return law

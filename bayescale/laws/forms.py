@@ -115,7 +115,7 @@ power_law = Law(
     ),
     formula="L = E + A x^-alpha",
     reference=_HOFFMANN_2022 + " (M2 of Alabdulmohsin et al. 2022)",
-    ends=Ends("x", "E", "A", "alpha"),
+    coordinates=Ends("x", "E", "A", "alpha"),
 )
 
 chinchilla = Law(
@@ -131,7 +131,7 @@ chinchilla = Law(
     ),
     formula="L = E + A N^-alpha + B D^-beta",
     reference=_HOFFMANN_2022 + ", Approach 3",
-    ends=TwoTermEnds("E", ("N", "D"), ("A", "B"), ("alpha", "beta")),
+    coordinates=TwoTermEnds("E", ("N", "D"), ("A", "B"), ("alpha", "beta")),
 )
 
 #: Kaplan et al. 2020's separate fits, eq. (1.1) L(N) and eq. (1.2) L(D): the centres of ``kaplan``'s default priors
@@ -180,7 +180,7 @@ additive = Law(
     params=_ADDITIVE_PARAMS,
     formula="L = (N_c/N)^alpha_N + (D_c/D)^alpha_D",
     reference=_KAPLAN_2020 + " (the additive extension of eqs. 1.1-1.2)",
-    ends=RatioEnds(("N", "D"), ("N_c", "D_c"), ("alpha_N", "alpha_D")),
+    coordinates=RatioEnds(("N", "D"), ("N_c", "D_c"), ("alpha_N", "alpha_D")),
 )
 
 _COLLINEAR_C = (
@@ -232,5 +232,5 @@ multiplicative_compute = Law(
     reference="the product form with a compute term",
     note=_COLLINEAR_C.replace("is then a function of N and D alone",
                               "is then C^-gamma = (6 N D)^-gamma, exactly collinear with the N and D terms"),
-    ends=SharedExponent(("alpha", "beta"), "gamma"),
+    coordinates=SharedExponent(("alpha", "beta"), "gamma"),
 )

@@ -81,19 +81,19 @@ def _log_law(p, x):
     return p["b"] * (jnp.log(p["x0"]) - jnp.log(x["x"]))
 
 
-def _law(name, fn, params, formula, domhan_name=None, ends=None):
+def _law(name, fn, params, formula, domhan_name=None, coordinates=None):
     ref = _DOMHAN_2015 + (f" ({domhan_name})" if domhan_name else "")
-    return Law(name=name, fn=fn, inputs=("x",), params=tuple(params), formula=formula, reference=ref, ends=ends)
+    return Law(name=name, fn=fn, inputs=("x",), params=tuple(params), formula=formula, reference=ref, coordinates=coordinates)
 
 
 _A_POW = Param("a", amplitude_prior(), "amplitude", scale_by=(("x", "alpha"),), amplitude=True)
 
 pow3 = _law("pow3", _pow3, [_FLOOR, Param("alpha", exponent_prior(), "exponent"), _A_POW],
-            "L = c + a x^-alpha", "pow3", ends=Ends("x", "c", "a", "alpha"))  # power_law's core: its coordinates
+            "L = c + a x^-alpha", "pow3", coordinates=Ends("x", "c", "a", "alpha"))  # power_law's core: its coordinates
 pow4 = _law("pow4", _pow4, [_FLOOR, Param("alpha", exponent_prior(), "exponent"), _SIZE,
                             Param("a", amplitude_prior(), "amplitude", scale_by=(("x", "alpha"),), amplitude=True)],
             "L = c + a (x + x0)^-alpha  [Domhan: (a' x + b)^-alpha, x0 = b/a']", "pow4",
-            ends=Ends("x", "c", "a", "alpha", shift="x0"))  # power_law's core in x + x0
+            coordinates=Ends("x", "c", "a", "alpha", shift="x0"))  # power_law's core in x + x0
 log_power = _law("log_power", _log_power, [Param("a", dist.LogNormal(0.0, 2.0), "loss at x -> 0"),
                                            Param("alpha", dist.LogNormal(0.0, 1.0), "exponent past x0"), _SIZE],
                  "L = a / (1 + (x/x0)^alpha)  [Domhan: x0 = e^b, alpha = c]", "log power")

@@ -151,7 +151,7 @@ m3 = Law(
     ),
     formula="L = A (1/x + gamma)^alpha",
     reference=_ALABDULMOHSIN_2022 + ", M3",
-    ends=SaturationEnds("x", "A", "gamma", "alpha"),
+    coordinates=SaturationEnds("x", "A", "gamma", "alpha"),
 )
 
 m4 = Law(
@@ -168,5 +168,5 @@ m4 = Law(
     formula="(L - E) / (E0 - L)^a = A x^-alpha, E0 = E + (1 - E) reach; 0 < E < L < E0 < 1",
     reference=_ALABDULMOHSIN_2022 + ", M4 (bounded metrics, e.g. error rates)",
     likelihood="normal",
-    ends=BoundedEnds("x", "E", "reach", "alpha", "a", "A"),
+    coordinates=BoundedEnds("x", "E", "reach", "alpha", "a", "A"),
 )

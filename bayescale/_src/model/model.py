@@ -32,15 +32,14 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
-from bayescale._src.model.coordinates import ends as ends_mod
 from bayescale._src.model import runs as runs_mod
-from bayescale._src.model.coordinates import bounded_ends, ratio_ends, saturation_ends, shared_exponent, two_term_ends
+from bayescale._src.model import coordinates
 from bayescale._src.model.data import CurveBatch, example_batch
 from bayescale._src.model.joint_prior import JointPrior
 from bayescale._src.model.prior_records import prior_key
 from bayescale._src.model.problem import Problem, make_problem
 from bayescale.laws import Law
-from bayescale.laws.base import BoundedEnds, RatioEnds, SaturationEnds, SharedExponent, TwoTermEnds, log_shift
+from bayescale.laws.base import log_shift
 
 NOISE = "sigma"
 OBSERVED = "log_loss"
@@ -186,17 +185,9 @@ class ModelSpec(NamedTuple):
         return tuple(plain + scaled)
 
 
-def _ends_module(spec: ModelSpec, given: Mapping[str, Any] | None = None):
-    """The module of the end-point coordinates ``spec``'s fits sample (None: reference-scale coordinates)."""
-    modules = {SaturationEnds: saturation_ends, TwoTermEnds: two_term_ends, SharedExponent: shared_exponent,
-               RatioEnds: ratio_ends, BoundedEnds: bounded_ends}
-    module = modules.get(type(spec.law.ends), ends_mod)
-    return module if spec.law.ends is not None and module.applies(spec, given) else None
-
-
 def reference_coordinates(spec: ModelSpec) -> ModelSpec:
     """``spec`` with its law's end-point coordinates turned off (reference-scale coordinates only)."""
-    return spec._replace(law=spec.law._replace(ends=None)) if spec.law.ends is not None else spec
+    return spec._replace(law=spec.law._replace(coordinates=None)) if spec.law.coordinates is not None else spec
 
 
 def param_values(
@@ -212,9 +203,9 @@ def param_values(
     """
     priors = spec.prior_dict
     values: dict[str, Any] = dict(given or {})
-    module = _ends_module(spec, given)
-    if curve is not None and module is not None:
-        values.update(module.sample(spec, *curve))
+    coordinate_map = coordinates.for_spec(spec, given)
+    if curve is not None and coordinate_map is not None:
+        values.update(coordinate_map.sample(spec, *curve))
     for name in spec.sample_order:
         if name in values:
             continue
@@ -237,7 +228,7 @@ def natural_params(spec: ModelSpec, z, log_refs: Mapping[str, Any]) -> dict[str,
     point fits that need only the map from coordinates to parameters, in
     reference-scale coordinates (see :func:`reference_coordinates`).
     """
-    if _ends_module(spec) is not None:
+    if coordinates.for_spec(spec) is not None:
         raise ValueError(f"natural_params maps reference-scale coordinates; pass reference_coordinates(spec) "
                          f"for law {spec.law.name!r}")
     priors = spec.prior_dict
@@ -363,10 +354,10 @@ def random_starts(spec: ModelSpec, key, curve: CurveBatch, num_starts: int) -> j
             columns[name] = jnp.log(prior.sample(k, (num_starts,))) - shift
         natural[name] = jnp.exp(columns[name] + shift)
     ordered = [columns[name] for name in names]
-    module = _ends_module(spec)
-    if module is not None:
-        rest = [columns[name] for name in names if name not in spec.law.ends.params]
-        ordered = module.start_columns(spec, natural, curve) + rest
+    coordinate_map = coordinates.for_spec(spec)
+    if coordinate_map is not None:
+        rest = [columns[name] for name in names if name not in spec.law.coordinates.params]
+        ordered = coordinate_map.start_columns(spec, natural, curve) + rest
     return jnp.stack(ordered, axis=-1).astype(curve.log_y.dtype)
 
 

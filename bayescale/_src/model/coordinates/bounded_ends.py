@@ -72,6 +72,7 @@ from bayescale._src.model.coordinates.ends import (Frame, flat_sites, free_decla
                                   log_expm1, record, span)
 from bayescale.laws.base import BoundedEnds
 from bayescale.laws.saturating import solve_logit  # the law's own root, so both directions agree
+from bayescale._src.model.coordinates import CoordinateMap
 
 Array = Any
 log_sigmoid = jax.nn.log_sigmoid
@@ -202,7 +203,7 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
     Each coordinate is an improper flat site; one factor adds the user's priors
     on the natural values and the log-Jacobian of the map.
     """
-    ends = spec.law.ends
+    ends = spec.law.coordinates
     w = flat_sites(site_names(ends))
     natural = to_natural(w, curve_frame(ends, inputs, log_y, mask))
     values = {ends.irreducible: natural.irreducible, ends.reach: natural.reach, ends.exponent: natural.exponent,
@@ -212,7 +213,10 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
 
 def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:
     """Starting coordinates ``[w1, v, w3, z0, w_a]`` (each ``[starts]``) of natural starting values on ``curve``."""
-    ends = spec.law.ends
+    ends = spec.law.coordinates
     frame = curve_frame(ends, curve.inputs, curve.log_y, curve.mask)
     to_w = jax.vmap(lambda *p: from_natural(*p, frame))
     return list(to_w(*(natural[name] for name in ends.params)))
+
+
+MAP = CoordinateMap(BoundedEnds, site_names, applies, sample, start_columns)

@@ -60,6 +60,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
 from bayescale.laws.base import Ends
+from bayescale._src.model.coordinates import CoordinateMap
 
 Array = Any
 
@@ -96,7 +97,7 @@ def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
 def free_declaration(spec, kind: type, given: Mapping[str, Any] | None = None):
     """``spec``'s law's coordinates when they are of type ``kind`` and none of their parameters is given from
     elsewhere (e.g. pooled); else None."""
-    declared = spec.law.ends
+    declared = spec.law.coordinates
     if not isinstance(declared, kind) or any(name in (given or {}) for name in declared.params):
         return None
     return declared
@@ -256,7 +257,7 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
     Each coordinate is an improper flat site; one factor adds the user's priors
     on the natural values and the log-Jacobian of the map.
     """
-    ends = spec.law.ends
+    ends = spec.law.coordinates
     priors = spec.prior_dict
     positive_floor = _floor_at_zero(priors[ends.irreducible])
     w = flat_sites(site_names(ends))
@@ -280,7 +281,7 @@ def shifted(frame: Frame, log_shift) -> Frame:
 
 def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:
     """Starting coordinates ``[w1, v, w3]`` (each ``[starts]``) of natural starting values on ``curve``."""
-    ends = spec.law.ends
+    ends = spec.law.coordinates
     frame = curve_frame(ends, curve.inputs, curve.log_y, curve.mask)
     positive_floor = _floor_at_zero(spec.prior_dict[ends.irreducible])
     core = (natural[ends.irreducible], natural[ends.amplitude], natural[ends.exponent])
@@ -294,3 +295,6 @@ def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:
                 log_shift - frame.log_hi)
 
     return list(jax.vmap(to_w_shifted)(*core, natural[ends.shift]))
+
+
+MAP = CoordinateMap(Ends, site_names, applies, sample, start_columns)

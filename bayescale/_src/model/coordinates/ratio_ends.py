@@ -42,6 +42,7 @@ import jax.numpy as jnp
 from bayescale._src.model.coordinates.ends import (drop_term, flat_sites, from_natural, input_frames, log_drop_inverse, log_expm1,
                                   peel, positive_map_applies, record, span)
 from bayescale.laws.base import RatioEnds
+from bayescale._src.model.coordinates import CoordinateMap
 
 Array = Any
 
@@ -107,7 +108,7 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
     Each coordinate is an improper flat site; one factor adds the user's priors
     on the natural values and the log-Jacobian of the map.
     """
-    ends = spec.law.ends
+    ends = spec.law.coordinates
     w = flat_sites(site_names(ends))
     log_scales, exponents, log_jacobian = to_natural(w, frames(ends, inputs, log_y, mask))
     values = {**{name: jnp.exp(v) for name, v in zip(ends.scales, log_scales)}, **dict(zip(ends.exponents, exponents))}
@@ -116,10 +117,13 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
 
 def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:
     """Starting coordinates (each ``[starts]``, in :func:`site_names` order) of natural starting values."""
-    ends = spec.law.ends
+    ends = spec.law.coordinates
     frames_ = frames(ends, curve.inputs, curve.log_y, curve.mask)
 
     def to_w(scales, exponents):
         return from_natural_values(scales, exponents, frames_)
 
     return list(jax.vmap(to_w)([natural[n] for n in ends.scales], [natural[n] for n in ends.exponents]))
+
+
+MAP = CoordinateMap(RatioEnds, site_names, applies, sample, start_columns)

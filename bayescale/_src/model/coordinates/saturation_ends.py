@@ -52,6 +52,7 @@ import jax.numpy as jnp
 from bayescale._src.model.coordinates.ends import (flat_sites, log_drop, log_drop_inverse, log_expm1, observed_range,
                                   positive_map_applies, record, span)
 from bayescale.laws.base import SaturationEnds
+from bayescale._src.model.coordinates import CoordinateMap
 
 Array = Any
 
@@ -121,7 +122,7 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
     Each coordinate is an improper flat site; one factor adds the user's priors
     on the natural values and the log-Jacobian of the map.
     """
-    ends = spec.law.ends
+    ends = spec.law.coordinates
     w = flat_sites(site_names(ends))
     alpha, log_gamma, log_amplitude, log_jacobian = to_natural(w, curve_frame(ends, inputs, log_y, mask))
     values = {ends.exponent: alpha, ends.saturation: jnp.exp(log_gamma), ends.amplitude: jnp.exp(log_amplitude)}
@@ -130,7 +131,10 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
 
 def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:
     """Starting coordinates ``[w1, v, w3]`` (each ``[starts]``) of natural starting values on ``curve``."""
-    ends = spec.law.ends
+    ends = spec.law.coordinates
     frame = curve_frame(ends, curve.inputs, curve.log_y, curve.mask)
     to_w = jax.vmap(lambda alpha, gamma, amplitude: from_natural(alpha, gamma, amplitude, frame))
     return list(to_w(natural[ends.exponent], natural[ends.saturation], natural[ends.amplitude]))
+
+
+MAP = CoordinateMap(SaturationEnds, site_names, applies, sample, start_columns)

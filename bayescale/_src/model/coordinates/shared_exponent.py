@@ -49,6 +49,7 @@ import jax.numpy as jnp
 
 from bayescale._src.model.coordinates.ends import flat_sites, positive_map_applies, record
 from bayescale.laws.base import SharedExponent
+from bayescale._src.model.coordinates import CoordinateMap
 
 Array = Any
 
@@ -87,7 +88,7 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
     on the natural values and the log-Jacobian of the map. The curve's data
     are not needed (the map is the same for every curve).
     """
-    ends = spec.law.ends
+    ends = spec.law.coordinates
     alpha, beta, gamma, log_jacobian = to_natural(*flat_sites(site_names(ends)))
     first, second = ends.exponents
     return record(spec.prior_dict, {first: alpha, second: beta, ends.shared: gamma}, log_jacobian)
@@ -95,6 +96,9 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
 
 def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:
     """Starting coordinates ``[w_a, w_b, u]`` (each ``[starts]``) of natural starting values."""
-    ends = spec.law.ends
+    ends = spec.law.coordinates
     first, second = ends.exponents
     return list(from_natural(natural[first], natural[second], natural[ends.shared]))
+
+
+MAP = CoordinateMap(SharedExponent, site_names, applies, sample, start_columns)

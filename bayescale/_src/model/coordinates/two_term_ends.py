@@ -49,6 +49,7 @@ import jax.numpy as jnp
 
 from bayescale._src.model.coordinates.ends import flat_sites, from_natural, input_frames, peel, positive_map_applies, record
 from bayescale.laws.base import TwoTermEnds
+from bayescale._src.model.coordinates import CoordinateMap
 
 Array = Any
 
@@ -93,7 +94,7 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
     Each coordinate is an improper flat site; one factor adds the user's priors
     on the natural values and the log-Jacobian of the map.
     """
-    ends = spec.law.ends
+    ends = spec.law.coordinates
     w = flat_sites(site_names(ends))
     log_floor, log_amplitudes, exponents, log_jacobian = to_natural(w, frames(ends, inputs, log_y, mask))
     values = {ends.irreducible: jnp.exp(log_floor),
@@ -104,7 +105,7 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
 
 def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:
     """Starting coordinates (each ``[starts]``, in :func:`site_names` order) of natural starting values."""
-    ends = spec.law.ends
+    ends = spec.law.coordinates
     frames_ = frames(ends, curve.inputs, curve.log_y, curve.mask)
 
     def to_w(floor, first_amplitude, second_amplitude, first, second):
@@ -112,3 +113,6 @@ def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:
 
     return list(jax.vmap(to_w)(natural[ends.irreducible], *(natural[n] for n in ends.amplitudes),
                                *(natural[n] for n in ends.exponents)))
+
+
+MAP = CoordinateMap(TwoTermEnds, site_names, applies, sample, start_columns)
