@@ -23,6 +23,7 @@ with _warnings.catch_warnings():
 from bayescale import datasets, design, laws, priors, theory
 from bayescale._src.analysis.allocate import compute_optimal
 from bayescale._src.analysis.compare import compare
+from bayescale._src.analysis.downstream import forecast_score
 from bayescale._src.fit.diagnostics import FitWarning
 from bayescale._src.fit.discrepancy import Discrepancy
 from bayescale._src.analysis.evaluate import Evaluation, evaluate
@@ -48,6 +49,7 @@ __all__ = [
     "initialize_distributed",
     "bootstrap",
     "compute_optimal",
+    "forecast_score",
     "compare",
     "stack",
     "Stack",
