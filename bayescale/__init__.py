@@ -22,6 +22,7 @@ with _warnings.catch_warnings():
 from bayescale import datasets, design, laws, methods, priors, theory
 from bayescale._src.analysis.allocate import compute_optimal
 from bayescale._src.analysis.compare import compare
+from bayescale._src.analysis.downstream import forecast_score
 from bayescale._src.fit.diagnostics import FitWarning
 from bayescale._src.fit.discrepancy import Discrepancy
 from bayescale._src.analysis.evaluate import Evaluation, evaluate
@@ -47,6 +48,7 @@ __all__ = [
     "initialize_distributed",
     "bootstrap",
     "compute_optimal",
+    "forecast_score",
     "compare",
     "stack",
     "Stack",

@@ -144,3 +144,24 @@ def test_demo_writes_tables_and_plots(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 0
     opt = pd.read_csv(tmp_path / "compute_optimal.csv")
     assert list(opt["compute"]) == [1e21, 1e22, 1e23, 5.88e23, 1e24, 1e25]
+
+
+def test_fit_downstream_scores_with_a_chance_floor(tmp_path, capsys):
+    """The downstream example of ``bayescale fit --help``: MMLU scores by family on a sigmoid with floor 0.25."""
+    df = bs.datasets.load("downstream_scores").rename(columns={"C": "flops"})
+    csv = tmp_path / "scores.csv"
+    df[["family", "model", "flops", "mmlu"]].to_csv(csv, index=False)
+    out = tmp_path / "fit"
+    code = main(["fit", str(csv), "--law", "sigmoid_compute(floor=0.25)", "--C", "flops", "--y", "mmlu",
+                 "--group", "family", "--method", "laplace", "--draws", "100", "--out", str(out)])
+    assert code == 0
+    fit = bs.load(out / "fit.nc")
+    assert fit.law is bs.laws.sigmoid_compute(floor=0.25) and fit.groups == ["Falcon", "Llama 1", "Llama 2", "MPT"]
+    assert "midpoint" in capsys.readouterr().out
+    assert main(["predict", str(out / "fit.nc"), "--at", "flops=1e25", "--group", "Llama 2"]) == 0
+    band = _printed_table(capsys.readouterr().out)
+    assert 0.25 <= band["lower"].item() <= band["upper"].item() <= 1
+    # --pooled without --pooling partial is a one-line error
+    assert main(["fit", str(csv), "--law", "sigmoid_compute(floor=0.25)", "--C", "flops", "--y", "mmlu",
+                 "--group", "family", "--pooled", "slope", "--out", str(out)]) == 2
+    assert "pooled= names the parameters of pooling='partial'" in capsys.readouterr().err

@@ -36,6 +36,13 @@ EXPECTED = {
         ["Domain", "Task", "Model", "Seen Examples", "Loss", "Training", "curve"],
         ["Seen Examples", "Loss"],
     ),
+    "downstream_scores": (
+        {},
+        12,
+        ["family", "model", "N", "D", "C", "code", "commonsense", "world_knowledge", "reading", "math", "mmlu", "bbh",
+         "agi_eval", "score_source", "size_source"],
+        ["N", "D", "C", "commonsense", "world_knowledge", "reading", "mmlu", "bbh", "agi_eval"],
+    ),
     "revisiting_lang/raw": (
         {"drop_duplicates": False},
         1399,
@@ -114,7 +121,8 @@ def test_list_has_one_row_per_set_with_licence_and_citation():
     for col in ("description", "source", "licence", "citation"):
         assert (table[col].str.len() > 0).all(), col
     assert table.set_index("name")["rows"].to_dict() == {
-        "chinchilla": 240, "datablations": 182, "bnsl_addition": 17, "revisiting_lang": 712}
+        "chinchilla": 240, "datablations": 182, "bnsl_addition": 17, "revisiting_lang": 712,
+        "downstream_scores": 12}
     assert table.set_index("name").loc["datablations", "licence"] == "Apache-2.0"
     assert table.set_index("name").loc["revisiting_lang", "licence"] == "Apache-2.0"
 
@@ -124,6 +132,7 @@ def test_list_has_one_row_per_set_with_licence_and_citation():
     ("datablations", ["Muennighoff", "arXiv:2305.16264"]),
     ("bnsl_addition", ["Caballero", "arXiv:2210.14891"]),
     ("revisiting_lang", ["Alabdulmohsin", "arXiv:2209.06640"]),
+    ("downstream_scores", ["Touvron", "arXiv:2307.09288", "Table 3"]),
 ])
 def test_citations_name_the_papers(name, words):
     for word in words:
@@ -131,7 +140,8 @@ def test_citations_name_the_papers(name, words):
         assert word in bs.datasets.CITATIONS[name]
 
 
-@pytest.mark.parametrize("name", ["chinchilla", "datablations", "bnsl_addition", "revisiting_lang"])
+@pytest.mark.parametrize("name", ["chinchilla", "datablations", "bnsl_addition", "revisiting_lang",
+                                  "downstream_scores"])
 def test_each_set_ships_a_readme_with_source_licence_and_columns(name):
     text = bs.datasets.readme(name)
     assert "Licence" in text or "LICENSE" in text

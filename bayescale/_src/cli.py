@@ -107,7 +107,7 @@ def fit(args: argparse.Namespace) -> None:
     result = bs.fit(
         data, law=law, y=args.y, x=args.x, columns=columns or None, group=args.group, method=args.method,
         priors=args.prior, likelihood=args.likelihood, seed=args.seed, chains=args.chains, draws=args.draws,
-        warmup=args.warmup,
+        warmup=args.warmup, pooling=args.pooling, pooled=args.pooled,
     )
     seconds = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
@@ -334,6 +334,8 @@ FIT_EPILOG = """examples:
   bayescale fit runs.csv --law power_law --x params --y final_loss --out fit_dir
   bayescale fit runs.csv --law chinchilla --N params --D tokens --y final_loss --method laplace --out fit_dir
   bayescale fit sweeps.csv --law power_law --x size --group task --prior epoch2024 --out fit_dir
+  bayescale fit scores.csv --law "sigmoid_compute(floor=0.25)" --C flops --y mmlu --group family \
+      --pooling partial --out fit_dir       # benchmark scores in (0, 1), chance 0.25; each family its own offset
 writes DIR/summary.csv, DIR/fit.nc (bs.load) and DIR/predictive.png"""
 
 PREDICT_EPILOG = """examples:
@@ -382,13 +384,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", dest=f"input_{name}", metavar="COL", help=f"column of input {name} ({what})")
     p.add_argument("--input", action="append", metavar="NAME=COL", help="column of any other law input (repeatable)")
     p.add_argument("--group", help="column splitting the table into independent curves")
-    p.add_argument("--method", default="auto", choices=engines.names(),
+    p.add_argument("--method", default=None, choices=engines.names(),
                    help="; ".join(f"{m}: {engines.get(m).description}" for m in engines.names())
-                   + " (default: %(default)s)")
+                   + " (default: auto, or nuts with --pooling partial)")
     p.add_argument("--prior", help="named prior (bayescale.priors.names()); default: the law's defaults")
     p.add_argument("--likelihood", default=None, choices=LIKELIHOODS,
                    help="on log loss, or logit_* on logit(y) for error rates in (0, 1) (default: the law's own; "
                         "student_t for most laws, normal for m4)")
+    p.add_argument("--pooling", default="none", choices=["none", "partial"],
+                   help="partial: share the pooled parameters across --group through a population (default: none)")
+    p.add_argument("--pooled", nargs="+", metavar="PARAM",
+                   help="parameters to pool with --pooling partial (default: the law's own, e.g. its exponents)")
     p.add_argument("--interval", type=float, default=0.9, help="HDI probability of the summary (default: %(default)s)")
     _sampler_args(p, chains=None, draws=None, warmup=None)
     p.add_argument("--out", required=True, help="output folder")

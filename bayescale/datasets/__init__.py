@@ -38,6 +38,14 @@ citation, columns, quirks; :func:`readme` returns it). Nothing is downloaded.
     github.com/google-research/google-research, Apache-2.0), each split into
     fitting and held-out points.
 
+``downstream_scores``
+    Benchmark scores of 12 open base models in 4 families (MPT, Falcon, Llama 1,
+    Llama 2) as Touvron et al. (2023b), "Llama 2: Open Foundation and
+    Fine-Tuned Chat Models", arXiv:2307.09288, Table 3 report them (one
+    evaluation harness for every model), with parameters N, training tokens D
+    and C = 6 N D from each model's own report. Scores are fractions in (0, 1);
+    ``df.attrs["chance"]`` holds each benchmark's chance score.
+
 The Apache-2.0 text that covers ``datablations`` and ``revisiting_lang`` is in
 ``data/apache-2.0_LICENSE.md``.
 """
@@ -102,6 +110,26 @@ def _revisiting_lang(drop_duplicates: bool = True) -> pd.DataFrame:
     return df
 
 
+DOWNSTREAM_BENCHMARKS = ("code", "commonsense", "world_knowledge", "reading", "math", "mmlu", "bbh", "agi_eval")
+#: The chance score of each benchmark of ``downstream_scores`` (see its README): the floor of its sigmoid law.
+DOWNSTREAM_CHANCE = {"code": 0.0, "commonsense": 0.317, "world_knowledge": 0.0, "reading": 0.167, "math": 0.0,
+                     "mmlu": 0.25, "bbh": 0.0, "agi_eval": 0.0}
+_LLAMA2_TABLE3 = "Touvron et al. 2023b, arXiv:2307.09288, Table 3"
+
+
+def _downstream_scores() -> pd.DataFrame:
+    raw = _read_csv("downstream_scores.csv", dtype={"family": str, "model": str, "size_source": str})
+    df = raw[["family", "model"]].copy()
+    df["N"], df["D"] = raw["N"].astype(float), raw["D"].astype(float)
+    df["C"] = 6.0 * df["N"] * df["D"]
+    for name in DOWNSTREAM_BENCHMARKS:
+        df[name] = raw[name].astype(float) / 100.0  # the paper reports percentages
+    df["score_source"] = _LLAMA2_TABLE3
+    df["size_source"] = raw["size_source"]
+    df.attrs["chance"] = dict(DOWNSTREAM_CHANCE)
+    return df
+
+
 # ---------------------------------------------------------------------- registry
 @dataclasses.dataclass(frozen=True)
 class _DataSet:
@@ -158,6 +186,19 @@ _DATASETS: dict[str, _DataSet] = {
         "arXiv:2209.06640 (NeurIPS 2022); data from github.com/google-research/google-research "
         "(revisiting_neural_scaling_laws)",
     ),
+    "downstream_scores": _DataSet(
+        _downstream_scores,
+        {},
+        "Benchmark scores (fractions) of 12 open base models in 4 families (MPT, Falcon, Llama 1, Llama 2): "
+        "family, model, N, D, C = 6ND and 8 benchmark columns (MMLU 5-shot, BBH, AGI Eval, ...)",
+        "Touvron et al. 2023b (Llama 2), arXiv:2307.09288, Table 3 (scores); sizes and tokens from each "
+        "model's own report (size_source column)",
+        "numbers reported in published papers, shipped with attribution (facts, no licence needed)",
+        "Touvron et al. 2023b, Llama 2: Open Foundation and Fine-Tuned Chat Models, arXiv:2307.09288, Table 3; "
+        "sizes from Touvron et al. 2023a, LLaMA: Open and Efficient Foundation Language Models, "
+        "arXiv:2302.13971, Table 2; Almazrouei et al. 2023, The Falcon Series of Open Language Models, "
+        "arXiv:2311.16867; MosaicML's MPT-7B and MPT-30B releases",
+    ),
 }
 
 #: How to cite each bundled data set (the same strings as :func:`citation`).
@@ -204,7 +245,7 @@ def load(name: str, **options: Any) -> pd.DataFrame:
         The keyword options of that data set (below); any other keyword is an
         error. ``chinchilla``: ``drop_outliers``; ``datablations``:
         ``subset``; ``revisiting_lang``: ``drop_duplicates``;
-        ``bnsl_addition`` takes none.
+        ``bnsl_addition`` and ``downstream_scores`` take none.
 
     Returns
     -------
@@ -271,6 +312,19 @@ def load(name: str, **options: Any) -> pd.DataFrame:
         Fit each curve's ``Training == 1`` points and predict the others:
         ``bs.fit(train, law="m4", x="Seen Examples", y="Loss", group="curve",
         likelihood="logit_student_t")``.
+
+    ``"downstream_scores"`` (12 rows)
+        ``family`` (str: ``MPT``, ``Falcon``, ``Llama 1``, ``Llama 2``),
+        ``model`` (str, e.g. ``"Llama 2 70B"``), ``N`` (parameters), ``D``
+        (training tokens), ``C`` (6 N D FLOP), the scores as fractions in
+        (0, 1) of Touvron et al. (2023b) Table 3: ``code``, ``commonsense``,
+        ``world_knowledge``, ``reading``, ``math``, ``mmlu`` (5-shot),
+        ``bbh`` and ``agi_eval``; ``score_source`` and ``size_source`` (str,
+        the paper and table of each number). ``df.attrs["chance"]`` maps each
+        benchmark to its chance score. No options.
+
+        Fit: ``bs.fit(df, law=bs.laws.sigmoid_compute(floor=0.25), y="mmlu",
+        group="family", pooling="partial")``.
 
     Examples
     --------

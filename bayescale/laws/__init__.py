@@ -13,10 +13,11 @@ import difflib
 
 import pandas as pd
 
-from bayescale.laws import broken
+from bayescale.laws import broken, downstream
 from bayescale.laws.base import (BoundedEnds, Ends, Law, Param, RatioEnds, SaturationEnds, SharedExponent, TwoTermEnds,
                                  check_law)
 from bayescale.laws.broken import bnsl
+from bayescale.laws.downstream import sigmoid_compute, sigmoid_loss
 from bayescale.laws.forms import (
     additive,
     additive_compute,
@@ -66,6 +67,8 @@ _REGISTRY: dict[str, Law] = {
         *FAMILIES,
     )
 }
+# The benchmark-score laws (bayescale.laws.downstream) are built from their names, floor and ceiling included
+# ("sigmoid_compute(floor=0.25)"), by get(); they are not in the registry of loss laws.
 _ALIASES = {"M1": "pure_power_law", "M2": "power_law"}
 
 
@@ -83,6 +86,10 @@ def get(law: str | Law) -> Law:
     key = _ALIASES.get(law, law)
     if key not in _REGISTRY and key.replace(" ", "").startswith("bnsl("):
         key = broken.parse(key) or key
+    if key not in _REGISTRY:
+        sigmoid = downstream.parse(key)
+        if sigmoid is not None:  # a benchmark-score law with its floor and ceiling, e.g. sigmoid_compute(floor=0.25)
+            return check_law(sigmoid)
     if key not in _REGISTRY:
         close = difflib.get_close_matches(key, [*names(), *_ALIASES], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -153,4 +160,6 @@ __all__ = [
     "vap",
     "exp4",
     "log_law",
+    "sigmoid_compute",
+    "sigmoid_loss",
 ]

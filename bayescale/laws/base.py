@@ -220,6 +220,15 @@ class Law(NamedTuple):
         al.'s threshold). A law whose importance draws measure narrow in SBC at
         k in (0.5, 0.7] sets a stricter one and sends those curves to NUTS
         (``additive_compute``: 0.5).
+    bounds
+        ``bounds(params) -> (lower, upper)``: the range of a law whose value is
+        bounded by construction (a benchmark score between a chance floor and
+        a ceiling, :mod:`bayescale.laws.downstream`); ``None``: no such range.
+        Predictions of the law's value then keep their bands inside it: the
+        discrepancy term drifts in ``logit((L - lower) / (upper - lower))``.
+    pooled
+        The parameters ``pooling="partial"`` shares across groups when the fit
+        names none; empty: the exponents that rescale an amplitude.
     """
 
     name: str
@@ -232,6 +241,8 @@ class Law(NamedTuple):
     likelihood: str = ""
     coordinates: Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | None = None
     max_pareto_k: float | None = None
+    bounds: Callable[[Mapping[str, Array]], tuple[Array, Array]] | None = None
+    pooled: tuple[str, ...] = ()
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -275,6 +286,13 @@ def check_law(law: Law) -> Law:
         for name in law.coordinates.params:
             if name not in names:
                 raise ValueError(f"law {law.name!r}: its coordinates name unknown parameter {name!r}")
+    for name in law.pooled:
+        if name not in names:
+            raise ValueError(f"law {law.name!r}: its default pooled parameter {name!r} is not one of its parameters")
+        if law.param(name).scale_by:
+            raise ValueError(f"law {law.name!r}: its default pooled parameter {name!r} is a rescaled amplitude")
+    if law.bounds is not None and not callable(law.bounds):
+        raise TypeError(f"law {law.name!r}: bounds must be a function of the parameters, got {law.bounds!r}")
     if law.max_pareto_k is not None and not 0 < law.max_pareto_k <= 0.7:
         raise ValueError(f"law {law.name!r}: max_pareto_k must lie in (0, 0.7], got {law.max_pareto_k}")
     return law

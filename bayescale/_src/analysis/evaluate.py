@@ -47,7 +47,7 @@ from bayescale._src.fit import discrepancy as discrepancy_mod
 from bayescale._src.model.data import _as_frame, _numeric_column, bucket_size
 from bayescale._src.model.noise import standard_noise
 from bayescale._src.model.model import ModelSpec, log_mean
-from bayescale._src.fit.results import Fit
+from bayescale._src.fit.results import Fit, law_values
 from bayescale._src.fit import fitting
 from bayescale._src.analysis.stacking import mix_draws, stack
 from bayescale._src.precision import float64, float64_methods
@@ -383,6 +383,13 @@ def ragged_draws(fit: Fit, index: Sequence[int], x: Mapping[str, np.ndarray], ke
 @functools.partial(jax.jit, static_argnums=(0, 5))
 def _ragged(spec: ModelSpec, params, sigma, x, key, observation: bool, shift):
     lik = spec.likelihood
+    if spec.law.bounds is not None:  # a bounded law: the discrepancy moves it between its bounds
+        value = law_values(spec, params, x)
+        full = discrepancy_mod.within_bounds(spec.law, params, value, shift)
+        if observation:
+            loc = lik.locate(jnp.log(full))
+            full = lik.natural(loc + sigma[..., None] * standard_noise(lik, key, loc.shape, loc.dtype))
+        return value, full
 
     def curve(p, xc):
         return jax.vmap(lambda q: lik.locate(log_mean(spec.law, q, xc)))(p)  # [S, M]

@@ -125,6 +125,16 @@ def distances(law: Law, fitted: Mapping[str, np.ndarray], rows: Sequence[np.ndar
     return outside.max(axis=-1)
 
 
+def within_bounds(law: Law, params: Mapping[str, jax.Array], value: jax.Array, shift) -> jax.Array:
+    """The values of a bounded law (:attr:`Law.bounds <bayescale.laws.Law>`) moved by the discrepancy ``shift``
+    in the logit of their position between the bounds, ``logit((L - lo) / (hi - lo))``: they stay in
+    ``[lo, hi]``. ``params`` leaves ``[...]``, ``value`` and ``shift`` ``[..., points]``."""
+    lo, hi = (jnp.expand_dims(jnp.asarray(b), -1) if jnp.ndim(b) else b for b in law.bounds(params))
+    q = jnp.clip((value - lo) / (hi - lo), 0.0, 1.0)
+    moved = jax.nn.sigmoid(jnp.log(q) - jnp.log1p(-q) + shift)
+    return jnp.clip(lo + (hi - lo) * moved, lo, hi)
+
+
 def shifts(discrepancy: Discrepancy, distance: jax.Array, sigma: jax.Array, key: jax.Array) -> jax.Array:
     """Draws of ``delta`` for ``distance [curves, points]`` and noise draws ``sigma [curves, draws]``:
     ``[curves, draws, points]``."""

@@ -498,10 +498,25 @@ class Fit:
 @functools.partial(jax.jit, static_argnums=(0, 5))
 def _predictive(spec: ModelSpec, params, sigma, x, key, observation: bool, shift=0.0):
     lik = spec.likelihood
+    if spec.law.bounds is not None:  # a bounded law: the discrepancy moves it between its bounds
+        value = discrepancy_mod.within_bounds(spec.law, params, law_values(spec, params, x), shift)
+        if not observation:
+            return value
+        loc = lik.locate(jnp.log(value))
+        return lik.natural(loc + sigma[..., None] * standard_noise(lik, key, loc.shape, loc.dtype))
     loc = jax.vmap(jax.vmap(lambda p: lik.locate(log_mean(spec.law, p, x))))(params)  # [curves, S, M]
     if observation:
         loc = loc + sigma[..., None] * standard_noise(lik, key, loc.shape, loc.dtype)
     return lik.natural(loc + shift)
+
+
+def law_values(spec: ModelSpec, params, x):
+    """The law at inputs ``x`` (leaves ``[points]``, or ``[curves, points]``) for draws ``params``
+    (leaves ``[curves, draws]``): ``[curves, draws, points]``."""
+    one = jax.vmap(lambda p, xc: spec.law.fn(p, xc), in_axes=(0, None))
+    if next(iter(x.values())).ndim == 1:
+        return jax.vmap(one, in_axes=(0, None))(params, x)
+    return jax.vmap(one)(params, x)
 
 
 def band_table(values: np.ndarray, x: Mapping[str, np.ndarray], names: Mapping[str, str], groups: list[Any],

@@ -78,7 +78,10 @@ def population_name(name: str) -> str:
 
 
 def default_pooled(spec: ModelSpec) -> tuple[str, ...]:
-    """The law's exponents: the parameters that rescale an amplitude (``alpha``, ``beta``, ...)."""
+    """The law's own default (:attr:`Law.pooled <bayescale.laws.Law>`), else its exponents: the parameters that
+    rescale an amplitude (``alpha``, ``beta``, ...)."""
+    if spec.law.pooled:
+        return tuple(spec.law.pooled)
     names = []
     for p in spec.law.params:
         for _, exponent in p.scale_by:
