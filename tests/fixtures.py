@@ -124,7 +124,7 @@ def power_map(power_table) -> bs.Fit:
 def power_laplace(power_table) -> bs.Fit:
     """Laplace fit of ``power_table`` (POWER laplace program, 200 draws).
 
-    Used by test_batch, test_fitting, test_results, test_io, test_plot, test_theory.
+    Used by test_batch, test_fitting, test_results, test_netcdf, test_plot, test_theory.
     """
     return fit_like(power_table, "laplace")
 
@@ -141,7 +141,7 @@ def power_auto(power_table) -> bs.Fit:
 def power_nuts(power_table) -> bs.Fit:
     """NUTS fit of ``power_table`` (the fast tier's one NUTS program: 2 chains x 100 draws after 100 warmup).
 
-    Short chains: r_hat/ESS warnings are expected and silenced here. Used by test_fitting, test_results, test_io.
+    Short chains: r_hat/ESS warnings are expected and silenced here. Used by test_fitting, test_results, test_netcdf.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.FitWarning)
@@ -207,7 +207,7 @@ def chinchilla_df() -> pd.DataFrame:
 def chinchilla_laplace(chinchilla_df) -> bs.Fit:
     """Laplace fit (200 draws) of the 240 runs: one curve, the CHINCHILLA program.
 
-    Used by test_allocate, test_results, test_io, test_priors, test_plot, and test_cli, whose ``bayescale fit``
+    Used by test_allocate, test_results, test_netcdf, test_priors, test_plot, and test_cli, whose ``bayescale fit``
     of the same runs reuses its program and must give the same draws.
     """
     return bs.fit(chinchilla_df, **CHINCHILLA_LAPLACE)
@@ -217,7 +217,7 @@ def chinchilla_laplace(chinchilla_df) -> bs.Fit:
 def chinchilla_two_copies(chinchilla_df) -> bs.Fit:
     """The 240 runs twice, as groups 'a' and 'b' (``chunk_size=1``: the CHINCHILLA program, run twice).
 
-    A grouped fit of a law of N and D, with string labels, at no compile: test_plot (grid), test_io.
+    A grouped fit of a law of N and D, with string labels, at no compile: test_plot (grid), test_netcdf.
     """
     df = pd.concat([chinchilla_df.assign(copy="a"), chinchilla_df.assign(copy="b")], ignore_index=True)
     return bs.fit(df, group="copy", chunk_size=1, **CHINCHILLA_LAPLACE)
