@@ -60,7 +60,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs(request):
     """In the statistical tier, drop JAX's in-memory compiled programs after each module (the persistent cache
-    keeps them cheap to reload): the tier's one process died twice in XLA's compiler after 63 tests (2026-12-04),
+    keeps them cheap to reload): the tier's one process died twice in XLA's compiler after 63 tests,
     with dozens of large programs held."""
     yield
     if statistical_enabled(request.config):

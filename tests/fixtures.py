@@ -164,7 +164,7 @@ CANDIDATES = ("power_law", "pure_power_law", "log_law")
 CANDIDATE_TRUTH = {"E": 0.8, "A": 20.0, "alpha": 0.5}  # a curve with a clear floor
 CANDIDATE_SEEDS = range(CHUNK)  # four curves: bs.compare's hold-out refit (default chunk) is a chunk of CHUNK too
 CANDIDATE_POINTS = 24  # the refit on 18 points has the same bucket width (32)
-# log_law's default prior puts its zero crossing beyond 1e12 (issue 13), too far for these steep curves
+# log_law's default prior puts its zero crossing beyond 1e12, too far for these steep curves
 # (7 to 0.9 over x = 10..1e5): the documented override lets it follow them, and miss only their bend
 CANDIDATE_OPTIONS = {"log_law": {"priors": {"x0": dist.LogNormal(np.log(1e6), 3.0)}}}
 

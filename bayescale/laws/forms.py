@@ -154,7 +154,7 @@ kaplan = Law(
 )
 """Kaplan et al. 2020's joint law, eq. (1.5), in nats per token with non-embedding ``N``.
 
-Default priors (issue 13) are centred on the paper's separate fits,
+Default priors are centred on the paper's separate fits,
 ``alpha_N = 0.076``, ``alpha_D = 0.095``, ``N_c = 8.8e13``, ``D_c = 5.4e13``
 (eqs. 1.1-1.2; the joint fit of Table 2 is the ``kaplan2020`` preset):
 exponents log-normal with log-sd 0.5 (90% within x/2.3), critical sizes with
@@ -201,7 +201,7 @@ additive_compute = Law(
     formula="L = (N_c/N)^alpha_N + (D_c/D)^alpha_D + (C_c/C)^alpha_C",
     reference=_KAPLAN_2020 + " (the additive extension with a compute term)",
     note=_COLLINEAR_C.replace("not identified", "weakly identified (only through the law's curvature)"),
-    # importance draws with k in (0.5, 0.7] cover alpha_C 0.75-0.87 (SBC, benchmarks/README.md): NUTS serves them
+    # importance draws with k in (0.5, 0.7] cover alpha_C 0.75-0.87 (SBC, benchmarks/bench_sbc.py): NUTS serves them
     max_pareto_k=0.5,
 )
 

@@ -129,7 +129,7 @@ log_law = log_law._replace(reference="the logarithmic law (loss linear in log x)
 
 A loss falling linearly in ``log x`` reaches zero at ``x0 = e^(a/b)`` and is
 negative past it, where ``log L`` (the likelihood's location) does not exist.
-With independent priors on ``a`` and ``b`` (the form before issue 13) most
+With independent priors on ``a`` and ``b`` most
 prior draws crossed zero inside a realistic design (sizes 1e6..1e9): the
 likelihood floors such values, the simulated curves were degenerate and the
 SBC coverage was 0.33. The law is now parameterized by the slope ``b`` (per

@@ -33,14 +33,14 @@ questions): binomial sampling noise, close to Gaussian, without outliers. A
 heavy-tailed likelihood then does harm: where a curve flattens, Student-t
 residuals let the last few (lowest) points count as outliers, so ``E`` settles
 above them and the forecast stays flat above the held-out points. On those 10
-curves (Laplace, ``bs.evaluate``, benchmarks/README.md) the mean RMSLE was
+curves (Laplace, ``bs.evaluate``; benchmarks/bench_priors.py ``--part m4``) the mean RMSLE was
 0.0125 with ``logit_student_t``, 0.0097 with ``logit_normal`` and 0.0080 with
 ``normal`` (MAP 0.0077; ``power_law`` 0.0185; a scipy least-squares fit of M4
 on log loss from 16 starts with the paper's bounds: 0.0073); with
 ``student_t`` on log loss Laplace failed on one curve (RMSLE 20).
 
 Why the paper's point fit is still a little ahead on those curves (mean 0.0073
-against 0.0077-0.0080; benchmarks/README.md). Not the mode search, the point
+against 0.0077-0.0080). Not the mode search, the point
 forecast (posterior median or mode: MAP 0.0077, NUTS 0.0077) or the split
 (both fit the same 19 points and score the same 24). Two things:
 

@@ -8,10 +8,9 @@ that it informs a new data set without dictating it. The widths follow one rule:
   beta = 0.28 against Epoch AI's 0.366 on the Chinchilla data is 0.27 in log.
   The width was 0.2 before; then the ``hoffmann2022`` preset on 4 small runs
   simulated from Epoch AI's refit gave a 90% band at 100x compute that missed
-  the truth (issue 14). With 0.3 each preset's band covers every published
+  the truth. With 0.3 each preset's band covers every published
   truth in that study (benchmarks/bench_priors.py ``--part presets``, whose
-  table, with the bands' widths against the default priors', is in
-  benchmarks/README.md);
+  table has the bands' widths against the default priors');
 - irreducible loss ``E``: log-normal with log-sd 0.3. ``E`` depends on the data
   set and the tokenizer, so it transfers least;
 - amplitudes and critical sizes: log-normal with log-sd 1.5 (they absorb

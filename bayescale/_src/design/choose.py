@@ -173,7 +173,7 @@ def next_runs(
         ``"reweight"`` (importance reweighting of the draws over ``worlds`` simulated outcomes; about
         25x slower) or ``"shortlist"`` (the Gaussian ranking, then each pick among the
         ``criterion.SHORTLIST`` = 16 best candidates per cost by reweighting; about 3x the Gaussian
-        time). Measured against each other in benchmarks/README.md (``bench_design.py``).
+        time). Measured against each other by benchmarks/bench_design.py.
     seed
         Seed of the simulated outcomes of ``"reweight"`` and ``"shortlist"``.
 

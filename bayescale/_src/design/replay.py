@@ -132,7 +132,7 @@ def replay(
         design better, since the design reads the posterior's covariances: on 40 simulated sweeps at 5% of
         the pool's cost importance fits cut the design's target RMSLE from 0.031 to 0.023 and raised its 90%
         coverage from 0.78 to 0.83, and at 10% auto fits covered 0.83 where importance fits covered 0.78
-        (benchmarks/README.md). Laplace stays the default because it is several times cheaper per round.
+        (benchmarks/bench_design.py). Laplace stays the default because it is several times cheaper per round.
 
     Returns
     -------

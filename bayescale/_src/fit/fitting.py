@@ -104,7 +104,7 @@ def fit(
         joint posterior is high-dimensional), ``"importance"`` (``auto``
         without the NUTS fallback), ``"chees"`` (ChEES-HMC: 16 short chains per curve sharing one
         adapted trajectory length; more effective draws per second on wide
-        batches, less robust on hard curves, see benchmarks/README.md),
+        batches, less robust on hard curves; benchmarks/bench_samplers.py),
         ``"laplace"`` (Gaussian at the mode in the unconstrained space)
         or ``"map"`` (the mode alone).
     priors

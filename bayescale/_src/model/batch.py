@@ -85,12 +85,12 @@ def auto_chunk_size(bytes_per_curve: int, num_devices: int | None = None, cpu_ca
       the longest trajectory among the batch's curves (each curve adapts its
       own; the longest is 1.8x the mean in chunks of 16, 2.6x in chunks of
       64): 64 power-law curves x 16 chains took 14-16 s in chunks of 16 and
-      18-25 s in one chunk of 64 (benchmarks/README.md).
+      18-25 s in one chunk of 64 (benchmarks/bench_samplers.py).
     - Importance sampling (CPU_IMPORTANCE_CHUNK): the potential at 4,000
       proposals of every curve of a chunk is one array of curves x proposals
       x points, gigabytes for a few hundred curves, which the CPU then pages
       in and streams from memory. Measured on 500 power-law curves of 20-60
-      points (benchmarks/README.md): ``importance`` 13.8-15.1 ms per curve in
+      points (benchmarks/bench_auto.py): ``importance`` 13.8-15.1 ms per curve in
       chunks of 16, 15.0 in chunks of 32, 16.9 in chunks of 64, 18.5 in one
       chunk per bucket; ``auto`` 19.8 in chunks of 16 (22.4-24.3 in chunks of
       8) against 22.1-27.8.
@@ -117,8 +117,8 @@ def plan(batch: CurveBatch, chunk_size: int, fixed: bool = False, one_width: int
     when the padded batch (curves x that width) has at most ``one_width``
     points: one compiled program for the whole batch instead of one per
     bucket. For a few curves the compiles (seconds each on a CPU) cost far more
-    than the padded points (``bs.evaluate`` of 20 curves in three buckets: see
-    benchmarks/README.md); a large batch keeps its buckets.
+    than the padded points (``bs.evaluate`` of 20 curves in three buckets,
+    benchmarks/bench_heldout.py); a large batch keeps its buckets.
     """
     lengths = batch.mask.sum(axis=1)
     widths = np.array([bucket_size(int(n)) for n in lengths])

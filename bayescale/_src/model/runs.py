@@ -4,7 +4,7 @@ Rows that share a value of the ``run=`` column are the checkpoints of one
 training run (its ``x`` is tokens seen, or steps). Consecutive checkpoints share
 the run's seed, data order and learning-rate schedule, so their deviations from
 the law move together: treating 100 checkpoints as 100 independent points makes
-the posterior of the law far too sure (issue 14, item 2). With ``run=``, the
+the posterior of the law far too sure. With ``run=``, the
 residual of point ``i`` (in the likelihood's space: log loss, or logit y)
 
 .. math::

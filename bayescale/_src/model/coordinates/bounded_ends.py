@@ -7,7 +7,7 @@ in ``log x``: the level near the largest ``x`` and the fall over the range.
 ``E``, ``A`` and ``alpha`` then lie on the curved ridge of the nearly flat
 ``E + A x^-alpha`` (a smaller exponent matched by a larger term and a smaller
 ``E``; :mod:`bayescale._src.model.coordinates.ends`), and the reference-scale coordinates leave
-it to the sampler (issue 13: under ``auto``, Pareto ``k > 0.7`` on 139 of 200
+it to the sampler (under ``auto``, Pareto ``k > 0.7`` on 139 of 200
 simulated curves, SBC coverage of ``A`` 0.815). These coordinates are the
 levels the data pin down, in the order ``0 < E < L(x_hi) < L(x_lo) < E0 < 1``,
 and the exponent's excess over the smallest value those levels allow:

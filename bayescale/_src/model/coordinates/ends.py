@@ -44,8 +44,8 @@ through :math:`(L(x_{hi}), D, \alpha)`:
 
 so the density in these coordinates is the user's prior on ``(E, A, alpha)``
 times that factor: the posterior over the natural parameters is unchanged.
-This is the "values at the ends of the observed range" parameterization of
-issue 13, in the spirit of reparameterizing nonlinear regressions by
+This is the "values at the ends of the observed range" parameterization,
+in the spirit of reparameterizing nonlinear regressions by
 expected responses at design points (Ross 1990, *Nonlinear Estimation*).
 """
 

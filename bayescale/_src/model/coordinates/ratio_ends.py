@@ -3,7 +3,7 @@ r"""End-point coordinates for a sum of ratio terms without a floor, ``sum_k (x_{
 The additive law (Kaplan et al. 2020's separate fits summed) has no irreducible
 level: either term can be nearly flat over the observed range, and a flat term
 acts as a floor, so the terms' levels trade against each other and against
-their exponents on curved ridges (issue 13: with ``auto``, 90% coverage of
+their exponents on curved ridges (in reference coordinates with ``auto``, 90% coverage of
 ``alpha_N`` and ``alpha_D`` 0.830-0.835 on one simulation seed; importance
 alone, Pareto k > 0.7 on 33 of 60 simulated data sets, 5 in these coordinates).
 As in :mod:`bayescale._src.model.coordinates.two_term_ends`, the terms are peeled off the law at
@@ -28,7 +28,7 @@ in these coordinates: the posterior over the natural parameters is unchanged.
 ``additive_compute`` (a third term in ``C``) keeps its reference-scale
 coordinates: on the usual ``C = 6 N D`` design its compute term is seen only
 through the law's curvature, and these coordinates (either term order) did not
-calibrate ``alpha_C`` (SBC 0.770 and 0.805 against 0.815; benchmarks/README.md).
+calibrate ``alpha_C`` (SBC 0.770 and 0.805 against 0.815; benchmarks/bench_sbc.py).
 When a term's exponent is small, ``log x_c = log A / alpha`` is ill-conditioned.
 """
 

@@ -5,8 +5,8 @@ observed range (``gamma x`` large). Over such a curve the data pin down the
 level near the largest ``x`` and bound from above the fall over the range;
 ``alpha``, ``gamma`` and ``A`` then lie on a curved ridge (only
 ``A gamma^alpha`` and ``alpha / gamma`` are seen), which neither a Gaussian
-around the mode nor NUTS in ``(alpha, log gamma, log A)`` covers (issue 13:
-SBC coverage of alpha 0.61 under ``auto``). As for the ``E + A x^-alpha`` core
+around the mode nor NUTS in ``(alpha, log gamma, log A)`` covers (SBC
+coverage of alpha 0.61 under ``auto`` in those coordinates). As for the ``E + A x^-alpha`` core
 (:mod:`bayescale._src.model.coordinates.ends`), these coordinates are what the data pin down.
 With ``x_lo``, ``x_hi`` the smallest and largest observed inputs,
 ``s = log x_hi - log x_lo`` and ``r = log L(x_lo) - log L(x_hi)`` the fall of

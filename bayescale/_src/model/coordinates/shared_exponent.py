@@ -7,7 +7,7 @@ posterior lies on the line ``alpha = a - gamma, beta = b - gamma``, weighed by
 the priors alone. In the sampler's usual coordinates ``(log alpha, log beta,
 log gamma)`` that line is a thin, long, curved ridge (its width is the noise's,
 its length the prior's); Laplace draws miss it and NUTS needs its deepest trees
-to follow it (issue 13: SBC coverage of alpha 0.72 under ``auto``). These
+to follow it (SBC coverage of alpha 0.72 under ``auto`` in those coordinates). These
 coordinates sample what the data pin down and the share of the smaller sum
 that ``gamma`` takes:
 
