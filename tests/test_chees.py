@@ -89,7 +89,7 @@ def test_pooled_fit_runs_the_whole_table_as_one_unit(power_table):
 def test_cpu_chunks_of_capped_engines():
     """NUTS waits for the deepest tree of the batch at every step; ChEES for the longest trajectory among the
     curves of the batch (each curve has its own); importance sampling's potential at every proposal of a wide
-    chunk does not stay in cache. All three get capped CPU chunks (measured in benchmarks/README.md); Laplace
+    chunk does not stay in cache. All three get capped CPU chunks (measured by benchmarks/bench_samplers.py); Laplace
     and MAP do not."""
     expected = {"nuts": batch_mod.CPU_NUTS_CHUNK, "chees": batch_mod.CPU_NUTS_CHUNK,
                 "importance": batch_mod.CPU_IMPORTANCE_CHUNK, "auto": batch_mod.CPU_IMPORTANCE_CHUNK}

@@ -332,7 +332,7 @@ def nearly_flat_curves(num_curves: int, seed: int = 0, points: int = 15):
 @pytest.mark.statistical
 def test_end_point_coordinates_let_importance_serve_most_nearly_flat_curves():
     """16 nearly flat curves: importance-corrected Laplace's Pareto k > 0.7 (auto escalates to NUTS) on at most
-    6 curves in end-point coordinates, and on at least 4 more in the reference coordinates (benchmarks/README.md,
+    6 curves in end-point coordinates, and on at least 4 more in the reference coordinates (benchmarks/bench_coordinates.py,
     64 curves: 22% against 73%). Two importance programs (about a minute on 2 cores)."""
     df = nearly_flat_curves(16, seed=1)
     law = bs.laws.get("power_law")
@@ -447,7 +447,7 @@ def _assert_importance_covers(law, sizes, max_high_k: float) -> None:
 @pytest.mark.statistical
 def test_saturation_coordinates_let_importance_cover_m3_under_its_default_priors():
     """60 curves simulated from m3's default priors (most level off inside 1e6..1e9): in the reference
-    coordinates Pareto k > 0.7 on ~83% and the alpha interval covers ~35% (benchmarks/README.md, 150 curves);
+    coordinates Pareto k > 0.7 on ~83% and the alpha interval covers ~35% (benchmarks/bench_coordinates.py, 150 curves);
     in the saturation coordinates k > 0.7 on at most 30% and the 90% intervals of alpha, gamma and A cover
     0.8-0.98 (a binomial 99% band for 60 calibrated sets is 0.78-0.98)."""
     law = bs.laws.get("m3")
@@ -457,7 +457,7 @@ def test_saturation_coordinates_let_importance_cover_m3_under_its_default_priors
 @pytest.mark.statistical
 def test_two_term_coordinates_let_importance_serve_most_chinchilla_data_sets():
     """60 data sets from chinchilla's default priors on a 5 x 5 (N, D) grid: the importance pass's Pareto k exceeds
-    0.7 on 73% in the reference coordinates and 35% in the two-term ones (150 data sets, benchmarks/README.md)."""
+    0.7 on 73% in the reference coordinates and 35% in the two-term ones (150 data sets, benchmarks/bench_coordinates.py)."""
     from bayescale._src.analysis.sbc import simulate
 
     law = bs.laws.get("chinchilla")

@@ -116,7 +116,7 @@ def test_bad_law_specs_are_rejected():
         bs.laws.get(bs.Law("bad", lambda p, x: p["sigma"], ("x",), (bs.Param("sigma", dist.HalfNormal(1)),)))
 
 
-# ---------------------------------------------------------------------- issue 5's forms: numerics
+# ---------------------------------------------------------------------- the extended forms: numerics
 NEW_FORMS = list(FORMS_TRUTH)
 
 

@@ -64,7 +64,7 @@ def test_from_fit_moment_matches_in_unconstrained_space(chinchilla_laplace):
         bs.priors.from_fit(chinchilla_laplace, params=["gamma"])
 
 
-# The published Chinchilla-type fits, each the centre of a preset: refits of one data set disagree (issue 14, item 5)
+# The published Chinchilla-type fits, each the centre of a preset: refits of one data set disagree
 PUBLISHED = {
     "hoffmann2022": {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28},
     "epoch2024": {"E": 1.82, "A": 482.0, "B": 2085.4, "alpha": 0.3478, "beta": 0.3658},
@@ -93,7 +93,7 @@ def _hundredfold():
 def _few_run_band(truth: str, priors: str | None):
     """The 90% band at 100x compute of 3 replicates of 4 runs from ``truth``, and the true loss there."""
     values = FEW_RUN_TRUTH if truth == "other" else PUBLISHED[truth]
-    # the seeds of benchmarks/bench_priors.py --part presets, whose table is in benchmarks/README.md
+    # the seeds of benchmarks/bench_priors.py --part presets
     df = _few_run_data(values, replicates=3, seed=0 if truth == "other" else list(PUBLISHED).index(truth))
     target = _hundredfold()
     true_loss = float(bs.laws.get("chinchilla")(values, {k: np.array(v[0]) for k, v in target.items()}))

@@ -94,7 +94,7 @@ def test_sbc_of_auto_within_binomial_band_for_every_quantity():
     """``method="auto"`` (importance, its longer second pass where Pareto k > 0.7, NUTS for the rest) on 120
     power_law data sets of the design above: every quantity, E included (its end-point coordinates straighten
     the ridge that keeps NUTS's E narrow in the reference coordinates), inside the 99.9% band at 50% and 90%.
-    (benchmarks/README.md: 200 data sets at auto's defaults, 90% coverage 0.870-0.935.)"""
+    (benchmarks/bench_sbc.py: 200 data sets at auto's defaults, 90% coverage 0.870-0.935.)"""
     res = bs.sbc("power_law", SBC_DATASETS, np.geomspace(1e6, 1e9, 16), method="auto", seed=1,
                  chains=2, warmup=300, draws=300, chunk_size=16)
     assert set(res.served) <= {"importance", "nuts"} and np.mean(res.served == "nuts") < 0.3
