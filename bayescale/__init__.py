@@ -26,6 +26,7 @@ from bayescale._src.analysis.compare import compare
 from bayescale._src.fit.diagnostics import FitWarning
 from bayescale._src.fit.discrepancy import Discrepancy
 from bayescale._src.analysis.evaluate import Evaluation, evaluate
+from bayescale._src.analysis.isoflop import IsoFLOP, isoflop
 from bayescale._src.model.distributed import initialize_distributed
 from bayescale._src.fit.fitting import fit
 from bayescale._src.model.model import Likelihood
@@ -48,6 +49,8 @@ __all__ = [
     "initialize_distributed",
     "bootstrap",
     "compute_optimal",
+    "isoflop",
+    "IsoFLOP",
     "compare",
     "stack",
     "Stack",
