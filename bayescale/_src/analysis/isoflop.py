@@ -166,8 +166,8 @@ def assign_budgets(
     if not tolerance > 0:
         raise ValueError(f"tolerance must be a positive number of decades, got {tolerance!r}")
     if budgets is not None:
-        centres = np.log10(np.asarray(budgets, dtype=float))
-        return _nearest(log_c, centres, tolerance, 10.0 ** centres)
+        values = np.asarray(budgets, dtype=float)
+        return _nearest(log_c, np.log10(values), tolerance, values)
     grid = np.arange(log_c.min() - tolerance, log_c.max() + tolerance, tolerance / 50)
     h = tolerance / 2
     density = np.exp(-0.5 * ((grid[:, None] - log_c[None]) / h) ** 2).sum(axis=1)
@@ -270,7 +270,7 @@ def isoflop(
     budget: str | None = None,
     budgets: Sequence[float] | None = None,
     tolerance: float | None = None,
-    min_runs: int = 5,
+    min_runs: int | None = None,
     regression: str = "measurement_error",
     law: str | laws_mod.Law = "chinchilla",
     flops_per_param_token: float = 6.0,
@@ -300,7 +300,8 @@ def isoflop(
     tolerance
         Decades of C between a run and its budget, at most (default 0.05, a factor 1.12).
     min_runs
-        Budgets with fewer runs are left out (with a warning).
+        Budgets with fewer runs are left out (with a warning); default: the profile's parameters plus two
+        (5 for the parabola, 7 for the slice), 3 for the surface.
     regression
         ``"measurement_error"`` or ``"per_draw"``: how the profile methods' optima
         make the power law (module docstring). The surface method's optima lie
@@ -351,6 +352,8 @@ def isoflop(
         if key in fit_options:
             raise ValueError(f"{key}= is set by isoflop itself")
     profile_law = laws_mod.get(_PROFILE_LAWS[method]) if method != "surface" else None
+    if min_runs is None:
+        min_runs = 3 if profile_law is None else len(profile_law.params) + 2
     if profile_law is not None and min_runs < len(profile_law.params) + 1:
         raise ValueError(f"min_runs must be at least {len(profile_law.params) + 1} for method={method!r} "
                          f"({len(profile_law.params)} profile parameters and the noise scale), got {min_runs}")
@@ -481,3 +484,50 @@ def _profiles(result: IsoFLOP, points: int, margin: float) -> pd.DataFrame:
             med, low, up = np.quantile(values, q, axis=0)
             frames.append(pd.DataFrame({"budget": b, "N": grid, "median": med, "lower": low, "upper": up}))
     return pd.concat(frames, ignore_index=True)
+
+
+#: Hoffmann et al. 2022's fit of Chinchilla's surface (their eq. 10), a surface with alpha != beta
+HOFFMANN_2022 = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+#: Hoffmann et al. 2022's IsoFLOP budgets (their Figure 3)
+HOFFMANN_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
+
+
+def simulate_sweeps(
+    params: dict = HOFFMANN_2022,
+    budgets: Sequence[float] = HOFFMANN_BUDGETS,
+    runs: int = 8,
+    width: float = 1.2,
+    centre_exponent: float | None = 0.5,
+    noise: float = 0.005,
+    seed: int = 0,
+    flops_per_param_token: float = 6.0,
+) -> pd.DataFrame:
+    """IsoFLOP sweeps simulated from Chinchilla's surface: ``budget``, ``N``, ``D``, ``C``, ``loss``.
+
+    At each budget, ``runs`` model sizes evenly spaced in log N over ``width``
+    decades, centred where an experimenter who believes ``N_opt ~ C^centre_exponent``
+    would centre them (anchored on the true optimum at the middle budget; None:
+    on the true optimum at every budget). The loss is the surface's times a
+    log-normal error of sd ``noise``. The true ``a`` is ``beta / (alpha + beta)``.
+    """
+    import jax.numpy as jnp
+
+    from bayescale._src.analysis.allocate import chinchilla_optimum
+
+    k = flops_per_param_token
+    c = np.asarray(budgets, dtype=float)
+    p = {name: jnp.asarray(float(v)) for name, v in params.items()}
+    n_true = np.asarray(chinchilla_optimum(p, jnp.asarray(c / k))[0])
+    if centre_exponent is None:
+        centre = n_true
+    else:
+        mid = len(c) // 2
+        centre = n_true[mid] * (c / c[mid]) ** centre_exponent
+    offsets = np.linspace(-width / 2, width / 2, runs)
+    n = (centre[:, None] * 10.0 ** offsets[None]).ravel()
+    cc = np.repeat(c, runs)
+    d = cc / (k * n)
+    mean = params["E"] + params["A"] * n ** -params["alpha"] + params["B"] * d ** -params["beta"]
+    rng = np.random.default_rng(seed)
+    loss = mean * np.exp(noise * rng.standard_normal(len(n)))
+    return pd.DataFrame({"budget": cc, "N": n, "D": d, "C": cc, "loss": loss})
