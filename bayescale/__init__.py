@@ -26,6 +26,7 @@ from bayescale._src.analysis.downstream import forecast_score
 from bayescale._src.fit.diagnostics import FitWarning
 from bayescale._src.fit.discrepancy import Discrepancy
 from bayescale._src.analysis.evaluate import Evaluation, evaluate
+from bayescale._src.analysis.isoflop import IsoFLOP, isoflop
 from bayescale._src.model.distributed import initialize_distributed
 from bayescale._src.fit.fitting import fit
 from bayescale._src.model.model import Likelihood
@@ -49,6 +50,8 @@ __all__ = [
     "bootstrap",
     "compute_optimal",
     "forecast_score",
+    "isoflop",
+    "IsoFLOP",
     "compare",
     "stack",
     "Stack",

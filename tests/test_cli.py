@@ -13,7 +13,7 @@ from fixtures import CHINCHILLA_LAPLACE
 import bayescale as bs
 from bayescale._src.cli import main
 
-COMMANDS = ["fit", "predict", "allocate", "compare", "evaluate", "laws", "demo"]
+COMMANDS = ["fit", "predict", "allocate", "isoflop", "compare", "evaluate", "laws", "demo"]
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +165,20 @@ def test_fit_downstream_scores_with_a_chance_floor(tmp_path, capsys):
     assert main(["fit", str(csv), "--law", "sigmoid_compute(floor=0.25)", "--C", "flops", "--y", "mmlu",
                  "--group", "family", "--pooled", "slope", "--out", str(out)]) == 2
     assert "pooled= names the parameters of pooling='partial'" in capsys.readouterr().err
+
+def test_isoflop_prints_exponents_and_budgets(tmp_path, capsys):
+    """``bayescale isoflop`` prints what bs.isoflop gives (test_isoflop's Laplace program: 4 budgets of 6 runs)."""
+    from bayescale._src.analysis.isoflop import simulate_sweeps
+
+    sweep = simulate_sweeps(budgets=(1e19, 1e20, 1e21, 1e22), runs=6, width=1.5, noise=0.003, seed=3)
+    csv = tmp_path / "sweep.csv"
+    sweep.drop(columns="D").to_csv(csv, index=False)
+    code = main(["isoflop", str(csv), "--budget", "budget", "--fit-method", "laplace", "--draws", "200",
+                 "--csv", str(tmp_path / "optima.csv"), "--plot", str(tmp_path / "isoflop.png")])
+    out = capsys.readouterr().out
+    assert code == 0 and "24 runs in 4 budgets" in out
+    expected = bs.isoflop(sweep, budget="budget", fit_method="laplace", draws=200)
+    table = pd.read_csv(tmp_path / "optima.csv")
+    np.testing.assert_allclose(table["N_opt"], expected.budgets["N_opt"], rtol=1e-6)
+    assert f"{expected.exponents.loc['a', 'median']:.4f}" in out
+    assert (tmp_path / "isoflop.png").stat().st_size > 0

@@ -1,4 +1,4 @@
-"""Command-line interface: ``bayescale fit | predict | allocate | compare | evaluate | design | laws | demo``.
+"""Command-line interface: ``bayescale fit | predict | allocate | isoflop | compare | evaluate | design | laws | demo``.
 
 Every subcommand works on files: ``fit`` reads a CSV and writes a fit file
 (:mod:`bayescale._src.fit.netcdf`), a summary table and a plot; the others read fit files.
@@ -202,6 +202,33 @@ def allocate(args: argparse.Namespace) -> None:
     _emit(table, args.csv)
 
 
+def isoflop(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    import bayescale as bs
+
+    data = pd.read_csv(args.csv)
+    options = {} if args.fit_method is None else {"fit_method": args.fit_method}
+    if args.draws is not None:
+        options["draws"] = args.draws
+    result = bs.isoflop(data, args.method, N=args.N, D=args.D, C=args.C, loss=args.y, budget=args.budget,
+                        budgets=args.budgets, tolerance=args.tolerance, min_runs=args.min_runs,
+                        regression=args.regression, flops_per_param_token=args.flops_per_param_token,
+                        interval=args.interval, seed=args.seed, **options)
+    with _wide_pandas():
+        print(f"{len(result.runs)} runs in {len(result.budgets)} budgets ({len(result.excluded)} left out); "
+              f"method {result.method}\n")
+        print(result.exponents.to_string(float_format=lambda v: f"{v:.4f}"))
+        print()
+    _emit(result.budgets, args.out_csv)
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        result.plot().savefig(args.plot, dpi=110, bbox_inches="tight")
+        print(f"wrote {args.plot}")
+
+
 def compare(args: argparse.Namespace) -> None:
     import bayescale as bs
 
@@ -347,6 +374,13 @@ ALLOCATE_EPILOG = """examples:
   bayescale allocate fit_dir/fit.nc --compute 1e23 5.88e23 1e24
 for laws of N and D (chinchilla, kaplan, additive, ...); C = 6 N D by default"""
 
+ISOFLOP_EPILOG = """examples:
+  bayescale isoflop runs.csv --budgets 6e18 1e19 3e19 6e19 1e20 3e20 6e20 1e21 3e21 --plot isoflop.png
+  bayescale isoflop sweeps.csv --budget budget --method slice --csv optima.csv
+runs: N, loss and C (or D; C = 6 N D); each run goes to the nearest budget within --tolerance decades
+(budgets given, or found from the runs), unless a --budget column names it; prints the exponents a, b
+of N_opt ~ C^a and D_opt ~ C^b (a + b = 1) and the optimum of each budget"""
+
 COMPARE_EPILOG = """examples:
   bayescale compare power/fit.nc chinchilla/fit.nc
 ranks the fits by PSIS-LOO expected log predictive density (fits of the same data)"""
@@ -424,6 +458,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="central probability of the bounds (default: %(default)s)")
     p.add_argument("--csv", help="also write the table to this CSV file")
     p.set_defaults(func=allocate)
+
+    p = sub.add_parser("isoflop", help="IsoFLOP analysis of a CSV of runs: optimum per budget and N_opt ~ C^a",
+                       epilog=ISOFLOP_EPILOG, formatter_class=fmt)
+    p.add_argument("csv", help="CSV file, one row per training run")
+    p.add_argument("--method", default="parabola", choices=["parabola", "slice", "surface"],
+                   help="parabola: Hoffmann et al.'s Approach 2; slice: the asymmetric IsoFLOP slice of "
+                        "Chinchilla's surface; surface: a chinchilla fit of all runs (default: %(default)s)")
+    p.add_argument("--N", default="N", metavar="COL", help="parameters column (default: %(default)s)")
+    p.add_argument("--D", default="D", metavar="COL", help="tokens column (default: %(default)s)")
+    p.add_argument("--C", default="C", metavar="COL", help="compute column (default: %(default)s)")
+    p.add_argument("--y", default="loss", help="loss column (default: %(default)s)")
+    p.add_argument("--budget", metavar="COL", help="column of each run's budget")
+    p.add_argument("--budgets", type=float, nargs="+", metavar="FLOP", help="nominal budgets to assign runs to")
+    p.add_argument("--tolerance", type=float, help="decades of C from a run to its budget, at most (default 0.05)")
+    p.add_argument("--min-runs", type=int, help="fewest runs a budget keeps (default: profile parameters + 2)")
+    p.add_argument("--regression", default="measurement_error", choices=["measurement_error", "per_draw"],
+                   help="how the optima make the power law (default: %(default)s)")
+    p.add_argument("--fit-method", choices=engines.names(), help="engine of the fit (default: auto)")
+    p.add_argument("--draws", type=int, help="draws (default: the engine's)")
+    p.add_argument("--flops-per-param-token", type=float, default=6.0, help="k in C = k N D (default: %(default)s)")
+    p.add_argument("--interval", type=float, default=0.9, help="central probability of the bounds (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    p.add_argument("--csv", dest="out_csv", help="also write the per-budget table to this CSV file")
+    p.add_argument("--plot", metavar="PNG", help="also draw the profiles and the frontier")
+    p.set_defaults(func=isoflop)
 
     p = sub.add_parser("compare", help="rank saved fits of the same data by PSIS-LOO",
                        epilog=COMPARE_EPILOG, formatter_class=fmt)

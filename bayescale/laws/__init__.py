@@ -44,6 +44,7 @@ from bayescale.laws.learning_curves import (
     vap,
     weibull,
 )
+from bayescale.laws.isoflop import isoflop_parabola, isoflop_slice
 from bayescale.laws.repetition import data_constrained
 from bayescale.laws.saturating import m3, m4
 
@@ -64,6 +65,8 @@ _REGISTRY: dict[str, Law] = {
         bnsl(2),
         bnsl(3),
         data_constrained,
+        isoflop_parabola,
+        isoflop_slice,
         *FAMILIES,
     )
 }
@@ -150,6 +153,8 @@ __all__ = [
     "m4",
     "bnsl",
     "data_constrained",
+    "isoflop_parabola",
+    "isoflop_slice",
     "pow3",
     "pow4",
     "log_power",

@@ -1,0 +1,130 @@
+"""IsoFLOP analysis (bs.isoflop): Approach 2 on the bundled Chinchilla runs, the parabola's bias on simulated
+surfaces with alpha != beta, and the 90% coverage of the exponent a over simulated sweeps.
+
+    python benchmarks/bench_isoflop.py                  # all three parts, 200 sweeps
+    python benchmarks/bench_isoflop.py --sweeps 40 --parts 3
+
+(i) bs.isoflop on the 240 bundled runs (Epoch AI's extraction of Hoffmann et al. 2022, Fig. 4), runs assigned
+    to Hoffmann et al.'s nine IsoFLOP budgets within 0.05 decades, beside the published Approach 2
+    (a = 0.49, 0.462-0.534) and Approach 3 here (chinchilla fitted to all 240 runs, a = beta / (alpha + beta)).
+(ii) the exponent a from nearly noiseless sweeps (noise 0.1%) of two surfaces with alpha != beta, windows of
+    model sizes centred on the true optimum or drifting as C^0.5 or C^0.3: the bias of each method.
+(iii) coverage of a's 90% interval over simulated sweeps of Hoffmann et al.'s surface (E 1.69, A 406.4,
+    B 410.7, alpha 0.34, beta 0.28; truth a = 0.4516): 9 budgets, 8 runs each over 1.5 decades centred as
+    C^0.5 would put them, 0.5% log-normal noise. Every sweep's budgets are one grouped fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+import bayescale as bs
+from bayescale._src.analysis.isoflop import (HOFFMANN_2022, HOFFMANN_BUDGETS, _per_draw, measurement_error_draws,
+                                             simulate_sweeps)
+
+
+def truth_a(p):
+    return p["beta"] / (p["alpha"] + p["beta"])
+
+
+def interval(values, level=0.9):
+    return np.quantile(values, [0.5, (1 - level) / 2, (1 + level) / 2])
+
+
+def part_chinchilla(fit_method):
+    runs = bs.datasets.load("chinchilla")
+    rows = []
+    for method, regression in (("parabola", "measurement_error"), ("parabola", "per_draw"),
+                               ("slice", "measurement_error"), ("surface", "measurement_error")):
+        res = bs.isoflop(runs, method, budgets=HOFFMANN_BUDGETS, regression=regression, fit_method=fit_method)
+        a = res.exponents.loc["a"]
+        rows.append({"analysis": f"bs.isoflop {method}" + (f" ({regression})" if method != "surface" else ""),
+                     "runs": len(res.runs), "a": a["median"], "lower": a["lower"], "upper": a["upper"]})
+    fit = bs.fit(runs, law="chinchilla", method=fit_method, seed=0)
+    a3 = fit.draws("beta")[0] / (fit.draws("alpha")[0] + fit.draws("beta")[0])
+    med, lo, hi = interval(a3)
+    rows.append({"analysis": "Approach 3 here (chinchilla, all runs)", "runs": len(runs), "a": med, "lower": lo,
+                 "upper": hi})
+    rows.append({"analysis": "Hoffmann et al. 2022, Approach 2 (published)", "runs": np.nan, "a": 0.49,
+                 "lower": 0.462, "upper": 0.534})
+    rows.append({"analysis": "Hoffmann et al. 2022, Approach 3 (published)", "runs": np.nan, "a": 0.46,
+                 "lower": 0.454, "upper": 0.455})
+    print("(i) Chinchilla runs, a with its 90% interval")
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return res
+
+
+def part_bias(fit_method):
+    surfaces = {"Hoffmann (alpha 0.34, beta 0.28)": HOFFMANN_2022,
+                "steep (alpha 0.45, beta 0.2)": {**HOFFMANN_2022, "alpha": 0.45, "beta": 0.2}}
+    rows = []
+    for name, p in surfaces.items():
+        for centre in (None, 0.5, 0.3):
+            for width in (1.5, 2.5):
+                sweep = simulate_sweeps(p, runs=9, width=width, centre_exponent=centre, noise=0.001, seed=1)
+                row = {"surface": name, "truth a": truth_a(p), "window": f"{width} dec",
+                       "centred": "on optimum" if centre is None else f"C^{centre}"}
+                for method in ("parabola", "slice", "surface"):
+                    res = bs.isoflop(sweep, method, budget="budget", fit_method=fit_method)
+                    row[f"{method} a - truth"] = res.exponents.loc["a", "median"] - truth_a(p)
+                    n_true = np.asarray(simulate_truth(p))
+                    row[f"{method} ln N_opt err"] = np.mean(np.log(res.budgets["N_opt"].to_numpy()) - np.log(n_true))
+                rows.append(row)
+    print("\n(ii) bias: median of a minus the truth, and the mean error of ln N_opt over the budgets (noise 0.1%)")
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:+.4f}"))
+
+
+def simulate_truth(p, budgets=HOFFMANN_BUDGETS, k=6.0):
+    g = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
+    return g * (np.asarray(budgets) / k) ** truth_a(p)
+
+
+def part_coverage(sweeps, fit_method, seed0=1000):
+    truth = truth_a(HOFFMANN_2022)
+    records = {key: [] for key in ("parabola, measurement error", "parabola, per draw", "slice, measurement error",
+                                   "slice, per draw", "surface")}
+    start = time.perf_counter()
+    for s in range(sweeps):
+        sweep = simulate_sweeps(HOFFMANN_2022, runs=8, width=1.5, centre_exponent=0.5, noise=0.005, seed=seed0 + s)
+        for method in ("parabola", "slice"):
+            res = bs.isoflop(sweep, method, budget="budget", fit_method=fit_method, seed=s)
+            x, log_n = np.log(res.budgets["budget"].to_numpy()), np.log(res.draws["N_opt"])
+            records[f"{method}, measurement error"].append(res.draws["a"])
+            records[f"{method}, per draw"].append(_per_draw(x, log_n)[0])
+        res = bs.isoflop(sweep, "surface", budget="budget", fit_method=fit_method, seed=s)
+        records["surface"].append(res.draws["a"])
+    seconds = time.perf_counter() - start
+    rows = []
+    for name, draws in records.items():
+        q = np.array([interval(d) for d in draws])
+        covered = (q[:, 1] <= truth) & (truth <= q[:, 2])
+        rows.append({"method": name, "sweeps": sweeps, "coverage 90%": covered.mean(),
+                     "bias of median": np.mean(q[:, 0] - truth), "sd of median": np.std(q[:, 0]),
+                     "mean width": np.mean(q[:, 2] - q[:, 1])})
+    print(f"\n(iii) coverage of a's 90% interval, truth a = {truth:.4f} ({seconds:.0f} s)")
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sweeps", type=int, default=200)
+    parser.add_argument("--parts", default="123")
+    parser.add_argument("--fit-method", default="auto")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    bs.set_progress(False)
+    if "1" in args.parts:
+        part_chinchilla(args.fit_method)
+    if "2" in args.parts:
+        part_bias(args.fit_method)
+    if "3" in args.parts:
+        part_coverage(args.sweeps, args.fit_method)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""bs.isoflop: budget assignment, input errors, the result's shapes, a + b = 1, the plot; statistical tier: Chinchilla's
+runs beside Hoffmann et al.'s Approach 2 and the coverage of a over simulated sweeps."""
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale._src.analysis.isoflop import (HOFFMANN_2022, HOFFMANN_BUDGETS, assign_budgets, measurement_error_draws,
+                                             simulate_sweeps)
+
+matplotlib.use("Agg")
+
+#: the fast tier's one IsoFLOP program: the parabola, Laplace with 200 draws, on 4 budgets of 6 runs (bucket 8)
+FAST = {"fit_method": "laplace", "draws": 200}
+TRUE_A = HOFFMANN_2022["beta"] / (HOFFMANN_2022["alpha"] + HOFFMANN_2022["beta"])
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return simulate_sweeps(budgets=(1e19, 1e20, 1e21, 1e22), runs=6, width=1.5, noise=0.003, seed=3)
+
+
+@pytest.fixture(scope="module")
+def parabola(sweep):
+    return bs.isoflop(sweep.drop(columns=["budget", "D"]), "parabola", budgets=[1e19, 1e20, 1e21, 1e22], **FAST)
+
+
+def test_result_shapes_and_tables(parabola):
+    assert list(parabola.exponents.index) == ["a", "b"]
+    assert list(parabola.exponents.columns) == ["median", "lower", "upper"]
+    assert list(parabola.coefficients.index) == ["k_N", "k_D"]
+    t = parabola.budgets
+    assert list(t["budget"]) == [1e19, 1e20, 1e21, 1e22] and list(t["runs"]) == [6] * 4
+    for name in ("N_opt", "D_opt", "tokens_per_param", "loss"):
+        assert (t[f"{name}_lower"] <= t[name]).all() and (t[name] <= t[f"{name}_upper"]).all()
+    assert parabola.draws["N_opt"].shape == (4, 200) and parabola.draws["a"].shape == (200,)
+    assert parabola.fit.grouped and len(parabola.fit.groups) == 4  # every budget one curve of one fit
+    np.testing.assert_allclose(t["D_opt"] * t["N_opt"] * 6, t["budget"], rtol=1e-5)  # medians: D = C / (6 N)
+    assert parabola.excluded.empty
+    lo, hi = parabola.exponents.loc["a", ["lower", "upper"]]
+    assert lo < TRUE_A < hi
+
+
+def test_exponents_sum_to_one(parabola):
+    np.testing.assert_allclose(parabola.draws["a"] + parabola.draws["b"], 1.0, atol=1e-12)
+    np.testing.assert_allclose(parabola.exponents.loc["a", "median"] + parabola.exponents.loc["b", "median"], 1.0)
+    np.testing.assert_allclose(np.exp(parabola.draws["log_k_N"] + parabola.draws["log_k_D"]), 1 / 6, rtol=1e-9)
+
+
+def test_frontier_and_profiles(parabola):
+    front = parabola.frontier([1e21, 1e23])
+    assert (front["N_opt_lower"] < front["N_opt"]).all() and (front["N_opt"] < front["N_opt_upper"]).all()
+    prof = parabola.profiles(points=20)
+    assert len(prof) == 80 and (prof["lower"] <= prof["upper"]).all()
+    with pytest.raises(ValueError, match="compute"):
+        parabola.frontier([-1.0])
+
+
+def test_plot(parabola):
+    fig = parabola.plot()
+    assert len(fig.axes) == 2
+    fig2 = bs.plot.isoflop(parabola)
+    assert fig2.axes[1].get_xscale() == "log"
+    matplotlib.pyplot.close("all")
+
+
+def test_budget_column_gives_the_same_fit(parabola, sweep):
+    same = bs.isoflop(sweep, "parabola", budget="budget", **FAST)
+    pd.testing.assert_frame_equal(same.exponents, parabola.exponents)
+
+
+def test_per_draw_regression_is_narrower_or_equal(parabola, sweep):
+    per = bs.isoflop(sweep, "parabola", budget="budget", regression="per_draw", **FAST)
+    assert per.exponents.loc["a", "median"] == pytest.approx(parabola.exponents.loc["a", "median"], abs=0.02)
+
+
+def test_assign_budgets_nearest_within_tolerance():
+    c = np.array([5.5e18, 6.3e18, 9.5e18, 1.05e19, 2e19, 2.9e19])
+    got = assign_budgets(c, budgets=[6e18, 1e19, 3e19], tolerance=0.05)
+    np.testing.assert_array_equal(got[[0, 1, 2, 3, 5]], [6e18, 6e18, 1e19, 1e19, 3e19])
+    assert np.isnan(got[4])  # 2e19 is 0.18 decades from 3e19
+
+
+def test_assign_budgets_finds_clusters():
+    rng = np.random.default_rng(0)
+    centres = np.array([1e19, 1e20, 1e21])
+    c = np.repeat(centres, 8) * 10 ** rng.uniform(-0.03, 0.03, 24)
+    got = assign_budgets(np.append(c, 3e19), tolerance=0.05, min_runs=3)
+    assert np.isnan(got[-1])  # a lone run between clusters has no budget
+    found = np.unique(got[:-1])
+    assert len(found) == 3
+    np.testing.assert_allclose(np.log10(found), np.log10(centres), atol=0.03)
+
+
+def test_chinchilla_runs_cluster_near_hoffmann_budgets():
+    runs = bs.datasets.load("chinchilla")
+    found = assign_budgets(runs["C"].to_numpy(), tolerance=0.05, min_runs=8)
+    budgets = np.unique(found[np.isfinite(found)])
+    # each of Hoffmann et al.'s nine budgets has a cluster 0.004-0.042 decades below it (the runs' 6ND falls short
+    # of the nominal budget); two more clusters of 8+ runs lie off every budget, near 1.8e20 and 2.2e20 FLOP
+    distance = np.log10(budgets)[:, None] - np.log10(HOFFMANN_BUDGETS)[None]
+    nearest = distance[np.abs(distance).argmin(axis=0), np.arange(len(HOFFMANN_BUDGETS))]
+    assert np.all((-0.045 < nearest) & (nearest < 0))
+    assert len(budgets) == 11
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"method": "envelope"}, "method must be one of"),
+        ({"regression": "ols"}, "regression must be one of"),
+        ({"loss": "final"}, "no column 'final'"),
+        ({"budget": "budget", "budgets": [1e19]}, "would do nothing"),
+        ({"budgets": [1e19, 1e20]}, "at least 3 budgets"),
+        ({"interval": 1.5}, "interval"),
+        ({"min_runs": 2}, "min_runs must be at least"),
+        ({"law": "kaplan"}, "law= names the surface"),
+        ({"group": "x"}, "set by isoflop itself"),
+    ],
+)
+def test_bad_input_is_named(sweep, kwargs, message):
+    with pytest.raises((ValueError, KeyError), match=message):
+        bs.isoflop(sweep, **kwargs)
+
+
+def test_bad_values_and_inconsistent_compute(sweep):
+    bad = sweep.copy()
+    bad.loc[bad.index[2], "loss"] = -1.0
+    with pytest.raises(ValueError, match="column 'loss'.*positive"):
+        bs.isoflop(bad, budget="budget")
+    off = sweep.copy()
+    off["C"] = off["C"] * 1.5
+    with pytest.raises(ValueError, match="C = k N D"):
+        bs.isoflop(off, budget="budget")
+    with pytest.raises(KeyError, match="compute column"):
+        bs.isoflop(sweep[["N", "loss"]], budgets=[1e19, 1e20, 1e21])
+
+
+def test_measurement_error_regression_widens_with_scatter():
+    x = np.log(np.geomspace(1e19, 1e22, 6))
+    rng = np.random.default_rng(0)
+    line = 0.5 * x - 3
+    tight = line[:, None] + 0.01 * rng.standard_normal((6, 4000))
+    scattered = tight + np.array([0.3, -0.3, 0.2, -0.2, 0.25, -0.1])[:, None]
+    a_tight, _ = measurement_error_draws(x, tight, 4000, np.random.default_rng(1))
+    a_scat, _ = measurement_error_draws(x, scattered, 4000, np.random.default_rng(1))
+    assert abs(np.median(a_tight) - 0.5) < 0.01
+    assert np.std(a_scat) > 5 * np.std(a_tight)
+
+
+@pytest.mark.statistical
+def test_chinchilla_approach_2_beside_published():
+    """Approach 2 on the bundled runs: a's 90% interval overlaps Hoffmann et al.'s (0.462-0.534)."""
+    res = bs.isoflop(bs.datasets.load("chinchilla"), "parabola", budgets=HOFFMANN_BUDGETS)
+    a = res.exponents.loc["a"]
+    assert a["lower"] < 0.534 and a["upper"] > 0.462
+    assert 0.4 < a["median"] < 0.6
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("method", ["parabola", "surface"])
+def test_coverage_of_a_over_simulated_sweeps(method):
+    """30 sweeps of Hoffmann et al.'s surface: the 90% interval of a covers the truth in 21..30 of them (a binomial
+    tolerance around 27 that fails a rate of 0.6 or less with high probability)."""
+    covered = 0
+    for s in range(30):
+        sweep = simulate_sweeps(runs=8, width=1.5, centre_exponent=0.5, noise=0.005, seed=1000 + s)
+        res = bs.isoflop(sweep, method, budget="budget", seed=s)
+        lo, hi = res.exponents.loc["a", ["lower", "upper"]]
+        covered += lo <= TRUE_A <= hi
+    assert 21 <= covered <= 30
