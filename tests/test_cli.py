@@ -166,6 +166,7 @@ def test_fit_downstream_scores_with_a_chance_floor(tmp_path, capsys):
                  "--group", "family", "--pooled", "slope", "--out", str(out)]) == 2
     assert "pooled= names the parameters of pooling='partial'" in capsys.readouterr().err
 
+
 def test_isoflop_prints_exponents_and_budgets(tmp_path, capsys):
     """``bayescale isoflop`` prints what bs.isoflop gives (test_isoflop's Laplace program: 4 budgets of 6 runs)."""
     from bayescale._src.analysis.isoflop import simulate_sweeps
