@@ -76,6 +76,19 @@ def test_per_draw_regression_is_narrower_or_equal(parabola, sweep):
     assert per.exponents.loc["a", "median"] == pytest.approx(parabola.exponents.loc["a", "median"], abs=0.02)
 
 
+def test_slice_is_chinchillas_isoflop_curve():
+    """isoflop_slice with Chinchilla's exponents equals the surface along a budget, up to the constant L_min."""
+    p = HOFFMANN_2022
+    c, n = 1e21, np.geomspace(1e8, 1e11, 7)
+    surface = p["E"] + p["A"] * n ** -p["alpha"] + p["B"] * (c / (6 * n)) ** -p["beta"]
+    n_opt = simulate_sweeps(budgets=(c, c, c), runs=1, width=0.0, centre_exponent=None, noise=0.0)["N"].iloc[0]
+    l_min = p["E"] + p["A"] * n_opt ** -p["alpha"] + p["B"] * (c / (6 * n_opt)) ** -p["beta"]
+    k = 0.5 * p["A"] * n_opt ** -p["alpha"] * p["alpha"] * (p["alpha"] + p["beta"])
+    law = bs.laws.get("isoflop_slice")
+    got = law({"L_min": l_min, "N_opt": n_opt, "k": k, "alpha": p["alpha"], "beta": p["beta"]}, {"N": n})
+    np.testing.assert_allclose(np.asarray(got), surface, rtol=1e-10)
+
+
 def test_assign_budgets_nearest_within_tolerance():
     c = np.array([5.5e18, 6.3e18, 9.5e18, 1.05e19, 2e19, 2.9e19])
     got = assign_budgets(c, budgets=[6e18, 1e19, 3e19], tolerance=0.05)

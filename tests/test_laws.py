@@ -30,6 +30,8 @@ TRUTH = {
     ),
     "multiplicative": ({"K": 50.0, "alpha": 0.1, "beta": 0.1}, {"N": 1e9, "D": 2e10}),
     "multiplicative_compute": ({"K": 50.0, "alpha": 0.1, "beta": 0.1, "gamma": 0.05}, {"N": 1e9, "D": 2e10, "C": 1.2e20}),
+    "isoflop_parabola": ({"L_min": 2.5, "N_opt": 1.2, "k": 0.05}, {"N": 2.0}),
+    "isoflop_slice": ({"L_min": 2.5, "N_opt": 1.2, "k": 0.05, "alpha": 0.34, "beta": 0.28}, {"N": 2.0}),
 }
 
 

@@ -472,7 +472,8 @@ def _profiles(result: IsoFLOP, points: int, margin: float) -> pd.DataFrame:
             grid = np.logspace(lo, hi, points)
             if result.method == "surface":
                 params = {k: jnp.asarray(fit.draws(k)[0])[:, None] for k in law.param_names}
-                inputs = {"N": jnp.asarray(grid)[None], "D": jnp.asarray(b / (result.flops_per_param_token * grid))[None]}
+                tokens = b / (result.flops_per_param_token * grid)
+                inputs = {"N": jnp.asarray(grid)[None], "D": jnp.asarray(tokens)[None]}
                 if "C" in law.inputs:
                     inputs["C"] = jnp.full((1, points), b)
             else:
