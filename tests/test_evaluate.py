@@ -7,6 +7,7 @@ Every fit here runs on the POWER Laplace program of fixtures.py (curves of 17..3
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.special
 import scipy.stats
 
 import bayescale as bs
@@ -63,6 +64,25 @@ def test_summary_by_a_curve_column(evaluation):
     np.testing.assert_allclose(whole["rmsle"].item(), evaluation.curves["rmsle"].mean())
     # the set's MSCE uses the mean coverage: never above the mean of the curves' own MSCE
     assert whole["msce"].item() <= whole["msce_per_curve"].item() + 1e-12
+
+
+def test_proper_scores_are_reported_and_the_log_score_is_the_likelihood_mixture(evaluation, split_table):
+    curves, summary = evaluation.curves, evaluation.summary()
+    for column in ("log_score", "crps", "interval_50", "interval_90", "interval_95", "width_90"):
+        assert np.isfinite(curves[column]).all() and column in summary
+    assert (curves["width_50"] < curves["width_90"]).all() and (curves["crps"] > 0).all()
+    # the interval score is the width plus the misses: never below the width
+    assert (curves["interval_90"] >= curves["width_90"] - 1e-12).all()
+    np.testing.assert_allclose(summary["width_rmsle"], summary["width_90"] / summary["rmsle"])
+    # law only: the density of log y is the mean over draws of the Student-t likelihood at each draw's law
+    fit = evaluation.fits["power_law"]
+    held = split_table[(split_table["Training"] == 0) & (split_table["run"] == 1)]
+    _, points, _ = score(fit, held, discrepancy=None)
+    law = fit[1].predictive_draws({"x": held["tokens"].to_numpy()})[0]  # [S, M]
+    sigma = fit[1].observation_scale()[0]
+    density = scipy.stats.t.logpdf(np.log(held["val_loss"].to_numpy()), 4.0, np.log(law), sigma[:, None])
+    expected = scipy.special.logsumexp(density, axis=0) - np.log(len(sigma))
+    np.testing.assert_allclose(points["log_score"], expected, rtol=1e-8)
 
 
 def test_ragged_scoring_matches_per_curve_predict(evaluation, split_table):
