@@ -317,8 +317,11 @@ def score(
         distance = discrepancy_mod.distances(fit.law, fit.inputs, [fit.rows[i] for i in index], x)
         dist = distance if dist is None else dist
         sigma = jnp.asarray(fit.observation_scale()[np.asarray(index)])
-        shift = (discrepancy_mod.shifts(prior, jnp.asarray(distance), sigma, jax.random.fold_in(key, 2 * k + 1))
-                 if prior is not None else jnp.zeros(()))
+        shift = jnp.zeros(())
+        if prior is not None:
+            params = {p: jnp.asarray(fit.draws(p)[np.asarray(index)]) for p in fit.law.param_names}
+            fitted = discrepancy_mod.fitted_inputs(fit.law, fit.inputs, [fit.rows[i] for i in index])
+            shift = discrepancy_mod.shifts(prior, fit.spec, params, fitted, x, jax.random.fold_in(key, 2 * k + 1))
         law_only, full, loc = ragged_draws(fit, index, x, jax.random.fold_in(key, 2 * k), observation, shift,
                                            locations=True)
         points_draws.append(law_only)

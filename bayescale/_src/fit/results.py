@@ -484,8 +484,8 @@ class Fit:
         prior = discrepancy_mod.resolve(discrepancy)
         shift = jnp.zeros(())
         if prior is not None:
-            distance = discrepancy_mod.distances(self.law, self.inputs, self.rows, x)
-            shift = discrepancy_mod.shifts(prior, jnp.asarray(distance), sigma, k_delta)
+            fitted = discrepancy_mod.fitted_inputs(self.law, self.inputs, self.rows)
+            shift = discrepancy_mod.shifts(prior, self.spec, params, fitted, xs, k_delta)
         return np.asarray(_predictive(self.spec, params, sigma, xs, key, kind == "observation", shift))
 
 
