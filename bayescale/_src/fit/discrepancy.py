@@ -85,8 +85,8 @@ class Discrepancy(NamedTuple):
     """
 
     rate: float = 0.2
-    spread: float = 0.5
-    floor: float = 0.3
+    spread: float = 1.0
+    floor: float = 0.0
 
 
 #: The default, learned by empirical Bayes on held-out splits of the bundled curves
