@@ -15,8 +15,8 @@ larger-scale points (``Training == 0``), and score per curve
     \\quad P = \\{0.50, 0.51, \\dots, 0.99\\},
 
 where ``y_j`` are the ``m`` held-out losses, ``\\hat y_j`` the posterior median
-of the law's value (neither the observation noise nor the discrepancy term,
-both symmetric around it, moves the point forecast) and ``q_a`` the
+of the law's value (the point forecast is the law's: neither the observation
+noise nor the discrepancy term moves it) and ``q_a`` the
 quantiles of the full predictive (the central bands of a
 new observation by default; MSCE as in Lee et al. 2025, "Bayesian Neural
 Scaling Law Extrapolation with Prior-Data Fitted Networks", ICML). Coverage is
