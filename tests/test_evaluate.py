@@ -7,6 +7,7 @@ Every fit here runs on the POWER Laplace program of fixtures.py (curves of 17..3
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.special
 import scipy.stats
 
 import bayescale as bs
@@ -65,6 +66,25 @@ def test_summary_by_a_curve_column(evaluation):
     assert whole["msce"].item() <= whole["msce_per_curve"].item() + 1e-12
 
 
+def test_proper_scores_are_reported_and_the_log_score_is_the_likelihood_mixture(evaluation, split_table):
+    curves, summary = evaluation.curves, evaluation.summary()
+    for column in ("log_score", "crps", "interval_50", "interval_90", "interval_95", "width_90"):
+        assert np.isfinite(curves[column]).all() and column in summary
+    assert (curves["width_50"] < curves["width_90"]).all() and (curves["crps"] > 0).all()
+    # the interval score is the width plus the misses: never below the width
+    assert (curves["interval_90"] >= curves["width_90"] - 1e-12).all()
+    np.testing.assert_allclose(summary["width_rmsle"], summary["width_90"] / summary["rmsle"])
+    # law only: the density of log y is the mean over draws of the Student-t likelihood at each draw's law
+    fit = evaluation.fits["power_law"]
+    held = split_table[(split_table["Training"] == 0) & (split_table["run"] == 1)]
+    _, points, _ = score(fit, held, discrepancy=None)
+    law = fit[1].predictive_draws({"x": held["tokens"].to_numpy()})[0]  # [S, M]
+    sigma = fit[1].observation_scale()[0]
+    density = scipy.stats.t.logpdf(np.log(held["val_loss"].to_numpy()), 4.0, np.log(law), sigma[:, None])
+    expected = scipy.special.logsumexp(density, axis=0) - np.log(len(sigma))
+    np.testing.assert_allclose(points["log_score"], expected, rtol=1e-8)
+
+
 def test_ragged_scoring_matches_per_curve_predict(evaluation, split_table):
     """The vectorized medians are those of fit[c].predict at each curve's own held-out inputs."""
     fit = evaluation.fits["power_law"]
@@ -82,11 +102,40 @@ def test_discrepancy_widens_bands_beyond_the_data_only(power_laplace):
     default = fit.predict(at)  # on by default for forecasts
     width = lambda t: (t["upper"] - t["lower"]).to_numpy()  # noqa: E731
     np.testing.assert_allclose(width(default)[0], width(exact)[0])
-    assert width(default)[1] > width(exact)[1] and width(default)[2] > 2 * width(exact)[2]
-    wider = fit.predict(at, discrepancy=bs.Discrepancy(rate=20.0))
+    assert width(default)[1] > width(exact)[1] and width(default)[2] > width(exact)[2]
+    wider = fit.predict(at, discrepancy=bs.Discrepancy(rate=1.0, floor=1.0))
     assert (width(wider)[1:] > width(default)[1:]).all()
     # predictive_draws, what bs.sbc checks, keeps the law exact unless asked
     np.testing.assert_array_equal(fit.predictive_draws({"x": [1e13]}), fit.predictive_draws({"x": [1e13]}, discrepancy=None))
+
+
+@pytest.mark.parametrize("prior", [bs.Discrepancy(), bs.Discrepancy(rate=2.0, spread=1.0, floor=3.0)])
+def test_discrepancy_draws_are_valid_curves(power_laplace, prior):
+    """Every draw, however large the scales, is non-increasing, continuous at the data, and above zero."""
+    x = np.logspace(7, 16, 60)  # the data span 1e7..1e10
+    law = power_laplace.predictive_draws({"x": x}, discrepancy=None)
+    draws = power_laplace.predictive_draws({"x": x}, discrepancy=prior)
+    assert (np.diff(draws, axis=-1) <= 1e-12 * draws[..., 1:]).all() and (draws > 0).all()
+    inside = x <= 1e10 * (1 + 1e-9)
+    np.testing.assert_allclose(draws[..., inside], law[..., inside], rtol=1e-12)
+    assert not np.allclose(draws[..., ~inside], law[..., ~inside])
+
+
+def test_discrepancy_of_a_bounded_likelihood_stays_inside_zero_one(power_laplace):
+    """Error-rate-like draws (values in (0, 1), a logit likelihood): distorted draws stay in (0, 1)."""
+    fit = power_laplace
+    spec = fit.spec._replace(likelihood=bs.Likelihood("logit_normal"))
+    rng = np.random.default_rng(0)
+    params = {"E": rng.uniform(0.0, 0.3, (2, 50)), "alpha": rng.uniform(0.1, 0.6, (2, 50)),
+              "A": rng.uniform(0.1, 0.6, (2, 50))}
+    fitted = {"x": np.tile(np.logspace(1, 3, 8), (2, 1))}
+    x = {"x": np.logspace(1, 9, 30)}
+    shift = discrepancy_mod.shifts(bs.Discrepancy(rate=2.0, floor=3.0), spec, params, fitted, x,
+                                   jax.random.PRNGKey(0))
+    law = params["E"][..., None] + params["A"][..., None] * x["x"] ** -params["alpha"][..., None]
+    logit = np.log(law) - np.log1p(-law) + np.asarray(shift)
+    values = 1 / (1 + np.exp(-logit))
+    assert (values > 0).all() and (values < 1).all() and (np.diff(values, axis=-1) <= 1e-12).all()
 
 
 def test_discrepancy_distance_is_in_decades_of_compute_for_n_d_laws():
@@ -97,10 +146,11 @@ def test_discrepancy_distance_is_in_decades_of_compute_for_n_d_laws():
     np.testing.assert_allclose(d, [[0.0, 2.0, 1.0]])
 
 
-@pytest.mark.parametrize("bad, error", [(-1.0, ValueError), ("wide", TypeError)])
+@pytest.mark.parametrize("bad, error", [(dict(rate=-1.0), ValueError), (dict(floor=np.nan), ValueError),
+                                        ("wide", TypeError)])
 def test_discrepancy_rejects_bad_priors(bad, error):
     with pytest.raises(error, match="discrepancy"):
-        discrepancy_mod.resolve(bs.Discrepancy(rate=bad) if isinstance(bad, float) else bad)
+        discrepancy_mod.resolve(bs.Discrepancy(**bad) if isinstance(bad, dict) else bad)
 
 
 @pytest.mark.parametrize("df", [4.0, 3.0])  # even: sums of exponentials; odd: squared normals

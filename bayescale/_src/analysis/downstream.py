@@ -121,7 +121,7 @@ def forecast_score(
     prior = discrepancy_mod.resolve(discrepancy)
     shift = jnp.zeros(())
     if prior is not None:
-        shift = _shift(score_fit, second, prior, loss, sigma, jax.random.fold_in(key, 3))
+        shift = _shift(score_fit, second, prior, params, jnp.asarray(loss), jax.random.fold_in(key, 3))
     values = np.asarray(_second_stage(score_fit.spec, params, sigma, jnp.asarray(loss), jax.random.fold_in(key, 2),
                                       kind == "observation", shift))
     return _table(loss_fit, score_fit, first, second, x, loss, values, interval)
@@ -145,32 +145,34 @@ def _pairs(loss_fit: Fit, score_fit: Fit) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(n1), np.asarray([labels[label] for label in loss_fit.groups])
 
 
-def _shift(score_fit: Fit, second: np.ndarray, prior, loss: np.ndarray, sigma, key) -> jax.Array:
-    """The score law's discrepancy for each loss draw: one random slope per draw (as in
-    :func:`~bayescale._src.fit.discrepancy.shifts`) times the decades of loss beyond the fitted range."""
-    known = discrepancy_mod.coordinates(score_fit.law, score_fit.inputs)[:, 0]
-    low = np.asarray([known[r].min() for r in score_fit.rows])[second]
-    high = np.asarray([known[r].max() for r in score_fit.rows])[second]
-    coord = np.log10(loss)
-    distance = np.maximum(coord - high[:, None, None], 0.0) + np.maximum(low[:, None, None] - coord, 0.0)
-    slope = discrepancy_mod.shifts(prior, jnp.ones((len(second), 1)), sigma, key)  # [P, S, 1]
-    return slope * jnp.asarray(distance)
+def _shift(score_fit: Fit, second: np.ndarray, prior, params, loss: jax.Array, key) -> jax.Array:
+    """The score law's discrepancy (:mod:`bayescale._src.fit.discrepancy`) at each loss draw: the law's shape
+    drifts beyond the best score it reached at the fitted losses, so every draw stays between its bounds."""
+    law = score_fit.law
+    fitted = discrepancy_mod.fitted_inputs(law, score_fit.inputs, [score_fit.rows[j] for j in second])
+    new = _score_values(score_fit.spec, params, loss)
+    at_fitted = _score_values(score_fit.spec, params, jnp.broadcast_to(
+        jnp.asarray(fitted[law.inputs[0]])[:, None, :], (loss.shape[0], loss.shape[1], fitted[law.inputs[0]].shape[1])))
+    reference = discrepancy_mod.progress(law, params, at_fitted)
+    return discrepancy_mod.value_shifts(prior, score_fit.spec, params, new, reference, key)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _score_values(spec: ModelSpec, params, loss):
+    """The score law at per-draw losses ``loss [P, S, M]`` for draws ``params [P, S]``: ``[P, S, M]``."""
+    name = spec.law.inputs[0]
+    return jax.vmap(jax.vmap(lambda p, l: spec.law.fn(p, {name: l})))(params, loss)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 5))
 def _second_stage(spec: ModelSpec, params, sigma, loss, key, observation: bool, shift):
     """The score law at loss draws ``loss [P, S, M]`` with parameter draws ``params [P, S]``: ``[P, S, M]``."""
-    law, lik = spec.law, spec.likelihood
-    name = law.inputs[0]
-    value = jax.vmap(jax.vmap(lambda p, l: law.fn(p, {name: l})))(params, loss)
-    if law.bounds is not None:
-        value = discrepancy_mod.within_bounds(law, params, value, shift)
-        loc = lik.locate(jnp.log(value))
-    else:
-        tiny = jnp.finfo(value.dtype).tiny
-        loc = lik.locate(jnp.log(jnp.maximum(value, tiny))) + shift
+    lik = spec.likelihood
+    value = _score_values(spec, params, loss)
+    tiny = jnp.finfo(value.dtype).tiny
+    loc = lik.locate(jnp.log(jnp.maximum(value, tiny))) + shift
     if not observation:
-        return value if law.bounds is not None else lik.natural(loc)
+        return lik.natural(loc)
     return lik.natural(loc + sigma[..., None] * standard_noise(lik, key, loc.shape, loc.dtype))
 
 

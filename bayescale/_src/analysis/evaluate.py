@@ -15,8 +15,8 @@ larger-scale points (``Training == 0``), and score per curve
     \\quad P = \\{0.50, 0.51, \\dots, 0.99\\},
 
 where ``y_j`` are the ``m`` held-out losses, ``\\hat y_j`` the posterior median
-of the law's value (neither the observation noise nor the discrepancy term,
-both symmetric around it, moves the point forecast) and ``q_a`` the
+of the law's value (the point forecast is the law's: neither the observation
+noise nor the discrepancy term moves it) and ``q_a`` the
 quantiles of the full predictive (the central bands of a
 new observation by default; MSCE as in Lee et al. 2025, "Bayesian Neural
 Scaling Law Extrapolation with Prior-Data Fitted Networks", ICML). Coverage is
@@ -41,13 +41,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+import scipy.special
 
 from bayescale import laws
+from bayescale._src.analysis import scores
 from bayescale._src.fit import discrepancy as discrepancy_mod
 from bayescale._src.model.data import _as_frame, _numeric_column, bucket_size
-from bayescale._src.model.noise import standard_noise
-from bayescale._src.model.model import ModelSpec, log_mean
-from bayescale._src.fit.results import Fit, law_values
+from bayescale._src.fit import predictive
+from bayescale._src.fit.results import Fit
 from bayescale._src.fit import fitting
 from bayescale._src.analysis.stacking import mix_draws, stack
 from bayescale._src.precision import float64, float64_methods
@@ -68,13 +69,19 @@ class Evaluation:
     curves
         One row per scored curve: ``points_fit``, ``points_heldout``,
         ``rmsle``, ``coverage_50`` ... ``coverage_99`` (the ``levels``),
-        ``msce``, and the ``by`` columns of the table.
+        ``msce``, the proper scores averaged over the curve's held-out points
+        (:mod:`bayescale._src.analysis.scores`): ``log_score`` (log predictive
+        density of log y, higher is better), ``crps`` (of log y),
+        ``interval_50`` ... (interval score of each central band, a share of
+        the loss), the mean relative width ``width_50`` ... of each band
+        (``(upper - lower) / y``), and the ``by`` columns of the table.
     points
         One row per held-out point: the group, the inputs, the observed loss
         ``y``, the point forecast ``median`` (of the law), ``lower`` and ``upper`` of the 90%
-        band, ``pit`` (the predictive probability below ``y``) and
+        band, ``pit`` (the predictive probability below ``y``),
         ``distance`` (decades beyond the curve's fitted data, see
-        :mod:`bayescale._src.fit.discrepancy`).
+        :mod:`bayescale._src.fit.discrepancy`), ``log_score``, ``crps`` and
+        ``interval_90``.
     calibration
         Per curve (rows as ``curves``), the coverage of the central bands at
         each level of ``MSCE_LEVELS`` (0.50 ... 0.99, the columns).
@@ -101,16 +108,21 @@ class Evaluation:
     def summary(self, by: str | Sequence[str] | None = None) -> pd.DataFrame:
         """Scores of a set of curves (all, or each ``by`` group), each curve counting once.
 
-        ``rmsle`` and ``coverage_*`` are means over the curves; ``msce`` is the
-        calibration error of the set, the mean over levels of (mean coverage
-        - level)^2, and ``msce_per_curve`` the mean of the curves' own MSCE.
-        The two differ: a curve with one held-out point covers it or not, so
-        its own MSCE is at least 0.086 however good the forecast (0.13 on
-        average for a calibrated one), while a set of calibrated curves has
-        an MSCE near zero.
+        ``rmsle``, ``coverage_*`` and the proper scores ``log_score``,
+        ``crps``, ``interval_*`` and ``width_*`` are means over the curves;
+        ``msce`` is the calibration error of the set, the mean over levels of
+        (mean coverage - level)^2, and ``msce_per_curve`` the mean of the
+        curves' own MSCE. The two differ: a curve with one held-out point
+        covers it or not, so its own MSCE is at least 0.086 however good the
+        forecast (0.13 on average for a calibrated one), while a set of
+        calibrated curves has an MSCE near zero. ``width_rmsle`` is the set's
+        mean 90% width over its mean RMSLE: about 3.3 for a calibrated
+        Gaussian forecast (``2 z_{0.95}``), larger for a band wider than its
+        errors.
         """
         table = self.curves
-        scores = ["rmsle"] + [c for c in table.columns if c.startswith("coverage_")]
+        proper = [c for c in table.columns if c in ("log_score", "crps") or c.startswith(("interval_", "width_"))]
+        scores = ["rmsle"] + [c for c in table.columns if c.startswith("coverage_")] + proper
         levels = np.asarray(self.calibration.columns, float)
         keys = pd.Series(0, index=table.index) if by is None else [table[b] for b in ([by] if isinstance(by, str) else by)]
         grouped = table.groupby(keys, sort=True)
@@ -119,6 +131,8 @@ class Evaluation:
         mean_coverage = self.calibration.set_index(table.index).groupby(keys, sort=True).mean()
         out["msce"] = ((mean_coverage.to_numpy() - levels) ** 2).mean(axis=1)
         out["msce_per_curve"] = grouped["msce"].mean()
+        if "width_90" in out:
+            out["width_rmsle"] = out["width_90"] / out["rmsle"]
         return out.reset_index(drop=by is None)
 
     def __repr__(self) -> str:
@@ -293,35 +307,54 @@ def score(
     index, rows = _heldout_rows(first, frame)
     y = _numeric_column(frame, first.columns.y, "the held-out loss")
     key = jax.random.PRNGKey(seed)
-    draws, points_draws, dist = [], [], None
+    observation = kind == "observation"
+    observed, mask = _padded(y, rows, 1.0), _padded(np.ones(len(y), bool), rows, False)
+    draws, points_draws, densities, dist = [], [], [], None
     for k, (name, fit) in enumerate(fits.items()):
         x = _padded_inputs(fit, frame, rows)
         distance = discrepancy_mod.distances(fit.law, fit.inputs, [fit.rows[i] for i in index], x)
         dist = distance if dist is None else dist
         sigma = jnp.asarray(fit.observation_scale()[np.asarray(index)])
-        shift = (discrepancy_mod.shifts(prior, jnp.asarray(distance), sigma, jax.random.fold_in(key, 2 * k + 1))
-                 if prior is not None else jnp.zeros(()))
-        law_only, full = ragged_draws(fit, index, x, jax.random.fold_in(key, 2 * k), kind == "observation", shift)
+        shift = jnp.zeros(())
+        if prior is not None:
+            params = {p: jnp.asarray(fit.draws(p)[np.asarray(index)]) for p in fit.law.param_names}
+            fitted = discrepancy_mod.fitted_inputs(fit.law, fit.inputs, [fit.rows[i] for i in index])
+            shift = discrepancy_mod.shifts(prior, fit.spec, params, fitted, x, jax.random.fold_in(key, 2 * k + 1))
+        law_only, full, loc = ragged_draws(fit, index, x, jax.random.fold_in(key, 2 * k), observation, shift,
+                                           locations=True)
         points_draws.append(law_only)
         draws.append(full)
+        densities.append(np.asarray(_log_score(fit.spec.likelihood, jnp.asarray(loc), sigma, jnp.asarray(full),
+                                               jnp.asarray(observed), observation)))
     mixture = weights.reindex(list(fits)).to_numpy()
     values, point_values = _mix(draws, mixture, seed), _mix(points_draws, mixture, seed)
-    observed, mask = _padded(y, rows, 1.0), _padded(np.ones(len(y), bool), rows, False)
+    # the stacked predictive's density is the weighted sum of the laws' own: exact, not through the mixed draws
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(mixture / mixture.sum())
+    log_score = scipy.special.logsumexp(np.stack(densities) + log_weights[:, None, None], axis=0)
     metrics = _metrics(jnp.asarray(values), jnp.asarray(point_values), jnp.asarray(observed), jnp.asarray(mask),
-                       jnp.asarray(levels + MSCE_LEVELS))
-    median, lower, upper, pit, coverage, rmsle = (np.asarray(m) for m in metrics)
+                       jnp.asarray(levels + MSCE_LEVELS), jnp.asarray(levels))
+    median, lower, upper, pit, coverage, rmsle, crps, interval, width = (np.asarray(m) for m in metrics)
     labels = [first.groups[i] for i in index]
+    count = mask.sum(axis=1)
     curves = pd.DataFrame({"points_fit": [len(first.rows[i]) for i in index],
                            "points_heldout": [len(r) for r in rows], "rmsle": rmsle})
     for j, level in enumerate(levels):
         curves[f"coverage_{100 * level:g}"] = coverage[:, j]
     curves["msce"] = ((coverage[:, len(levels):] - np.asarray(MSCE_LEVELS)) ** 2).mean(axis=1)
+    curves["log_score"] = np.where(mask, log_score, 0.0).sum(axis=1) / count
+    curves["crps"] = np.where(mask, crps, 0.0).sum(axis=1) / count
+    for j, level in enumerate(levels):
+        curves[f"interval_{100 * level:g}"] = np.where(mask, interval[..., j], 0.0).sum(axis=1) / count
+    for j, level in enumerate(levels):
+        curves[f"width_{100 * level:g}"] = np.where(mask, width[..., j], 0.0).sum(axis=1) / count
     group = first.columns.group
     if group is not None:
         curves.insert(0, group, labels)
         for column in [by] if isinstance(by, str) else list(by or []):
             curves[column] = [frame[column].iloc[r[0]] for r in rows]
-    points = _points_table(first, frame, rows, labels, y, median, lower, upper, pit, dist)
+    points = _points_table(first, frame, rows, labels, y, median, lower, upper, pit, dist, log_score, crps,
+                           interval[..., levels.index(0.9)] if 0.9 in levels else None)
     calibration = pd.DataFrame(coverage[:, len(levels):], columns=pd.Index(MSCE_LEVELS, name="level"))
     return curves, points, calibration
 
@@ -367,36 +400,42 @@ def _padded_inputs(fit: Fit, frame: pd.DataFrame, rows) -> dict[str, np.ndarray]
 
 
 def ragged_draws(fit: Fit, index: Sequence[int], x: Mapping[str, np.ndarray], key, observation: bool,
-                 shift) -> tuple[np.ndarray, np.ndarray]:
+                 shift, locations: bool = False) -> tuple[np.ndarray, ...]:
     """Draws of curves ``index`` of ``fit``, each at its own inputs ``x[k] [curves, points]``: the law's
     own values (the point forecast's draws: no observation noise, which a MAP fit's single draw could not
     average out) and the full predictive (the observation noise if ``observation``, plus the discrepancy
-    ``shift``), two ``[curves, draws, points]`` arrays in natural units."""
+    ``shift``), two ``[curves, draws, points]`` arrays in natural units; with ``locations``, a third: the
+    location of each draw in the likelihood's space (the law plus the discrepancy, before the noise)."""
     idx = np.asarray(index)
     params = {k: jnp.asarray(fit.draws(k)[idx]) for k in fit.law.param_names}
     sigma = jnp.asarray(fit.observation_scale()[idx])
     xs = {k: jnp.asarray(v) for k, v in x.items()}
-    law_only, full = _ragged(fit.spec, params, sigma, xs, key, observation, shift)
+    law_only, full, loc = predictive.draws(fit.spec, params, sigma, xs, key, observation, shift)
+    if locations:
+        return np.asarray(law_only), np.asarray(full), np.asarray(loc)
     return np.asarray(law_only), np.asarray(full)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 5))
-def _ragged(spec: ModelSpec, params, sigma, x, key, observation: bool, shift):
-    lik = spec.likelihood
-    if spec.law.bounds is not None:  # a bounded law: the discrepancy moves it between its bounds
-        value = law_values(spec, params, x)
-        full = discrepancy_mod.within_bounds(spec.law, params, value, shift)
-        if observation:
-            loc = lik.locate(jnp.log(full))
-            full = lik.natural(loc + sigma[..., None] * standard_noise(lik, key, loc.shape, loc.dtype))
-        return value, full
+def _log_score(lik, loc, sigma, full, observed, observation: bool):
+    """Log predictive density of ``log y`` at the held-out losses ``observed [C, M]``: ``[C, M]``.
 
-    def curve(p, xc):
-        return jax.vmap(lambda q: lik.locate(log_mean(spec.law, q, xc)))(p)  # [S, M]
-
-    law = jax.vmap(curve)(params, x)  # [curves, S, M]
-    loc = law + sigma[..., None] * standard_noise(lik, key, law.shape, law.dtype) if observation else law
-    return lik.natural(law), lik.natural(loc + shift)
+    A new observation's predictive is the mixture, over the draws, of the
+    likelihood at each draw's location ``loc [C, S, M]`` and scale ``sigma
+    [C, S]``: its density is exact given the draws. The law's value alone
+    (``kind="mean"``) has no density of its own; it is a Gaussian kernel
+    density of the draws ``full`` in the likelihood's space
+    (:func:`~bayescale._src.analysis.scores.kde_log_density`). Either density
+    of the likelihood's variable ``z`` (log y, or logit y) is carried to one
+    of ``log y`` by the Jacobian ``|dz / d log y|``.
+    """
+    log_y = jnp.log(observed)
+    z = lik.observe(log_y)
+    if observation:
+        density = scores.mixture_log_density(lik.dist(loc, sigma[..., None]).log_prob(z[:, None, :]))
+    else:
+        density = scores.kde_log_density(lik.observe(jnp.log(full)), z)
+    return density + lik.log_jacobian(log_y) + log_y
 
 
 def _mix(draws: list[np.ndarray], weights: np.ndarray, seed: int) -> np.ndarray:
@@ -405,9 +444,10 @@ def _mix(draws: list[np.ndarray], weights: np.ndarray, seed: int) -> np.ndarray:
 
 
 @jax.jit
-def _metrics(values, point_values, observed, mask, levels):
-    """Median (of ``point_values``), 90% band, PIT, coverage per level (of ``values``) and RMSLE of the median,
-    per curve, from draws [C, S, M]."""
+def _metrics(values, point_values, observed, mask, levels, band_levels):
+    """Per curve, from draws ``[C, S, M]``: the median (of ``point_values``), the 90% band, the PIT, the
+    coverage per level of ``levels``, the RMSLE of the median, and per point the CRPS of log y, the interval
+    score and the width of the central band of each of ``band_levels`` (the last two as shares of y)."""
     median = jnp.median(point_values, axis=1)
     lower, upper = jnp.quantile(values, jnp.asarray([0.05, 0.95]), axis=1)
     below = jnp.mean(values < observed[:, None, :], axis=1)
@@ -418,10 +458,16 @@ def _metrics(values, point_values, observed, mask, levels):
     coverage = jnp.sum(inside & mask[..., None], axis=1) / count[:, None]
     error = jnp.where(mask, jnp.log(median) - jnp.log(observed), 0.0)
     rmsle = jnp.sqrt(jnp.sum(error**2, axis=1) / count)
-    return median, lower, upper, pit, coverage, rmsle
+    crps = scores.crps(jnp.log(values), jnp.log(observed))
+    ends = jnp.quantile(values, jnp.concatenate([(1 - band_levels) / 2, (1 + band_levels) / 2]), axis=1)
+    low, high = jnp.moveaxis(ends[: len(band_levels)], 0, -1), jnp.moveaxis(ends[len(band_levels):], 0, -1)
+    interval = scores.interval_score(low, high, observed[..., None], band_levels) / observed[..., None]
+    width = (high - low) / observed[..., None]
+    return median, lower, upper, pit, coverage, rmsle, crps, interval, width
 
 
-def _points_table(fit, frame, rows, labels, y, median, lower, upper, pit, distance) -> pd.DataFrame:
+def _points_table(fit, frame, rows, labels, y, median, lower, upper, pit, distance, log_score, crps,
+                  interval_90) -> pd.DataFrame:
     frames = []
     for i, r in enumerate(rows):
         m = len(r)
@@ -431,5 +477,8 @@ def _points_table(fit, frame, rows, labels, y, median, lower, upper, pit, distan
         df["y"] = y[r]
         df["median"], df["lower"], df["upper"] = median[i, :m], lower[i, :m], upper[i, :m]
         df["pit"], df["distance"] = pit[i, :m], distance[i, :m]
+        df["log_score"], df["crps"] = log_score[i, :m], crps[i, :m]
+        if interval_90 is not None:
+            df["interval_90"] = interval_90[i, :m]
         frames.append(df)
     return pd.concat(frames, ignore_index=True)

@@ -23,7 +23,8 @@ from bayescale import laws
 from bayescale.priors import merge as priors_mod
 from bayescale._src.model.data import as_inputs
 from bayescale._src.model.model import NOISE, prior_draws
-from bayescale._src.fit.results import _check_interval, _predictive
+from bayescale._src.fit import predictive
+from bayescale._src.fit.results import _check_interval
 from bayescale._src.precision import float64
 
 
@@ -49,7 +50,7 @@ def prior_predictive_draws(
     keys = jax.random.split(jax.random.PRNGKey(seed), len(spec.priors) + 1)
     draws = prior_draws(spec, keys, (1, int(num_draws)))
     params = {k: draws[k] for k in law.param_names}
-    out = _predictive(spec, params, draws[NOISE], x, keys[-1], kind == "observation")
+    _, out, _ = predictive.draws(spec, params, draws[NOISE], x, keys[-1], kind == "observation")
     return np.asarray(out)[0]
 
 

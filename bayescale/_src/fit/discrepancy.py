@@ -1,78 +1,96 @@
-"""Model discrepancy that grows with the distance from the fitted data.
+"""Model discrepancy: the law's own error beyond the fitted data, with every draw a valid curve.
 
 The bands of a fit describe the uncertainty of a law's parameters, assuming
 the law is exactly true. A law is only an approximation, and the error of the
-approximation itself grows as one extrapolates further. Following Kennedy and
-O'Hagan (2001, "Bayesian calibration of computer models", JRSS B 63(3)),
-the truth is the law plus a discrepancy function,
+approximation grows as one extrapolates. Following Kennedy and O'Hagan (2001,
+"Bayesian calibration of computer models", JRSS B 63(3)), the truth is the law
+plus a discrepancy; here the discrepancy is a random distortion of the law's
+own shape beyond the data, so that every predictive draw is again a curve of
+the law's kind (non-increasing where the law is, above a floor, and below 1
+when the law is).
+
+Write a posterior draw of the law as ``L(x) = E + R(x)``, its floor ``E`` (the
+irreducible loss: the law's ``E``, or 0 for a law without one) plus its
+reducible part ``R``. Let ``L_ref = E + R_0`` be the smallest value of the draw
+at the curve's fitted points: the law's progress so far. Beyond it, where the
+law predicts more progress (``rho(x) = R(x) / R_0 < 1``),
 
 .. math::
 
-    \\ell(x) = \\ell_\\theta(x) + \\delta(x), \\qquad
-    \\delta(x) = r\\, d(x)\\, z, \\quad z \\sim \\mathcal N(0, 1), \\quad
-    r \\sim \\mathrm{LogNormal}(\\log r_0, s^2),
+    \tilde L(x) = \tilde E + (L_\mathrm{ref} - \tilde E)\, \rho(x)^{\kappa},
+    \qquad \kappa = e^{\eta}, \quad
+    \tilde E = L_\mathrm{ref}\, \mathrm{sigmoid}\big(\mathrm{logit}(E / L_\mathrm{ref}) + \zeta\big),
 
-in the likelihood's space (``\\ell`` is log L for the log-loss likelihoods,
-logit L for the bounded ones), where ``d(x)`` is the distance, in decades,
-from the fitted data's range of a scale coordinate:
+and ``tilde L = L`` elsewhere (at and between the fitted points). Per draw,
 
-- a one-input law: ``log10 x``;
-- a law of ``N`` and ``D``: the log of compute, ``log10 6 N D``;
-- another law: the largest distance over its inputs.
+.. math::
 
-and ``sigma`` is the curve's fitted noise scale (each posterior draw's own):
-the unit in which the curve shows how well the law follows it. ``d = 0``
-inside the fitted range, so the term changes nothing there; one decade beyond
-the largest fitted size the law's error has standard deviation ``r sigma``
-(median ``r_0 sigma``), three decades beyond ``3 r sigma``. The discrepancy is
-one random slope per draw (``z`` is shared by the points of a curve), so a
-draw's error is a smooth drift away from the law, not noise.
+    \eta = r\, e^{s \epsilon} z, \quad \zeta = f z', \qquad z, z', \epsilon \sim \mathcal N(0, 1):
 
-Scaling by ``sigma`` was chosen by held-out calibration: an absolute rate
-(the same for every curve) or one relative to the fitted span cannot serve
-curves as different as the 0.05%-noise language-model losses and the
-0.5%-noise BIG-Bench error rates at once (benchmarks/README.md).
+``kappa`` scales the rate at which the reducible part keeps falling beyond
+the data (for a power law, the exponent wanders: ``alpha -> kappa alpha``),
+and ``tilde E`` moves the floor inside ``(0, L_ref)``. Both are constants of
+a draw, so a draw is an increasing function of the law's own value: it is
+continuous at the fitted range, non-increasing wherever the law is, and stays
+in ``(tilde E, L_ref]``, hence positive and, for a bounded law, inside
+``(0, 1)``. Its error grows with the law's predicted progress: in log loss
+about ``(R/L) eta log rho`` from the exponent (for a power law, ``alpha eta``
+per decade beyond the data) plus ``(tilde E - E)/L (1 - rho^kappa)`` from the
+floor, which takes over near the floor. The form is the "drift of the law's
+shape parameters" family of discrepancies (Brynjarsdottir and O'Hagan 2014,
+"Learning about physical parameters: the importance of model discrepancy",
+Inverse Problems 30, argue that a discrepancy must carry what is known of the
+function's shape, here monotonicity and a floor).
 
-The fitting data inform ``r`` little (no point lies beyond its own range), so
-its prior is its posterior: its default :data:`DEFAULT` was calibrated by
-held-out coverage on real curves and checked on others not used for the
-calibration (see ``benchmarks/bench_heldout.py`` and ``benchmarks/README.md``).
-The simulation-based calibration checks (``bs.sbc``) test the law's
-parameters and values without it: ``Fit.predictive_draws`` leaves it out
-unless asked.
+Its scales ``r`` (exponent), ``s`` (heavier-tailed mixture over curves) and
+``f`` (floor) are not informed by the fitted data (no point lies beyond its
+own range) and do not depend on the noise scale: they are learned from
+held-out errors by empirical Bayes, maximizing the held-out log score of
+leave-the-largest-out splits of the bundled curves
+(``benchmarks/learn_discrepancy.py``, which prints :data:`DEFAULT`, and
+``benchmarks/README.md``). The simulation-based calibration checks
+(``bs.sbc``) test the law's parameters and values without it:
+``Fit.predictive_draws`` leaves it out unless asked.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping, NamedTuple, Sequence
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from bayescale.laws import Law
+from bayescale._src.model.model import ModelSpec, log_mean
 
 
 class Discrepancy(NamedTuple):
-    """Prior of the discrepancy rate ``r ~ LogNormal(log rate, spread^2)``, per decade of extrapolation.
+    """Scales of the law's shape drift beyond the data (module docstring).
 
     Attributes
     ----------
     rate
-        Median of ``r``: the standard deviation of the law's error one decade
-        beyond the fitted range, in units of the curve's noise scale
-        ``sigma`` (which lives in the likelihood's space: log loss, or logit
-        of a bounded metric).
+        ``r``: the standard deviation of ``eta = log kappa``, the log of the
+        factor on the reducible part's rate of decline beyond the data (0.1:
+        a power law's exponent is off by about 10% in extrapolation).
     spread
-        Standard deviation of ``log r``: how much ``r`` varies between curves
-        (a scale mixture: heavier tails than a normal).
+        ``s``: the standard deviation of the log of ``eta``'s scale between
+        draws (a scale mixture: heavier tails than a normal; 0 for none).
+    floor
+        ``f``: the standard deviation of the floor's move, in logit of its
+        share of the law's value at the edge of the data, ``E / L_ref``.
     """
 
-    rate: float = 8.0
-    spread: float = 0.5
+    rate: float = 0.2
+    spread: float = 1.0
+    floor: float = 0.0
 
 
-#: The default, calibrated on the 20 ``revisiting_lang`` curves by held-out MSCE (benchmarks/bench_heldout.py).
+#: The default, learned by empirical Bayes on held-out splits of the bundled curves
+#: (benchmarks/learn_discrepancy.py; benchmarks/README.md, "Held-out forecasts").
 DEFAULT = Discrepancy()
 
 
@@ -87,6 +105,8 @@ def resolve(discrepancy: Any) -> Discrepancy | None:
             raise ValueError(f"discrepancy rate must be a finite number >= 0, got {discrepancy.rate!r}")
         if not (np.isfinite(discrepancy.spread) and discrepancy.spread >= 0):
             raise ValueError(f"discrepancy spread must be a finite number >= 0, got {discrepancy.spread!r}")
+        if not (np.isfinite(discrepancy.floor) and discrepancy.floor >= 0):
+            raise ValueError(f"discrepancy floor must be a finite number >= 0, got {discrepancy.floor!r}")
         return discrepancy
     raise TypeError(
         f"discrepancy must be True, False, None, 'default' or a bs.Discrepancy, got {type(discrepancy).__name__} "
@@ -125,23 +145,99 @@ def distances(law: Law, fitted: Mapping[str, np.ndarray], rows: Sequence[np.ndar
     return outside.max(axis=-1)
 
 
-def within_bounds(law: Law, params: Mapping[str, jax.Array], value: jax.Array, shift) -> jax.Array:
-    """The values of a bounded law (:attr:`Law.bounds <bayescale.laws.Law>`) moved by the discrepancy ``shift``
-    in the logit of their position between the bounds, ``logit((L - lo) / (hi - lo))``: they stay in
-    ``[lo, hi]``. ``params`` leaves ``[...]``, ``value`` and ``shift`` ``[..., points]``."""
-    lo, hi = (jnp.expand_dims(jnp.asarray(b), -1) if jnp.ndim(b) else b for b in law.bounds(params))
-    q = jnp.clip((value - lo) / (hi - lo), 0.0, 1.0)
-    moved = jax.nn.sigmoid(jnp.log(q) - jnp.log1p(-q) + shift)
-    return jnp.clip(lo + (hi - lo) * moved, lo, hi)
+def floor_name(law: Law) -> str | None:
+    """The law's floor parameter (its irreducible loss): ``coordinates.irreducible``, else ``E``; ``None``: floor 0
+    (a score law's room below its ceiling falls towards 0)."""
+    if law.bounds is not None:
+        return None
+    name = getattr(law.coordinates, "irreducible", None)
+    if name is None and "E" in law.param_names:
+        name = "E"
+    return name
 
 
-def shifts(discrepancy: Discrepancy, distance: jax.Array, sigma: jax.Array, key: jax.Array) -> jax.Array:
-    """Draws of ``delta`` for ``distance [curves, points]`` and noise draws ``sigma [curves, draws]``:
-    ``[curves, draws, points]``."""
-    k_rate, k_slope = jax.random.split(key)
-    # one (rate, slope) per draw index, shared by the curves: a curve's band is then the same alone or in
-    # any batch (posterior draws of different curves are independent, so sharing couples nothing)
-    shape = (1, sigma.shape[-1])
-    rate = discrepancy.rate * jnp.exp(discrepancy.spread * jax.random.normal(k_rate, shape, sigma.dtype))
-    slope = rate * sigma * jax.random.normal(k_slope, shape, sigma.dtype)
-    return slope[..., None] * distance[:, None, :]
+def fitted_inputs(law: Law, fitted: Mapping[str, np.ndarray], rows: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Each curve's fitted inputs as ``[curves, width]``, padded by repeating the curve's first point."""
+    width = max(len(r) for r in rows)
+    index = np.stack([np.concatenate([r, np.full(width - len(r), r[0])]) for r in rows])
+    return {k: np.asarray(fitted[k], float)[index] for k in law.inputs}
+
+
+def shifts(discrepancy: Discrepancy, spec: ModelSpec, params: Mapping[str, Any], fitted: Mapping[str, Any],
+           x: Mapping[str, Any], key: jax.Array) -> jax.Array:
+    """The discrepancy as a shift of the likelihood's location, ``[curves, draws, points]``.
+
+    ``params`` are the law's draws ``[curves, draws]``, ``fitted`` each
+    curve's fitted inputs ``[curves, width]`` (:func:`fitted_inputs`) and
+    ``x`` the inputs to predict at, ``[curves, points]`` or ``[points]``. The
+    shift is ``locate(log tilde L) - locate(log L)``: added to the law's
+    location it gives the distorted draw (module docstring).
+    """
+    new, reference = _law_at(spec, dict(params), dict(fitted), dict(x))
+    return value_shifts(discrepancy, spec, params, new, reference, key)
+
+
+def value_shifts(discrepancy: Discrepancy, spec: ModelSpec, params: Mapping[str, Any], new: jax.Array,
+                 reference: jax.Array, key: jax.Array) -> jax.Array:
+    """:func:`shifts` from the law's values: ``new [curves, draws, points]`` at the points to predict and
+    ``reference [curves, draws]``, the law's progress so far (:func:`progress` of its values at the fitted
+    points). For a caller whose inputs are themselves draws (the second stage of ``bs.forecast_score``)."""
+    dtype = jnp.result_type(new)
+    scales = jnp.asarray([discrepancy.rate, discrepancy.spread, discrepancy.floor], dtype)
+    return _shifts(spec, floor_name(spec.law), scales, dict(params), new, reference, key)
+
+
+def oriented(law: Law, params: Mapping[str, Any], value):
+    """The law's values as a loss (lower is better, falling towards a floor): the value itself, or for a score
+    law with :attr:`Law.bounds <bayescale.laws.Law>` (higher is better) the room left below its ceiling,
+    ``hi - value``. The distortion acts on this, so a score's draws stay in ``[lo, hi]`` and never fall as
+    the law rises."""
+    if law.bounds is None:
+        return value
+    _, hi = law.bounds(params)
+    return jnp.expand_dims(jnp.asarray(hi), -1) - value if jnp.ndim(hi) else hi - value
+
+
+def progress(law: Law, params: Mapping[str, Any], fitted_values):
+    """``L_ref``: the smallest oriented value at the fitted points, ``[..., points] -> [...]``."""
+    return jnp.min(oriented(law, params, fitted_values), axis=-1)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _law_at(spec: ModelSpec, params, fitted, x):
+    law = spec.law
+
+    def values(p, xc):  # law values of one curve's draws at its points: [S, M]
+        return jax.vmap(lambda q: jnp.exp(log_mean(law, q, xc)))(p)
+
+    batched = next(iter(x.values())).ndim == 2
+    new = jax.vmap(values, in_axes=(0, 0 if batched else None))(params, x)  # [C, S, M]
+    reference = progress(law, params, jax.vmap(values)(params, fitted))  # [C, S]
+    return new, reference
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _shifts(spec: ModelSpec, floor: str | None, scales, params, new, reference, key):
+    law, lik = spec.law, spec.likelihood
+    rate, spread, floor_scale = scales[0], scales[1], scales[2]
+    loss = oriented(law, params, new)
+    tiny = jnp.finfo(new.dtype).tiny
+    floor_value = params[floor] if floor is not None else jnp.zeros_like(reference)
+    share = jnp.clip(floor_value / reference, 0.0, 1.0 - 1e-9)
+    # one (eta, zeta) per draw index, shared by the curves: a curve's band is then the same alone or in any
+    # batch (posterior draws of different curves are independent, so sharing couples nothing)
+    k_scale, k_eta, k_zeta = jax.random.split(key, 3)
+    shape = (1, reference.shape[-1])
+    eta = rate * jnp.exp(spread * jax.random.normal(k_scale, shape, new.dtype)) * jax.random.normal(k_eta, shape,
+                                                                                                     new.dtype)
+    zeta = floor_scale * jax.random.normal(k_zeta, shape, new.dtype)
+    moved = jnp.where(share > 0, jax.nn.sigmoid(jnp.log(share) - jnp.log1p(-share) + zeta), 0.0) * reference
+    base = share * reference  # the floor, clipped into [0, L_ref)
+    rho = jnp.maximum(loss - base[..., None], tiny) / jnp.maximum(reference - base, tiny)[..., None]
+    beyond = rho < 1.0
+    decay = jnp.exp(jnp.exp(eta)[..., None] * jnp.log(jnp.where(beyond, rho, 1.0)))
+    distorted = jnp.where(beyond, moved[..., None] + (reference - moved)[..., None] * decay, loss)
+    if law.bounds is not None:  # back from the room below the ceiling to the score
+        distorted = oriented(law, params, distorted)
+    log_new = jnp.log(jnp.maximum(new, tiny))
+    return lik.locate(jnp.log(jnp.maximum(distorted, tiny))) - lik.locate(log_new)

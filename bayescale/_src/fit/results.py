@@ -19,14 +19,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale._src.fit import diagnostics, discrepancy as discrepancy_mod
+from bayescale._src.fit import diagnostics, discrepancy as discrepancy_mod, predictive
 
 
 from bayescale._src.fit import netcdf as io
 from bayescale._src.model.data import Columns, as_inputs, bucket_size
 from bayescale._src.model import runs as runs_mod
-from bayescale._src.model.model import NOISE, ModelSpec, log_mean, pointwise_log_likelihood, run_pointwise_log_likelihood
-from bayescale._src.model.noise import standard_noise
+from bayescale._src.model.model import NOISE, ModelSpec, pointwise_log_likelihood, run_pointwise_log_likelihood
 from bayescale._src.precision import float64, float64_methods
 
 
@@ -490,33 +489,10 @@ class Fit:
         prior = discrepancy_mod.resolve(discrepancy)
         shift = jnp.zeros(())
         if prior is not None:
-            distance = discrepancy_mod.distances(self.law, self.inputs, self.rows, x)
-            shift = discrepancy_mod.shifts(prior, jnp.asarray(distance), sigma, k_delta)
-        return np.asarray(_predictive(self.spec, params, sigma, xs, key, kind == "observation", shift))
-
-
-@functools.partial(jax.jit, static_argnums=(0, 5))
-def _predictive(spec: ModelSpec, params, sigma, x, key, observation: bool, shift=0.0):
-    lik = spec.likelihood
-    if spec.law.bounds is not None:  # a bounded law: the discrepancy moves it between its bounds
-        value = discrepancy_mod.within_bounds(spec.law, params, law_values(spec, params, x), shift)
-        if not observation:
-            return value
-        loc = lik.locate(jnp.log(value))
-        return lik.natural(loc + sigma[..., None] * standard_noise(lik, key, loc.shape, loc.dtype))
-    loc = jax.vmap(jax.vmap(lambda p: lik.locate(log_mean(spec.law, p, x))))(params)  # [curves, S, M]
-    if observation:
-        loc = loc + sigma[..., None] * standard_noise(lik, key, loc.shape, loc.dtype)
-    return lik.natural(loc + shift)
-
-
-def law_values(spec: ModelSpec, params, x):
-    """The law at inputs ``x`` (leaves ``[points]``, or ``[curves, points]``) for draws ``params``
-    (leaves ``[curves, draws]``): ``[curves, draws, points]``."""
-    one = jax.vmap(lambda p, xc: spec.law.fn(p, xc), in_axes=(0, None))
-    if next(iter(x.values())).ndim == 1:
-        return jax.vmap(one, in_axes=(0, None))(params, x)
-    return jax.vmap(one)(params, x)
+            fitted = discrepancy_mod.fitted_inputs(self.law, self.inputs, self.rows)
+            shift = discrepancy_mod.shifts(prior, self.spec, params, fitted, xs, k_delta)
+        _, full, _ = predictive.draws(self.spec, params, sigma, xs, key, kind == "observation", shift)
+        return np.asarray(full)
 
 
 def band_table(values: np.ndarray, x: Mapping[str, np.ndarray], names: Mapping[str, str], groups: list[Any],
