@@ -33,7 +33,8 @@ from bayescale._src.model.model import Likelihood
 from bayescale._src.analysis.prior_predictive import prior_predictive, prior_predictive_draws
 from bayescale._src.fit.progress import set_progress
 from bayescale._src.analysis.resampling import bootstrap
-from bayescale._src.fit.results import Fit, load
+from bayescale._src.analysis.io import load
+from bayescale._src.fit.results import Fit
 from bayescale._src.analysis.sbc import SBCResult, sbc
 from bayescale._src.analysis.streaming import StreamedFit, fit_stream
 from bayescale._src.analysis.stacking import Stack, stack

@@ -10,7 +10,7 @@ from pathlib import Path
 import bayescale as bs
 
 PACKAGE = Path(bs.__file__).parent
-SUBPACKAGES = {"laws", "priors", "datasets", "theory", "design", "plot"}
+SUBPACKAGES = {"laws", "methods", "priors", "datasets", "theory", "design", "plot"}
 
 
 def test_namespace_is_all_and_the_documented_subpackages():

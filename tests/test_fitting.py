@@ -36,7 +36,7 @@ def test_same_seed_same_bits_alone_or_batched(method, power_table, request):
 
 def test_settings_are_recorded(power_nuts, power_laplace):
     assert power_nuts.settings == {"seed": 0, "chains": 2, "draws": 100, "warmup": 100, "dtype": "float64",
-                                   "pooling": "none"}
+                                   "pooling": "none", "posterior": True}
     assert power_nuts.posterior["alpha"].shape == (3, 2, 100)
     assert power_laplace.posterior["alpha"].shape == (3, 1, 200) and power_laplace.method == "laplace"
 

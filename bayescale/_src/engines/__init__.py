@@ -67,7 +67,7 @@ class Engine(NamedTuple):
         """The engine's settings from keywords; a keyword the engine does not use is a ``ValueError``."""
         unused = sorted(set(options) - set(self.Settings._fields))
         if unused:
-            raise ValueError(f"method {self.name!r} has no setting {', '.join(map(repr, unused))}; its settings are "
+            raise ValueError(f"method {self.name!r} has no setting {', '.join(repr(k) for k in unused)}; its settings are "
                              f"{', '.join(self.Settings._fields)}")
         return self.Settings(**options)
 

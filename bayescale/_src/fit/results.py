@@ -26,7 +26,7 @@ from bayescale._src.fit import netcdf as io
 from bayescale._src.model.data import Columns, as_inputs, bucket_size
 from bayescale._src.model import runs as runs_mod
 from bayescale._src.model.model import NOISE, ModelSpec, pointwise_log_likelihood, run_pointwise_log_likelihood
-from bayescale._src.precision import float64, float64_methods
+from bayescale._src.precision import float64_methods
 
 
 @float64_methods
@@ -522,24 +522,3 @@ def _to_frame(ds: xr.Dataset, names: list[str], group: str | None) -> pd.Series:
     frame = pd.DataFrame({n: ds[n].to_series() for n in names})
     frame.columns.name = "parameter"
     return frame.stack()
-
-
-@float64
-def load(path):
-    """``bs.load``: a fit written by :meth:`Fit.save` (one netCDF file, see :mod:`bayescale._src.fit.netcdf`), or
-    a directory written by ``bs.fit_stream``, opened as its
-    :class:`~bayescale._src.analysis.streaming.StreamedFit`.
-
-    Raises
-    ------
-    FileNotFoundError
-        Nothing at ``path``.
-    ValueError
-        The file is not a bayescale fit, comes from a newer format version, or
-        names a law that is not registered.
-    """
-    if Path(path).is_dir():
-        from bayescale._src.analysis.streaming import StreamedFit  # streaming builds on Fit: imported on use
-
-        return StreamedFit(path)
-    return Fit(**io.read(path))
