@@ -41,7 +41,22 @@ def power_law_curves(num_curves: int, seed: int = 0, min_points: int = 20, max_p
         x = np.geomspace(1e6, 1e6 * 10 ** rng.uniform(2.5, 4), n)
         E, A, alpha = rng.uniform(1.5, 2.5), rng.uniform(50, 500), rng.uniform(0.2, 0.45)
         loss = (E + A * x**-alpha) * np.exp(0.01 * rng.standard_normal(n))
-        frames.append(pd.DataFrame({"x": x, "loss": loss, "curve": c}))
+        frames.append(pd.DataFrame({"x": x, "loss": loss, "curve": c, "E": E, "A": A, "alpha": alpha}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def sweep_curves(num_curves: int, seed: int = 0, min_points: int = 12, max_points: int = 40) -> pd.DataFrame:
+    """A realistic sweep of power-law curves, many nearly flat: 12-40 points over x = 1e6..1e8, E in [1.5, 3],
+    A in [20, 200], alpha in [0.2, 0.5], 1% log-normal noise (at alpha 0.5 and A 20 the power term is 1% of E at
+    the first point)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for c in range(num_curves):
+        n = int(rng.integers(min_points, max_points + 1))
+        x = np.geomspace(1e6, 1e8, n)
+        E, A, alpha = rng.uniform(1.5, 3), rng.uniform(20, 200), rng.uniform(0.2, 0.5)
+        loss = (E + A * x**-alpha) * np.exp(0.01 * rng.standard_normal(n))
+        frames.append(pd.DataFrame({"x": x, "loss": loss, "curve": c, "E": E, "A": A, "alpha": alpha}))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -86,8 +86,9 @@ def test_curves_the_first_pass_fails_get_a_second_importance_pass(power_table, p
     """Where the first importance pass's k is too high, a second pass with fresh keys runs on those curves; its
     draws serve them where its own k is low (here: every curve, the first pass made to fail). The second pass
     is given the first's settings and sub-batch width, so that it reuses the first's compiled program (the
-    default is longer: 6 stages, 24,000 proposals)."""
-    defaults = {**auto.Settings._field_defaults, "retry_stages": 2, "retry_proposals": 0}
+    default is longer: 12 stages, 24,000 proposals)."""
+    stages = importance.Settings().stages
+    defaults = {**auto.Settings._field_defaults, "retry_stages": stages, "retry_proposals": 0}
     monkeypatch.setattr(auto.Settings.__new__, "__defaults__", tuple(defaults.values()))
     monkeypatch.setattr(auto, "RETRY_CHUNK", CHUNK)
     first_pass, calls = importance.reweigh, []
@@ -103,7 +104,7 @@ def test_curves_the_first_pass_fails_get_a_second_importance_pass(power_table, p
     fit = fit_like(power_table, "auto")
     table = fit.diagnostics()
     assert len(calls) == 2 and not np.array_equal(calls[0][:3], calls[1][:3])  # the second pass has fresh keys
-    assert list(fit.served) == ["importance"] * 3 and list(table["importance_stages"]) == [2] * 3
+    assert list(fit.served) == ["importance"] * 3 and list(table["importance_stages"]) == [stages] * 3
     assert (table["pareto_k"] <= 0.7).all() and (table["ess_importance"] > 50).all()
     for name in ("E", "alpha", "A"):
         a, b = fit.posterior[name], power_nuts.posterior[name]

@@ -28,7 +28,7 @@
 
 Each unit's statistics say which engine served it (``engine``: ``"importance"``
 or ``"nuts"``), its ``pareto_k`` (of the pass whose draws it kept) and
-``importance_stages`` (2, or ``retry_stages`` where the second pass served or
+``importance_stages`` (8, or ``retry_stages`` where the second pass served or
 was tried); ``Fit.diagnostics()`` shows them, and the Markov-chain checks
 (divergences, r_hat, ESS) apply to the units NUTS served.
 """
@@ -66,7 +66,7 @@ class Settings(NamedTuple):
     proposals: int = 0
     df: int = 3  # see importance.Settings
     max_pareto_k: float = 0.7
-    retry_stages: int = 6  # 0: no second importance pass
+    retry_stages: int = 12  # 0: no second importance pass
     retry_proposals: int = 24000
 
 

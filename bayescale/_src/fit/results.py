@@ -71,7 +71,7 @@ class Fit:
         ``{name: array [curves]}``: per-curve statistics of the engine, e.g.
         ``pareto_k`` and ``ess_importance`` of importance sampling, and for
         ``method="auto"`` the ``engine`` that served each curve
-        (``"importance"`` or ``"nuts"``) and ``importance_stages`` (2, or 6
+        (``"importance"`` or ``"nuts"``) and ``importance_stages`` (8, or 12
         where the longer second importance pass ran).
     hyper
         ``{site: array [chains, draws]}``: the population parameters of a
@@ -201,7 +201,7 @@ class Fit:
         ``"auto"``) adds ``pareto_k`` (PSIS shape; above 0.7 the draws are not
         to be trusted) and ``ess_importance`` (effective sample size of the
         smoothed weights); ``"auto"`` adds ``engine``, the engine that served
-        each curve, and ``importance_stages`` (6 where the first importance
+        each curve, and ``importance_stages`` (12 where the first importance
         pass failed and the longer second one ran; ``pareto_k`` is then the
         second's where it served).
         """
