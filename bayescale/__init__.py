@@ -35,7 +35,7 @@ from bayescale._src.fit.progress import set_progress
 from bayescale._src.analysis.resampling import bootstrap
 from bayescale._src.analysis.io import load
 from bayescale._src.fit.results import Fit
-from bayescale._src.analysis.sbc import SBCResult, sbc
+from bayescale._src.analysis.sbc import Calibration, sbc
 from bayescale._src.analysis.streaming import StreamedFit, fit_stream
 from bayescale._src.analysis.stacking import Stack, stack
 from bayescale._src.version import __version__
@@ -62,7 +62,7 @@ __all__ = [
     "prior_predictive",
     "prior_predictive_draws",
     "sbc",
-    "SBCResult",
+    "Calibration",
     "set_progress",
     "Law",
     "Param",

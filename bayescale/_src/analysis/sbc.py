@@ -21,7 +21,7 @@ largest observed size is checked: the extrapolation is what users read off.
 
 Every data set is kept, flagged or not: dropping the fits that raised a
 :class:`~bayescale._src.fit.diagnostics.FitWarning` would condition on the data and
-bias the coverage. ``SBCResult.ok`` says which fits passed their diagnostics.
+bias the coverage. ``Calibration.ok`` says which fits passed their diagnostics.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ GROUP = "dataset"
 
 
 @float64_methods
-class SBCResult(NamedTuple):
+class Calibration(NamedTuple):
     """The outcome of :func:`sbc`.
 
     Attributes
@@ -169,7 +169,7 @@ def sbc(
     num_ranks: int = 100,
     extrapolate: float = 10.0,
     **fit_kwargs: Any,
-) -> SBCResult:
+) -> Calibration:
     """Simulation-based calibration of ``law`` under its priors.
 
     Parameters
@@ -201,7 +201,7 @@ def sbc(
 
     Returns
     -------
-    SBCResult
+    Calibration
     """
     law = laws.get(law)
     if not engines.get(method).posterior:
@@ -214,7 +214,7 @@ def sbc(
         raise ValueError(f"num_ranks must be an integer >= 2, got {num_ranks!r}")
     data, truth = simulate(law, int(num_datasets), sizes, priors, likelihood, seed)
     with warnings.catch_warnings():
-        # one FitWarning per flagged data set would drown the report; SBCResult.ok carries them
+        # one FitWarning per flagged data set would drown the report; Calibration.ok carries them
         warnings.simplefilter("ignore", FitWarning)
         result = fit_fn(data, law=law, group=GROUP, priors=priors, method=method, seed=seed,
                         likelihood=likelihood, **fit_kwargs)
@@ -234,7 +234,7 @@ def sbc(
         },
         index=pd.Index(names, name="quantity"),
     )
-    return SBCResult(
+    return Calibration(
         ranks=pd.DataFrame(ranks),
         num_ranks=num_ranks,
         coverage=coverage,
