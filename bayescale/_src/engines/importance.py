@@ -141,39 +141,42 @@ def _amis(potential, first: "StudentTMixture", key, stages: int, per_stage: int)
     """Steps 1-3 of the module docstring for one unit: ``(z [n, dim], log_w [n])``, ``n = stages * per_stage``.
 
     The stages run in one ``lax.scan`` over fixed-size buffers (the program, and its compile time, does not
-    grow with ``stages``: unrolled, 8 stages took 21 s to compile against 7 s for 2). ``logs[s, c, i]`` holds
-    ``log w_c + log q_c(z_i)`` of proposal ``s``'s component ``c`` at draw ``i``: at stage ``s`` the row of
-    proposal ``s`` is filled at every draw, and the new draws' column at every earlier proposal. Rows of later
-    proposals and columns of later draws hold placeholders, masked out of the mixture.
+    grow with ``stages``: unrolled, 8 stages took 21 s to compile against 7 s for 2). ``mixture[i]`` is
+    :math:`\\log \\sum_{s' \\le s} q_{s'}(z_i)` over the proposals so far: at stage ``s`` the earlier draws
+    add the new proposal's density, and the new draws get the sum over every proposal so far (kept in
+    ``history``). Slots of later draws hold placeholders with weight zero.
     """
     n = stages * per_stage
-    dim, components = first.loc.shape[-1], first.loc.shape[0]
+    dim = first.loc.shape[-1]
     df = first.df
     history = tuple(jnp.broadcast_to(a, (stages, *a.shape)) for a in _arrays(first))
     zs = jnp.zeros((n, dim), first.loc.dtype)
     us = jnp.full((n,), jnp.inf, first.loc.dtype)
-    logs = jnp.full((stages, components, n), -jnp.inf, first.loc.dtype)
+    mixture = jnp.full((n,), -jnp.inf, first.loc.dtype)
     order = jnp.arange(n)
 
     def stage(carry, inputs):
-        arrays, history, zs, us, logs, _ = carry
+        arrays, history, zs, us, mixture, _ = carry
         s, k = inputs
         q = StudentTMixture(*arrays, df)
         z_new = q.sample(k, (per_stage,))
         zs = jax.lax.dynamic_update_slice(zs, z_new, (s * per_stage, 0))
         us = jax.lax.dynamic_update_slice(us, potential(z_new), (s * per_stage,))
         history = tuple(h.at[s].set(a) for h, a in zip(history, arrays))
-        at_new = jax.vmap(lambda *a: StudentTMixture(*a, df).component_log_probs(z_new))(*history)
-        logs = jax.lax.dynamic_update_slice(logs, at_new, (0, 0, s * per_stage))
-        logs = logs.at[s].set(q.component_log_probs(zs))
-        used = (jnp.arange(stages) <= s)[:, None, None]
-        mixture = jax.scipy.special.logsumexp(jnp.where(used, logs, -jnp.inf), axis=(0, 1)) - jnp.log(s + 1.0)
-        log_w = jnp.where(order < (s + 1) * per_stage, -us - mixture, -jnp.inf)
-        log_w = jnp.where(jnp.isfinite(log_w), log_w, -jnp.inf)
-        following = _moments(zs, log_w, q, logs[s], count=(s + 1) * per_stage)
-        return (_arrays(following), history, zs, us, logs, log_w), None
+        # the new draws under every proposal so far (later slots of the history masked out)
+        at_new = jax.vmap(lambda *a: StudentTMixture(*a, df).log_prob(z_new))(*history)  # [stages, per_stage]
+        at_new = jax.scipy.special.logsumexp(jnp.where((jnp.arange(stages) <= s)[:, None], at_new, -jnp.inf), axis=0)
+        # every draw so far under the new proposal
+        logs = q.component_log_probs(zs)  # [components, n]
+        earlier = order < s * per_stage
+        mixture = jnp.where(earlier, jnp.logaddexp(mixture, jax.scipy.special.logsumexp(logs, axis=0)), mixture)
+        mixture = jax.lax.dynamic_update_slice(mixture, at_new, (s * per_stage,))
+        log_w = -us - (mixture - jnp.log(s + 1.0))
+        log_w = jnp.where((order < (s + 1) * per_stage) & jnp.isfinite(log_w), log_w, -jnp.inf)
+        following = _moments(zs, log_w, q, logs, count=(s + 1) * per_stage)
+        return (_arrays(following), history, zs, us, mixture, log_w), None
 
-    init = (_arrays(first), history, zs, us, logs, jnp.full((n,), -jnp.inf, first.loc.dtype))
+    init = (_arrays(first), history, zs, us, mixture, jnp.full((n,), -jnp.inf, first.loc.dtype))
     (_, _, zs, _, _, log_w), _ = jax.lax.scan(stage, init, (jnp.arange(stages), jax.random.split(key, stages)))
     return zs, log_w
 
