@@ -17,6 +17,7 @@ surfaces with alpha != beta, and the 90% coverage of the exponent a over simulat
 from __future__ import annotations
 
 import argparse
+import pickle
 import time
 import warnings
 
@@ -24,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 import bayescale as bs
-from bayescale._src.analysis.isoflop import (HOFFMANN_2022, HOFFMANN_BUDGETS, _per_draw, measurement_error_draws,
-                                             simulate_sweeps)
+from bayescale._src.analysis.isoflop import (HOFFMANN_2022, HOFFMANN_BUDGETS, _per_draw, chinchilla_optimum_numpy,
+                                             measurement_error_draws, simulate_sweeps)
 
 
 def truth_a(p):
@@ -84,30 +85,88 @@ def simulate_truth(p, budgets=HOFFMANN_BUDGETS, k=6.0):
     return g * (np.asarray(budgets) / k) ** truth_a(p)
 
 
-def part_coverage(sweeps, fit_method, seed0=1000):
-    truth = truth_a(HOFFMANN_2022)
-    records = {key: [] for key in ("parabola, measurement error", "parabola, per draw", "slice, measurement error",
-                                   "slice, per draw", "surface")}
-    start = time.perf_counter()
-    for s in range(sweeps):
-        sweep = simulate_sweeps(HOFFMANN_2022, runs=8, width=1.5, centre_exponent=0.5, noise=0.005, seed=seed0 + s)
-        for method in ("parabola", "slice"):
-            res = bs.isoflop(sweep, method, budget="budget", fit_method=fit_method, seed=s)
-            x, log_n = np.log(res.budgets["budget"].to_numpy()), np.log(res.draws["N_opt"])
-            records[f"{method}, measurement error"].append(res.draws["a"])
-            records[f"{method}, per draw"].append(_per_draw(x, log_n)[0])
-        res = bs.isoflop(sweep, "surface", budget="budget", fit_method=fit_method, seed=s)
-        records["surface"].append(res.draws["a"])
-    seconds = time.perf_counter() - start
+STEEP = {**HOFFMANN_2022, "alpha": 0.45, "beta": 0.2}
+#: the coverage study's designs: (surface, centre_exponent, offset of the window's centre from the optimum at the
+#: middle budget in decades, width in decades); 9 budgets x 8 runs, 0.5% noise. The last two slide the window across
+#: the asymmetric valley as C grows, which is where the parabola's vertex error changes with C (bias in a).
+DESIGNS = {
+    "A: Hoffmann, C^0.5, centred, 1.5 dec": (HOFFMANN_2022, 0.5, 0.0, 1.5),
+    "B: Hoffmann, C^0.3, 0.3 dec low, 2 dec": (HOFFMANN_2022, 0.3, -0.3, 2.0),
+    "C: steep, C^0.5, 0.2 dec high, 2 dec": (STEEP, 0.5, 0.2, 2.0),
+}
+#: the scatter priors compared (0: weighted least squares, no scatter term)
+TAU_SCALES = (0.0, 0.05, 0.1, 0.25, 0.5)
+
+
+def run_sweeps(sweeps, fit_method, designs, seed0=1000):
+    """Fit every sweep of every design by the three methods; the raw draws, for :func:`summarize`."""
+    out = {}
+    for name in designs:
+        p, centre, offset, width = DESIGNS[name]
+        n_true = chinchilla_optimum_numpy(p, HOFFMANN_BUDGETS)
+        rec = {"log_n": {"parabola": [], "slice": []}, "surface_a": [], "surface_log_n": [], "pareto_k": {},
+               "truth": truth_a(p), "log_n_true": np.log(n_true)}
+        start = time.perf_counter()
+        for s in range(sweeps):
+            sweep = simulate_sweeps(p, runs=8, width=width, centre_exponent=centre, offset=offset, noise=0.005,
+                                    seed=seed0 + s)
+            for method in ("parabola", "slice", "surface"):
+                res = bs.isoflop(sweep, method, budget="budget", fit_method=fit_method, seed=s)
+                if method == "surface":
+                    rec["surface_a"].append(res.draws["a"])
+                    rec["surface_log_n"].append(np.log(res.draws["N_opt"]))
+                else:
+                    rec["log_n"][method].append(np.log(res.draws["N_opt"]))
+                k = res.fit.curve_stats.get("pareto_k")
+                if k is not None:
+                    rec["pareto_k"].setdefault(method, []).append(np.mean(np.asarray(k) > 0.7))
+        rec["seconds"] = time.perf_counter() - start
+        out[name] = rec
+    return out
+
+
+def summarize(records, sweeps_done=None):
+    """Coverage, bias and width of a's 90% interval per design, method and regression."""
     rows = []
-    for name, draws in records.items():
-        q = np.array([interval(d) for d in draws])
-        covered = (q[:, 1] <= truth) & (truth <= q[:, 2])
-        rows.append({"method": name, "sweeps": sweeps, "coverage 90%": covered.mean(),
-                     "bias of median": np.mean(q[:, 0] - truth), "sd of median": np.std(q[:, 0]),
-                     "mean width": np.mean(q[:, 2] - q[:, 1])})
-    print(f"\n(iii) coverage of a's 90% interval, truth a = {truth:.4f} ({seconds:.0f} s)")
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for name, rec in records.items():
+        truth, x = rec["truth"], np.log(np.asarray(HOFFMANN_BUDGETS))
+        variants = []
+        for method in ("parabola", "slice"):
+            for tau in TAU_SCALES:
+                label = "weighted LS (tau 0)" if tau == 0 else f"meas. error, tau scale {tau}"
+                variants.append((method, label, [measurement_error_draws(x, ln, ln.shape[1], np.random.default_rng(i),
+                                                                         tau_scale=tau)[0]
+                                                 for i, ln in enumerate(rec["log_n"][method])], rec["log_n"][method]))
+            variants.append((method, "per draw", [_per_draw(x, ln)[0] for ln in rec["log_n"][method]],
+                             rec["log_n"][method]))
+        variants.append(("surface", "(its own frontier)", rec["surface_a"], rec["surface_log_n"]))
+        for method, regression, draws, log_n in variants:
+            q = np.array([interval(d) for d in draws])
+            covered = (q[:, 1] <= truth) & (truth <= q[:, 2])
+            qn = np.array([np.quantile(ln, [0.05, 0.5, 0.95], axis=1) for ln in log_n])  # [sweeps, 3, budgets]
+            n_cov = np.mean((qn[:, 0] <= rec["log_n_true"]) & (rec["log_n_true"] <= qn[:, 2]))
+            k = rec["pareto_k"].get(method)
+            rows.append({"design": name, "method": method, "regression": regression, "sweeps": len(draws),
+                         "coverage": covered.mean(), "cov se": np.sqrt(covered.mean() * (1 - covered.mean())
+                                                                       / len(draws)),
+                         "bias": np.mean(q[:, 0]) - truth, "sd median": np.std(q[:, 0]),
+                         "width": np.mean(q[:, 2] - q[:, 1]), "N_opt cov": n_cov,
+                         "ln N_opt err": np.mean(qn[:, 1] - rec["log_n_true"]),
+                         "k>0.7": np.nan if k is None else np.mean(k)})
+    return pd.DataFrame(rows)
+
+
+def part_coverage(sweeps, fit_method, designs, save=None):
+    records = run_sweeps(sweeps, fit_method, designs)
+    if save:
+        with open(save, "wb") as f:
+            pickle.dump(records, f)
+    seconds = ", ".join(f"{r['seconds']:.0f}" for r in records.values())
+    print(f"\n(iii) coverage of a's 90% interval over {sweeps} sweeps per design (fit_method={fit_method!r}; "
+          f"seconds per design: {seconds})")
+    table = summarize(records)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return table
 
 
 def main():
@@ -115,6 +174,9 @@ def main():
     parser.add_argument("--sweeps", type=int, default=200)
     parser.add_argument("--parts", default="123")
     parser.add_argument("--fit-method", default="auto")
+    parser.add_argument("--designs", default=",".join(str(i) for i in range(len(DESIGNS))),
+                        help="indices into DESIGNS, comma-separated")
+    parser.add_argument("--save", default=None, help="pickle the coverage study's draws here")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     bs.set_progress(False)
@@ -123,7 +185,8 @@ def main():
     if "2" in args.parts:
         part_bias(args.fit_method)
     if "3" in args.parts:
-        part_coverage(args.sweeps, args.fit_method)
+        names = list(DESIGNS)
+        part_coverage(args.sweeps, args.fit_method, [names[int(i)] for i in args.designs.split(",")], args.save)
 
 
 if __name__ == "__main__":

@@ -437,7 +437,10 @@ def measurement_error_draws(x: np.ndarray, log_n_draws: np.ndarray, num_draws: i
     s = np.maximum((hi - lo) / 2, 1e-12)
     x0 = x.mean()
     X = np.stack([np.ones_like(x), x - x0], axis=1)  # [budgets, 2]
-    taus = np.linspace(0.0, 6.0 * tau_scale, TAU_GRID)
+    if not tau_scale >= 0:
+        raise ValueError(f"tau_scale must be non-negative, got {tau_scale!r}")
+    # tau_scale 0: no scatter term, weighted least squares
+    taus = np.linspace(0.0, 6.0 * tau_scale, TAU_GRID) if tau_scale > 0 else np.zeros(1)
     w = 1.0 / (s[None] ** 2 + taus[:, None] ** 2)  # [taus, budgets]
     precision = np.einsum("tj,ja,jb->tab", w, X, X)
     cov = np.linalg.inv(precision)
@@ -445,10 +448,10 @@ def measurement_error_draws(x: np.ndarray, log_n_draws: np.ndarray, num_draws: i
     resid = m[None] - mean @ X.T
     # marginal likelihood of tau with (c, a) integrated under flat priors, times tau's half-normal prior
     log_w = (0.5 * np.log(w).sum(axis=1) - 0.5 * (w * resid ** 2).sum(axis=1)
-             - 0.5 * np.linalg.slogdet(precision)[1] - 0.5 * (taus / tau_scale) ** 2)
+             - 0.5 * np.linalg.slogdet(precision)[1] - 0.5 * (taus / max(tau_scale, 1e-300)) ** 2)
     p = np.exp(log_w - log_w.max())
     p /= p.sum()
-    pick = rng.choice(TAU_GRID, size=num_draws, p=p)
+    pick = rng.choice(len(taus), size=num_draws, p=p)
     chol = np.linalg.cholesky(cov)
     z = rng.standard_normal((num_draws, 2))
     coef = mean[pick] + np.einsum("dab,db->da", chol[pick], z)
@@ -493,6 +496,14 @@ HOFFMANN_2022 = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 HOFFMANN_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
 
 
+def chinchilla_optimum_numpy(params: dict, compute, flops_per_param_token: float = 6.0) -> np.ndarray:
+    """The compute-optimal N of Chinchilla's surface at FLOP budgets ``compute`` (Hoffmann et al. 2022, eq. 4):
+    :math:`N_{opt} = G (C/k)^{\\beta/(\\alpha+\\beta)}`, :math:`G = (\\alpha A / (\\beta B))^{1/(\\alpha+\\beta)}`."""
+    alpha, beta, A, B = (float(params[name]) for name in ("alpha", "beta", "A", "B"))
+    g = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+    return g * (np.asarray(compute, dtype=float) / flops_per_param_token) ** (beta / (alpha + beta))
+
+
 def simulate_sweeps(
     params: dict = HOFFMANN_2022,
     budgets: Sequence[float] = HOFFMANN_BUDGETS,
@@ -502,28 +513,26 @@ def simulate_sweeps(
     noise: float = 0.005,
     seed: int = 0,
     flops_per_param_token: float = 6.0,
+    offset: float = 0.0,
 ) -> pd.DataFrame:
     """IsoFLOP sweeps simulated from Chinchilla's surface: ``budget``, ``N``, ``D``, ``C``, ``loss``.
 
     At each budget, ``runs`` model sizes evenly spaced in log N over ``width``
     decades, centred where an experimenter who believes ``N_opt ~ C^centre_exponent``
-    would centre them (anchored on the true optimum at the middle budget; None:
-    on the true optimum at every budget). The loss is the surface's times a
-    log-normal error of sd ``noise``. The true ``a`` is ``beta / (alpha + beta)``.
+    would centre them, anchored ``offset`` decades above the true optimum at the
+    middle budget (None: on the true optimum at every budget; 0: the same ladder
+    of model sizes at every budget, as in sweeps that train a fixed set of
+    models at each budget). The loss is the surface's times a log-normal error
+    of sd ``noise``. The true ``a`` is ``beta / (alpha + beta)``.
     """
-    import jax.numpy as jnp
-
-    from bayescale._src.analysis.allocate import chinchilla_optimum
-
     k = flops_per_param_token
     c = np.asarray(budgets, dtype=float)
-    p = {name: jnp.asarray(float(v)) for name, v in params.items()}
-    n_true = np.asarray(chinchilla_optimum(p, jnp.asarray(c / k))[0])
+    n_true = chinchilla_optimum_numpy(params, c, k)
     if centre_exponent is None:
-        centre = n_true
+        centre = n_true * 10.0 ** offset
     else:
         mid = len(c) // 2
-        centre = n_true[mid] * (c / c[mid]) ** centre_exponent
+        centre = n_true[mid] * 10.0 ** offset * (c / c[mid]) ** centre_exponent
     offsets = np.linspace(-width / 2, width / 2, runs)
     n = (centre[:, None] * 10.0 ** offsets[None]).ravel()
     cc = np.repeat(c, runs)
