@@ -504,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="laplace", choices=engines.names(), help="engine (default: %(default)s)")
     p.add_argument("--likelihood", default=None, choices=LIKELIHOODS, help="(default: the law's own)")
     p.add_argument("--discrepancy-rate", type=float, default=_default_rate(),
-                   help="median law error per decade beyond the data, in noise scales (default: %(default)s)")
+                   help="sd of the log of the factor on the law's rate of decline beyond the data (bs.Discrepancy.rate; default: %(default)s)")
     p.add_argument("--no-discrepancy", action="store_true", help="bands of the law assumed exactly true")
     _sampler_args(p, chains=None, draws=None, warmup=None)
     p.add_argument("--csv", dest="out_csv", help="also write the per-curve table to this CSV file")
