@@ -1,8 +1,14 @@
-"""``method="auto"`` against a loop of ``numpyro.infer.MCMC`` and against long NUTS runs (issue 13).
+"""``method="auto"`` against a loop of ``numpyro.infer.MCMC`` and against long NUTS runs.
 
-On two designs -- ``bench_nuts.py``'s power-law curves (20-60 points) and issue 13's nearly flat curves
-(15 points, the power term often small against E) -- it measures:
+On three designs -- a realistic sweep (``common.sweep_curves``: 200 curves of 12-40 points over 1e6..1e8, many
+nearly flat), ``bench_nuts.py``'s power-law curves (20-60 points) and the nearly flat curves of
+``common.nearly_flat_curves`` (15 points, the power term often small against E) -- it measures:
 
+0. **Where the time goes and whether the bands cover.** ``bs.fit(..., group="curve")`` with the default method
+   after a warm-up call on 4 curves (its time is printed) and a first call on all curves (what the warm-up left
+   to compile); the timed call's wall time per stage of ``auto`` (mode search, first importance pass, second
+   importance pass, NUTS; :class:`StageClock`), the share of curves served by NUTS, and the coverage of the 90%
+   intervals of alpha and of the law at 10x the largest x (the law-only band) on the simulated truths.
 1. **Time and ESS per curve.** ``auto`` over every curve in one call (second call, compiled), with the
    effective sample size of each curve's draws: the ESS of the smoothed importance weights for curves the
    importance pass served, the worst bulk ESS over the parameters for curves it sent to NUTS. The baseline
@@ -17,7 +23,8 @@ On two designs -- ``bench_nuts.py``'s power-law curves (20-60 points) and issue 
    its noise its posterior spans ten orders of magnitude (the sampler's coordinate is its log), and in
    natural units its mean and its 95% quantile are those of a far tail that no finite run pins down.
 
-    python benchmarks/bench_auto.py [--power-curves 500] [--flat-curves 64] [--loop-curves 8]
+    python benchmarks/bench_auto.py [--designs sweep power flat] [--sweep-curves 200] [--power-curves 500]
+        [--flat-curves 64] [--loop-curves 8] [--long-draws 5000]   # --long-draws 0: no long NUTS runs
 """
 
 from __future__ import annotations
