@@ -32,7 +32,7 @@ SPLITS = ("revisiting_lang", "chinchilla", "datablations", "bnsl_addition")
 POOLED = ("revisiting_lang", "chinchilla", "datablations")
 COLUMNS = ["curves", "rmsle", "coverage_50", "coverage_90", "msce", "log_score", "crps", "interval_50",
            "interval_80", "interval_90", "interval_95", "width_90", "width_rmsle"]
-SETTINGS = {"none": None, "previous": bs.Discrepancy(rate=0.2, spread=1.0, floor=0.0), "default": "default"}
+SETTINGS = {"none": None, "default": "default"}
 
 
 def rescore(ev: Evaluation, heldout: pd.DataFrame, prior, by=None) -> Evaluation:
