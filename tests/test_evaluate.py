@@ -109,7 +109,8 @@ def test_discrepancy_widens_bands_beyond_the_data_only(power_laplace):
     np.testing.assert_array_equal(fit.predictive_draws({"x": [1e13]}), fit.predictive_draws({"x": [1e13]}, discrepancy=None))
 
 
-@pytest.mark.parametrize("prior", [bs.Discrepancy(), bs.Discrepancy(rate=2.0, spread=1.0, floor=3.0)])
+@pytest.mark.parametrize("prior", [bs.Discrepancy(), bs.Discrepancy(rate=2.0, spread=1.0, floor=3.0),
+                                   bs.Discrepancy(rate=0.5, floor=1.0, growth=2.0, information=-1.0)])
 def test_discrepancy_draws_are_valid_curves(power_laplace, prior):
     """Every draw, however large the scales, is non-increasing, continuous at the data, and above zero."""
     x = np.logspace(7, 16, 60)  # the data span 1e7..1e10
@@ -147,6 +148,7 @@ def test_discrepancy_distance_is_in_decades_of_compute_for_n_d_laws():
 
 
 @pytest.mark.parametrize("bad, error", [(dict(rate=-1.0), ValueError), (dict(floor=np.nan), ValueError),
+                                        (dict(growth=-0.1), ValueError), (dict(information=np.inf), ValueError),
                                         ("wide", TypeError)])
 def test_discrepancy_rejects_bad_priors(bad, error):
     with pytest.raises(error, match="discrepancy"):

@@ -153,8 +153,8 @@ def _shift(score_fit: Fit, second: np.ndarray, prior, params, loss: jax.Array, k
     new = _score_values(score_fit.spec, params, loss)
     at_fitted = _score_values(score_fit.spec, params, jnp.broadcast_to(
         jnp.asarray(fitted[law.inputs[0]])[:, None, :], (loss.shape[0], loss.shape[1], fitted[law.inputs[0]].shape[1])))
-    reference = discrepancy_mod.progress(law, params, at_fitted)
-    return discrepancy_mod.value_shifts(prior, score_fit.spec, params, new, reference, key)
+    reference, start = discrepancy_mod.progress(law, params, at_fitted)
+    return discrepancy_mod.value_shifts(prior, score_fit.spec, params, new, reference, start, key)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -1,4 +1,4 @@
-"""Model discrepancy: the law's own error beyond the fitted data, with every draw a valid curve.
+r"""Model discrepancy: the law's own error beyond the fitted data, with every draw a valid curve.
 
 The bands of a fit describe the uncertainty of a law's parameters, assuming
 the law is exactly true. A law is only an approximation, and the error of the
@@ -42,15 +42,35 @@ shape parameters" family of discrepancies (Brynjarsdottir and O'Hagan 2014,
 Inverse Problems 30, argue that a discrepancy must carry what is known of the
 function's shape, here monotonicity and a floor).
 
-Its scales ``r`` (exponent), ``s`` (heavier-tailed mixture over curves) and
-``f`` (floor) are not informed by the fitted data (no point lies beyond its
-own range) and do not depend on the noise scale: they are learned from
-held-out errors by empirical Bayes, maximizing the held-out log score of
-leave-the-largest-out splits of the bundled curves
-(``benchmarks/learn_discrepancy.py``, which prints :data:`DEFAULT`, and
-``benchmarks/README.md``). The simulation-based calibration checks
-(``bs.sbc``) test the law's parameters and values without it:
-``Fit.predictive_draws`` leaves it out unless asked.
+Two optional terms make the drift depend on what the user has. With ``u =
+-log(R / R_0)`` the law's progress beyond the data and ``u_span = log(R_s /
+R_0)`` the progress the fitted data covered (``R_s`` the reducible part at the
+largest fitted value), the progress becomes
+
+.. math::
+
+    \tilde u = \int_0^u e^{\eta_0 + \eta_1 v / u_\mathrm{span}}\, dv
+    = e^{\eta_0}\, u_\mathrm{span} \frac{e^{\eta_1 u / u_\mathrm{span}} - 1}{\eta_1},
+    \qquad \eta_1 = g\, e^{s \epsilon} z_1,
+
+(``tilde rho = exp(-tilde u)``; ``eta_1 = 0`` is the constant drift above):
+the rate wanders further the further one extrapolates relative to the span
+covered, and the integrand is positive, so every draw stays non-increasing.
+``information`` ``c`` multiplies ``r`` and ``g`` by ``exp(-c sd(log
+u_span))``, the posterior's own uncertainty of the fitted progress (large for a
+few runs whose shape comes from the prior).
+
+The scales ``r`` (exponent), ``s`` (heavier-tailed mixture over curves), ``f``
+(floor), ``g`` (growth) and ``c`` are not informed by the fitted data (no point
+lies beyond its own range) and do not depend on the noise scale: they are
+learned from held-out errors by empirical Bayes, maximizing the held-out log
+score of leave-the-largest-out splits of the bundled curves, extrapolating from
+0.1 to 5 times the fitted span (``benchmarks/learn_discrepancy.py`` and
+``benchmarks/README.md``, "Held-out forecasts"). On that corpus neither ``g``
+nor ``c`` raises the held-out log score, so the default leaves them at 0. The
+simulation-based calibration checks (``bs.sbc``) test the law's parameters and
+values without the discrepancy: ``Fit.predictive_draws`` leaves it out unless
+asked.
 """
 
 from __future__ import annotations
@@ -73,20 +93,33 @@ class Discrepancy(NamedTuple):
     Attributes
     ----------
     rate
-        ``r``: the standard deviation of ``eta = log kappa``, the log of the
-        factor on the reducible part's rate of decline beyond the data (0.1:
-        a power law's exponent is off by about 10% in extrapolation).
+        ``r``: the standard deviation of ``eta_0``, the log of the factor on
+        the reducible part's rate of decline beyond the data (0.1: a power
+        law's exponent is off by about 10% in extrapolation).
     spread
-        ``s``: the standard deviation of the log of ``eta``'s scale between
+        ``s``: the standard deviation of the log of the drift's scale between
         draws (a scale mixture: heavier tails than a normal; 0 for none).
     floor
         ``f``: the standard deviation of the floor's move, in logit of its
         share of the law's value at the edge of the data, ``E / L_ref``.
+    growth
+        ``g``: the standard deviation of ``eta_1``, the change of the log
+        rate per span of the fitted progress: the rate drifts further the
+        further one extrapolates relative to what the data covered.
+    information
+        ``c``: how the drift's scales shrink where the posterior itself is
+        unsure of the law's shape: ``rate`` and ``growth`` are multiplied by
+        ``exp(-c sd(log u_span))``, the standard deviation over the draws of
+        the log of the progress the fitted data covered (near 0 for a curve
+        its data pin down; large for a few runs, whose shape comes from the
+        prior). 0: the same scales for every curve.
     """
 
     rate: float = 0.2
     spread: float = 1.0
     floor: float = 0.0
+    growth: float = 0.0
+    information: float = 0.0
 
 
 #: The default, learned by empirical Bayes on held-out splits of the bundled curves
@@ -107,6 +140,10 @@ def resolve(discrepancy: Any) -> Discrepancy | None:
             raise ValueError(f"discrepancy spread must be a finite number >= 0, got {discrepancy.spread!r}")
         if not (np.isfinite(discrepancy.floor) and discrepancy.floor >= 0):
             raise ValueError(f"discrepancy floor must be a finite number >= 0, got {discrepancy.floor!r}")
+        if not (np.isfinite(discrepancy.growth) and discrepancy.growth >= 0):
+            raise ValueError(f"discrepancy growth must be a finite number >= 0, got {discrepancy.growth!r}")
+        if not np.isfinite(discrepancy.information):
+            raise ValueError(f"discrepancy information must be a finite number, got {discrepancy.information!r}")
         return discrepancy
     raise TypeError(
         f"discrepancy must be True, False, None, 'default' or a bs.Discrepancy, got {type(discrepancy).__name__} "
@@ -173,18 +210,20 @@ def shifts(discrepancy: Discrepancy, spec: ModelSpec, params: Mapping[str, Any],
     shift is ``locate(log tilde L) - locate(log L)``: added to the law's
     location it gives the distorted draw (module docstring).
     """
-    new, reference = _law_at(spec, dict(params), dict(fitted), dict(x))
-    return value_shifts(discrepancy, spec, params, new, reference, key)
+    new, reference, start = _law_at(spec, dict(params), dict(fitted), dict(x))
+    return value_shifts(discrepancy, spec, params, new, reference, start, key)
 
 
 def value_shifts(discrepancy: Discrepancy, spec: ModelSpec, params: Mapping[str, Any], new: jax.Array,
-                 reference: jax.Array, key: jax.Array) -> jax.Array:
-    """:func:`shifts` from the law's values: ``new [curves, draws, points]`` at the points to predict and
-    ``reference [curves, draws]``, the law's progress so far (:func:`progress` of its values at the fitted
-    points). For a caller whose inputs are themselves draws (the second stage of ``bs.forecast_score``)."""
+                 reference: jax.Array, start: jax.Array, key: jax.Array) -> jax.Array:
+    """:func:`shifts` from the law's values: ``new [curves, draws, points]`` at the points to predict,
+    ``reference`` and ``start [curves, draws]``, the smallest and the largest oriented value at the fitted
+    points (:func:`progress`; their ratio is the progress the data covered). For a caller whose inputs are
+    themselves draws (the second stage of ``bs.forecast_score``)."""
     dtype = jnp.result_type(new)
-    scales = jnp.asarray([discrepancy.rate, discrepancy.spread, discrepancy.floor], dtype)
-    return _shifts(spec, floor_name(spec.law), scales, dict(params), new, reference, key)
+    scales = jnp.asarray([discrepancy.rate, discrepancy.spread, discrepancy.floor, discrepancy.growth,
+                          discrepancy.information], dtype)
+    return _shifts(spec, floor_name(spec.law), scales, dict(params), new, reference, start, key)
 
 
 def oriented(law: Law, params: Mapping[str, Any], value):
@@ -199,8 +238,10 @@ def oriented(law: Law, params: Mapping[str, Any], value):
 
 
 def progress(law: Law, params: Mapping[str, Any], fitted_values):
-    """``L_ref``: the smallest oriented value at the fitted points, ``[..., points] -> [...]``."""
-    return jnp.min(oriented(law, params, fitted_values), axis=-1)
+    """``(L_ref, L_start)``: the smallest and the largest oriented value at the fitted points,
+    ``[..., points] -> [...]`` each."""
+    values = oriented(law, params, fitted_values)
+    return jnp.min(values, axis=-1), jnp.max(values, axis=-1)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -212,14 +253,19 @@ def _law_at(spec: ModelSpec, params, fitted, x):
 
     batched = next(iter(x.values())).ndim == 2
     new = jax.vmap(values, in_axes=(0, 0 if batched else None))(params, x)  # [C, S, M]
-    reference = progress(law, params, jax.vmap(values)(params, fitted))  # [C, S]
-    return new, reference
+    reference, start = progress(law, params, jax.vmap(values)(params, fitted))  # [C, S] each
+    return new, reference, start
+
+
+#: The smallest fitted progress ``u_span`` (in log of the reducible part) that the growth term divides by, and
+#: the largest exponent of its drift: a curve that barely moved over its data is extrapolated a long way.
+_SPAN_MIN, _EXPONENT_MAX = 0.02, 50.0
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _shifts(spec: ModelSpec, floor: str | None, scales, params, new, reference, key):
+def _shifts(spec: ModelSpec, floor: str | None, scales, params, new, reference, start, key):
     law, lik = spec.law, spec.likelihood
-    rate, spread, floor_scale = scales[0], scales[1], scales[2]
+    rate, spread, floor_scale, growth, information = scales[0], scales[1], scales[2], scales[3], scales[4]
     loss = oriented(law, params, new)
     tiny = jnp.finfo(new.dtype).tiny
     floor_value = params[floor] if floor is not None else jnp.zeros_like(reference)
@@ -227,16 +273,26 @@ def _shifts(spec: ModelSpec, floor: str | None, scales, params, new, reference, 
     # one (eta, zeta) per draw index, shared by the curves: a curve's band is then the same alone or in any
     # batch (posterior draws of different curves are independent, so sharing couples nothing)
     k_scale, k_eta, k_zeta = jax.random.split(key, 3)
+    k_growth = jax.random.fold_in(key, 3)
     shape = (1, reference.shape[-1])
-    eta = rate * jnp.exp(spread * jax.random.normal(k_scale, shape, new.dtype)) * jax.random.normal(k_eta, shape,
-                                                                                                     new.dtype)
+    scale = jnp.exp(spread * jax.random.normal(k_scale, shape, new.dtype))
     zeta = floor_scale * jax.random.normal(k_zeta, shape, new.dtype)
     moved = jnp.where(share > 0, jax.nn.sigmoid(jnp.log(share) - jnp.log1p(-share) + zeta), 0.0) * reference
     base = share * reference  # the floor, clipped into [0, L_ref)
-    rho = jnp.maximum(loss - base[..., None], tiny) / jnp.maximum(reference - base, tiny)[..., None]
-    beyond = rho < 1.0
-    decay = jnp.exp(jnp.exp(eta)[..., None] * jnp.log(jnp.where(beyond, rho, 1.0)))
-    distorted = jnp.where(beyond, moved[..., None] + (reference - moved)[..., None] * decay, loss)
+    room = jnp.maximum(reference - base, tiny)
+    span = jnp.maximum(jnp.log(jnp.maximum(start - base, tiny) / room), _SPAN_MIN)  # u_span [C, S]
+    known = jnp.exp(-information * jnp.std(jnp.log(span), axis=-1, keepdims=True))  # [C, 1]
+    eta = known * rate * scale * jax.random.normal(k_eta, shape, new.dtype)
+    eta_1 = known * growth * scale * jax.random.normal(k_growth, shape, new.dtype)
+    u = -jnp.log(jnp.maximum(loss - base[..., None], tiny) / room[..., None])  # progress beyond the data
+    beyond = u > 0.0
+    u = jnp.where(beyond, u, 0.0)
+    c = (eta_1 / span)[..., None]  # the log rate's change per unit of progress
+    a = jnp.clip(c * u, -_EXPONENT_MAX, _EXPONENT_MAX)
+    small = jnp.abs(a) < 1e-6
+    ratio = jnp.where(small, 1.0 + a / 2, jnp.expm1(a) / jnp.where(small, 1.0, a))  # expm1(a) / a
+    drifted = jnp.exp(eta)[..., None] * u * ratio  # int_0^u exp(eta + c v) dv
+    distorted = jnp.where(beyond, moved[..., None] + (reference - moved)[..., None] * jnp.exp(-drifted), loss)
     if law.bounds is not None:  # back from the room below the ceiling to the score
         distorted = oriented(law, params, distorted)
     log_new = jnp.log(jnp.maximum(new, tiny))
