@@ -8,10 +8,11 @@ surfaces with alpha != beta, and the 90% coverage of the exponent a over simulat
     to Hoffmann et al.'s nine IsoFLOP budgets within 0.05 decades, beside the published Approach 2
     (a = 0.49, 0.462-0.534) and Approach 3 here (chinchilla fitted to all 240 runs, a = beta / (alpha + beta)).
 (ii) the exponent a from nearly noiseless sweeps (noise 0.1%) of two surfaces with alpha != beta, windows of
-    model sizes centred on the true optimum or drifting as C^0.5 or C^0.3: the bias of each method.
-(iii) coverage of a's 90% interval over simulated sweeps of Hoffmann et al.'s surface (E 1.69, A 406.4,
-    B 410.7, alpha 0.34, beta 0.28; truth a = 0.4516): 9 budgets, 8 runs each over 1.5 decades centred as
-    C^0.5 would put them, 0.5% log-normal noise. Every sweep's budgets are one grouped fit.
+    model sizes centred on the true optimum at every budget, or sliding across the valley as C grows (the
+    coverage study's designs): the bias of each method.
+(iii) coverage of a's 90% interval over simulated sweeps (DESIGNS: 9 budgets of 8 runs, 0.5% log-normal noise),
+    for each method and each regression of the optima (TAU_PRIORS); every sweep's budgets are one grouped fit.
+    --save keeps the draws, and --summarize re-reads them (another regression needs no new fits).
 """
 
 from __future__ import annotations
@@ -61,28 +62,23 @@ def part_chinchilla(fit_method):
 
 
 def part_bias(fit_method):
-    surfaces = {"Hoffmann (alpha 0.34, beta 0.28)": HOFFMANN_2022,
-                "steep (alpha 0.45, beta 0.2)": {**HOFFMANN_2022, "alpha": 0.45, "beta": 0.2}}
+    surfaces = {"Hoffmann (alpha 0.34, beta 0.28)": HOFFMANN_2022, "steep (alpha 0.45, beta 0.2)": STEEP}
+    windows = [(None, 0.0, 1.5), (None, 0.0, 2.0), (0.5, 0.0, 1.5), (0.3, -0.3, 2.0), (0.5, 0.2, 2.0)]
     rows = []
     for name, p in surfaces.items():
-        for centre in (None, 0.5, 0.3):
-            for width in (1.5, 2.5):
-                sweep = simulate_sweeps(p, runs=9, width=width, centre_exponent=centre, noise=0.001, seed=1)
-                row = {"surface": name, "truth a": truth_a(p), "window": f"{width} dec",
-                       "centred": "on optimum" if centre is None else f"C^{centre}"}
-                for method in ("parabola", "slice", "surface"):
-                    res = bs.isoflop(sweep, method, budget="budget", fit_method=fit_method)
-                    row[f"{method} a - truth"] = res.exponents.loc["a", "median"] - truth_a(p)
-                    n_true = np.asarray(simulate_truth(p))
-                    row[f"{method} ln N_opt err"] = np.mean(np.log(res.budgets["N_opt"].to_numpy()) - np.log(n_true))
-                rows.append(row)
+        n_true = chinchilla_optimum_numpy(p, HOFFMANN_BUDGETS)
+        for centre, offset, width in windows:
+            sweep = simulate_sweeps(p, runs=8, width=width, centre_exponent=centre, offset=offset, noise=0.001,
+                                    seed=1)
+            row = {"surface": name, "truth a": truth_a(p), "window": f"{width} dec",
+                   "centred": "on optimum" if centre is None else f"C^{centre}, {offset:+.1f} dec"}
+            for method in ("parabola", "slice", "surface"):
+                res = bs.isoflop(sweep, method, budget="budget", fit_method=fit_method)
+                row[f"{method} a - truth"] = res.exponents.loc["a", "median"] - truth_a(p)
+                row[f"{method} ln N_opt err"] = np.mean(np.log(res.budgets["N_opt"].to_numpy()) - np.log(n_true))
+            rows.append(row)
     print("\n(ii) bias: median of a minus the truth, and the mean error of ln N_opt over the budgets (noise 0.1%)")
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:+.4f}"))
-
-
-def simulate_truth(p, budgets=HOFFMANN_BUDGETS, k=6.0):
-    g = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
-    return g * (np.asarray(budgets) / k) ** truth_a(p)
 
 
 STEEP = {**HOFFMANN_2022, "alpha": 0.45, "beta": 0.2}
@@ -94,8 +90,10 @@ DESIGNS = {
     "B: Hoffmann, C^0.3, 0.3 dec low, 2 dec": (HOFFMANN_2022, 0.3, -0.3, 2.0),
     "C: steep, C^0.5, 0.2 dec high, 2 dec": (STEEP, 0.5, 0.2, 2.0),
 }
-#: the scatter priors compared (0: weighted least squares, no scatter term)
-TAU_SCALES = (0.0, 0.05, 0.1, 0.25, 0.5)
+#: the scatter priors compared: (label, scale, family); scale 0 is weighted least squares, no scatter term
+TAU_PRIORS = (("weighted LS (no scatter)", 0.0, "halfnormal"), ("half-Cauchy 0.01 (default)", 0.01, "halfcauchy"),
+              ("half-Cauchy 0.05", 0.05, "halfcauchy"), ("half-normal 0.02", 0.02, "halfnormal"),
+              ("half-normal 0.25", 0.25, "halfnormal"))
 
 
 def run_sweeps(sweeps, fit_method, designs, seed0=1000):
@@ -132,10 +130,9 @@ def summarize(records, sweeps_done=None):
         truth, x = rec["truth"], np.log(np.asarray(HOFFMANN_BUDGETS))
         variants = []
         for method in ("parabola", "slice"):
-            for tau in TAU_SCALES:
-                label = "weighted LS (tau 0)" if tau == 0 else f"meas. error, tau scale {tau}"
+            for label, scale, family in TAU_PRIORS:
                 variants.append((method, label, [measurement_error_draws(x, ln, ln.shape[1], np.random.default_rng(i),
-                                                                         tau_scale=tau)[0]
+                                                                         tau_scale=scale, tau_prior=family)[0]
                                                  for i, ln in enumerate(rec["log_n"][method])], rec["log_n"][method]))
             variants.append((method, "per draw", [_per_draw(x, ln)[0] for ln in rec["log_n"][method]],
                              rec["log_n"][method]))
@@ -177,9 +174,17 @@ def main():
     parser.add_argument("--designs", default=",".join(str(i) for i in range(len(DESIGNS))),
                         help="indices into DESIGNS, comma-separated")
     parser.add_argument("--save", default=None, help="pickle the coverage study's draws here")
+    parser.add_argument("--summarize", nargs="+", default=None, help="print the coverage table of saved draws")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     bs.set_progress(False)
+    if args.summarize:
+        records = {}
+        for path in args.summarize:
+            with open(path, "rb") as f:
+                records.update(pickle.load(f))
+        print(summarize(records).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        return
     if "1" in args.parts:
         part_chinchilla(args.fit_method)
     if "2" in args.parts:

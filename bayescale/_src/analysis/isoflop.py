@@ -28,12 +28,16 @@ The exponent through the optima (``regression=``, profile methods):
 - ``"measurement_error"`` (default): :math:`m_j \\sim N(c + a \\ln C_j,\\ s_j^2 + \\tau^2)`,
   with :math:`m_j, s_j` the posterior median and sd (half the central 68%
   interval) of budget j's :math:`\\ln N_{opt}`, flat priors on ``c`` and ``a``
-  and a half-normal prior of scale ``TAU_SCALE`` on the scatter ``tau`` of the
-  optima about the line. Given tau the posterior of (c, a) is Gaussian
-  (weighted least squares); tau is integrated on a grid, weighted by its
-  marginal likelihood, so the draws are exact for this model. With tau = 0
-  this is weighted least squares; the scatter term keeps the interval honest
-  when the optima stray from the line by more than their own uncertainty.
+  and a half-Cauchy prior of scale ``TAU_SCALE`` (0.01 nats) on the scatter
+  ``tau`` of the optima about the line. Given tau the posterior of (c, a) is
+  Gaussian (weighted least squares); tau is integrated on a grid, weighted by
+  its marginal likelihood, so the draws are exact for this model. With tau = 0
+  this is weighted least squares, which is calibrated when each optimum's
+  posterior is (simulated sweeps, benchmarks/README.md); the heavy-tailed
+  scatter term widens the interval when the optima stray from the line by more
+  than their own uncertainty, as on real runs. It cannot undo a bias shared by
+  the optima: the parabola's vertex error that changes smoothly with C tilts
+  the line, and no scatter term sees a tilt.
 - ``"per_draw"``: least squares of :math:`\\ln N_{opt}` on :math:`\\ln C` per joint
   posterior draw of the optima: the spread of the optima's posteriors alone,
   without any scatter of the optima about the line.
@@ -59,8 +63,12 @@ from bayescale._src.precision import float64
 
 METHODS = ("parabola", "slice", "surface")
 REGRESSIONS = ("measurement_error", "per_draw")
-#: scale of the half-normal prior of the scatter tau of ln N_opt about the power law (nats)
-TAU_SCALE = 0.25
+#: scale of the half-Cauchy prior of the scatter tau of ln N_opt about the power law (nats), chosen by the coverage
+#: of a over simulated sweeps of three designs (benchmarks/bench_isoflop.py): a scatter near zero when each budget's
+#: optimum is as uncertain as its posterior says, and a heavy tail that lets optima strewn wider widen the interval
+TAU_SCALE = 0.01
+#: the family of that prior ("halfcauchy" or "halfnormal")
+TAU_PRIOR = "halfcauchy"
 TAU_GRID = 241
 DEFAULT_TOLERANCE = 0.05
 _PROFILE_LAWS = {"parabola": "isoflop_parabola", "slice": "isoflop_slice"}
@@ -427,28 +435,38 @@ def _per_draw(x: np.ndarray, y: np.ndarray):
 
 
 def measurement_error_draws(x: np.ndarray, log_n_draws: np.ndarray, num_draws: int, rng,
-                            tau_scale: float = TAU_SCALE):
+                            tau_scale: float = TAU_SCALE, tau_prior: str = TAU_PRIOR):
     """Posterior draws of (slope a, intercept) of the measurement-error regression (module docstring).
 
-    ``x``: ln C per budget; ``log_n_draws``: ``[budgets, draws]`` of ln N_opt.
+    ``x``: ln C per budget; ``log_n_draws``: ``[budgets, draws]`` of ln N_opt; ``tau_scale``: scale of
+    the scatter's prior (0: no scatter term, weighted least squares); ``tau_prior``: ``"halfcauchy"``
+    or ``"halfnormal"``.
     """
+    if not tau_scale >= 0:
+        raise ValueError(f"tau_scale must be non-negative, got {tau_scale!r}")
+    if tau_prior not in ("halfcauchy", "halfnormal"):
+        raise ValueError(f"tau_prior must be 'halfcauchy' or 'halfnormal', got {tau_prior!r}")
     m = np.nanmedian(log_n_draws, axis=1)
     lo, hi = np.nanquantile(log_n_draws, [0.158655, 0.841345], axis=1)
     s = np.maximum((hi - lo) / 2, 1e-12)
     x0 = x.mean()
     X = np.stack([np.ones_like(x), x - x0], axis=1)  # [budgets, 2]
-    if not tau_scale >= 0:
-        raise ValueError(f"tau_scale must be non-negative, got {tau_scale!r}")
-    # tau_scale 0: no scatter term, weighted least squares
-    taus = np.linspace(0.0, 6.0 * tau_scale, TAU_GRID) if tau_scale > 0 else np.zeros(1)
+    if tau_scale == 0:
+        taus, log_prior = np.zeros(1), np.zeros(1)
+    elif tau_prior == "halfnormal":
+        taus = np.linspace(0.0, 6.0 * tau_scale, TAU_GRID)
+        log_prior = -0.5 * (taus / tau_scale) ** 2
+    else:  # a grid even in log tau out to 1000 scales, the density times each point's share of the line
+        taus = np.concatenate([[0.0], tau_scale * np.geomspace(1e-3, 1e3, TAU_GRID - 1)])
+        log_prior = -np.log1p((taus / tau_scale) ** 2) + np.log(np.gradient(taus))
     w = 1.0 / (s[None] ** 2 + taus[:, None] ** 2)  # [taus, budgets]
     precision = np.einsum("tj,ja,jb->tab", w, X, X)
     cov = np.linalg.inv(precision)
     mean = np.einsum("tab,tj,jb,j->ta", cov, w, X, m)
     resid = m[None] - mean @ X.T
-    # marginal likelihood of tau with (c, a) integrated under flat priors, times tau's half-normal prior
+    # marginal likelihood of tau with (c, a) integrated under flat priors, times tau's prior
     log_w = (0.5 * np.log(w).sum(axis=1) - 0.5 * (w * resid ** 2).sum(axis=1)
-             - 0.5 * np.linalg.slogdet(precision)[1] - 0.5 * (taus / max(tau_scale, 1e-300)) ** 2)
+             - 0.5 * np.linalg.slogdet(precision)[1] + log_prior)
     p = np.exp(log_w - log_w.max())
     p /= p.sum()
     pick = rng.choice(len(taus), size=num_draws, p=p)
