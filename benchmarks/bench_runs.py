@@ -4,6 +4,8 @@
     PYTHONPATH=. python benchmarks/bench_runs.py --datasets 20 --methods laplace --parts sbc
     PYTHONPATH=. python benchmarks/bench_runs.py --datasets 100 --methods nuts --parts known \
         --run-aware-only --scenarios "4 runs x 32 checkpoints" --nuts 4 500 500
+    PYTHONPATH=. python benchmarks/bench_runs.py --parts speed                  # 3, 5, 7 runs x 100, 400, 800
+    PYTHONPATH=. python benchmarks/bench_runs.py --parts speed --tables 3x100 7x800
 
 Part 1 (known truth). Each simulated data set is one curve of a power law
 ``E + A x^-alpha`` (E 1.7, A 400, alpha 0.3) observed through the checkpoints
@@ -23,6 +25,15 @@ Part 2 (SBC, Talts et al. 2018). Parameters (the law's, ``sigma``, ``run_sd``,
 of runs is simulated per draw, and the run-aware fit's central 50% and 90%
 intervals are checked for every quantity and for the law at 10x the largest x,
 with the chi-square p-value of the ranks' uniformity.
+
+Part 3 (speed). One curve of 3, 5 or 7 runs x 100, 400 or 800 checkpoints over
+x = 1e8..1e11, run ``r`` of the power law with ``A`` scaled by ``2^-r``, so that
+the late checkpoints of the larger runs are nearly flat (the ``E`` term is
+most of the loss there); OU residuals as in part 1, and three loss spikes
+(x1.15) in every other run. Each table is fitted with the default method once
+to compile and once timed, with ``run="run"`` (``likelihood="normal"``, the
+filter) and without it (independent points, the default Student-t): seconds of
+the second call, their ratio, and the engine that served each fit.
 """
 
 from __future__ import annotations
@@ -108,12 +119,51 @@ def sbc(num_datasets: int, method: str, seed: int, num_runs: int = 2, n: int = 3
     return pd.DataFrame(rows)
 
 
+SPEED_TABLES = [(r, n) for r in (3, 5, 7) for n in (100, 400, 800)]
+
+
+def speed_table(num_runs: int, n: int, seed: int) -> pd.DataFrame:
+    """One curve of ``num_runs`` runs x ``n`` checkpoints: flat late checkpoints, loss spikes (see part 3)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for r in range(num_runs):
+        truth = dict(TRUTH, A=TRUTH["A"] * 2.0**-r)
+        one = runs.simulate(LAW, truth, {"x": np.geomspace(1e8, 1e11, n)}, 1, seed=seed * 100 + r, **NOISE)
+        if r % 2:
+            spikes = rng.choice(n, 3, replace=False)
+            one.loc[spikes, "loss"] *= 1.15
+        frames.append(one.assign(run=f"run{r}"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def speed(tables: list[tuple[int, int]], seed: int) -> pd.DataFrame:
+    rows = []
+    for num_runs, n in tables:
+        data = speed_table(num_runs, n, seed)
+        row = {"table": f"{num_runs} runs x {n}"}
+        for label, extra in (("independent", {}), ("run=", dict(run="run"))):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with Timer() as first:
+                    bs.fit(data, law=LAW, x="x", seed=seed, **extra)
+                with Timer() as t:
+                    fit = bs.fit(data, law=LAW, x="x", seed=seed, **extra)
+            row[f"{label} first s"] = first.seconds
+            row[f"{label} s"] = t.seconds
+            row[f"{label} engine"] = str(fit.curve_stats["engine"][0])
+        row["ratio"] = row["run= s"] / row["independent s"]
+        rows.append(row)
+        print(" | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()), flush=True)
+    return pd.DataFrame(rows)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=int, default=100)
     parser.add_argument("--methods", nargs="+", default=["laplace", "nuts"], choices=sorted(SETTINGS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--parts", nargs="+", default=["known", "sbc"], choices=["known", "sbc"])
+    parser.add_argument("--parts", nargs="+", default=["known", "sbc"], choices=["known", "sbc", "speed"])
+    parser.add_argument("--tables", nargs="+", metavar="RUNSxN", help="part speed: these tables only, e.g. 7x800")
     parser.add_argument("--all-models", action="store_true", help="also independent points with a normal likelihood")
     parser.add_argument("--run-aware-only", action="store_true", help="only the run-aware model (part known)")
     parser.add_argument("--scenarios", nargs="+", choices=sorted(SCENARIOS), help="part known: these scenarios only")
@@ -135,6 +185,12 @@ def main():
         print(f"\n## SBC of the run-aware model, {args.datasets} data sets drawn from its priors (2 runs x 32 checkpoints)")
         table = pd.concat([sbc(args.datasets, m, args.seed) for m in args.methods])
         print(table.to_string(index=False, float_format="%.3f"))
+    if "speed" in args.parts:
+        tables = ([tuple(int(v) for v in t.lower().split("x")) for t in args.tables] if args.tables
+                  else SPEED_TABLES)
+        print("\n## Speed: one curve, the default method, with and without run= (second call; first: compile included)")
+        table = speed(tables, args.seed)
+        print(table.to_string(index=False, float_format="%.2f"))
 
 
 if __name__ == "__main__":
