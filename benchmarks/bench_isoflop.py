@@ -26,8 +26,14 @@ import numpy as np
 import pandas as pd
 
 import bayescale as bs
-from bayescale._src.analysis.isoflop import (HOFFMANN_2022, HOFFMANN_BUDGETS, _per_draw, chinchilla_optimum_numpy,
-                                             measurement_error_draws, simulate_sweeps)
+from bayescale._src.analysis.isoflop import (
+    HOFFMANN_2022,
+    HOFFMANN_BUDGETS,
+    _per_draw,
+    chinchilla_optimum_numpy,
+    measurement_error_draws,
+    simulate_sweeps,
+)
 
 
 def truth_a(p):

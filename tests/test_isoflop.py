@@ -7,8 +7,14 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale._src.analysis.isoflop import (HOFFMANN_2022, HOFFMANN_BUDGETS, assign_budgets,
-                                             chinchilla_optimum_numpy, measurement_error_draws, simulate_sweeps)
+from bayescale._src.analysis.isoflop import (
+    HOFFMANN_2022,
+    HOFFMANN_BUDGETS,
+    assign_budgets,
+    chinchilla_optimum_numpy,
+    measurement_error_draws,
+    simulate_sweeps,
+)
 
 matplotlib.use("Agg")
 

@@ -42,8 +42,9 @@ The exponent through the optima (``regression=``, profile methods):
   posterior draw of the optima: the spread of the optima's posteriors alone,
   without any scatter of the optima about the line.  Unweighted, it lets a budget whose
   optimum is barely located (a wide, heavy-tailed posterior) swing every
-  draw's slope: on simulated sweeps its 90% interval covered 0.95-0.99 at 1.3-2.8
-  times the width of the default's (benchmarks/README.md, IsoFLOP).
+  draw's slope: on simulated sweeps its 90% interval was 1.3-2.6 times as wide
+  as the default's and covered 0.95-0.99 wherever the optima were unbiased
+  (benchmarks/README.md, IsoFLOP).
 
 Runs are grouped by budget (``budget=`` column, else :func:`assign_budgets`):
 each run goes to the nearest budget on the log10 C scale, given ``budgets=`` or
