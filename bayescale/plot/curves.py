@@ -139,9 +139,16 @@ def _draw(ax, fit: Fit, interval, extend, kind, ratios, legend: bool, colorbar: 
     return xlabel
 
 
-def _band(ax, x, band, color, label, lw=1.5):
+def _band(ax, x, band, color, label, lw=1.5, median=None):
+    """The band, and its line: ``median`` (the law's own median, the point forecast) where given."""
     ax.fill_between(x, band["lower"], band["upper"], alpha=0.3, color=color, lw=0)
-    ax.plot(x, band["median"], color=color, lw=lw, label=label)
+    ax.plot(x, band["median"] if median is None else median, color=color, lw=lw, label=label)
+
+
+def _law_median(fit: Fit, x) -> np.ndarray:
+    """The posterior median of the law itself: the point forecast, whose ordering across inputs is the law's
+    (the discrepancy widens the band around it, draw by draw)."""
+    return fit.predict(x, kind="mean", discrepancy=None)["median"].to_numpy()
 
 
 def _draw_one_input(ax, fit: Fit, interval, extend, kind, compact) -> float:
@@ -149,7 +156,7 @@ def _draw_one_input(ax, fit: Fit, interval, extend, kind, compact) -> float:
     grid = np.geomspace(x.min(), x.max() * extend, POINTS)
     band = fit.predict({"x": grid}, interval=interval, kind=kind)
     ax.scatter(x, fit.y, s=6 if compact else 14, color="k", zorder=3, label="observed")
-    _band(ax, grid, band, "C1", "posterior median", lw=1 if compact else 1.5)
+    _band(ax, grid, band, "C1", "posterior median", lw=1 if compact else 1.5, median=_law_median(fit, {"x": grid}))
     return float(x.max())
 
 
@@ -176,7 +183,7 @@ def _draw_compute(ax, fit: Fit, interval, extend, kind, ratios, colorbar, compac
         if "C" in fit.law.inputs:
             x["C"] = grid
         band = fit.predict(x, interval=interval, kind=kind)
-        _band(ax, grid, band, cmap(norm(np.log10(r))), f"D/N = {r:g}", lw=1)
+        _band(ax, grid, band, cmap(norm(np.log10(r))), f"D/N = {r:g}", lw=1, median=_law_median(fit, x))
     opt = compute_optimal(fit, grid, interval=interval)
     band = opt.rename(columns={"loss": "median", "loss_lower": "lower", "loss_upper": "upper"})
     _band(ax, opt["compute"].to_numpy(), band, "C3", "compute-optimal", lw=1 if compact else 1.5)
