@@ -2,7 +2,7 @@
 
 power_law with default priors, Student-t likelihood. For each design and each
 coordinate system (``ends``: ``bs.laws.get("power_law")``, the default;
-``reference``: ``law._replace(coordinates=None)``, the coordinates before issue 13
+``reference``: ``law._replace(coordinates=None)``, the reference-scale coordinates alone
 item 4), per curve:
 
 - ``importance``: Pareto k of importance-corrected Laplace (median / 90% / max,

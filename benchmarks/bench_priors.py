@@ -1,4 +1,4 @@
-"""Priors and M4 on real curves (issue 14, items 4-6).
+"""Priors and M4 on real curves: literature presets, priors learned from curves, M4 against point fits.
 
 Parts (``--part``):
 

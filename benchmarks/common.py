@@ -70,7 +70,7 @@ class Timer:
 
 
 def nearly_flat_curves(num_curves: int, seed: int = 0, points: int = 15) -> pd.DataFrame:
-    """Issue 13's hard design: 15-point curves over 1e6..1e9 with E in [1, 3], log A in [2, 6],
+    """The nearly flat design: 15-point curves over 1e6..1e9 with E in [1, 3], log A in [2, 6],
     alpha in [0.15, 0.6] and 2% Gaussian noise, so the power term is often small against E."""
     rng = np.random.default_rng(seed)
     frames = []
