@@ -49,7 +49,7 @@ import scipy.optimize
 
 import bayescale as bs
 from bayescale._src.analysis import evaluate as evaluate_mod
-from bayescale._src.analysis.evaluate import Evaluation, score
+from bayescale._src.analysis.evaluate import Evaluation
 from bayescale._src.fit import discrepancy as discrepancy_mod
 from bayescale._src.model.model import ModelSpec
 from bayescale._src.model.noise import standard_noise
