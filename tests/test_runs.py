@@ -138,13 +138,13 @@ def test_new_run_observations_add_the_run_variance(run_fit):
 
 def test_evaluate_and_predict_share_the_observation_scale(run_fit):
     """A new run's checkpoint scatters by sqrt(sigma^2 + run_sd^2), in Fit.predictive_draws and bs.evaluate alike."""
-    from bayescale._src.analysis.evaluate import ragged_draws
+    from bayescale._src.fit.results import curve_draws
 
     scale = run_fit.observation_scale()
     np.testing.assert_allclose(scale, np.hypot(run_fit.draws("sigma"), run_fit.draws("run_sd")), rtol=1e-12)
     x = np.array([1e9])
     key = jax.random.PRNGKey(3)
-    law, observed = ragged_draws(run_fit, [0], {"x": x[None]}, key, True, 0.0)
+    law, observed, _, _ = curve_draws(run_fit, [0], {"x": x[None]}, key, True)
     noise = np.log(observed[0, :, 0]) - np.log(law[0, :, 0])  # the observation noise alone, draw by draw
     predicted = run_fit.predictive_draws({"x": x}, kind="observation") / run_fit.predictive_draws({"x": x})
     for spread in (noise.std(), np.log(predicted[0, :, 0]).std()):

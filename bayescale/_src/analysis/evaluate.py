@@ -47,8 +47,7 @@ from bayescale import laws
 from bayescale._src.analysis import scores
 from bayescale._src.fit import discrepancy as discrepancy_mod
 from bayescale._src.model.data import _as_frame, _numeric_column, bucket_size
-from bayescale._src.fit import predictive
-from bayescale._src.fit.results import Fit
+from bayescale._src.fit.results import Fit, curve_draws
 from bayescale._src.fit import fitting
 from bayescale._src.analysis.stacking import mix_draws, stack
 from bayescale._src.precision import float64, float64_methods
@@ -314,14 +313,8 @@ def score(
         x = _padded_inputs(fit, frame, rows)
         distance = discrepancy_mod.distances(fit.law, fit.inputs, [fit.rows[i] for i in index], x)
         dist = distance if dist is None else dist
-        sigma = jnp.asarray(fit.observation_scale()[np.asarray(index)])
-        shift = jnp.zeros(())
-        if prior is not None:
-            params = {p: jnp.asarray(fit.draws(p)[np.asarray(index)]) for p in fit.law.param_names}
-            fitted = discrepancy_mod.fitted_inputs(fit.law, fit.inputs, [fit.rows[i] for i in index])
-            shift = discrepancy_mod.shifts(prior, fit.spec, params, fitted, x, jax.random.fold_in(key, 2 * k + 1))
-        law_only, full, loc = ragged_draws(fit, index, x, jax.random.fold_in(key, 2 * k), observation, shift,
-                                           locations=True)
+        law_only, full, loc, sigma = curve_draws(fit, index, x, jax.random.fold_in(key, 2 * k), observation, prior,
+                                                 jax.random.fold_in(key, 2 * k + 1))
         points_draws.append(law_only)
         draws.append(full)
         densities.append(np.asarray(_log_score(fit.spec.likelihood, jnp.asarray(loc), sigma, jnp.asarray(full),
@@ -397,23 +390,6 @@ def _padded_inputs(fit: Fit, frame: pd.DataFrame, rows) -> dict[str, np.ndarray]
             padded[i, len(r):] = values[r[0]]
         out[k] = padded
     return out
-
-
-def ragged_draws(fit: Fit, index: Sequence[int], x: Mapping[str, np.ndarray], key, observation: bool,
-                 shift, locations: bool = False) -> tuple[np.ndarray, ...]:
-    """Draws of curves ``index`` of ``fit``, each at its own inputs ``x[k] [curves, points]``: the law's
-    own values (the point forecast's draws: no observation noise, which a MAP fit's single draw could not
-    average out) and the full predictive (the observation noise if ``observation``, plus the discrepancy
-    ``shift``), two ``[curves, draws, points]`` arrays in natural units; with ``locations``, a third: the
-    location of each draw in the likelihood's space (the law plus the discrepancy, before the noise)."""
-    idx = np.asarray(index)
-    params = {k: jnp.asarray(fit.draws(k)[idx]) for k in fit.law.param_names}
-    sigma = jnp.asarray(fit.observation_scale()[idx])
-    xs = {k: jnp.asarray(v) for k, v in x.items()}
-    law_only, full, loc = predictive.draws(fit.spec, params, sigma, xs, key, observation, shift)
-    if locations:
-        return np.asarray(law_only), np.asarray(full), np.asarray(loc)
-    return np.asarray(law_only), np.asarray(full)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 5))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import arviz as az
 import jax
@@ -481,18 +481,35 @@ class Fit:
         Without ``discrepancy`` (the default here, unlike :meth:`predict`) the
         law is taken as exactly true: what simulation-based calibration checks.
         """
-        params = {k: jnp.asarray(self.draws(k)) for k in self.law.param_names}
-        sigma = jnp.asarray(self.observation_scale())
-        xs = {k: jnp.asarray(v) for k, v in x.items()}
         key = jax.random.PRNGKey(seed)
-        k_delta = jax.random.fold_in(key, 1)  # the noise keeps its stream whether or not the term is on
-        prior = discrepancy_mod.resolve(discrepancy)
-        shift = jnp.zeros(())
-        if prior is not None:
-            fitted = discrepancy_mod.fitted_inputs(self.law, self.inputs, self.rows)
-            shift = discrepancy_mod.shifts(prior, self.spec, params, fitted, xs, k_delta)
-        _, full, _ = predictive.draws(self.spec, params, sigma, xs, key, kind == "observation", shift)
-        return np.asarray(full)
+        # the noise keeps its stream whether or not the discrepancy is on
+        _, full, _, _ = curve_draws(self, np.arange(len(self.groups)), x, key, kind == "observation", discrepancy,
+                                    jax.random.fold_in(key, 1))
+        return full
+
+
+def curve_draws(fit: Fit, index: Sequence[int], x: Mapping[str, np.ndarray], noise_key, observation: bool,
+                discrepancy: Any = None, shift_key=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, jax.Array]:
+    """Predictive draws of curves ``index`` of ``fit`` at inputs ``x`` (leaves ``[points]``, shared, or
+    ``[curves, points]``, each curve's own): the one composition of the discrepancy
+    (:func:`~bayescale._src.fit.discrepancy.shifts`, drawn with ``shift_key``) and the predictive
+    (:func:`~bayescale._src.fit.predictive.draws`, noise drawn with ``noise_key``) behind ``Fit.predict``,
+    ``Fit.predictive_draws`` and ``bs.evaluate``.
+
+    Returns the law's own values, the full predictive and each draw's location in the likelihood's space
+    (``[curves, draws, points]`` each), and the observation scales ``[curves, draws]`` they used.
+    """
+    idx = np.asarray(index)
+    params = {k: jnp.asarray(fit.draws(k)[idx]) for k in fit.law.param_names}
+    sigma = jnp.asarray(fit.observation_scale()[idx])
+    xs = {k: jnp.asarray(v) for k, v in x.items()}
+    prior = discrepancy_mod.resolve(discrepancy)
+    shift = jnp.zeros(())
+    if prior is not None:
+        fitted = discrepancy_mod.fitted_inputs(fit.law, fit.inputs, [fit.rows[i] for i in idx])
+        shift = discrepancy_mod.shifts(prior, fit.spec, params, fitted, xs, shift_key)
+    law, full, location = predictive.draws(fit.spec, params, sigma, xs, noise_key, observation, shift)
+    return np.asarray(law), np.asarray(full), np.asarray(location), sigma
 
 
 def band_table(values: np.ndarray, x: Mapping[str, np.ndarray], names: Mapping[str, str], groups: list[Any],
