@@ -150,9 +150,10 @@ def _shift(score_fit: Fit, second: np.ndarray, prior, params, loss: jax.Array, k
     drifts beyond the best score it reached at the fitted losses, so every draw stays between its bounds."""
     law = score_fit.law
     fitted = discrepancy_mod.fitted_inputs(law, score_fit.inputs, [score_fit.rows[j] for j in second])
+    fitted_loss = jnp.asarray(fitted[law.inputs[0]])[:, None, :]  # [P, 1, width]: every draw's fitted losses
     new = _score_values(score_fit.spec, params, loss)
-    at_fitted = _score_values(score_fit.spec, params, jnp.broadcast_to(
-        jnp.asarray(fitted[law.inputs[0]])[:, None, :], (loss.shape[0], loss.shape[1], fitted[law.inputs[0]].shape[1])))
+    at_fitted = _score_values(score_fit.spec, params,
+                              jnp.broadcast_to(fitted_loss, loss.shape[:2] + fitted_loss.shape[2:]))
     reference, start = discrepancy_mod.progress(law, params, at_fitted)
     return discrepancy_mod.value_shifts(prior, score_fit.spec, params, new, reference, start, key)
 

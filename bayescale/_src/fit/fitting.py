@@ -381,15 +381,15 @@ def likelihood_for(likelihood: Any, run: str | None, law: laws.Law) -> Likelihoo
 
 def check_bounded(likelihood: Likelihood, batch: CurveBatch, column: str = "loss") -> None:
     """A bounded likelihood (on logit y) needs every loss below 1: a ``ValueError`` naming the column otherwise."""
-    lik = likelihood
-    if lik.bounded:
-        bad = batch.mask & (batch.log_y >= 0)
-        if bad.any():
-            raise ValueError(
-                f"likelihood {lik.kind!r} models a metric strictly between 0 and 1, but column {column!r} has "
-                f"{int(bad.sum())} value(s) >= 1 (first: {np.exp(batch.log_y[bad][0])!r}); use an error rate or "
-                "1 - accuracy as a fraction, or a log-loss likelihood"
-            )
+    if not likelihood.bounded:
+        return
+    bad = batch.mask & (batch.log_y >= 0)
+    if bad.any():
+        raise ValueError(
+            f"likelihood {likelihood.kind!r} models a metric strictly between 0 and 1, but column {column!r} has "
+            f"{int(bad.sum())} value(s) >= 1 (first: {np.exp(batch.log_y[bad][0])!r}); use an error rate or "
+            "1 - accuracy as a fraction, or a log-loss likelihood"
+        )
 
 
 def warn_collinear_compute(law: laws.Law, batch: CurveBatch, cols, groups) -> None:
