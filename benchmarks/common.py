@@ -80,3 +80,24 @@ def nearly_flat_curves(num_curves: int, seed: int = 0, points: int = 15) -> pd.D
         loss = (E + A * x**-alpha) * (1 + 0.02 * rng.standard_normal(points))
         frames.append(pd.DataFrame({"x": x, "loss": loss, "curve": c, "E": E, "A": A, "alpha": alpha}))
     return pd.concat(frames, ignore_index=True)
+
+
+def chinchilla_sweeps(num_sweeps: int, seed: int = 0, min_budgets: int = 4, max_budgets: int = 6,
+                      min_sizes: int = 5, max_sizes: int = 9) -> pd.DataFrame:
+    """Chinchilla-type N-D sweeps, one per ``curve``: 4-6 IsoFLOP budgets over 1e18..1e21 FLOP, 5-9 model sizes
+    each from 1/8 to 8 times the 20-tokens-per-parameter size (D = C / 6N), truth E + A N^-alpha + B D^-beta with
+    E in [1.6, 2.0], A in [200, 700], B in [300, 2500], alpha, beta in [0.25, 0.42], 1% log-normal noise.
+    Sweeps whose exponents are close make the ridge of the (alpha, beta) posterior that a few budgets leave."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for c in range(num_sweeps):
+        budgets = np.geomspace(1e18, 1e21, int(rng.integers(min_budgets, max_budgets + 1)))
+        sizes = int(rng.integers(min_sizes, max_sizes + 1))
+        n = np.concatenate([np.sqrt(b / 120) * np.geomspace(1 / 8, 8, sizes) for b in budgets])
+        d = np.repeat(budgets, sizes) / (6 * n)
+        truth = {"E": rng.uniform(1.6, 2.0), "A": rng.uniform(200, 700), "B": rng.uniform(300, 2500),
+                     "alpha": rng.uniform(0.25, 0.42), "beta": rng.uniform(0.25, 0.42)}
+        law = truth["E"] + truth["A"] * n ** -truth["alpha"] + truth["B"] * d ** -truth["beta"]
+        loss = law * np.exp(0.01 * rng.standard_normal(n.size))
+        frames.append(pd.DataFrame({"N": n, "D": d, "loss": loss, "curve": c, **truth}))
+    return pd.concat(frames, ignore_index=True)
