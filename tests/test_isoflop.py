@@ -269,7 +269,7 @@ def test_envelope_recovers_a(envelope, checkpoints):
     assert lo < TRUE_A < hi and abs(med - TRUE_A) < 0.05
     t = envelope.budgets
     assert {"budget", "runs", "located", "N_opt", "N_opt_lower", "loss_upper"} <= set(t.columns)
-    assert (t["located"] >= 0.95).all() and (t["runs"] >= 3).all() and len(t) >= 3
+    assert (t["located"] >= 0.8).all() and (t["runs"] >= 3).all() and len(t) >= 3
     assert envelope.draws["N_opt"].shape == (len(t), 200)
     # every optimum lies within the sizes trained to its compute
     assert t["N_opt"].between(checkpoints["N"].min(), checkpoints["N"].max()).all()
@@ -330,14 +330,14 @@ def test_envelope_bad_input_is_named(checkpoints, change, kwargs, message):
 
 @pytest.mark.statistical
 def test_envelope_covers_a_over_simulated_runs():
-    """10 simulated sets of runs (simulate_runs' defaults: 10 sizes, 1% noise), the default engine: the envelope's
-    90% interval of a covers the truth in 7..10 (a rate of 0.9 fails with probability 0.07), and the mean error of
-    the median is within 0.03 (benchmarks/README.md: bias and the sd of the median over 100 sets)."""
+    """10 simulated sets of runs (simulate_runs' defaults: 10 sizes, 1% noise), Laplace: the envelope's 90% interval
+    of a covers the truth in 7..10 (a rate of 0.9 fails with probability 0.07), and the mean error of the median is
+    within 0.02 (benchmarks/README.md: over 100 sets, coverage 0.95, bias -0.0015, sd of the median 0.021)."""
     covered, errors = 0, []
     for s in range(10):
-        res = bs.isoflop(simulate_runs(seed=3000 + s), "envelope", run="run", seed=s)
+        res = bs.isoflop(simulate_runs(seed=3000 + s), "envelope", run="run", fit_method="laplace", seed=s)
         a = res.exponents.loc["a"]
         covered += a["lower"] <= TRUE_A <= a["upper"]
         errors.append(a["median"] - TRUE_A)
     assert 7 <= covered <= 10, covered
-    assert abs(np.mean(errors)) < 0.03, np.mean(errors)
+    assert abs(np.mean(errors)) < 0.02, np.mean(errors)

@@ -83,8 +83,10 @@ DEFAULT_TOLERANCE = 0.05
 #: the envelope method's default grid of compute: this many points even in log C over the compute the runs span
 ENVELOPE_GRID = 40
 #: a grid point of the envelope method is kept when at least this share of draws puts the least loss at a model
-#: size with an observed size on each side (an optimum located inside the sizes trained to that compute)
-ENVELOPE_LOCATED = 0.95
+#: size with an observed size on each side (an optimum located inside the sizes trained to that compute); the
+#: rest keep the size of least loss, at the edge of the sizes trained that far (0.95 left too few points for the
+#: importance-weighted fits of simulated runs, whose draws put the least loss at the edge more often)
+ENVELOPE_LOCATED = 0.8
 #: how the envelope method places the optimum between model sizes: a parabola in ln N through the size of least
 #: loss and its two neighbours, or that size itself (Hoffmann et al.'s argmin over runs)
 REFINES = ("parabola", "none")
@@ -104,16 +106,19 @@ class IsoFLOP(NamedTuple):
     budgets
         A row per budget: ``budget`` (the C of the power law), ``C_geomean`` (of its runs' C),
         ``runs``, then ``N_opt``, ``D_opt``, ``tokens_per_param`` and ``loss`` at the optimum
-        (posterior medians) each with ``_lower`` and ``_upper``.
+        (posterior medians) each with ``_lower`` and ``_upper``. For ``method="envelope"`` a row per value of
+        the grid of compute: ``budget`` and ``C_geomean`` are that C, ``runs`` the runs trained to it and
+        ``located`` the share of draws whose optimum lies between trained sizes (:func:`isoflop`, Notes).
     draws
         Posterior draws: ``a``, ``b``, ``log_k_N``, ``log_k_D`` ``[draws]``; ``N_opt``, ``D_opt``,
         ``loss`` ``[budgets, draws]``.
     runs
-        The runs used, with their ``budget`` (and ``N_rel``, the model size in units of the sweep's centre).
+        The runs used, with their ``budget`` (and ``N_rel``, the model size in units of the sweep's centre);
+        for ``method="envelope"`` the checkpoints: ``run``, ``N``, ``D``, ``C``, ``loss``.
     excluded
         The rows of the table left out (no budget within ``tolerance``, or a budget with too few runs).
     fit
-        The profile fit (one curve per budget) or the surface fit.
+        The profile fit (one curve per budget), the surface fit, or the envelope's fit (one curve per run).
     method, regression, interval, flops_per_param_token
         The settings.
     """
