@@ -13,6 +13,13 @@ surfaces with alpha != beta, and the 90% coverage of the exponent a over simulat
 (iii) coverage of a's 90% interval over simulated sweeps (DESIGNS: 9 budgets of 8 runs, 0.5% log-normal noise),
     for each method and each regression of the optima (TAU_PRIORS); every sweep's budgets are one grouped fit.
     --save keeps the draws, and --summarize re-reads them (another regression needs no new fits).
+envelope (--parts envelope): Approach 1 over simulated training runs with checkpoints (simulate_runs: 10 model
+    sizes, checkpoints at 8 budgets per decade over 2 decades of tokens per parameter, 1% noise): coverage, bias
+    and width of a's 90% interval for the envelope (parabola refinement or the argmin size; per-draw or
+    measurement-error regression, from the same fit), beside the parabola method (Approach 2) on the same
+    checkpoints grouped by budget (the budgets reached by 5+ sizes).
+
+    python benchmarks/bench_isoflop.py --parts envelope --sweeps 100 --fit-method laplace
 """
 
 from __future__ import annotations
@@ -29,9 +36,13 @@ import bayescale as bs
 from bayescale._src.analysis.isoflop import (
     HOFFMANN_2022,
     HOFFMANN_BUDGETS,
+    _envelope_losses,
+    _envelope_optima,
     _per_draw,
+    _prepare_curves,
     chinchilla_optimum_numpy,
     measurement_error_draws,
+    simulate_runs,
     simulate_sweeps,
 )
 
@@ -172,10 +183,60 @@ def part_coverage(sweeps, fit_method, designs, save=None):
     return table
 
 
+def part_envelope(sweeps, fit_method, noise=0.01, seed0=2000):
+    """Coverage of a over simulated runs: the envelope's variants from one fit per sweep, and the parabola."""
+    truth = truth_a(HOFFMANN_2022)
+    records = {}
+    start = time.perf_counter()
+    seconds = {"envelope": 0.0, "parabola": 0.0}
+    for s in range(sweeps):
+        runs = simulate_runs(noise=noise, seed=seed0 + s)
+        t = time.perf_counter()
+        res = bs.isoflop(runs, "envelope", run="run", fit_method=fit_method, seed=s)
+        seconds["envelope"] += time.perf_counter() - t
+        grid = res.budgets["budget"].to_numpy()
+        x = np.log(grid)
+        n_true = np.log(chinchilla_optimum_numpy(HOFFMANN_2022, grid))
+        curves = _prepare_curves(runs, "N", "D", "C", "loss", "run", 6.0)
+        sizes, size_loss, _ = _envelope_losses(res.fit, curves, grid, 6.0)
+        for refine in ("parabola", "none"):
+            log_n = _envelope_optima(np.log(sizes), size_loss, refine)[0]
+            for regression in ("per_draw", "measurement_error") if refine == "parabola" else ("per_draw",):
+                if regression == "per_draw":
+                    a = _per_draw(x, log_n)[0]
+                else:
+                    a = measurement_error_draws(x, log_n, log_n.shape[1], np.random.default_rng(s))[0]
+                records.setdefault((f"envelope ({refine})", regression), []).append(
+                    (interval(a), len(grid), np.mean(np.median(log_n, axis=1) - n_true)))
+        t = time.perf_counter()
+        par = bs.isoflop(runs.drop(columns="run"), "parabola", budget="budget", fit_method=fit_method, seed=s)
+        seconds["parabola"] += time.perf_counter() - t
+        grid = par.budgets["budget"].to_numpy()
+        n_true = np.log(chinchilla_optimum_numpy(HOFFMANN_2022, grid))
+        records.setdefault(("parabola (Approach 2)", "measurement_error"), []).append(
+            (par.exponents.loc["a"].to_numpy(), len(grid), np.mean(np.log(par.budgets["N_opt"].to_numpy()) - n_true)))
+    rows = []
+    for (method, regression), rec in records.items():
+        q = np.array([r[0] for r in rec])
+        covered = (q[:, 1] <= truth) & (truth <= q[:, 2])
+        rows.append({"method": method, "regression": regression, "sweeps": len(rec), "coverage": covered.mean(),
+                     "cov se": np.sqrt(covered.mean() * (1 - covered.mean()) / len(rec)),
+                     "bias": np.mean(q[:, 0]) - truth, "sd median": np.std(q[:, 0]),
+                     "width": np.mean(q[:, 2] - q[:, 1]), "points": np.mean([r[1] for r in rec]),
+                     "ln N_opt err": np.mean([r[2] for r in rec])})
+    print(f"\n(envelope) coverage of a's 90% interval over {sweeps} simulated sets of runs (truth {truth:.4f}, noise "
+          f"{noise:.1%}, fit_method={fit_method!r}; seconds: envelope {seconds['envelope']:.0f}, parabola "
+          f"{seconds['parabola']:.0f}, all {time.perf_counter() - start:.0f})")
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return table
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweeps", type=int, default=200)
-    parser.add_argument("--parts", default="123")
+    parser.add_argument("--parts", default="123", help="any of 1, 2, 3, or 'envelope'")
+    parser.add_argument("--noise", type=float, default=0.01, help="the envelope part's checkpoint noise")
     parser.add_argument("--fit-method", default="auto")
     parser.add_argument("--designs", default=",".join(str(i) for i in range(len(DESIGNS))),
                         help="indices into DESIGNS, comma-separated")
@@ -190,6 +251,9 @@ def main():
             with open(path, "rb") as f:
                 records.update(pickle.load(f))
         print(summarize(records).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        return
+    if args.parts == "envelope":
+        part_envelope(args.sweeps, args.fit_method, args.noise)
         return
     if "1" in args.parts:
         part_chinchilla(args.fit_method)

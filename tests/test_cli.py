@@ -183,3 +183,21 @@ def test_isoflop_prints_exponents_and_budgets(tmp_path, capsys):
     np.testing.assert_allclose(table["N_opt"], expected.budgets["N_opt"], rtol=1e-6)
     assert f"{expected.exponents.loc['a', 'median']:.4f}" in out
     assert (tmp_path / "isoflop.png").stat().st_size > 0
+
+
+def test_isoflop_envelope_reads_checkpoints(tmp_path, capsys):
+    """``bayescale isoflop --method envelope --run run`` (test_isoflop's envelope program: 6 sizes, Laplace)."""
+    from bayescale._src.analysis.isoflop import simulate_runs
+
+    runs = simulate_runs(sizes=np.geomspace(1e8, 2e9, 6), budgets=10.0 ** np.arange(17, 22.01, 0.25), noise=0.003,
+                         seed=1).drop(columns="budget")
+    csv = tmp_path / "checkpoints.csv"
+    runs.to_csv(csv, index=False)
+    code = main(["isoflop", str(csv), "--method", "envelope", "--run", "run", "--fit-method", "laplace",
+                 "--draws", "200"])
+    out = capsys.readouterr().out
+    assert code == 0 and f"{len(runs)} checkpoints of 6 runs" in out
+    expected = bs.isoflop(runs, "envelope", run="run", fit_method="laplace", draws=200)
+    assert f"{expected.exponents.loc['a', 'median']:.4f}" in out
+    assert main(["isoflop", str(csv), "--method", "envelope"]) == 2
+    assert "run=" in capsys.readouterr().err

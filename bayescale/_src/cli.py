@@ -211,13 +211,19 @@ def isoflop(args: argparse.Namespace) -> None:
     options = {} if args.fit_method is None else {"fit_method": args.fit_method}
     if args.draws is not None:
         options["draws"] = args.draws
+    if args.run is not None:
+        options["run"] = args.run
     result = bs.isoflop(data, args.method, N=args.N, D=args.D, C=args.C, loss=args.y, budget=args.budget,
                         budgets=args.budgets, tolerance=args.tolerance, min_runs=args.min_runs,
                         regression=args.regression, flops_per_param_token=args.flops_per_param_token,
                         interval=args.interval, seed=args.seed, **options)
     with _wide_pandas():
-        print(f"{len(result.runs)} runs in {len(result.budgets)} budgets ({len(result.excluded)} left out); "
-              f"method {result.method}\n")
+        if result.method == "envelope":
+            print(f"{len(result.runs)} checkpoints of {result.runs['run'].nunique()} runs; the envelope at "
+                  f"{len(result.budgets)} values of compute; method envelope\n")
+        else:
+            print(f"{len(result.runs)} runs in {len(result.budgets)} budgets ({len(result.excluded)} left out); "
+                  f"method {result.method}\n")
         print(result.exponents.to_string(float_format=lambda v: f"{v:.4f}"))
         print()
     _emit(result.budgets, args.out_csv)
@@ -377,9 +383,12 @@ for laws of N and D (chinchilla, kaplan, additive, ...); C = 6 N D by default"""
 ISOFLOP_EPILOG = """examples:
   bayescale isoflop runs.csv --budgets 6e18 1e19 3e19 6e19 1e20 3e20 6e20 1e21 3e21 --plot isoflop.png
   bayescale isoflop sweeps.csv --budget budget --method slice --csv optima.csv
+  bayescale isoflop checkpoints.csv --method envelope --run run --plot envelope.png
 runs: N, loss and C (or D; C = 6 N D); each run goes to the nearest budget within --tolerance decades
 (budgets given, or found from the runs), unless a --budget column names it; prints the exponents a, b
-of N_opt ~ C^a and D_opt ~ C^b (a + b = 1) and the optimum of each budget"""
+of N_opt ~ C^a and D_opt ~ C^b (a + b = 1) and the optimum of each budget. --method envelope
+(Approach 1) reads a row per checkpoint of each --run (D: tokens so far) and takes the optimum at a
+grid of compute (--budgets, default 40 values over the runs' compute)"""
 
 COMPARE_EPILOG = """examples:
   bayescale compare power/fit.nc chinchilla/fit.nc
@@ -462,9 +471,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("isoflop", help="IsoFLOP analysis of a CSV of runs: optimum per budget and N_opt ~ C^a",
                        epilog=ISOFLOP_EPILOG, formatter_class=fmt)
     p.add_argument("csv", help="CSV file, one row per training run")
-    p.add_argument("--method", default="parabola", choices=["parabola", "slice", "surface"],
+    p.add_argument("--method", default="parabola", choices=["parabola", "slice", "surface", "envelope"],
                    help="parabola: Hoffmann et al.'s Approach 2; slice: the asymmetric IsoFLOP slice of "
-                        "Chinchilla's surface; surface: a chinchilla fit of all runs (default: %(default)s)")
+                        "Chinchilla's surface; surface: a chinchilla fit of all runs; envelope: Approach 1, "
+                        "the lower envelope of the runs' loss curves (needs --run) (default: %(default)s)")
+    p.add_argument("--run", metavar="COL", help="column of each checkpoint's run (--method envelope)")
     p.add_argument("--N", default="N", metavar="COL", help="parameters column (default: %(default)s)")
     p.add_argument("--D", default="D", metavar="COL", help="tokens column (default: %(default)s)")
     p.add_argument("--C", default="C", metavar="COL", help="compute column (default: %(default)s)")
@@ -473,8 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budgets", type=float, nargs="+", metavar="FLOP", help="nominal budgets to assign runs to")
     p.add_argument("--tolerance", type=float, help="decades of C from a run to its budget, at most (default 0.05)")
     p.add_argument("--min-runs", type=int, help="fewest runs a budget keeps (default: profile parameters + 2)")
-    p.add_argument("--regression", default="measurement_error", choices=["measurement_error", "per_draw"],
-                   help="how the optima make the power law (default: %(default)s)")
+    p.add_argument("--regression", choices=["measurement_error", "per_draw"],
+                   help="how the optima make the power law (default: measurement_error; per_draw for envelope)")
     p.add_argument("--fit-method", choices=engines.names(), help="engine of the fit (default: auto)")
     p.add_argument("--draws", type=int, help="draws (default: the engine's)")
     p.add_argument("--flops-per-param-token", type=float, default=6.0, help="k in C = k N D (default: %(default)s)")
