@@ -18,6 +18,8 @@ import pandas as pd
 
 from bayescale._src.model.data import bucket_size
 from bayescale._src.design import criterion as crit
+from bayescale._src.fit import discrepancy as discrepancy_mod
+from bayescale._src.fit.results import curve_draws
 from bayescale._src.model.model import NOISE, ModelSpec, log_mean
 from bayescale._src.precision import float64
 
@@ -148,6 +150,7 @@ def next_runs(
     criterion: str = "gaussian",
     worlds: int = WORLDS,
     seed: int = 0,
+    discrepancy: Any = None,
 ) -> pd.DataFrame:
     """Rank candidate runs by how much they would sharpen the forecast at ``target``, per unit of cost.
 
@@ -201,7 +204,7 @@ def next_runs(
     # candidates padded to a power of two, so that pools of similar size share compiled programs
     m = len(table)
     padded = {name: np.pad(v, (0, bucket_size(m) - m), mode="edge") for name, v in x_cand.items()}
-    state = design_state(fit, padded, x_target, criterion, worlds, seed)
+    state = design_state(fit, padded, x_target, criterion, worlds, seed, discrepancy)
     scores = crit.score(state, fit.spec.likelihood)
     picks, gains = design_picks(state, fit.spec.likelihood, np.pad(costs, (0, bucket_size(m) - m), constant_values=np.inf),
                                 batch_size(k, budget), budget)
@@ -227,11 +230,19 @@ def ranked(table: pd.DataFrame, key: str = "value_per_cost") -> pd.DataFrame:
     return pd.concat([picked, rest])[cols + [c for c in ("pick", "conditional_gain", "cumulative_cost") if c in table]]
 
 
-def design_state(fit, x_cand, x_target, criterion: str, worlds: int, seed: int):
-    """The criterion's state from the fit's draws at the candidates and the target."""
-    params = {k: fit.draws(k)[0] for k in fit.law.param_names}
-    f_cand = location_draws(fit.spec, params, x_cand)
-    f_target = location_draws(fit.spec, params, x_target)
+def design_state(fit, x_cand, x_target, criterion: str, worlds: int, seed: int, discrepancy: Any = None):
+    """The criterion's state from the fit's draws at the candidates and the target (with ``discrepancy``,
+    the draws of the law's value plus its discrepancy, one distortion per draw shared by every point)."""
+    if discrepancy_mod.resolve(discrepancy) is None:
+        params = {k: fit.draws(k)[0] for k in fit.law.param_names}
+        f_cand = location_draws(fit.spec, params, x_cand)
+        f_target = location_draws(fit.spec, params, x_target)
+    else:
+        m = len(next(iter(x_cand.values())))
+        both = {k: np.concatenate([np.asarray(x_cand[k], float), np.asarray(x_target[k], float)]) for k in x_cand}
+        key = jax.random.PRNGKey(seed)
+        location = curve_draws(fit, [0], both, key, False, discrepancy, jax.random.fold_in(key, 1))[2][0]
+        f_cand, f_target = location[:, :m], location[:, m:]
     return crit.start_state(criterion, f_cand, f_target, fit.draws(NOISE)[0], fit.spec.likelihood, worlds,
                             jax.random.PRNGKey(seed))
 

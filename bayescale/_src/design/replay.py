@@ -55,12 +55,12 @@ def _mask(table: pd.DataFrame, rows: Any, what: str) -> np.ndarray:
 
 
 def _choose(strategy: str, fit, pool: pd.DataFrame, costs: np.ndarray, budget: float, target: pd.DataFrame,
-            law, seed: int, criterion: str) -> list:
+            law, seed: int, criterion: str, design: dict) -> list:
     """Index labels of ``pool`` the strategy picks within ``budget``."""
     if not (costs <= budget).any():
         return []
     if strategy == "design":
-        out = next_runs(fit, pool, target, cost=costs, budget=budget, criterion=criterion, seed=seed)
+        out = next_runs(fit, pool, target, cost=costs, budget=budget, criterion=criterion, seed=seed, **design)
     elif strategy == "d_optimal":
         out = d_optimal_runs(fit, pool, cost=costs, budget=budget)
     elif strategy == "random":
@@ -90,6 +90,7 @@ def replay(
     interval: float = 0.9,
     criterion: str = "gaussian",
     discrepancy: Any = "default",
+    design: dict[str, Any] | None = None,
     seed: int = 0,
     fit: Callable[..., Any] | None = None,
     **fit_options: Any,
@@ -143,6 +144,8 @@ def replay(
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if design and strategy != "design":
+        raise ValueError(f"design= sets options of next_runs, which strategy {strategy!r} does not use")
     if (budget is None) == (budget_share is None):
         raise ValueError("give exactly one of budget (absolute) and budget_share (of the pool's total cost)")
     if int(rounds) != rounds or rounds < 1:
@@ -197,7 +200,7 @@ def replay(
             allowed = limits[g] * (r + 1) / rounds - spent[g]
             picks = _choose(strategy, one, table[in_pool], costs[in_pool].to_numpy(), allowed,
                             table.loc[rows, [mapping.get(k, k) for k in law.inputs]], law,
-                            seed + 1000 * r + i, criterion)
+                            seed + 1000 * r + i, criterion, dict(design or {}))
             new_runs[g] = picks
             spent[g] += float(costs[picks].sum())
             observed = observed | table.index.isin(picks)
