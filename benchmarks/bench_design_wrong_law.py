@@ -42,6 +42,8 @@ ROUNDS = 3
 CONFIGS = {
     "design (law only)": ("design", {"discrepancy": None}),
     "design (with discrepancy)": ("design", {"discrepancy": "default"}),
+    "design (local error 0.05)": ("design", {"local_error": 0.05}),
+    "design (local error 0.02)": ("design", {"local_error": 0.02}),
     "random": ("random", {}),
 }
 LAWS = ("chinchilla", "data_constrained")
@@ -75,6 +77,32 @@ def simulated(seeds: int, laws=LAWS, configs=tuple(CONFIGS), per_seed_csv: str |
             results[law, name] = per_seed(out[out["round"] == rounds]).assign(seconds=t.seconds)
             if per_seed_csv:
                 pd.concat(results, names=["law", "strategy"]).to_csv(per_seed_csv)
+            print(summary({(law, name): results[law, name]}).iloc[0].to_dict(), flush=True)
+    return results
+
+
+def real(random_seeds: int = 10, laws=LAWS, configs=tuple(CONFIGS), share: float = SHARE,
+         rounds: int = ROUNDS) -> dict[tuple[str, str], pd.DataFrame]:
+    """Replay on the paper's sweep: the 26 runs of ``bs.datasets.heldout("datablations")`` (>= 1e11 tokens) the
+    target, the 4 cheapest others the start; random choice over ``random_seeds`` seeds (one row each)."""
+    df = bs.datasets.load("datablations")
+    target = (df["tokens_D"] >= 1e11).to_numpy()
+    cost = df["params_N"] * df["tokens_D"]
+    start = df.index.isin(cost[~target].nsmallest(4).index)
+    columns = {"N": "params_N", "D": "tokens_D", "U": "unique_tokens_U"}
+    results = {}
+    for law in laws:
+        names = {k: columns[k] for k in bs.laws.get(law).inputs}
+        for name in configs:
+            strategy, design = CONFIGS[name]
+            copies = random_seeds if strategy == "random" else 1
+            table = pd.concat([df.assign(seed=i) for i in range(copies)], ignore_index=True)
+            with Timer() as t:
+                out = bs.design.replay(table, law, start=np.tile(start, copies), target=np.tile(target, copies),
+                                       budget_share=share, strategy=strategy, design=design or None, rounds=rounds,
+                                       y="val_loss", columns=names, group="seed", kind="observation",
+                                       priors=PRIORS)
+            results[law, name] = per_seed(out[out["round"] == rounds]).assign(seconds=t.seconds)
             print(summary({(law, name): results[law, name]}).iloc[0].to_dict(), flush=True)
     return results
 
@@ -125,11 +153,20 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--share", type=float, default=SHARE, help="budget, as a share of the pool's cost")
     parser.add_argument("--method", default="laplace", help="the fits' method (default: %(default)s)")
+    parser.add_argument("--part", choices=("simulated", "real"), default="simulated",
+                        help="simulated sweeps, or the replay of the paper's own sweep (datablations)")
     parser.add_argument("--per-seed", help="write the per-seed results to this CSV")
     parser.add_argument("--combine", nargs="+", metavar="CSV", help="only print the tables of earlier --per-seed files")
     args = parser.parse_args()
     if args.combine:
         results = read_per_seed(args.combine)
+    elif args.part == "real":
+        print(environment())
+        warnings.simplefilter("ignore", bs.FitWarning)
+        results = real(args.seeds, args.laws, args.configs, args.share)
+        print(f"\n## Replay of the datablations sweep ({args.share:.0%} of the pool's cost; random over {args.seeds} "
+              "seeds)\n\n" + markdown(summary(results)), flush=True)
+        return
     else:
         print(environment())
         warnings.simplefilter("ignore", bs.FitWarning)

@@ -25,6 +25,7 @@ from bayescale._src.precision import float64
 
 CostSpec = str | Callable[[pd.DataFrame], Any] | np.ndarray | None
 WORLDS = 32
+LOCAL_LENGTH = 1.0  # decades: the correlation length of next_runs' local_error
 
 
 def input_frame(fit, table: Any, what: str) -> dict[str, np.ndarray]:
@@ -151,6 +152,7 @@ def next_runs(
     worlds: int = WORLDS,
     seed: int = 0,
     discrepancy: Any = None,
+    local_error: float = 0.0,
 ) -> pd.DataFrame:
     """Rank candidate runs by how much they would sharpen the forecast at ``target``, per unit of cost.
 
@@ -204,7 +206,9 @@ def next_runs(
     # candidates padded to a power of two, so that pools of similar size share compiled programs
     m = len(table)
     padded = {name: np.pad(v, (0, bucket_size(m) - m), mode="edge") for name, v in x_cand.items()}
-    state = design_state(fit, padded, x_target, criterion, worlds, seed, discrepancy)
+    if not (np.isfinite(local_error) and local_error >= 0):
+        raise ValueError(f"local_error must be a finite number >= 0, got {local_error!r}")
+    state = design_state(fit, padded, x_target, criterion, worlds, seed, discrepancy, local_error)
     scores = crit.score(state, fit.spec.likelihood)
     picks, gains = design_picks(state, fit.spec.likelihood, np.pad(costs, (0, bucket_size(m) - m), constant_values=np.inf),
                                 batch_size(k, budget), budget)
@@ -230,7 +234,18 @@ def ranked(table: pd.DataFrame, key: str = "value_per_cost") -> pd.DataFrame:
     return pd.concat([picked, rest])[cols + [c for c in ("pick", "conditional_gain", "cumulative_cost") if c in table]]
 
 
-def design_state(fit, x_cand, x_target, criterion: str, worlds: int, seed: int, discrepancy: Any = None):
+def local_errors(x: Mapping[str, np.ndarray], scale: float, draws: int, seed: int) -> np.ndarray:
+    """Draws ``[draws, points]`` of a Gaussian process in the log10 inputs: sd ``scale``, squared-exponential
+    correlation of length :data:`LOCAL_LENGTH` decades (a jitter keeps its Cholesky factor finite)."""
+    z = np.stack([np.log10(np.asarray(v, float)) for v in x.values()], axis=-1)
+    d2 = np.sum((z[:, None, :] - z[None, :, :]) ** 2, axis=-1)
+    k = np.exp(-0.5 * d2 / LOCAL_LENGTH**2) + 1e-8 * np.eye(len(z))
+    chol = np.linalg.cholesky(k)
+    return scale * np.random.default_rng(seed).standard_normal((draws, len(z))) @ chol.T
+
+
+def design_state(fit, x_cand, x_target, criterion: str, worlds: int, seed: int, discrepancy: Any = None,
+                 local_error: float = 0.0):
     """The criterion's state from the fit's draws at the candidates and the target (with ``discrepancy``,
     the draws of the law's value plus its discrepancy, one distortion per draw shared by every point)."""
     if discrepancy_mod.resolve(discrepancy) is None:
@@ -243,6 +258,11 @@ def design_state(fit, x_cand, x_target, criterion: str, worlds: int, seed: int, 
         key = jax.random.PRNGKey(seed)
         location = curve_draws(fit, [0], both, key, False, discrepancy, jax.random.fold_in(key, 1))[2][0]
         f_cand, f_target = location[:, :m], location[:, m:]
+    if local_error > 0:
+        m = f_cand.shape[1]
+        both = {k: np.concatenate([np.asarray(x_cand[k], float), np.asarray(x_target[k], float)]) for k in x_cand}
+        delta = local_errors(both, local_error, f_cand.shape[0], seed)
+        f_cand, f_target = f_cand + delta[:, :m], f_target + delta[:, m:]
     return crit.start_state(criterion, f_cand, f_target, fit.draws(NOISE)[0], fit.spec.likelihood, worlds,
                             jax.random.PRNGKey(seed))
 
