@@ -42,8 +42,6 @@ ROUNDS = 3
 CONFIGS = {
     "design (law only)": ("design", {"discrepancy": None}),
     "design (with discrepancy)": ("design", {"discrepancy": "default"}),
-    "design (local error 0.05)": ("design", {"local_error": 0.05}),
-    "design (local error 0.02)": ("design", {"local_error": 0.02}),
     "random": ("random", {}),
 }
 LAWS = ("chinchilla", "data_constrained")

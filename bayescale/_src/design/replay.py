@@ -126,6 +126,10 @@ def replay(
         ``"mean"`` (the law's value) or ``"observation"`` (a new run's loss): the band's kind.
     discrepancy
         Passed to :meth:`Fit.predict <bayescale.Fit.predict>` (``None``: the law's own band, taken as exact).
+    design
+        Further keywords of :func:`~bayescale.design.next_runs` for ``strategy="design"`` (e.g.
+        ``{"discrepancy": None}``: the law's own draws, taken as exact, in the criterion); an error with
+        another strategy.
     fit
         The fitting function (default :func:`bayescale.fit`); ``fit_options`` go to it (default
         ``method="laplace", draws=1000``; ``priors=`` a preset for a few-run start). ``method="auto"``
