@@ -120,7 +120,8 @@ def summary(results: dict) -> pd.DataFrame:
     for (law, name), t in results.items():
         rows.append({"fitted law": law, "strategy": name, "RMSLE": _mean_se(t.rmsle), "R^2": _mean_se(t.r2),
                      "90% coverage": _mean_se(t.coverage), "90% width": _mean_se(t.width),
-                     "runs": f"{t.runs.mean():.1f}", "seconds": f"{t['seconds'].iloc[0]:.0f}" if "seconds" in t else ""})
+                     "runs": f"{t.runs.mean():.1f}",
+                     "seconds": f"{t['seconds'].iloc[0]:.0f}" if "seconds" in t else ""})
     return pd.DataFrame(rows)
 
 

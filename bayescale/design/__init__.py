@@ -19,5 +19,5 @@ from bayescale._src.design.choose import next_runs
 from bayescale._src.design.replay import STRATEGIES, optimal_target, replay
 from bayescale._src.design.simulate import chinchilla_sweeps, data_constrained_sweeps
 
-__all__ = ["next_runs", "random_runs", "cheapest_runs", "d_optimal_runs", "replay", "optimal_target", "chinchilla_sweeps",
-           "data_constrained_sweeps", "STRATEGIES"]
+__all__ = ["next_runs", "random_runs", "cheapest_runs", "d_optimal_runs", "replay", "optimal_target",
+           "chinchilla_sweeps", "data_constrained_sweeps", "STRATEGIES"]
