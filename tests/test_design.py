@@ -100,6 +100,20 @@ def test_next_runs_ranks_every_candidate_by_value_per_cost(chinchilla_laplace, c
     assert same_ratio["gain"].iloc[-1] > same_ratio["gain"].iloc[0]
 
 
+def test_next_runs_reduces_the_variance_with_the_laws_discrepancy(chinchilla_laplace, chinchilla_df):
+    grid = _grid(chinchilla_df)
+    with_error = bs.design.next_runs(chinchilla_laplace, grid, TARGET).sort_index()
+    law_only = bs.design.next_runs(chinchilla_laplace, grid, TARGET, discrepancy=None).sort_index()
+    # the target's variance holds the discrepancy's ...
+    variance = lambda out: (out["gain"] / out["gain_share"]).iloc[0]  # noqa: E731
+    assert variance(with_error) > 1.5 * variance(law_only)
+    # ... which the largest run, beyond the fitted progress, measures: it is worth more than the law alone says
+    largest = int(grid["N"].idxmax())
+    assert with_error.loc[largest, "gain"] > law_only.loc[largest, "gain"]
+    with pytest.raises(TypeError, match="discrepancy"):
+        bs.design.next_runs(chinchilla_laplace, grid, TARGET, discrepancy="wide")
+
+
 def test_next_runs_batches_within_k_and_budget(chinchilla_laplace, chinchilla_df, criterion="gaussian"):
     """(The reweight criterion's batch update is tested on a Gaussian problem above: its programs for these
     shapes would cost the fast tier another 20 s of compiling.)"""
@@ -207,6 +221,14 @@ def test_replay_rejects_bad_input():
         bs.design.replay(table, "power_law", start, budget=1.0, target=target, cost="cost")
 
 
+def test_replay_passes_design_options_to_next_runs_only():
+    table = _sweeps()
+    start, target = (table.role == "start").to_numpy(), (table.role == "target").to_numpy()
+    with pytest.raises(ValueError, match="design= sets options of next_runs"):
+        bs.design.replay(table, "power_law", start, budget=1.0, target=target, strategy="random",
+                         design={"discrepancy": None}, cost="cost", columns={"x": "tokens"})
+
+
 def test_plot_marks_the_picks_and_narrows_the_target_band(chinchilla_laplace, chinchilla_df, tmp_path):
     from bayescale import plot
     from bayescale._src.design.choose import target_sd
@@ -251,6 +273,23 @@ def test_chinchilla_sweeps_lay_out_start_pool_and_target():
     assert target["C"].min() == pytest.approx(100 * pool["C"].max())
     assert abs(np.log(table["loss"] / table["law_value"])).max() < 0.06
     assert table.equals(bs.design.chinchilla_sweeps([0, 1], noise=0.01))
+
+
+def test_data_constrained_sweeps_repeat_unique_budgets():
+    table = bs.design.data_constrained_sweeps([0, 1])
+    assert table.groupby("seed")["role"].value_counts().unstack().to_dict("list") == {
+        "pool": [81, 81], "start": [4, 4], "target": [60, 60]}
+    np.testing.assert_allclose(table["epochs"], table["D"] / table["U"])
+    assert (table["epochs"] >= 1).all() and (table["epochs"] > 100).any()
+    assert (table.loc[table.role == "start", "epochs"] == 1).all()
+    assert table.loc[table.role == "target", "D"].min() > table.loc[table.role != "target", "D"].max()
+    # repetition costs loss: at the same N and D, fewer unique tokens never help
+    worst = table.groupby(["seed", "N", "D"])["law_value"].agg(lambda v: v.iloc[np.argmin(table.loc[v.index, "U"])])
+    best = table.groupby(["seed", "N", "D"])["law_value"].min()
+    assert (worst >= best).all() and (worst > best * 1.02).any()
+    assert table.equals(bs.design.data_constrained_sweeps([0, 1]))
+    with pytest.raises(ValueError, match="held_out"):
+        bs.design.data_constrained_sweeps([0], held_out=6)
 
 
 @pytest.mark.statistical

@@ -11,12 +11,13 @@
 - :func:`replay`: the loop fit -> choose -> observe over a finished (or simulated)
   sweep, with the forecast at the target after every round.
 - :func:`optimal_target`: a compute-optimal target (N, D) at a FLOP budget.
-- :func:`chinchilla_sweeps`: simulated sweeps with a known truth, to replay.
+- :func:`chinchilla_sweeps`, :func:`data_constrained_sweeps`: simulated sweeps with a known truth, to replay.
 """
 
 from bayescale._src.design.baselines import cheapest_runs, d_optimal_runs, random_runs
 from bayescale._src.design.choose import next_runs
 from bayescale._src.design.replay import STRATEGIES, optimal_target, replay
-from bayescale._src.design.simulate import chinchilla_sweeps
+from bayescale._src.design.simulate import chinchilla_sweeps, data_constrained_sweeps
 
-__all__ = ["next_runs", "random_runs", "cheapest_runs", "d_optimal_runs", "replay", "optimal_target", "chinchilla_sweeps", "STRATEGIES"]
+__all__ = ["next_runs", "random_runs", "cheapest_runs", "d_optimal_runs", "replay", "optimal_target",
+           "chinchilla_sweeps", "data_constrained_sweeps", "STRATEGIES"]

@@ -55,12 +55,12 @@ def _mask(table: pd.DataFrame, rows: Any, what: str) -> np.ndarray:
 
 
 def _choose(strategy: str, fit, pool: pd.DataFrame, costs: np.ndarray, budget: float, target: pd.DataFrame,
-            law, seed: int, criterion: str) -> list:
+            law, seed: int, criterion: str, design: dict) -> list:
     """Index labels of ``pool`` the strategy picks within ``budget``."""
     if not (costs <= budget).any():
         return []
     if strategy == "design":
-        out = next_runs(fit, pool, target, cost=costs, budget=budget, criterion=criterion, seed=seed)
+        out = next_runs(fit, pool, target, cost=costs, budget=budget, criterion=criterion, seed=seed, **design)
     elif strategy == "d_optimal":
         out = d_optimal_runs(fit, pool, cost=costs, budget=budget)
     elif strategy == "random":
@@ -90,6 +90,7 @@ def replay(
     interval: float = 0.9,
     criterion: str = "gaussian",
     discrepancy: Any = "default",
+    design: dict[str, Any] | None = None,
     seed: int = 0,
     fit: Callable[..., Any] | None = None,
     **fit_options: Any,
@@ -125,6 +126,10 @@ def replay(
         ``"mean"`` (the law's value) or ``"observation"`` (a new run's loss): the band's kind.
     discrepancy
         Passed to :meth:`Fit.predict <bayescale.Fit.predict>` (``None``: the law's own band, taken as exact).
+    design
+        Further keywords of :func:`~bayescale.design.next_runs` for ``strategy="design"`` (e.g.
+        ``{"discrepancy": None}``: the law's own draws, taken as exact, in the criterion); an error with
+        another strategy.
     fit
         The fitting function (default :func:`bayescale.fit`); ``fit_options`` go to it (default
         ``method="laplace", draws=1000``; ``priors=`` a preset for a few-run start). ``method="auto"``
@@ -143,6 +148,8 @@ def replay(
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if design and strategy != "design":
+        raise ValueError(f"design= sets options of next_runs, which strategy {strategy!r} does not use")
     if (budget is None) == (budget_share is None):
         raise ValueError("give exactly one of budget (absolute) and budget_share (of the pool's total cost)")
     if int(rounds) != rounds or rounds < 1:
@@ -197,7 +204,7 @@ def replay(
             allowed = limits[g] * (r + 1) / rounds - spent[g]
             picks = _choose(strategy, one, table[in_pool], costs[in_pool].to_numpy(), allowed,
                             table.loc[rows, [mapping.get(k, k) for k in law.inputs]], law,
-                            seed + 1000 * r + i, criterion)
+                            seed + 1000 * r + i, criterion, dict(design or {}))
             new_runs[g] = picks
             spent[g] += float(costs[picks].sum())
             observed = observed | table.index.isin(picks)

@@ -79,3 +79,71 @@ def chinchilla_sweeps(
         df.insert(0, "seed", int(seed))
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
+
+
+#: Log-sd of each true parameter of :func:`data_constrained_sweeps` around the paper's fit.
+TRUTH_SPREAD = {"E": 0.05, "alpha": 0.05, "beta": 0.05, "A": 0.2, "B": 0.2, "R_D_star": 0.4, "R_N_star": 0.4}
+
+
+@float64
+def data_constrained_sweeps(
+    seeds,
+    sizes=tuple(np.geomspace(1e7, 1e9, 5)),
+    tokens=tuple(np.geomspace(1e9, 1e12, 7)),
+    unique=(1e9, 3e9, 1e10, 3e10, 1e11),
+    held_out: int = 2,
+    noise: float = 0.01,
+) -> pd.DataFrame:
+    """Simulated sweeps of a data-constrained law (repeated epochs over ``U`` unique tokens), one per seed.
+
+    The truth is ``data_constrained`` (Muennighoff et al. 2023, "Scaling Data-Constrained Language
+    Models", arXiv:2305.16264, eq. 5-6) at the paper's fit (``bs.laws.repetition.PUBLISHED``), each
+    parameter multiplied by ``exp(s z)``, ``z ~ N(0, 1)``, with ``s`` in :data:`TRUTH_SPREAD` (0.05 for
+    ``E``, 0.05 for the exponents, 0.2 for the amplitudes, 0.4 for ``R_D*`` and ``R_N*``, the spread of
+    the ``muennighoff2023`` preset's repetition priors): laws like the paper's, where the preset's own
+    draws (amplitudes with log-sd 1.5) give losses far from any language model's. Every run of the grid
+    ``sizes x tokens x epochs`` trains ``N`` parameters on ``D`` tokens, ``D / epochs`` of them unique
+    (``U``), like the sweep of the paper (``bs.datasets.load("datablations")``). The runs of the
+    ``held_out`` largest token counts are the target (the paper's larger runs, held out as in
+    ``bs.datasets.heldout("datablations")``); the start is the single-epoch runs of the two smallest
+    sizes and token counts; every other run is the pool.
+
+    Parameters
+    ----------
+    seeds
+        One sweep per seed, its own true parameters.
+    sizes, tokens, unique
+        The grid: model sizes ``N``, tokens seen ``D`` and unique-token budgets ``U`` (the runs with
+        ``U < D`` repeat; every ``(N, D)`` also has its fresh run).
+    held_out
+        How many of the largest token counts are the target.
+    noise
+        Standard deviation of the Gaussian noise on log loss.
+
+    Returns
+    -------
+    DataFrame with ``seed``, ``role`` (start, pool, target), ``N``, ``D``, ``U``, ``epochs``, ``C`` (6 N D),
+    ``law_value`` and ``loss``.
+    """
+    from bayescale import laws
+    from bayescale.laws.repetition import PUBLISHED
+
+    sizes, tokens, unique = (np.sort(np.asarray(v, float)) for v in (sizes, tokens, unique))
+    if not 0 < held_out < len(tokens) - 1:
+        raise ValueError(f"held_out must leave at least two token counts to fit, got {held_out} of {len(tokens)}")
+    if len(sizes) < 2 or not np.all(unique > 0):
+        raise ValueError("the grid needs at least two sizes and positive unique budgets")
+    law = laws.get("data_constrained")
+    grid = [(nn, dd, min(uu, dd)) for nn in sizes for dd in tokens for uu in (*unique, np.inf)]
+    n, d, u = (np.asarray(v) for v in zip(*dict.fromkeys(grid)))  # a budget of U >= D is the fresh run
+    role = np.where(d >= tokens[-held_out], "target", "pool")
+    role[(n <= sizes[1]) & (d <= tokens[1]) & (u == d)] = "start"
+    frames = []
+    for seed in np.atleast_1d(seeds):
+        rng = np.random.default_rng(int(seed))
+        truth = {k: PUBLISHED[k] * float(np.exp(TRUTH_SPREAD[k] * rng.standard_normal())) for k in law.param_names}
+        df = pd.DataFrame({"seed": int(seed), "role": role, "N": n, "D": d, "U": u, "epochs": d / u, "C": 6 * n * d})
+        df["law_value"] = np.asarray(law.fn(truth, {k: df[k].to_numpy() for k in ("N", "D", "U")}))
+        df["loss"] = df["law_value"] * np.exp(noise * rng.standard_normal(len(df)))
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
