@@ -199,7 +199,8 @@ def main() -> None:
     print("\npooled over the held-out points of each split (coverage, log score, IS90 of the points)")
     pooled = []
     for (label, name), pts in results["pooled"].items():
-        pooled.append({"family": label, "split": name, "points": len(pts), "not finite": int(pts["log_score"].isna().sum()),
+        pooled.append({"family": label, "split": name, "points": len(pts),
+                       "not finite": int(pts["log_score"].isna().sum()),
                        "coverage_90": float((np.abs(pts["pit"] - 0.5) <= 0.45).mean()),
                        "log_score": float(pts["log_score"].mean()), "interval_90": float(pts["interval_90"].mean())})
     pooled = pd.DataFrame(pooled)
