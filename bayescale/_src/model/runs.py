@@ -92,6 +92,29 @@ class RunBatch(NamedTuple):
     first: np.ndarray
 
 
+# the grid of noise values that lifts a fit of the checkpoints as independent points (residual sd s0) to starts
+# of the run-aware mode search: each run's correlation length (decades), and the share of s0^2 in the run's
+# process (run_sd = s0 sqrt(share), sigma = s0 sqrt(1 - share)); see start_grid
+START_LENGTHS = 10.0 ** np.arange(-2.0, 1.01, 0.5)
+START_SHARES = np.array([0.1, 0.5, 0.9, 0.99, 0.999])
+
+
+def start_grid() -> tuple[np.ndarray, np.ndarray]:
+    """``(share, length)``, each ``[35]``: every pair of ``START_SHARES`` and ``START_LENGTHS``.
+
+    The run-aware mode search starts from the mode of the checkpoints seen as
+    independent points (its law parameters and residual sd :math:`s_0`),
+    with the noise split as :math:`s^2 = \text{share}\, s_0^2`,
+    :math:`\sigma^2 = (1 - \text{share})\, s_0^2` at each ``length``: from a
+    nugget that dominates to runs that wander smoothly over 0.01-10 decades.
+    The potential at every pair costs one pass of the filter without
+    derivatives; the best pairs start Newton's method
+    (:func:`~bayescale._src.engines.base.piloted_mode`).
+    """
+    share, length = np.meshgrid(START_SHARES, START_LENGTHS, indexing="ij")
+    return share.ravel(), length.ravel()
+
+
 def default_priors() -> dict[str, dist.Distribution]:
     """The priors of ``run_sd`` and ``run_length`` (see the module docstring)."""
     return dict(_PRIORS)
