@@ -104,8 +104,8 @@ def start_grid() -> tuple[np.ndarray, np.ndarray]:
 
     The run-aware mode search starts from the mode of the checkpoints seen as
     independent points (its law parameters and residual sd :math:`s_0`),
-    with the noise split as :math:`s^2 = \text{share}\, s_0^2`,
-    :math:`\sigma^2 = (1 - \text{share})\, s_0^2` at each ``length``: from a
+    with the noise split as :math:`s^2 = \\text{share}\\, s_0^2`,
+    :math:`\\sigma^2 = (1 - \\text{share})\\, s_0^2` at each ``length``: from a
     nugget that dominates to runs that wander smoothly over 0.01-10 decades.
     The potential at every pair costs one pass of the filter without
     derivatives; the best pairs start Newton's method
