@@ -194,9 +194,13 @@ def test_piloted_mode_search_ends_at_the_best_of_16_random_starts(run_fit):
     value_and_grad = jax.jit(jax.value_and_grad(problem.potential))
     starts = jax.jit(jax.vmap(problem.init, in_axes=(0, 0, None)), static_argnums=2)(keys, data, 16)
     for c in range(len(keys)):
-        curve = jax.tree_util.tree_map(lambda a: a[c], data)
-        ends = [optimize.minimize(lambda z: tuple(map(np.asarray, value_and_grad(z, curve))), np.asarray(z0),
-                                  jac=True, method="BFGS", options={"gtol": 1e-9}) for z0 in starts[c]]
+        curve = jax.tree_util.tree_map(lambda a, c=c: a[c], data)
+
+        def objective(z, curve=curve):
+            return tuple(map(np.asarray, value_and_grad(z, curve)))
+
+        ends = [optimize.minimize(objective, np.asarray(z0), jac=True, method="BFGS", options={"gtol": 1e-9})
+                for z0 in starts[c]]
         best = min((end for end in ends if np.isfinite(end.fun)), key=lambda end: end.fun)
         assert float(piloted.potential[c]) <= best.fun + 1e-8
         np.testing.assert_allclose(piloted.z[c], best.x, atol=1e-4)

@@ -94,7 +94,9 @@ def best_end(problem: Problem, data, starts, num_steps: int) -> Mode:
 
 def local_model(problem: Problem, data) -> newton.LocalModel:
     """The value, gradient and Hessian of the potential of one unit, by the problem's mode of derivatives."""
-    objective = lambda z: problem.potential(z, data)  # noqa: E731
+    def objective(z):
+        return problem.potential(z, data)
+
     return newton.forward(objective) if problem.forward else newton.exact(objective)
 
 

@@ -61,7 +61,7 @@ class Problem(NamedTuple):
     potential: Callable[[jax.Array, Any], jax.Array]
     constrain: Callable[[jax.Array, Any], dict]
     init: Callable[[jax.Array, Any, int], jax.Array]
-    pilot: "Pilot | None" = None
+    pilot: Pilot | None = None
     forward: bool = False
 
     @property
