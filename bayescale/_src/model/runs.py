@@ -207,14 +207,27 @@ def innovations(resid, run_sd, length, noise, gap, first, mask):
     ``resid``, ``gap``, ``first``, ``mask``: ``[..., points]``; ``run_sd``,
     ``length``, ``noise``: ``[...]``. Masked points contribute 0 and leave the
     filter's state unchanged. The sum over points is the exact log-likelihood.
+
+    The scan runs over the points axis of each input as given: the layout
+    (``gap``, ``first``, ``mask``), usually one curve's, is not broadcast to the
+    residuals' batch shape, and each step's ``rho`` and ``q`` are computed
+    inside the step. Under ``vmap`` over many parameter values (importance
+    sampling's proposals), broadcast ``[batch, points]`` inputs made each step
+    read one strided column of every input: measured 500 parameter values of
+    5 runs x 800 checkpoints, 2-core CPU, about 3x slower than points-major
+    input.
     """
     shape = jnp.broadcast_shapes(resid.shape, jnp.shape(run_sd) + resid.shape[-1:])
-    rho, q = _transition(gap, first, jnp.broadcast_to(length, shape[:-1]))
+    batch = shape[:-1]
     var, nugget = run_sd**2, noise**2
+    length = jnp.broadcast_to(length, batch)
 
     def step(state, point):
         m, p = state
-        e, r, qq, ok = point
+        e, g, start, ok = point
+        scaled = g / length
+        r = jnp.where(start, 0.0, jnp.exp(-scaled))
+        qq = jnp.where(start, 1.0, -jnp.expm1(-2.0 * scaled))
         m_pred, p_pred = r * m, r**2 * p + var * qq
         s = p_pred + nugget
         v = e - m_pred
@@ -222,11 +235,11 @@ def innovations(resid, run_sd, length, noise, gap, first, mask):
         m_new, p_new = m_pred + p_pred * v / s, p_pred * nugget / s
         return (jnp.where(ok, m_new, m), jnp.where(ok, p_new, p)), jnp.where(ok, ll, 0.0)
 
-    def front(a):
-        return jnp.moveaxis(jnp.broadcast_to(a, shape), -1, 0)
+    def along(a):
+        return jnp.moveaxis(jnp.asarray(a), -1, 0)
 
-    state = (jnp.zeros(shape[:-1], resid.dtype), jnp.broadcast_to(var, shape[:-1]).astype(resid.dtype))
-    _, ll = jax.lax.scan(step, state, (front(resid), front(rho), front(q), front(mask)))
+    state = (jnp.zeros(batch, resid.dtype), jnp.broadcast_to(var, batch).astype(resid.dtype))
+    _, ll = jax.lax.scan(step, state, (along(jnp.broadcast_to(resid, shape)), along(gap), along(first), along(mask)))
     return jnp.moveaxis(ll, 0, -1)
 
 
