@@ -212,10 +212,11 @@ def innovations(resid, run_sd, length, noise, gap, first, mask):
     (``gap``, ``first``, ``mask``), usually one curve's, is not broadcast to the
     residuals' batch shape, and each step's ``rho`` and ``q`` are computed
     inside the step. Under ``vmap`` over many parameter values (importance
-    sampling's proposals), broadcast ``[batch, points]`` inputs made each step
-    read one strided column of every input: measured 500 parameter values of
-    5 runs x 800 checkpoints, 2-core CPU, about 3x slower than points-major
-    input.
+    sampling's proposals), inputs broadcast to ``[batch, points]`` and moved
+    points-first are read one strided column per step (measured on a 2-core
+    CPU, the filter's step over 4096 points x 500 values: 204 ms from
+    ``[values, points]`` input against 64 ms from points-major input, and 90 ms
+    with the layout's ``rho`` per point rather than per value).
     """
     shape = jnp.broadcast_shapes(resid.shape, jnp.shape(run_sd) + resid.shape[-1:])
     batch = shape[:-1]
