@@ -98,7 +98,7 @@ def fit(
         damped Newton on the run-aware model from the two best of those modes
         lifted over a grid of noise values
         (:func:`~bayescale._src.engines.base.piloted_mode`): a fit with
-        ``run=`` takes 1.3-1.8x the time of one without (``bench_runs.py``).
+        ``run=`` takes 1.1-2.3x the time of one without (``bench_runs.py``).
     method
         The inference engine: ``"auto"`` (the default; importance-corrected
         Laplace per curve, Pareto-smoothed, with NUTS for the curves whose
