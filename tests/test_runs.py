@@ -175,6 +175,38 @@ def test_run_fit_saves_indexes_and_maps(run_fit, tmp_path):
     np.testing.assert_allclose(mode.draws("alpha")[:, 0], run_fit.mode["alpha"])
 
 
+def test_piloted_mode_search_ends_at_the_best_of_16_random_starts(run_fit):
+    """The run-aware mode search starts from the modes of the checkpoints as independent points
+    (engines.base.piloted_mode): on run_fit's table it ends where the best of 16 random starts of the run-aware
+    model does (each minimized here by scipy's BFGS: a small program, unlike a second mode search's)."""
+    from scipy import optimize
+
+    from bayescale._src.engines import base
+    from bayescale._src.fit import fitting
+    from bayescale._src.model.problem import to_device
+
+    job = fitting.setup(table(), fitting.FitOptions(law="power_law", x="x", group="curve", run="run",
+                                                    method="laplace", draws=200))
+    call, problem = job.plan.calls[0], job.plan.problem
+    assert problem.pilot is not None and problem.forward
+    data, keys = to_device(call.data, job.dtype), base.split_keys(jnp.asarray(call.keys))[:, 0]
+    piloted = base.modes(problem, keys, data, 16, 60)  # run_fit's program
+    value_and_grad = jax.jit(jax.value_and_grad(problem.potential))
+    starts = jax.jit(jax.vmap(problem.init, in_axes=(0, 0, None)), static_argnums=2)(keys, data, 16)
+    for c in range(len(keys)):
+        curve = jax.tree_util.tree_map(lambda a, c=c: a[c], data)
+
+        def objective(z, curve=curve):
+            return tuple(map(np.asarray, value_and_grad(z, curve)))
+
+        ends = [optimize.minimize(objective, np.asarray(z0), jac=True, method="BFGS", options={"gtol": 1e-9})
+                for z0 in starts[c]]
+        best = min((end for end in ends if np.isfinite(end.fun)), key=lambda end: end.fun)
+        assert float(piloted.potential[c]) <= best.fun + 1e-8
+        np.testing.assert_allclose(piloted.z[c], best.x, atol=1e-4)
+    np.testing.assert_allclose(run_fit.mode["run_length"], np.exp(piloted.z[:, -1]), rtol=1e-8)
+
+
 def test_compare_refits_with_the_runs(run_fit):
     """bs.compare's held-out refit keeps the run column (the refit's 18 points share the fit's program)."""
     with warnings.catch_warnings():

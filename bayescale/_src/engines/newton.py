@@ -90,6 +90,33 @@ def exact(objective: Callable[[jax.Array], jax.Array]) -> LocalModel:
     return local
 
 
+def forward(objective: Callable[[jax.Array], jax.Array]) -> LocalModel:
+    """The local model of ``objective`` with its exact gradient and Hessian, by forward mode over forward mode.
+
+    For an objective that is a long sequential ``lax.scan`` (the Kalman filter
+    of correlated runs, :mod:`bayescale._src.model.runs`): reverse mode stores
+    every step of the scan and runs it again backwards, step by step, while
+    forward mode carries the ``dim`` tangents and ``dim^2`` second-order
+    tangents along the one forward pass. Measured on one curve of 3 runs x 800
+    checkpoints (6 parameters, 2-core CPU): 29 against 48 ms per evaluation at
+    one point, 67 against 216 at four (:func:`exact`); the two agree to rounding.
+    """
+
+    def value_twice(z):
+        value = objective(z)
+        return value, value
+
+    def grad_and_value(z):
+        grad, value = jax.jacfwd(value_twice, has_aux=True)(z)
+        return grad, (value, grad)
+
+    def local(z):
+        hess, (value, grad) = jax.jacfwd(grad_and_value, has_aux=True)(z)
+        return value, grad, hess
+
+    return local
+
+
 def _evaluate(local: LocalModel, z):
     value, grad, hess = local(z)
     return jnp.where(jnp.isfinite(value), value, jnp.inf), grad, hess

@@ -37,7 +37,7 @@ from bayescale._src.model import coordinates
 from bayescale._src.model.data import CurveBatch, example_batch
 from bayescale._src.model.joint_prior import JointPrior
 from bayescale._src.model.prior_records import prior_key
-from bayescale._src.model.problem import Problem, make_problem
+from bayescale._src.model.problem import Pilot, Problem, make_problem
 from bayescale.laws import Law
 from bayescale.laws.base import log_shift
 
@@ -317,11 +317,53 @@ def _run_model(spec: ModelSpec) -> Callable[..., None]:
 
 @functools.lru_cache(maxsize=128)
 def curve_problem(spec: ModelSpec) -> Problem:
-    """The :class:`~bayescale._src.model.problem.Problem` of one curve under ``spec`` (cached by value)."""
+    """The :class:`~bayescale._src.model.problem.Problem` of one curve under ``spec`` (cached by value).
+
+    With correlated runs (``spec.likelihood.runs``) the problem's mode search
+    starts from the modes of the same checkpoints as independent points (its
+    :class:`~bayescale._src.model.problem.Pilot`, see :func:`run_pilot`), and
+    takes its derivatives by forward mode through the filter's scan.
+    """
     example = example_batch(spec.law.inputs)
-    if spec.likelihood.runs:
-        example = runs_mod.example(example)
-    return make_problem(build_model(spec), ("curve", spec), example, functools.partial(random_starts, spec))
+    init = functools.partial(random_starts, spec)
+    if not spec.likelihood.runs:
+        return make_problem(build_model(spec), ("curve", spec), example, init)
+    pilot = run_pilot(spec)
+    problem = make_problem(build_model(spec), ("curve", spec), runs_mod.example(example), init, pilot, forward=True)
+    if problem.sites != pilot.problem.sites + tuple((name, ()) for name in runs_mod.SITES):
+        raise AssertionError(f"the run-aware sites {problem.sites} are not the independent model's "
+                             f"{pilot.problem.sites} followed by {runs_mod.SITES}")
+    return problem
+
+
+def independent_spec(spec: ModelSpec) -> ModelSpec:
+    """The model of ``spec``'s checkpoints as independent points: the same law, priors and likelihood kind,
+    without the run sites."""
+    return spec._replace(priors=tuple((name, p) for name, p in spec.priors if name not in runs_mod.SITES),
+                         likelihood=spec.likelihood._replace(runs=False))
+
+
+def run_pilot(spec: ModelSpec) -> Pilot:
+    """The pilot of the run-aware problem: the checkpoints as independent points (:func:`independent_spec`),
+    each of its end points lifted to the grid of noise values of :func:`~bayescale._src.model.runs.start_grid`."""
+    pilot = curve_problem(independent_spec(spec))
+    if pilot.sites[-1][0] != NOISE:
+        raise AssertionError(f"the independent model's last site is {pilot.sites[-1][0]!r}, not {NOISE!r}")
+    priors = spec.prior_dict
+    share, length = runs_mod.start_grid()
+
+    def unconstrained(name, value):
+        return biject_to(priors[name].support).inv(value)
+
+    def lift(z, data):
+        scale = biject_to(priors[NOISE].support)(z[-1])
+        noise = [unconstrained(NOISE, scale * jnp.sqrt(1.0 - share)),
+                 unconstrained(runs_mod.RUN_SD, scale * jnp.sqrt(share)),
+                 unconstrained(runs_mod.RUN_LENGTH, jnp.asarray(length, z.dtype))]
+        law = jnp.broadcast_to(z[:-1], (len(share), z.shape[-1] - 1))
+        return jnp.concatenate([law, jnp.stack(noise, axis=-1).astype(z.dtype)], axis=-1)
+
+    return Pilot(pilot, lambda data: CurveBatch(*data[:4]), lift)
 
 
 def random_starts(spec: ModelSpec, key, curve: CurveBatch, num_starts: int) -> jax.Array:

@@ -46,6 +46,14 @@ class Problem(NamedTuple):
         ``init(key, data, num_starts) -> [starts, dim]``: dispersed starting
         points for optimization. A problem that has one good start (a pooled
         model started from independent fits) may return fewer than ``num_starts``.
+    pilot
+        None, or a :class:`Pilot`: a cheaper model of the same data whose
+        multi-start mode search replaces ``init`` (see
+        :func:`~bayescale._src.engines.base.find_mode`).
+    forward
+        Derivatives for the mode search by forward mode
+        (:func:`~bayescale._src.engines.newton.forward`): for a potential that
+        is a long sequential scan; else forward over reverse mode.
     """
 
     key: Hashable
@@ -53,6 +61,8 @@ class Problem(NamedTuple):
     potential: Callable[[jax.Array, Any], jax.Array]
     constrain: Callable[[jax.Array, Any], dict]
     init: Callable[[jax.Array, Any, int], jax.Array]
+    pilot: Pilot | None = None
+    forward: bool = False
 
     @property
     def dim(self) -> int:
@@ -70,6 +80,26 @@ class Problem(NamedTuple):
 
     def __hash__(self):
         return hash(self.key)
+
+
+class Pilot(NamedTuple):
+    """A cheaper model of a problem's data that finds where the problem's own mode search starts.
+
+    Attributes
+    ----------
+    problem
+        The cheaper :class:`Problem` (e.g. the checkpoints of runs as independent points).
+    data
+        ``data(unit) -> unit of the pilot problem`` from a unit of the problem's data.
+    lift
+        ``lift(z, unit) -> [candidates, dim]``: starting points of the problem
+        from one end point ``z`` of the pilot's mode search (e.g. the pilot's
+        parameters with a grid of the values of the problem's extra ones).
+    """
+
+    problem: Problem
+    data: Callable[[Any], Any]
+    lift: Callable[[jax.Array, Any], jax.Array]
 
 
 def latent_sites(model: Callable, data: Any) -> Sites:
@@ -98,7 +128,8 @@ def latent_sites(model: Callable, data: Any) -> Sites:
     return tuple((name, tuple(s.shape)) for name, s in zip(names, shapes))
 
 
-def make_problem(model: Callable, key: Hashable, example: Any, init: Callable) -> Problem:
+def make_problem(model: Callable, key: Hashable, example: Any, init: Callable, pilot: Pilot | None = None,
+                 forward: bool = False) -> Problem:
     """The :class:`Problem` of ``model(*data)``.
 
     Parameters
@@ -111,6 +142,8 @@ def make_problem(model: Callable, key: Hashable, example: Any, init: Callable) -
         One unit of data (NumPy or JAX arrays) of the shapes the engines will see.
     init
         ``init(key, data, num_starts)``, see :class:`Problem`.
+    pilot, forward
+        See :class:`Problem`.
     """
     sites = latent_sites(model, example)
     sizes = [math.prod(shape) for _, shape in sites]
@@ -126,7 +159,7 @@ def make_problem(model: Callable, key: Hashable, example: Any, init: Callable) -
     def constrain(z, data):
         return constrain_fn(model, tuple(data), {}, unravel(z), return_deterministic=True)
 
-    return Problem(key, sites, potential, constrain, init)
+    return Problem(key, sites, potential, constrain, init, pilot, forward)
 
 
 def ravel(sites: Sites, values: dict[str, jax.Array]) -> jax.Array:

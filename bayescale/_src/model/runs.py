@@ -92,6 +92,29 @@ class RunBatch(NamedTuple):
     first: np.ndarray
 
 
+# the grid of noise values that lifts a fit of the checkpoints as independent points (residual sd s0) to starts
+# of the run-aware mode search: each run's correlation length (decades), and the share of s0^2 in the run's
+# process (run_sd = s0 sqrt(share), sigma = s0 sqrt(1 - share)); see start_grid
+START_LENGTHS = 10.0 ** np.arange(-2.0, 1.01, 0.5)
+START_SHARES = np.array([0.1, 0.5, 0.9, 0.99, 0.999])
+
+
+def start_grid() -> tuple[np.ndarray, np.ndarray]:
+    """``(share, length)``, each ``[35]``: every pair of ``START_SHARES`` and ``START_LENGTHS``.
+
+    The run-aware mode search starts from the mode of the checkpoints seen as
+    independent points (its law parameters and residual sd :math:`s_0`),
+    with the noise split as :math:`s^2 = \\text{share}\\, s_0^2`,
+    :math:`\\sigma^2 = (1 - \\text{share})\\, s_0^2` at each ``length``: from a
+    nugget that dominates to runs that wander smoothly over 0.01-10 decades.
+    The potential at every pair costs one pass of the filter without
+    derivatives; the best pairs start Newton's method
+    (:func:`~bayescale._src.engines.base.piloted_mode`).
+    """
+    share, length = np.meshgrid(START_SHARES, START_LENGTHS, indexing="ij")
+    return share.ravel(), length.ravel()
+
+
 def default_priors() -> dict[str, dist.Distribution]:
     """The priors of ``run_sd`` and ``run_length`` (see the module docstring)."""
     return dict(_PRIORS)
@@ -184,14 +207,28 @@ def innovations(resid, run_sd, length, noise, gap, first, mask):
     ``resid``, ``gap``, ``first``, ``mask``: ``[..., points]``; ``run_sd``,
     ``length``, ``noise``: ``[...]``. Masked points contribute 0 and leave the
     filter's state unchanged. The sum over points is the exact log-likelihood.
+
+    The scan runs over the points axis of each input as given: the layout
+    (``gap``, ``first``, ``mask``), usually one curve's, is not broadcast to the
+    residuals' batch shape, and each step's ``rho`` and ``q`` are computed
+    inside the step. Under ``vmap`` over many parameter values (importance
+    sampling's proposals), inputs broadcast to ``[batch, points]`` and moved
+    points-first are read one strided column per step (measured on a 2-core
+    CPU, the filter's step over 4096 points x 500 values: 204 ms from
+    ``[values, points]`` input against 64 ms from points-major input, and 90 ms
+    with the layout's ``rho`` per point rather than per value).
     """
     shape = jnp.broadcast_shapes(resid.shape, jnp.shape(run_sd) + resid.shape[-1:])
-    rho, q = _transition(gap, first, jnp.broadcast_to(length, shape[:-1]))
+    batch = shape[:-1]
     var, nugget = run_sd**2, noise**2
+    length = jnp.broadcast_to(length, batch)
 
     def step(state, point):
         m, p = state
-        e, r, qq, ok = point
+        e, g, start, ok = point
+        scaled = g / length
+        r = jnp.where(start, 0.0, jnp.exp(-scaled))
+        qq = jnp.where(start, 1.0, -jnp.expm1(-2.0 * scaled))
         m_pred, p_pred = r * m, r**2 * p + var * qq
         s = p_pred + nugget
         v = e - m_pred
@@ -199,11 +236,11 @@ def innovations(resid, run_sd, length, noise, gap, first, mask):
         m_new, p_new = m_pred + p_pred * v / s, p_pred * nugget / s
         return (jnp.where(ok, m_new, m), jnp.where(ok, p_new, p)), jnp.where(ok, ll, 0.0)
 
-    def front(a):
-        return jnp.moveaxis(jnp.broadcast_to(a, shape), -1, 0)
+    def along(a):
+        return jnp.moveaxis(jnp.asarray(a), -1, 0)
 
-    state = (jnp.zeros(shape[:-1], resid.dtype), jnp.broadcast_to(var, shape[:-1]).astype(resid.dtype))
-    _, ll = jax.lax.scan(step, state, (front(resid), front(rho), front(q), front(mask)))
+    state = (jnp.zeros(batch, resid.dtype), jnp.broadcast_to(var, batch).astype(resid.dtype))
+    _, ll = jax.lax.scan(step, state, (along(jnp.broadcast_to(resid, shape)), along(gap), along(first), along(mask)))
     return jnp.moveaxis(ll, 0, -1)
 
 
