@@ -41,7 +41,9 @@ terms ``(x_c/x)**alpha`` without a floor (the additive law) may declare
 :mod:`bayescale._src.model.coordinates.ratio_ends`). A law bounded
 between two levels (M4) may declare :class:`BoundedEnds` (the levels ``E <
 L(x_hi) < L(x_lo) < E0`` in logit coordinates and the shape;
-:mod:`bayescale._src.model.coordinates.bounded_ends`).
+:mod:`bayescale._src.model.coordinates.bounded_ends`). A bending curve ``c + span g(delta log(x / x0))``
+(MMF, Weibull) may declare :class:`BendEnds` (the law at the largest ``x``, its drop over the range, the
+shape's excess over its smallest value and the floor's share; :mod:`bayescale._src.model.coordinates.bend_ends`).
 """
 
 from __future__ import annotations
@@ -181,6 +183,27 @@ class BoundedEnds(NamedTuple):
         return (self.irreducible, self.reach, self.exponent, self.shape, self.amplitude)
 
 
+class BendEnds(NamedTuple):
+    """The parameters of a bending curve ``floor + span * g(shape * (log input - log size))`` whose ``g`` falls
+    from 1 to 0 (MMF: ``step="logistic"``, ``g(z) = 1 / (1 + e^z)``; Weibull: ``step="weibull"``,
+    ``g(z) = exp(-e^z)``; see the module docstring)."""
+
+    input: str
+    floor: str
+    span: str
+    shape: str
+    size: str
+    step: str
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.input,)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return (self.floor, self.span, self.shape, self.size)
+
+
 class Law(NamedTuple):
     """A scaling-law form.
 
@@ -211,7 +234,8 @@ class Law(NamedTuple):
         ``E + A N^-alpha + B D^-beta`` core (:class:`TwoTermEnds`) or the
         exponents of a ``K N^-alpha D^-beta C^-gamma`` product (:class:`SharedExponent`), of a sum of
         ratio terms (:class:`RatioEnds`), or the
-        parameters of a law bounded between two levels (M4, :class:`BoundedEnds`), whose fits
+        parameters of a law bounded between two levels (M4, :class:`BoundedEnds`) or of a bending
+        curve (MMF, Weibull: :class:`BendEnds`), whose fits
         then sample end-point coordinates (module docstring); ``None``: the
         reference-scale coordinates alone. ``law._replace(coordinates=None)`` turns them off.
     max_pareto_k
@@ -239,7 +263,8 @@ class Law(NamedTuple):
     reference: str = ""
     note: str = ""
     likelihood: str = ""
-    coordinates: Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | None = None
+    coordinates: (Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | BendEnds
+                  | None) = None
     max_pareto_k: float | None = None
     bounds: Callable[[Mapping[str, Array]], tuple[Array, Array]] | None = None
     pooled: tuple[str, ...] = ()
