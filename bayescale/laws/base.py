@@ -41,8 +41,8 @@ terms ``(x_c/x)**alpha`` without a floor (the additive law) may declare
 :mod:`bayescale._src.model.coordinates.ratio_ends`). A law bounded
 between two levels (M4) may declare :class:`BoundedEnds` (the levels ``E <
 L(x_hi) < L(x_lo) < E0`` in logit coordinates and the shape;
-:mod:`bayescale._src.model.coordinates.bounded_ends`). A bending curve ``c + span g(delta log(x / x0))``
-(MMF, Weibull) may declare :class:`BendEnds` (the law at the largest ``x``, its drop over the range, the
+:mod:`bayescale._src.model.coordinates.bounded_ends`). MMF's bending curve ``c + span / (1 + (x / x0)**delta)``
+may declare :class:`BendEnds` (the law at the largest ``x``, its drop over the range, the
 shape's excess over its smallest value and the floor's share; :mod:`bayescale._src.model.coordinates.bend_ends`).
 """
 
@@ -184,16 +184,14 @@ class BoundedEnds(NamedTuple):
 
 
 class BendEnds(NamedTuple):
-    """The parameters of a bending curve ``floor + span * g(shape * (log input - log size))`` whose ``g`` falls
-    from 1 to 0 (MMF: ``step="logistic"``, ``g(z) = 1 / (1 + e^z)``; Weibull: ``step="weibull"``,
-    ``g(z) = exp(-e^z)``; see the module docstring)."""
+    """The parameters of MMF's bending curve ``floor + span / (1 + (input / size)**shape)`` (see the module
+    docstring)."""
 
     input: str
     floor: str
     span: str
     shape: str
     size: str
-    step: str
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -235,7 +233,7 @@ class Law(NamedTuple):
         exponents of a ``K N^-alpha D^-beta C^-gamma`` product (:class:`SharedExponent`), of a sum of
         ratio terms (:class:`RatioEnds`), or the
         parameters of a law bounded between two levels (M4, :class:`BoundedEnds`) or of a bending
-        curve (MMF, Weibull: :class:`BendEnds`), whose fits
+        curve (MMF: :class:`BendEnds`), whose fits
         then sample end-point coordinates (module docstring); ``None``: the
         reference-scale coordinates alone. ``law._replace(coordinates=None)`` turns them off.
     max_pareto_k

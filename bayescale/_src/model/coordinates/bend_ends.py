@@ -1,14 +1,13 @@
-r"""End-point coordinates of a bending curve ``c + span g(delta (log x - log x0))`` (MMF, Weibull).
+r"""End-point coordinates of MMF's bending curve ``c + span / (1 + (x / x0)^delta)``.
 
-The learning-curve families MMF (``g(z) = 1 / (1 + e^z)``) and Weibull
-(``g(z) = exp(-e^z)``) fall from ``c + span`` to the floor ``c`` around the
-bend ``x0`` (Domhan, Springenberg & Hutter 2015). Under their default priors
-(``x0`` log-normal with sd 10 e-folds) most simulated bends lie outside the
-observed range, where the data see one side of the curve only: above the
+The learning-curve family MMF (Domhan, Springenberg & Hutter 2015) falls from
+``c + span`` to the floor ``c`` around the bend ``x0``. Under its default
+priors (``x0`` log-normal with sd 10 e-folds) most simulated bends lie outside
+the observed range, where the data see one side of the curve only: above the
 range's top, ``c + span - K x^delta`` (``c + span``, ``K = span x0^-delta``
-and ``delta`` pinned; ``c`` against ``span`` not); below its bottom, MMF's
-tail ``c + A x^-delta`` (``c``, ``A = span x0^delta`` and ``delta`` pinned;
-``x0`` not). In ``(c, span, delta, log x0)`` either ridge is curved
+and ``delta`` pinned; ``c`` against ``span`` not); below its bottom, the
+power-law tail ``c + A x^-delta`` (``c``, ``A = span x0^delta`` and ``delta``
+pinned; ``x0`` not). In ``(c, span, delta, log x0)`` either ridge is curved
 (``log x0 = (log span - log K) / delta``) and cut by ``c > 0``; neither a
 Gaussian around the mode nor NUTS covers it (SBC coverage of ``x0`` 0.83
 under ``auto``). These coordinates are the quantities each side pins down.
@@ -24,40 +23,44 @@ range and ``G = L(x_hi) - c`` the curve's height above its floor at ``x_hi``:
     w_4 = \mathrm{logit}\,\frac{c}{L(x_{hi})},
 
 with ``r`` the spread of the observed losses and the compressed tail of
-:func:`bayescale._src.model.coordinates.ends.log_drop` below it. The ratio
+:func:`bayescale._src.model.coordinates.ends.log_drop` below it. With
+``g(z) = 1 / (1 + e^z)`` and ``z = delta (log x - log x0)``, the ratio
 ``R = g(z_lo) / g(z_hi) = 1 + D / G`` of the heights above the floor at the
-ends (``z = delta (log x - log x0)``) is at most ``e^{delta s}`` for MMF, the
-ratio of its power-law tail: ``delta_min = log(R) / s`` (``x0 -> 0`` as
-``delta -> delta_min``, the way ``E -> 0`` as ``alpha -> alpha_min`` in
-:mod:`bayescale._src.model.coordinates.ends`). Weibull's tail falls faster
-than any power, every ``R > 1`` is reached at every ``delta`` and
-``delta_min = 0``. The floor's share ``w_4`` is the free direction above the
-range and ``w_3`` (``~ delta log(x0 / x_lo)``) the free direction below it.
+ends is at most ``e^{delta s}``, the ratio of the power-law tail:
+``delta_min = log(R) / s`` (``x0 -> 0`` as ``delta -> delta_min``, the way
+``E -> 0`` as ``alpha -> alpha_min`` in
+:mod:`bayescale._src.model.coordinates.ends`). The floor's share ``w_4`` is
+the free direction above the range and ``w_3`` (``~ delta log(x0 / x_lo)``)
+the free direction below it, both nearly straight.
 
-Back in natural units, ``c = L(x_hi) sigmoid(w_4)``, ``G = L(x_hi) - c`` and
-``z_hi`` solves ``g(z_hi - delta s) / g(z_hi) = R`` in closed form:
+Back in natural units, ``c = L(x_hi) sigmoid(w_4)``, ``G = L(x_hi) - c``,
 
 .. math::
 
-    \text{MMF: } z_{hi} = \log(D / G) - \log(1 - e^{-s e^{w_3}}), \qquad
-    \text{Weibull: } z_{hi} = \log\log R - \log(1 - e^{-\delta s}),
+    z_{hi} = \log(D / G) - \log(1 - e^{-s e^{w_3}}), \qquad
+    \log x_0 = \log x_{hi} - z_{hi} / \delta, \qquad
+    \mathrm{span} = G (1 + e^{z_{hi}}),
 
-then ``log x0 = log x_hi - z_hi / delta`` and ``span = G / g(z_hi)``. The
-map is one-to-one and onto ``(c, span, delta, x0) > 0``. Through
-``(L(x_hi), D, c, delta)`` its Jacobian is triangular, and at fixed
+one-to-one and onto ``(c, span, delta, x0) > 0``. Through
+``(L(x_hi), D, c, delta)`` the Jacobian is triangular, and at fixed
 ``(c, delta)``, ``|d(L(x_hi), D) / d(span, log x0)| = span delta g(z_lo)
-g(z_hi) |(log g)'(z_hi) - (log g)'(z_lo)|``:
+g(z_hi) (sigmoid(z_hi) - sigmoid(z_lo))``:
 
 .. math::
 
     \log\Big|\frac{\partial(c, \mathrm{span}, \delta, x_0)}{\partial w}\Big|
     = 2 w_1 + \log D + \log\frac{d \log D}{d v} + \log\sigma(w_4) + \log\sigma(-w_4) + w_3
-      - \log(\mathrm{span}\,\delta\, g(z_{lo}) g(z_{hi})\, |\Delta (\log g)'|) + \log x_0,
+      - \log\big(\mathrm{span}\,\delta\, g(z_{lo}) g(z_{hi}) (\sigma(z_{hi}) - \sigma(z_{lo}))\big) + \log x_0,
 
-with ``|Delta (log g)'| = sigmoid(z_hi) - sigmoid(z_lo)`` for MMF and
-``e^{z_hi} - e^{z_lo}`` for Weibull; the density in these coordinates is the
-user's prior on ``(c, span, delta, x0)`` times that factor, so the posterior
-over the natural parameters is unchanged.
+so the density in these coordinates is the user's prior on ``(c, span,
+delta, x0)`` times that factor: the posterior over the natural parameters is
+unchanged.
+
+Weibull (``c + span exp(-(x / x0)^delta)``) has the same parameters but not
+this map: below its bend it falls faster than any power, so a bend below the
+range (most of its prior) leaves a curve flat at ``c`` whose drop is
+``e^{-(x_lo / x0)^delta}``, coordinates astronomically far out, where the
+reference-scale ``log x0`` stays Gaussian under its prior.
 """
 
 from __future__ import annotations
@@ -74,9 +77,6 @@ from bayescale.laws.base import BendEnds
 
 Array = Any
 log_sigmoid = jax.nn.log_sigmoid
-STEPS = ("logistic", "weibull")
-"""The bend functions ``g`` a :class:`~bayescale.laws.base.BendEnds` may name: ``1 / (1 + e^z)`` (MMF) and
-``exp(-e^z)`` (Weibull)."""
 
 
 def site_names(ends: BendEnds) -> tuple[str, ...]:
@@ -88,10 +88,6 @@ def site_names(ends: BendEnds) -> tuple[str, ...]:
 
 def applies(spec, given: Mapping[str, Any] | None = None) -> bool:
     """True when ``spec``'s law declares these coordinates, its four priors are positive and none is given."""
-    declared = spec.law.coordinates
-    if isinstance(declared, BendEnds) and declared.step not in STEPS:
-        raise ValueError(f"law {spec.law.name!r} declares BendEnds with step {declared.step!r}; "
-                         f"the map knows {STEPS}")
     return positive_map_applies(spec, BendEnds, given)
 
 
@@ -103,7 +99,7 @@ def curve_frame(ends: BendEnds, inputs: Mapping[str, Array], log_y, mask) -> Fra
 
 def _log1mexp(t):
     """``log(1 - e^-t)`` for ``t > 0``."""
-    return jnp.where(t < 0.693, jnp.log(-jnp.expm1(-jnp.maximum(t, 1e-300))), jnp.log1p(-jnp.exp(-t)))
+    return jnp.where(t < 0.693, jnp.log(-jnp.expm1(-t)), jnp.log1p(-jnp.exp(-t)))
 
 
 def _log_softplus(t):
@@ -111,20 +107,8 @@ def _log_softplus(t):
     return jnp.where(t < -30.0, t, jnp.log(jax.nn.softplus(jnp.maximum(t, -30.0))))
 
 
-def _log_g(z, step: str):
-    """``log g(z)``: ``-softplus(z)`` (logistic) or ``-e^z`` (Weibull)."""
-    return -jax.nn.softplus(z) if step == "logistic" else -jnp.exp(z)
-
-
-def _log_slope_gap(z_hi, z_lo, step: str):
-    """``log((log g)'(z_lo) - (log g)'(z_hi))`` in absolute value, for ``z_hi > z_lo``."""
-    if step == "logistic":  # sigmoid(z_hi) - sigmoid(z_lo) = sigmoid(z_hi) sigmoid(-z_lo) (1 - e^(z_lo - z_hi))
-        return log_sigmoid(z_hi) + log_sigmoid(-z_lo) + _log1mexp(z_hi - z_lo)
-    return z_hi + _log1mexp(z_hi - z_lo)
-
-
 class Natural(NamedTuple):
-    """The natural parameters (``log x0`` for the bend) and the map's log-Jacobian."""
+    """The natural parameters (``log span``, ``log x0``) and the map's log-Jacobian."""
 
     floor: Array
     log_span: Array
@@ -133,7 +117,7 @@ class Natural(NamedTuple):
     log_jacobian: Array
 
 
-def to_natural(w, frame: Frame, step: str) -> Natural:
+def to_natural(w, frame: Frame) -> Natural:
     """The natural parameters of the coordinates ``w = (w1, v, w3, w4)`` (see the module docstring)."""
     w1, v, w3, w4 = w
     s = span(frame)
@@ -142,37 +126,31 @@ def to_natural(w, frame: Frame, step: str) -> Natural:
     log_gap = w1 + log_sigmoid(-w4)  # log G = log(L(x_hi) - c)
     log_ratio_excess = log_drop_ - log_gap  # log(R - 1)
     excess = jnp.exp(w3)
-    if step == "logistic":
-        shape = jax.nn.softplus(log_ratio_excess) / s + excess  # log R / s + excess
-        z_hi = log_ratio_excess - _log1mexp(s * excess)
-    else:
-        shape = excess
-        z_hi = _log_softplus(log_ratio_excess) - _log1mexp(shape * s)
+    shape = jax.nn.softplus(log_ratio_excess) / s + excess  # log R / s + excess
+    z_hi = log_ratio_excess - _log1mexp(s * excess)
     z_lo = z_hi - shape * s
-    log_g_hi, log_g_lo = _log_g(z_hi, step), _log_g(z_lo, step)
+    log_g_hi, log_g_lo = -jax.nn.softplus(z_hi), -jax.nn.softplus(z_lo)
     log_span = log_gap - log_g_hi
     log_size = frame.log_hi - z_hi / shape
+    # sigmoid(z_hi) - sigmoid(z_lo) = sigmoid(z_hi) sigmoid(-z_lo) (1 - e^(z_lo - z_hi)), z_hi - z_lo = shape s
+    log_slope_gap = log_sigmoid(z_hi) + log_sigmoid(-z_lo) + _log1mexp(shape * s)
     levels = 2.0 * w1 + log_drop_ + log_slope + log_sigmoid(w4) + log_sigmoid(-w4) + w3
-    bend = log_span + jnp.log(shape) + log_g_lo + log_g_hi + _log_slope_gap(z_hi, z_lo, step)
+    bend = log_span + jnp.log(shape) + log_g_lo + log_g_hi + log_slope_gap
     return Natural(jnp.exp(w1 + log_sigmoid(w4)), log_span, shape, log_size, levels - bend + log_size)
 
 
-def from_natural(floor, span_, shape, size, frame: Frame, step: str):
+def from_natural(floor, span_, shape, size, frame: Frame):
     """The coordinates ``(w1, v, w3, w4)`` of natural parameters: the inverse of :func:`to_natural`."""
     log_size = jnp.log(size)
     z_hi, z_lo = shape * (frame.log_hi - log_size), shape * (frame.log_lo - log_size)
-    log_g_hi, log_g_lo = _log_g(z_hi, step), _log_g(z_lo, step)
+    log_g_hi, log_g_lo = -jax.nn.softplus(z_hi), -jax.nn.softplus(z_lo)
     log_gap = jnp.log(span_) + log_g_hi
     log_drop_ = jnp.log(span_) + log_g_lo + _log1mexp(log_g_lo - log_g_hi)
+    # delta - log R / s = (softplus(-z_lo) - softplus(-z_hi)) / s, without the cancellation of a far bend
+    high, low = _log_softplus(-z_lo), _log_softplus(-z_hi)
+    w3 = high + _log1mexp(high - low) - jnp.log(span(frame))
     w1 = jnp.logaddexp(jnp.log(floor), log_gap)
-    v = log_drop_inverse(log_drop_ - frame.log_resolution)
-    if step == "logistic":
-        # delta - log R / s = (softplus(-z_lo) - softplus(-z_hi)) / s, without the cancellation of a far bend
-        high, low = _log_softplus(-z_lo), _log_softplus(-z_hi)
-        w3 = high + _log1mexp(high - low) - jnp.log(span(frame))
-    else:
-        w3 = jnp.log(shape)
-    return w1, v, w3, jnp.log(floor) - log_gap
+    return w1, log_drop_inverse(log_drop_ - frame.log_resolution), w3, jnp.log(floor) - log_gap
 
 
 def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
@@ -183,7 +161,7 @@ def sample(spec, inputs: Mapping[str, Array], log_y, mask) -> dict[str, Array]:
     """
     ends = spec.law.coordinates
     w = flat_sites(site_names(ends))
-    n = to_natural(w, curve_frame(ends, inputs, log_y, mask), ends.step)
+    n = to_natural(w, curve_frame(ends, inputs, log_y, mask))
     values = {ends.floor: n.floor, ends.span: jnp.exp(n.log_span), ends.shape: n.shape,
               ends.size: jnp.exp(n.log_size)}
     return record(spec.prior_dict, values, n.log_jacobian)
@@ -193,7 +171,7 @@ def start_columns(spec, natural: Mapping[str, Array], curve) -> list[Array]:
     """Starting coordinates ``[w1, v, w3, w4]`` (each ``[starts]``) of natural starting values on ``curve``."""
     ends = spec.law.coordinates
     frame = curve_frame(ends, curve.inputs, curve.log_y, curve.mask)
-    to_w = jax.vmap(lambda *p: from_natural(*p, frame, ends.step))
+    to_w = jax.vmap(lambda *p: from_natural(*p, frame))
     return list(to_w(*(natural[name] for name in ends.params)))
 
 
