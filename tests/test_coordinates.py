@@ -11,7 +11,8 @@ import pytest
 from fixtures import power_curves
 
 import bayescale as bs
-from bayescale._src.model.coordinates import bend_ends, bounded_ends, ends, ratio_ends, saturation_ends, shared_exponent, two_term_ends
+from bayescale._src.model.coordinates import (bend_ends, bounded_ends, ends, ratio_ends, saturation_ends, shared_exponent,
+                                              two_term_ends)
 from bayescale._src.model.data import prepare, resolve_columns
 from bayescale.priors.merge import model_spec
 from bayescale._src.model.model import curve_problem, reference_coordinates
