@@ -11,8 +11,7 @@ import pytest
 from fixtures import power_curves
 
 import bayescale as bs
-from bayescale._src.model.coordinates import (bend_ends, bounded_ends, ends, ratio_ends, saturation_ends, shared_exponent,
-                                              two_term_ends)
+from bayescale._src.model.coordinates import bounded_ends, ends, ratio_ends, saturation_ends, shared_exponent, two_term_ends
 from bayescale._src.model.data import prepare, resolve_columns
 from bayescale.priors.merge import model_spec
 from bayescale._src.model.model import curve_problem, reference_coordinates
@@ -421,56 +420,6 @@ def test_m4_samples_in_its_level_coordinates_with_the_same_posterior():
     narrow, _ = _table_curve(law, table, "logit_normal", x="x", priors={"E": dist.Uniform(0.0, 0.5)})
     assert not bounded_ends.applies(narrow) and curve_problem(narrow).names[0] == "E"
     assert not bounded_ends.applies(spec, given={"alpha": 0.3})
-
-
-# (c, span, delta, x0): bend inside the range, far above it, far below it, at its top, sharp, shallow and far above
-BENDS = [(2.0, 1.0, 0.5, 1e7), (0.5, 3.0, 1.5, 1e12), (1.0, 0.2, 0.3, 1e2), (0.01, 5.0, 2.0, 3e8),
-         (1.5, 0.5, 0.8, 1e4), (0.3, 2.0, 0.2, 1e20)]
-
-
-def test_bend_map_inverts_and_its_log_jacobian_is_the_determinant():
-    """MMF's coordinates: exact inverse, log-Jacobian = log|det| of the 4 x 4 Jacobian, and every w
-    maps into positive (c, span, delta, x0)."""
-    columns = [jnp.asarray(column) for column in zip(*BENDS)]
-
-    def natural(w):
-        n = bend_ends.to_natural(tuple(w), FRAME)
-        return jnp.stack([n.floor, jnp.exp(n.log_span), n.shape, jnp.exp(n.log_size)])
-
-    @jax.jit
-    def check(*columns):
-        w = jnp.stack(jax.vmap(lambda *p: bend_ends.from_natural(*p, FRAME))(*columns), axis=-1)
-        return (jax.vmap(natural)(w), jax.vmap(lambda u: bend_ends.to_natural(tuple(u), FRAME).log_jacobian)(w),
-                jax.vmap(jax.jacfwd(natural))(w))
-
-    values, log_jacobian, jacobians = check(*columns)
-    np.testing.assert_allclose(values, np.stack(columns, axis=-1), rtol=1e-8)
-    np.testing.assert_allclose(log_jacobian, np.log(np.abs(np.linalg.det(np.asarray(jacobians)))), atol=1e-8)
-    n = bend_ends.to_natural(tuple(jax.random.normal(jax.random.PRNGKey(0), (4, 1000)) * 4), FRAME)
-    assert all(bool(jnp.all(jnp.isfinite(column))) for column in n)
-    assert bool(jnp.all((n.floor > 0) & (n.shape > 0)))
-
-
-def test_mmf_samples_in_its_bend_coordinates_with_the_same_posterior():
-    """U_bend(w) = U_ref(z(w)) - log|dz/dw| for mmf on a curve bending inside its range."""
-    law = bs.laws.get("mmf")
-    x = np.geomspace(1e6, 1e9, 12)
-    loss = np.asarray(law.fn({"c": 2.0, "span": 1.5, "delta": 0.7, "x0": 3e7}, {"x": x}))
-    spec, curve = _table_curve(law, pd.DataFrame({"x": x, "loss": loss * (1 + 0.01 * np.sin(np.arange(12)))}))
-    new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
-    assert new.names == ("log_law_at_max_x", "scaled_log_drop_over_x", "log_delta_excess", "logit_c_share_at_max_x",
-                         "sigma")
-    assert old.names == ("c", "span", "delta", "log_x0_ref", "sigma")
-    frame = bend_ends.curve_frame(law.coordinates, curve.inputs, curve.log_y, curve.mask)
-
-    def gap(w):  # old coordinates: log c, log span, log delta, log x0 - log x_ref, sigma
-        n = bend_ends.to_natural(tuple(w[:4]), frame)
-        z = jnp.stack([jnp.log(n.floor), n.log_span, jnp.log(n.shape), n.log_size - curve.log_refs["x"], w[4]])
-        natural_in_z = jnp.log(n.floor) + n.log_span + jnp.log(n.shape) + n.log_size
-        return new.potential(w, curve) - old.potential(z, curve) + n.log_jacobian - natural_in_z
-
-    _assert_gap_vanishes(new, curve, gap, atol=1e-7)
-    assert not bend_ends.applies(spec, given={"delta": 0.5})
 
 
 def _importance_calibration(law, sizes) -> tuple[float, dict[str, float]]:

@@ -41,9 +41,7 @@ terms ``(x_c/x)**alpha`` without a floor (the additive law) may declare
 :mod:`bayescale._src.model.coordinates.ratio_ends`). A law bounded
 between two levels (M4) may declare :class:`BoundedEnds` (the levels ``E <
 L(x_hi) < L(x_lo) < E0`` in logit coordinates and the shape;
-:mod:`bayescale._src.model.coordinates.bounded_ends`). MMF's bending curve ``c + span / (1 + (x / x0)**delta)``
-may declare :class:`BendEnds` (the law at the largest ``x``, its drop over the range, the
-shape's excess over its smallest value and the floor's share; :mod:`bayescale._src.model.coordinates.bend_ends`).
+:mod:`bayescale._src.model.coordinates.bounded_ends`).
 """
 
 from __future__ import annotations
@@ -183,25 +181,6 @@ class BoundedEnds(NamedTuple):
         return (self.irreducible, self.reach, self.exponent, self.shape, self.amplitude)
 
 
-class BendEnds(NamedTuple):
-    """The parameters of MMF's bending curve ``floor + span / (1 + (input / size)**shape)`` (see the module
-    docstring)."""
-
-    input: str
-    floor: str
-    span: str
-    shape: str
-    size: str
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return (self.input,)
-
-    @property
-    def params(self) -> tuple[str, ...]:
-        return (self.floor, self.span, self.shape, self.size)
-
-
 class Law(NamedTuple):
     """A scaling-law form.
 
@@ -232,8 +211,7 @@ class Law(NamedTuple):
         ``E + A N^-alpha + B D^-beta`` core (:class:`TwoTermEnds`) or the
         exponents of a ``K N^-alpha D^-beta C^-gamma`` product (:class:`SharedExponent`), of a sum of
         ratio terms (:class:`RatioEnds`), or the
-        parameters of a law bounded between two levels (M4, :class:`BoundedEnds`) or of a bending
-        curve (MMF: :class:`BendEnds`), whose fits
+        parameters of a law bounded between two levels (M4, :class:`BoundedEnds`), whose fits
         then sample end-point coordinates (module docstring); ``None``: the
         reference-scale coordinates alone. ``law._replace(coordinates=None)`` turns them off.
     max_pareto_k
@@ -261,8 +239,7 @@ class Law(NamedTuple):
     reference: str = ""
     note: str = ""
     likelihood: str = ""
-    coordinates: (Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | BendEnds
-                  | None) = None
+    coordinates: Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | None = None
     max_pareto_k: float | None = None
     bounds: Callable[[Mapping[str, Array]], tuple[Array, Array]] | None = None
     pooled: tuple[str, ...] = ()

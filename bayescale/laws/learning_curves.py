@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-from bayescale.laws.base import BendEnds, Ends, Law, Param
+from bayescale.laws.base import Ends, Law, Param
 from bayescale.laws.forms import amplitude_prior, exponent_prior, irreducible_prior
 
 _DOMHAN_2015 = (
@@ -103,8 +103,7 @@ janoschek = _law("janoschek", _janoschek,
                  "Janoschek")
 mmf = _law("mmf", _mmf, [_FLOOR, _SPAN, _SHAPE, _SIZE],
            "L = c + span / (1 + (x/x0)^delta)  [Domhan: alpha - (alpha - beta)/(1 + (kappa x)^delta), x0 = 1/kappa]",
-           "MMF", coordinates=BendEnds("x", "c", "span", "delta", "x0"))._replace(max_pareto_k=0.5)
-# mmf's max_pareto_k: two basins, importance draws at k in (0.5, 0.7] can miss the minor one
+           "MMF")._replace(max_pareto_k=0.5)  # two basins: importance draws at k in (0.5, 0.7] can miss the minor one
 weibull = _law("weibull", _weibull, [_FLOOR, _SPAN, _SHAPE, _SIZE],
                "L = c + span exp(-(x/x0)^delta)  [Domhan: alpha - (alpha - beta) exp(-(kappa x)^delta), x0 = 1/kappa]",
                "Weibull")
