@@ -68,6 +68,7 @@ def test_laplace_redraws_draws_whose_natural_values_overflow():
     """A Gaussian whose tail maps past float64 (``exp(t)``, ``t > 709``) gives finite draws only: the slots that
     overflow are drawn again, the share is reported, and a fit warns about it."""
     import numpyro
+
     from bayescale._src.engines import laplace
     from bayescale._src.fit.diagnostics import FitWarning, check_nonfinite
     from bayescale._src.model.problem import make_problem

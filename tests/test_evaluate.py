@@ -122,7 +122,7 @@ def test_a_curve_without_a_finite_forecast_is_counted_not_dropped(evaluation, sp
 def test_score_runs_in_float64(evaluation, split_table):
     """``score`` is called outside ``bs.evaluate`` (benchmarks): it computes in float64 on its own."""
     with jax.enable_x64(False):  # the suite runs with x64 on (conftest): a user's process need not
-        curves, points, _ = score(evaluation.fits["power_law"], split_table[split_table["Training"] == 0])
+        _, points, _ = score(evaluation.fits["power_law"], split_table[split_table["Training"] == 0])
     np.testing.assert_allclose(points["median"], evaluation.points["median"], rtol=1e-12)
 
 
