@@ -225,7 +225,9 @@ def evaluate(
     start = time.perf_counter()
     fits = {}
     for name, options in specs.items():
-        fits[name] = _fit(train, name, options, y=y, x=x, columns=columns, group=group, method=method, seed=seed,
+        # keyed by the name: a Law object (a tuple) as a key of the weights' pandas index would read as a
+        # MultiIndex, and the stacked log score would be NaN
+        fits[name.name if isinstance(name, laws.Law) else name] = _fit(train, name, options, y=y, x=x, columns=columns, group=group, method=method, seed=seed,
                           **fit_options)
     fitted = time.perf_counter()
     weights = _stacking_weights(fits)
@@ -365,7 +367,7 @@ def score(
         names = [str(labels[i]) for i in np.flatnonzero(failed)]
         warnings.warn(f"the forecast of {len(names)} of {len(index)} curve(s) is not finite at {int(unscored.sum())} "
                       f"of {int(count.sum())} held-out point(s) (a NaN or infinite draw of "
-                      f"{' / '.join(fits)}): these curves are not scored (their scores are NaN, column "
+                      f"{' / '.join(fit.law.name for fit in fits.values())}): these curves are not scored (their scores are NaN, column "
                       f"'unscored'): {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}",
                       UserWarning, stacklevel=3)
     curves = pd.DataFrame({"points_fit": [len(first.rows[i]) for i in index],
@@ -449,7 +451,8 @@ def _log_score(lik, loc, sigma, full, observed, observation: bool):
     if observation:
         density = scores.mixture_log_density(lik.dist(loc, sigma[..., None]).log_prob(z[:, None, :]))
     else:
-        density = scores.kde_log_density(lik.observe(jnp.log(full)), z)
+        # ``locate`` keeps a bounded law's draws that round to 1 just below it (their logit is finite)
+        density = scores.kde_log_density(lik.locate(jnp.log(full)), z)
     return density + lik.log_jacobian(log_y) + log_y
 
 
