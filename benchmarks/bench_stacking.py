@@ -41,8 +41,8 @@ from bayescale._src.analysis.evaluate import MSCE_LEVELS, score
 
 CANDIDATES = ("power_law", "m4", "bnsl", "pow3", "pow4", "mmf", "log_power", "m3")
 SHORTLIST = ("power_law", "m4", "bnsl", "pow4", "mmf", "log_power")
-COLUMNS = ["curves", "unscored", "rmsle", "coverage_50", "coverage_90", "msce", "log_score", "crps", "interval_90", "width_90",
-           "width_rmsle"]
+COLUMNS = ["curves", "unscored", "rmsle", "coverage_50", "coverage_90", "msce", "log_score", "crps", "interval_90",
+           "width_90", "width_rmsle"]
 
 
 def _lower(table: pd.DataFrame, share: float) -> pd.DataFrame:

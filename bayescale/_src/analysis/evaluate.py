@@ -227,8 +227,9 @@ def evaluate(
     for name, options in specs.items():
         # keyed by the name: a Law object (a tuple) as a key of the weights' pandas index would read as a
         # MultiIndex, and the stacked log score would be NaN
-        fits[name.name if isinstance(name, laws.Law) else name] = _fit(train, name, options, y=y, x=x, columns=columns, group=group, method=method, seed=seed,
-                          **fit_options)
+        label = name.name if isinstance(name, laws.Law) else name
+        fits[label] = _fit(train, name, options, y=y, x=x, columns=columns, group=group, method=method, seed=seed,
+                           **fit_options)
     fitted = time.perf_counter()
     weights = _stacking_weights(fits)
     curves, points, calibration = score(fits, heldout, weights=weights, kind=kind, discrepancy=discrepancy,
@@ -365,10 +366,11 @@ def score(
         array[failed] = np.nan
     if failed.any():
         names = [str(labels[i]) for i in np.flatnonzero(failed)]
+        which = " / ".join(fit.law.name for fit in fits.values())
         warnings.warn(f"the forecast of {len(names)} of {len(index)} curve(s) is not finite at {int(unscored.sum())} "
-                      f"of {int(count.sum())} held-out point(s) (a NaN or infinite draw of "
-                      f"{' / '.join(fit.law.name for fit in fits.values())}): these curves are not scored (their scores are NaN, column "
-                      f"'unscored'): {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}",
+                      f"of {int(count.sum())} held-out point(s) (a NaN or infinite draw of {which}): these curves "
+                      f"are not scored (their scores are NaN, column 'unscored'): "
+                      f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''}",
                       UserWarning, stacklevel=3)
     curves = pd.DataFrame({"points_fit": [len(first.rows[i]) for i in index],
                            "points_heldout": [len(r) for r in rows], "unscored": unscored, "rmsle": rmsle})

@@ -10,10 +10,11 @@ A draw far in the Gaussian's tail can map to natural values that float64
 cannot hold: on a curve of two or three points the prior-dominated directions
 are wide, and an amplitude ``A = exp(log A)`` with ``log A > 709`` is infinite
 (``pow4``'s ``a`` when its shift ``x0`` runs far beyond the data, ``bnsl``'s
-``A``); the law's value is then ``inf * 0 = NaN``. Such a draw has zero
-posterior density (the prior of an infinite amplitude is zero), so the
-approximation is the Gaussian restricted to the draws whose every site is
-finite: those that are not are drawn again (up to ``REDRAWS`` rounds; any still
+``A``), and one with ``log A < -745`` is 0 (``m3``'s ``A`` at a huge exponent);
+the law's value is then ``inf * 0 = NaN``. Such a draw has zero posterior
+density (the prior of an infinite or zero amplitude is zero), so the
+approximation is the Gaussian restricted to the draws whose every site and
+potential is finite: those that are not are drawn again (up to ``REDRAWS`` rounds; any still
 left take the place of a finite draw of the same curve, or of the mode). The
 share of the first draws that were not finite is the unit statistic
 ``nonfinite_share``; a fit warns about the curves where it is not zero
@@ -80,9 +81,10 @@ def _draws(problem: Problem, num_draws: int, mode, keys, batch) -> Draws:
 
 
 def finite(problem: Problem, z: jax.Array, data) -> jax.Array:
-    """``[draws]``: True where every site of ``problem`` at ``z [draws, dim]`` is finite in natural units."""
+    """``[draws]``: True where every site of ``problem`` at ``z [draws, dim]`` is finite in natural units and the
+    potential is finite (an amplitude rounded to 0 is finite but outside its support: ``0 * inf = NaN`` in m3)."""
     values = jax.vmap(problem.constrain, in_axes=(0, None))(z, data)
-    ok = jnp.ones(z.shape[0], bool)
+    ok = jnp.isfinite(jax.vmap(problem.potential, in_axes=(0, None))(z, data))
     for leaf in jax.tree_util.tree_leaves(values):
         if jnp.issubdtype(leaf.dtype, jnp.inexact):
             ok = ok & jnp.all(jnp.isfinite(leaf.reshape(z.shape[0], -1)), axis=1)

@@ -62,7 +62,8 @@ def check_mode(mode_ok: np.ndarray, labels: list[Any]) -> list[str]:
 
 def check_nonfinite(share: np.ndarray, labels: list[Any]) -> list[str]:
     """Curves where a share of the Laplace draws had natural values float64 cannot hold (an amplitude beyond
-    1e308) and were drawn again (:mod:`bayescale._src.engines.laplace`); also issued as :class:`FitWarning`.
+    1e308, or below 1e-323) and were drawn again (:mod:`bayescale._src.engines.laplace`); also issued as
+    :class:`FitWarning`.
 
     Such draws have zero posterior density, so redrawing them is the Gaussian
     restricted to the finite values; but a Gaussian whose tail reaches them is
@@ -73,8 +74,9 @@ def check_nonfinite(share: np.ndarray, labels: list[Any]) -> list[str]:
     for label, v in bad:
         where = "" if label is None else f"curve {label!r}: "
         problems.append(
-            f"{where}{100 * v:.1f}% of the Laplace draws had a parameter beyond float64 (inf or NaN) and were drawn "
-            "again: the Gaussian at the mode reaches far outside the posterior; use method='auto' or 'nuts'"
+            f"{where}{100 * v:.1f}% of the Laplace draws had a parameter beyond float64 (inf, NaN, or an amplitude "
+            "rounded to 0) and were drawn again: the Gaussian at the mode reaches far outside the posterior; "
+            "use method='auto' or 'nuts'"
         )
     for msg in problems:
         warnings.warn(msg, FitWarning, stacklevel=4)
