@@ -17,8 +17,9 @@ half / quarter, in log x, of its fitting points and scored on all the rest; as i
    on the left-out one. A family with a NaN score on some set is left out of the choice.
 4. ``--equal LAW ...``: only these laws, and their pairs with equal weights (not the stacking weights).
 
-A curve whose forecast is not finite (a law's median or band is NaN there: a 3-parameter law on a curve with two
-fitting points) is left out of its set's means by ``Evaluation.summary``; the last table counts such points.
+A curve whose forecast is not finite at some held-out point is not scored: ``score`` warns naming it and gives it
+NaN scores, the set tables count such curves (``unscored``) and leave them out of their means, and the last table
+counts such points.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from bayescale._src.analysis.evaluate import MSCE_LEVELS, score
 
 CANDIDATES = ("power_law", "m4", "bnsl", "pow3", "pow4", "mmf", "log_power", "m3")
 SHORTLIST = ("power_law", "m4", "bnsl", "pow4", "mmf", "log_power")
-COLUMNS = ["curves", "rmsle", "coverage_50", "coverage_90", "msce", "log_score", "crps", "interval_90", "width_90",
-           "width_rmsle"]
+COLUMNS = ["curves", "unscored", "rmsle", "coverage_50", "coverage_90", "msce", "log_score", "crps", "interval_90",
+           "width_90", "width_rmsle"]
 
 
 def _lower(table: pd.DataFrame, share: float) -> pd.DataFrame:
@@ -88,6 +89,7 @@ def set_rows(curves: pd.DataFrame, calibration: pd.DataFrame, points: pd.DataFra
     grouped = curves.groupby(keys, sort=True)
     out = grouped[proper].mean()
     out.insert(0, "curves", grouped.size())
+    out.insert(1, "unscored", curves["rmsle"].isna().groupby(keys, sort=True).sum().astype(int))
     levels = np.asarray(MSCE_LEVELS)
     mean_coverage = calibration.set_index(curves.index).groupby(keys, sort=True).mean()
     out["msce"] = ((mean_coverage.to_numpy() - levels) ** 2).mean(axis=1)

@@ -94,6 +94,9 @@ def test_evaluate_bands_respect_the_bounds():
                      method="laplace", draws=200)
     points = ev.points
     assert (points["lower"] >= FLOOR).all() and (points["upper"] <= 1).all()
+    # a Law object as law=: the fits are keyed by its name and every curve is scored (the log score included)
+    assert list(ev.fits) == [f"sigmoid_compute(floor={FLOOR:g})"] and ev.curves["unscored"].eq(0).all()
+    assert np.isfinite(ev.curves["log_score"]).all()
 
 
 def test_pooling_defaults_to_the_slope_and_save_load_keeps_the_law(family_fit, tmp_path):

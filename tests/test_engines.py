@@ -64,6 +64,32 @@ def test_engines_return_draws_of_the_documented_shape(name):
     assert problem.names == ("log_law_at_max_x", "scaled_log_drop_over_x", "log_alpha_excess", "sigma")  # power_law's ends
 
 
+def test_laplace_redraws_draws_whose_natural_values_overflow():
+    """A Gaussian whose tail maps past float64 (``exp(t)``, ``t > 709``) gives finite draws only: the slots that
+    overflow are drawn again, the share is reported, and a fit warns about it."""
+    import numpyro
+
+    from bayescale._src.engines import laplace
+    from bayescale._src.fit.diagnostics import FitWarning, check_nonfinite
+    from bayescale._src.model.problem import make_problem
+
+    def model(scale):
+        t = numpyro.sample("t", dist.Normal(0.0, scale))
+        numpyro.deterministic("amplitude", jnp.exp(t))
+
+    data = (jnp.asarray(300.0),)
+    problem = make_problem(model, ("overflow",), data, None)
+    with jax.enable_x64(True):
+        mode, cov = jnp.zeros(1), jnp.full((1, 1), 300.0**2)
+        z, share = laplace.finite_sample(problem, jax.random.PRNGKey(0), mode, cov, 4000, data)
+        plain = laplace.sample(jax.random.PRNGKey(0), mode, cov, 4000)
+    expected = float(jnp.mean(plain[:, 0] > 709.78))
+    assert 0.005 < expected and float(share) == pytest.approx(expected)
+    assert bool(jnp.all(z[:, 0] < 709.79)) and float(jnp.std(z)) > 250  # the rest of the Gaussian is kept
+    with pytest.warns(FitWarning, match=r"curve 'b': 0.9% of the Laplace draws"):
+        assert len(check_nonfinite(np.array([0.0, 0.009]), ["a", "b"])) == 1
+
+
 def _cache_sizes() -> dict[str, int]:
     """Compiled programs held by each jitted stage of the engines."""
     from bayescale._src.engines import base, laplace, nuts

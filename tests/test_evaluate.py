@@ -4,6 +4,8 @@ Every fit here runs on the POWER Laplace program of fixtures.py (curves of 17..3
 ``chunk_size=CHUNK``), so this file compiles only the scoring programs.
 """
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,6 +95,35 @@ def test_ragged_scoring_matches_per_curve_predict(evaluation, split_table):
         mine = points[points["run"] == run]
         band = fit[run].predict({"tokens": mine["tokens"].to_numpy()}, kind="mean", discrepancy=None)
         np.testing.assert_allclose(mine["median"].to_numpy(), band["median"].to_numpy(), rtol=1e-10)
+
+
+def test_a_curve_without_a_finite_forecast_is_counted_not_dropped(evaluation, split_table):
+    """A curve whose draws are not finite is not scored (NaN scores, ``unscored`` points), a warning names it,
+    and the summary counts it instead of averaging silently over the other curves."""
+    fit = evaluation.fits["power_law"]
+    posterior = {k: v.copy() for k, v in fit.posterior.items()}
+    posterior["E"][1, 0, :5] = np.nan  # five draws of curve 1 (run 1)
+    broken = dataclasses.replace(fit, posterior=posterior)
+    held = split_table[split_table["Training"] == 0]
+    with pytest.warns(UserWarning, match=r"1 of 3 curve\(s\).*not finite.*: 1$"):
+        curves, points, calibration = score(broken, held, by="family")
+    assert list(curves["unscored"]) == [0, (held["run"] == 1).sum(), 0]
+    assert curves.loc[1, ["rmsle", "coverage_90", "msce", "log_score", "crps", "width_90"]].isna().all()
+    assert calibration.iloc[1].isna().all() and points.loc[points["run"] == 1, "pit"].isna().all()
+    assert curves.drop(index=1)["rmsle"].notna().all() and points.loc[points["run"] != 1, "pit"].notna().all()
+    ev = dataclasses.replace(evaluation, curves=curves, points=points, calibration=calibration)
+    with pytest.warns(UserWarning, match="1 of 3 curve"):
+        summary = ev.summary(by="family")
+    assert list(summary["curves"]) == [1, 2] and list(summary["unscored"]) == [0, 1]
+    np.testing.assert_allclose(summary["rmsle"].iloc[1], curves.loc[2, "rmsle"])
+    assert "1 not scored" in repr(ev) and evaluation.summary()["unscored"].item() == 0
+
+
+def test_score_runs_in_float64(evaluation, split_table):
+    """``score`` is called outside ``bs.evaluate`` (benchmarks): it computes in float64 on its own."""
+    with jax.enable_x64(False):  # the suite runs with x64 on (conftest): a user's process need not
+        _, points, _ = score(evaluation.fits["power_law"], split_table[split_table["Training"] == 0])
+    np.testing.assert_allclose(points["median"], evaluation.points["median"], rtol=1e-12)
 
 
 def test_discrepancy_widens_bands_beyond_the_data_only(power_laplace):

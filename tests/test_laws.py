@@ -207,6 +207,21 @@ def test_a_law_may_carry_its_own_default_likelihood():
     assert likelihood_for("logit_student_t", None, bs.laws.m4).kind == "logit_student_t"  # the one given wins
 
 
+def test_a_law_of_a_bounded_quantity_rejects_data_outside_its_range():
+    """m4 models error rates in (0, 1): losses above 1 raise before anything is compiled, naming the column,
+    the law, its range and the values; every other registered law's values are unbounded above."""
+    table = bs.datasets.heldout("bnsl_addition")
+    with pytest.raises(ValueError, match=r"law 'm4' models a quantity in \(0, 1\), but column 'test_cross_entropy' "
+                                         r"has 13 value\(s\) outside it \(largest: 2.13809"):
+        bs.fit(table[table["Training"] == 1], "m4", x="train_dataset_size", y="test_cross_entropy")
+    with pytest.raises(ValueError, match="law 'm4' models a quantity in"):
+        bs.evaluate(table, "m4", x="train_dataset_size", y="test_cross_entropy")
+    assert bs.laws.sigmoid_compute(floor=0.25).value_range == (0.0, 1.0)
+    assert [n for n in bs.laws.names() if bs.laws.get(n).value_range is not None] == ["m4"]
+    with pytest.raises(ValueError, match="value_range must be"):
+        bs.laws.get(bs.laws.power_law._replace(name="bad", value_range=(1.0, 0.5)))
+
+
 def test_m4_stays_strictly_between_its_levels():
     law = jax.jit(bs.laws.get("m4").fn)  # one compile for the 50 parameter sets
     rng = np.random.default_rng(0)

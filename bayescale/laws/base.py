@@ -229,6 +229,12 @@ class Law(NamedTuple):
     pooled
         The parameters ``pooling="partial"`` shares across groups when the fit
         names none; empty: the exponents that rescale an amplitude.
+    value_range
+        ``(lower, upper)``: the interval the law's value lies in whatever its
+        parameters, for a law of a bounded quantity (``m4``, a law of error
+        rates: ``(0, 1)``); ``bs.fit`` rejects observations outside it with a
+        ``ValueError``, since no parameter value can fit them. ``None``: any
+        positive value.
     """
 
     name: str
@@ -243,6 +249,7 @@ class Law(NamedTuple):
     max_pareto_k: float | None = None
     bounds: Callable[[Mapping[str, Array]], tuple[Array, Array]] | None = None
     pooled: tuple[str, ...] = ()
+    value_range: tuple[float, float] | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -293,6 +300,12 @@ def check_law(law: Law) -> Law:
             raise ValueError(f"law {law.name!r}: its default pooled parameter {name!r} is a rescaled amplitude")
     if law.bounds is not None and not callable(law.bounds):
         raise TypeError(f"law {law.name!r}: bounds must be a function of the parameters, got {law.bounds!r}")
+    if law.value_range is not None:
+        ok = (isinstance(law.value_range, tuple) and len(law.value_range) == 2
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in law.value_range))
+        if not ok or not 0 <= law.value_range[0] < law.value_range[1] < float("inf"):
+            raise ValueError(f"law {law.name!r}: value_range must be (lower, upper) with 0 <= lower < upper < inf, "
+                             f"got {law.value_range!r}")
     if law.max_pareto_k is not None and not 0 < law.max_pareto_k <= 0.7:
         raise ValueError(f"law {law.name!r}: max_pareto_k must lie in (0, 0.7], got {law.max_pareto_k}")
     return law

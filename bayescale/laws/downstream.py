@@ -139,6 +139,7 @@ def _build(kind: str, floor: float, ceiling: float | None) -> Law:
         likelihood="logit_normal",
         bounds=_make_bounds(floor, ceiling),
         pooled=("slope",),
+        value_range=(0.0, 1.0),  # a score, whatever the floor: noise may put an observation below chance
     )
 
 

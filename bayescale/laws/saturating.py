@@ -169,4 +169,5 @@ m4 = Law(
     reference=_ALABDULMOHSIN_2022 + ", M4 (bounded metrics, e.g. error rates)",
     likelihood="normal",
     coordinates=BoundedEnds("x", "E", "reach", "alpha", "a", "A"),
+    value_range=(0.0, 1.0),
 )

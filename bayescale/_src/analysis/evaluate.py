@@ -118,6 +118,10 @@ class Evaluation:
         mean 90% width over its mean RMSLE: about 3.3 for a calibrated
         Gaussian forecast (``2 z_{0.95}``), larger for a band wider than its
         errors.
+
+        ``curves`` counts the set's curves and ``unscored`` those among them
+        whose forecast is not finite (:func:`score`): the means are over the
+        others, and a warning says how many were left out.
         """
         table = self.curves
         proper = [c for c in table.columns if c in ("log_score", "crps") or c.startswith(("interval_", "width_"))]
@@ -127,6 +131,13 @@ class Evaluation:
         grouped = table.groupby(keys, sort=True)
         out = grouped[scores].mean()
         out.insert(0, "curves", grouped.size())
+        failed = table["rmsle"].isna()
+        out.insert(1, "unscored", failed.groupby(keys, sort=True).sum().astype(int))
+        if failed.any():
+            points = int(table["unscored"].sum()) if "unscored" in table else None
+            warnings.warn(f"{int(failed.sum())} of {len(table)} curve(s) have no finite forecast and are left out of "
+                          f"the means (column 'unscored'{f'; {points} held-out point(s)' if points else ''})",
+                          UserWarning, stacklevel=3)
         mean_coverage = self.calibration.set_index(table.index).groupby(keys, sort=True).mean()
         out["msce"] = ((mean_coverage.to_numpy() - levels) ** 2).mean(axis=1)
         out["msce_per_curve"] = grouped["msce"].mean()
@@ -135,8 +146,11 @@ class Evaluation:
         return out.reset_index(drop=by is None)
 
     def __repr__(self) -> str:
-        s = self.summary().iloc[0]
-        return (f"<Evaluation {len(self.curves)} curves: RMSLE {s['rmsle']:.4f}, MSCE {s['msce']:.4f}, "
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = self.summary().iloc[0]
+        unscored = f" ({int(s['unscored'])} not scored)" if s["unscored"] else ""
+        return (f"<Evaluation {len(self.curves)} curves{unscored}: RMSLE {s['rmsle']:.4f}, MSCE {s['msce']:.4f}, "
                 f"{self.seconds_per_curve:.3f} s per curve>")
 
 
@@ -211,8 +225,11 @@ def evaluate(
     start = time.perf_counter()
     fits = {}
     for name, options in specs.items():
-        fits[name] = _fit(train, name, options, y=y, x=x, columns=columns, group=group, method=method, seed=seed,
-                          **fit_options)
+        # keyed by the name: a Law object (a tuple) as a key of the weights' pandas index would read as a
+        # MultiIndex, and the stacked log score would be NaN
+        label = name.name if isinstance(name, laws.Law) else name
+        fits[label] = _fit(train, name, options, y=y, x=x, columns=columns, group=group, method=method, seed=seed,
+                           **fit_options)
     fitted = time.perf_counter()
     weights = _stacking_weights(fits)
     curves, points, calibration = score(fits, heldout, weights=weights, kind=kind, discrepancy=discrepancy,
@@ -275,6 +292,7 @@ def _stacking_weights(fits: Mapping[str, Fit]) -> pd.Series:
 
 
 # ---------------------------------------------------------------- scoring
+@float64
 def score(
     fits: Fit | Mapping[str, Fit],
     heldout: Any,
@@ -291,6 +309,13 @@ def score(
     ``fits`` is one :class:`Fit` or ``{name: Fit}`` of the same curves (mixed
     with ``weights``, default equal); ``heldout`` has the fits' input, loss and
     group columns. Curves without held-out rows are left out.
+
+    A curve whose forecast is not finite at some held-out point (a draw of
+    the law, of the discrepancy or of the noise that is NaN or infinite) is
+    not scored: every score of its row in ``curves`` and ``calibration`` and
+    the ``pit`` of those points is NaN, its ``unscored`` column counts the
+    points, and a warning names the curves. :meth:`Evaluation.summary` counts
+    such curves in its ``unscored`` column.
     """
     if kind not in ("mean", "observation"):
         raise ValueError(f"kind must be 'mean' or 'observation', got {kind!r}")
@@ -327,20 +352,38 @@ def score(
     log_score = scipy.special.logsumexp(np.stack(densities) + log_weights[:, None, None], axis=0)
     metrics = _metrics(jnp.asarray(values), jnp.asarray(point_values), jnp.asarray(observed), jnp.asarray(mask),
                        jnp.asarray(levels + MSCE_LEVELS), jnp.asarray(levels))
-    median, lower, upper, pit, coverage, rmsle, crps, interval, width = (np.asarray(m) for m in metrics)
+    median, lower, upper, pit, coverage, rmsle, crps, interval, width = (np.array(m) for m in metrics)
     labels = [first.groups[i] for i in index]
     count = mask.sum(axis=1)
+    # a forecast that is not finite at a point is not scored, and neither is its curve: a mean over its other
+    # points (or a set's mean over its other curves) would be a score of less than was asked, without a word
+    finite = (np.isfinite(values).all(axis=1) & np.isfinite(point_values).all(axis=1) & np.isfinite(log_score)
+              & np.isfinite(crps) & np.isfinite(interval).all(axis=-1)) | ~mask
+    unscored = (~finite).sum(axis=1)
+    failed = unscored > 0
+    pit[~finite] = np.nan
+    for array in (rmsle, coverage):
+        array[failed] = np.nan
+    if failed.any():
+        names = [str(labels[i]) for i in np.flatnonzero(failed)]
+        which = " / ".join(fit.law.name for fit in fits.values())
+        warnings.warn(f"the forecast of {len(names)} of {len(index)} curve(s) is not finite at {int(unscored.sum())} "
+                      f"of {int(count.sum())} held-out point(s) (a NaN or infinite draw of {which}): these curves "
+                      f"are not scored (their scores are NaN, column 'unscored'): "
+                      f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''}",
+                      UserWarning, stacklevel=3)
     curves = pd.DataFrame({"points_fit": [len(first.rows[i]) for i in index],
-                           "points_heldout": [len(r) for r in rows], "rmsle": rmsle})
+                           "points_heldout": [len(r) for r in rows], "unscored": unscored, "rmsle": rmsle})
     for j, level in enumerate(levels):
         curves[f"coverage_{100 * level:g}"] = coverage[:, j]
     curves["msce"] = ((coverage[:, len(levels):] - np.asarray(MSCE_LEVELS)) ** 2).mean(axis=1)
-    curves["log_score"] = np.where(mask, log_score, 0.0).sum(axis=1) / count
-    curves["crps"] = np.where(mask, crps, 0.0).sum(axis=1) / count
+    nan = np.where(failed, np.nan, 1.0)  # the proper scores of a curve not scored are NaN, as its others
+    curves["log_score"] = np.where(mask, log_score, 0.0).sum(axis=1) / count * nan
+    curves["crps"] = np.where(mask, crps, 0.0).sum(axis=1) / count * nan
     for j, level in enumerate(levels):
-        curves[f"interval_{100 * level:g}"] = np.where(mask, interval[..., j], 0.0).sum(axis=1) / count
+        curves[f"interval_{100 * level:g}"] = np.where(mask, interval[..., j], 0.0).sum(axis=1) / count * nan
     for j, level in enumerate(levels):
-        curves[f"width_{100 * level:g}"] = np.where(mask, width[..., j], 0.0).sum(axis=1) / count
+        curves[f"width_{100 * level:g}"] = np.where(mask, width[..., j], 0.0).sum(axis=1) / count * nan
     group = first.columns.group
     if group is not None:
         curves.insert(0, group, labels)
@@ -368,7 +411,7 @@ def _heldout_rows(fit: Fit, frame: pd.DataFrame) -> tuple[list[int], list[np.nda
     index = sorted(set(codes.tolist()))
     missing = len(fit.groups) - len(index)
     if missing:
-        warnings.warn(f"{missing} curve(s) have no held-out rows and are not scored", UserWarning, stacklevel=3)
+        warnings.warn(f"{missing} curve(s) have no held-out rows and are not scored", UserWarning, stacklevel=4)
     return index, [np.flatnonzero(codes == i) for i in index]
 
 
@@ -410,7 +453,8 @@ def _log_score(lik, loc, sigma, full, observed, observation: bool):
     if observation:
         density = scores.mixture_log_density(lik.dist(loc, sigma[..., None]).log_prob(z[:, None, :]))
     else:
-        density = scores.kde_log_density(lik.observe(jnp.log(full)), z)
+        # ``locate`` keeps a bounded law's draws that round to 1 just below it (their logit is finite)
+        density = scores.kde_log_density(lik.locate(jnp.log(full)), z)
     return density + lik.log_jacobian(log_y) + log_y
 
 

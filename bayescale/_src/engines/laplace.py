@@ -5,6 +5,20 @@
 where ``H`` is the Hessian of the potential (the negative log joint) at the mode
 ``hat z``. Draws are mapped through the constraining transforms, so a positive
 parameter's approximate posterior is log-normal (MacKay 2003, ch. 27).
+
+A draw far in the Gaussian's tail can map to natural values that float64
+cannot hold: on a curve of two or three points the prior-dominated directions
+are wide, and an amplitude ``A = exp(log A)`` with ``log A > 709`` is infinite
+(``pow4``'s ``a`` when its shift ``x0`` runs far beyond the data, ``bnsl``'s
+``A``), and one with ``log A < -745`` is 0 (``m3``'s ``A`` at a huge exponent);
+the law's value is then ``inf * 0 = NaN``. Such a draw has zero posterior
+density (the prior of an infinite or zero amplitude is zero), so the
+approximation is the Gaussian restricted to the draws whose every site and
+potential is finite: those that are not are drawn again (up to ``REDRAWS`` rounds; any still
+left take the place of a finite draw of the same curve, or of the mode). The
+share of the first draws that were not finite is the unit statistic
+``nonfinite_share``; a fit warns about the curves where it is not zero
+(:func:`bayescale._src.fit.diagnostics.check_nonfinite`).
 """
 
 from __future__ import annotations
@@ -49,14 +63,52 @@ def sample(key, mode: jax.Array, cov: jax.Array, num_draws: int) -> jax.Array:
     return mode + eps @ chol.T
 
 
+REDRAWS = 8  # rounds of fresh draws for the slots whose natural values are not finite
+
+
 def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
-    """``settings.draws`` independent draws of the Gaussian at each unit's mode, as one chain."""
+    """``settings.draws`` independent draws of the Gaussian at each unit's mode, as one chain (every one
+    finite in natural units, see the module docstring)."""
     split, mode = start(problem, settings, batch, keys)
-    return _draws(settings.draws, mode, split[:, 1])
+    return _draws(problem, settings.draws, mode, split[:, 1], batch)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _draws(num_draws: int, mode, keys) -> Draws:
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _draws(problem: Problem, num_draws: int, mode, keys, batch) -> Draws:
     cov, ok = covariance(mode.hessian)
-    z = jax.vmap(lambda k, m, c: sample(k, m, c, num_draws))(keys, mode.z, cov)
-    return Draws(z[:, None], {}, mode.z, ok)
+    z, share = jax.vmap(lambda k, m, c, d: finite_sample(problem, k, m, c, num_draws, d))(keys, mode.z, cov, batch)
+    return Draws(z[:, None], {}, mode.z, ok, {"nonfinite_share": share})
+
+
+def finite(problem: Problem, z: jax.Array, data) -> jax.Array:
+    """``[draws]``: True where every site of ``problem`` at ``z [draws, dim]`` is finite in natural units and the
+    potential is finite (an amplitude rounded to 0 is finite but outside its support: ``0 * inf = NaN`` in m3)."""
+    values = jax.vmap(problem.constrain, in_axes=(0, None))(z, data)
+    ok = jnp.isfinite(jax.vmap(problem.potential, in_axes=(0, None))(z, data))
+    for leaf in jax.tree_util.tree_leaves(values):
+        if jnp.issubdtype(leaf.dtype, jnp.inexact):
+            ok = ok & jnp.all(jnp.isfinite(leaf.reshape(z.shape[0], -1)), axis=1)
+    return ok
+
+
+def finite_sample(problem: Problem, key, mode: jax.Array, cov: jax.Array, num_draws: int, data):
+    """``(z [num_draws, dim], share)``: draws of ``N(mode, cov)`` restricted to the finite natural values,
+    and the share of the first draws that were not (see the module docstring)."""
+    z = sample(key, mode, cov, num_draws)
+    ok = finite(problem, z, data)
+
+    def redraw(carry):
+        r, z, ok = carry
+        fresh = sample(jax.random.fold_in(key, r + 1), mode, cov, num_draws)
+        fresh_ok = finite(problem, fresh, data)
+        keep = ok | ~fresh_ok
+        return r + 1, jnp.where(keep[:, None], z, fresh), ok | fresh_ok
+
+    _, z, ok_now = jax.lax.while_loop(lambda c: (c[0] < REDRAWS) & ~jnp.all(c[2]), redraw, (0, z, ok))
+    # any slot still not finite takes a finite draw's place (cycling over them), or the mode's if none is
+    count = jnp.sum(ok_now)
+    order = jnp.argsort(~ok_now, stable=True)
+    stand_in = z[order[jnp.arange(num_draws) % jnp.maximum(count, 1)]]
+    stand_in = jnp.where(count > 0, stand_in, mode)
+    z = jnp.where(ok_now[:, None], z, stand_in)
+    return z, jnp.mean(~ok, dtype=mode.dtype)

@@ -60,6 +60,29 @@ def check_mode(mode_ok: np.ndarray, labels: list[Any]) -> list[str]:
     return [msg]
 
 
+def check_nonfinite(share: np.ndarray, labels: list[Any]) -> list[str]:
+    """Curves where a share of the Laplace draws had natural values float64 cannot hold (an amplitude beyond
+    1e308, or below 1e-323) and were drawn again (:mod:`bayescale._src.engines.laplace`); also issued as
+    :class:`FitWarning`.
+
+    Such draws have zero posterior density, so redrawing them is the Gaussian
+    restricted to the finite values; but a Gaussian whose tail reaches them is
+    far from the posterior in those directions.
+    """
+    bad = [(label, float(v)) for label, v in zip(labels, share) if v > 0]
+    problems = []
+    for label, v in bad:
+        where = "" if label is None else f"curve {label!r}: "
+        problems.append(
+            f"{where}{100 * v:.1f}% of the Laplace draws had a parameter beyond float64 (inf, NaN, or an amplitude "
+            "rounded to 0) and were drawn again: the Gaussian at the mode reaches far outside the posterior; "
+            "use method='auto' or 'nuts'"
+        )
+    for msg in problems:
+        warnings.warn(msg, FitWarning, stacklevel=4)
+    return problems
+
+
 def check_importance(pareto_k: np.ndarray, labels: list[Any], threshold: float = 0.7) -> list[str]:
     """Curves whose importance weights have a Pareto ``k`` above ``threshold``; also issued as :class:`FitWarning`.
 

@@ -284,6 +284,7 @@ def setup(data: Any, options: FitOptions, memory: int | None = None, one_width: 
     batch, groups, rows = prepare(data, law_obj, cols)
     warn_collinear_compute(law_obj, batch, cols, groups)
     check_bounded(likelihood, batch, cols.y)
+    check_value_range(law_obj, batch, cols.y)
     spec = priors_mod.model_spec(law_obj, priors, likelihood)
     dtype = dtype or (jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
     given = dict(chains=chains, draws=draws, warmup=warmup, target_accept_prob=target_accept_prob,
@@ -395,6 +396,25 @@ def check_bounded(likelihood: Likelihood, batch: CurveBatch, column: str = "loss
             f"likelihood {likelihood.kind!r} models a metric strictly between 0 and 1, but column {column!r} has "
             f"{int(bad.sum())} value(s) >= 1 (first: {np.exp(batch.log_y[bad][0])!r}); use an error rate or "
             "1 - accuracy as a fraction, or a log-loss likelihood"
+        )
+
+
+def check_value_range(law: laws.Law, batch: CurveBatch, column: str = "loss") -> None:
+    """Observations outside the range of a law of a bounded quantity (:attr:`~bayescale.laws.Law.value_range`,
+    e.g. ``m4``'s error rates in (0, 1)): a ``ValueError`` naming the column, the law, its range and the values.
+    No parameter value fits them, and a fit would forecast nonsense without a word."""
+    if law.value_range is None:
+        return
+    lower, upper = law.value_range
+    y = np.exp(np.asarray(batch.log_y))
+    bad = np.asarray(batch.mask) & ((y > upper * (1 + 1e-12)) | (y < lower * (1 - 1e-12)))
+    if bad.any():
+        values = np.unique(y[bad])
+        shown = ", ".join(f"{v:.6g}" for v in values[-5:][::-1])
+        raise ValueError(
+            f"law {law.name!r} models a quantity in ({lower:g}, {upper:g}), but column {column!r} has "
+            f"{int(bad.sum())} value(s) outside it (largest: {shown}); fit a law of unbounded losses "
+            f"(e.g. 'power_law'), or give the column as a fraction in ({lower:g}, {upper:g})"
         )
 
 

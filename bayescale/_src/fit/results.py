@@ -130,6 +130,9 @@ class Fit:
             problems += diagnostics.check(fit._chain_summary(markov), divergences[markov], list(labels[markov]))
         if not markov.all():
             problems += diagnostics.check_mode(fit.mode_ok[~markov], list(labels[~markov]))
+            if "nonfinite_share" in fit.curve_stats:
+                problems += diagnostics.check_nonfinite(fit.curve_stats["nonfinite_share"][~markov],
+                                                        list(labels[~markov]))
             if "pareto_k" in fit.curve_stats:
                 problems += diagnostics.check_importance(fit.curve_stats["pareto_k"][~markov], list(labels[~markov]))
         if fit.is_posterior and not fit.hyper:
