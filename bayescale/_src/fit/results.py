@@ -438,8 +438,9 @@ class Fit:
         interval
             Central (equal-tailed) probability of ``lower``..``upper``.
         kind
-            ``"mean"``: the law's value, uncertain only through the parameters.
-            ``"observation"``: a new run's loss, adding the fitted noise.
+            ``"mean"``: the law's value, uncertain through the parameters and, beyond the fitted
+            data, the law's own error (``discrepancy``). ``"observation"``: a new run's loss, adding
+            the fitted noise.
         discrepancy
             The law's own error, growing with the distance from the fitted data
             (:mod:`bayescale._src.fit.discrepancy`, Kennedy & O'Hagan 2001):
