@@ -156,28 +156,38 @@ def _amis(potential, first: "StudentTMixture", key, stages: int, per_stage: int)
     order = jnp.arange(n)
 
     def stage(carry, inputs):
-        arrays, history, zs, us, mixture, _ = carry
+        arrays, history, zs, us, mixture, logs, _ = carry
         s, k = inputs
         q = StudentTMixture(*arrays, df)
         z_new = q.sample(k, (per_stage,))
         zs = jax.lax.dynamic_update_slice(zs, z_new, (s * per_stage, 0))
         us = jax.lax.dynamic_update_slice(us, potential(z_new), (s * per_stage,))
         history = tuple(h.at[s].set(a) for h, a in zip(history, arrays))
-        # the new draws under every proposal so far (later slots of the history masked out)
-        at_new = jax.vmap(lambda *a: StudentTMixture(*a, df).log_prob(z_new))(*history)  # [stages, per_stage]
+        # the new draws under every proposal so far: rows 0..s only (a loop of s + 1 steps, not all `stages`
+        # rows masked afterwards, which evaluated (stages - s - 1) / stages of the densities for nothing)
+        def under(j, rows):
+            return rows.at[j].set(StudentTMixture(*(h[j] for h in history), df).log_prob(z_new))
+
+        at_new = jax.lax.fori_loop(0, s + 1, under, jnp.full((stages, per_stage), -jnp.inf, zs.dtype))
         at_new = jax.scipy.special.logsumexp(jnp.where((jnp.arange(stages) <= s)[:, None], at_new, -jnp.inf), axis=0)
-        # every draw so far under the new proposal
-        logs = q.component_log_probs(zs)  # [components, n]
+        # every draw so far under the new proposal, block by block over the s + 1 filled blocks (the later slots of
+        # `logs` keep finite placeholders, whose draws have weight zero)
+        def block(j, logs):
+            z_j = jax.lax.dynamic_slice(zs, (j * per_stage, 0), (per_stage, dim))
+            return jax.lax.dynamic_update_slice(logs, q.component_log_probs(z_j), (0, j * per_stage))
+
+        logs = jax.lax.fori_loop(0, s + 1, block, logs)  # [components, n]
         earlier = order < s * per_stage
         mixture = jnp.where(earlier, jnp.logaddexp(mixture, jax.scipy.special.logsumexp(logs, axis=0)), mixture)
         mixture = jax.lax.dynamic_update_slice(mixture, at_new, (s * per_stage,))
         log_w = -us - (mixture - jnp.log(s + 1.0))
         log_w = jnp.where((order < (s + 1) * per_stage) & jnp.isfinite(log_w), log_w, -jnp.inf)
         following = _moments(zs, log_w, q, logs, count=(s + 1) * per_stage)
-        return (_arrays(following), history, zs, us, mixture, log_w), None
+        return (_arrays(following), history, zs, us, mixture, logs, log_w), None
 
-    init = (_arrays(first), history, zs, us, mixture, jnp.full((n,), -jnp.inf, first.loc.dtype))
-    (_, _, zs, _, _, log_w), _ = jax.lax.scan(stage, init, (jnp.arange(stages), jax.random.split(key, stages)))
+    logs = jnp.zeros((first.loc.shape[0], n), first.loc.dtype)
+    init = (_arrays(first), history, zs, us, mixture, logs, jnp.full((n,), -jnp.inf, first.loc.dtype))
+    (_, _, zs, _, _, _, log_w), _ = jax.lax.scan(stage, init, (jnp.arange(stages), jax.random.split(key, stages)))
     return zs, log_w
 
 
