@@ -1,0 +1,126 @@
+"""arviz's summary diagnostics of many series at once: HDI, MCSE of the mean, bulk and tail ESS, rank r_hat.
+
+``Fit.summary()`` of a grouped fit asks arviz for these per curve and parameter, and arviz computes them
+one series at a time (Python calls per series: its ranks, autocovariances by FFT and Geyer's initial
+monotone sequence); for a chunk of ``bs.fit_stream`` that took longer than fitting the chunk. Here every
+series of ``[series, chains, draws]`` goes through the same formulas at once (Vehtari, Gelman, Simpson,
+Carpenter and Buerkner 2021, "Rank-normalization, folding, and localization: an improved R-hat",
+Bayesian Analysis; Geyer 1992 for the truncation of the autocorrelations). The HDI is arviz's own
+computation, batched: the same numbers. The others agree with arviz's to rounding (sums taken in
+another order; ``tests/test_results.py``). A series with a non-finite value goes to arviz itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from arviz.stats.diagnostics import _ess_bulk, _ess_tail, _mcse_mean, _rhat_rank
+from arviz.stats.stats_utils import autocov
+from scipy import special, stats
+
+
+def hdi(x: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
+    """arviz's highest-density interval (the narrowest interval holding ``floor(prob * n)`` + 1 sorted draws) of
+    each series ``x [series, n]``: ``(lower, upper)``."""
+    n = x.shape[-1]
+    ary = np.sort(x, axis=-1)
+    inc = int(np.floor(prob * n))
+    width = np.subtract(ary[:, inc:], ary[:, : n - inc], dtype=np.float64)
+    low = np.argmin(width, axis=-1)
+    rows = np.arange(len(ary))
+    return ary[rows, low], ary[rows, low + inc]
+
+
+def summary_stats(x: np.ndarray) -> dict[str, np.ndarray]:
+    """``mcse_mean``, ``ess_bulk``, ``ess_tail`` and ``r_hat`` (arviz's defaults) of each series
+    ``x [series, chains, draws]`` (at least 2 chains of 4 draws)."""
+    x = np.asarray(x, np.float64)
+    finite = np.all(np.isfinite(x), axis=(1, 2))
+    out = {name: np.full(len(x), np.nan) for name in ("mcse_mean", "ess_bulk", "ess_tail", "r_hat")}
+    good = x[finite]
+    if len(good):
+        with np.errstate(invalid="ignore", divide="ignore"):  # a constant series: 0 / 0, as in arviz
+            _batched(good, out, finite)
+    for i in np.flatnonzero(~finite):  # arviz's own handling of NaN and inf
+        out["mcse_mean"][i], out["ess_bulk"][i] = _mcse_mean(x[i]), _ess_bulk(x[i])
+        out["ess_tail"][i], out["r_hat"][i] = _ess_tail(x[i]), _rhat_rank(x[i])
+    return out
+
+
+def _batched(good, out, finite):
+    """:func:`summary_stats` of the finite series ``good``, written into ``out`` at ``finite``."""
+    split = _split(good)
+    z = _z_scale(split)
+    out["ess_bulk"][finite] = _ess(z)
+    ordered = np.sort(good.reshape(len(good), -1), axis=-1)
+    low, high = (_ess(_split((good <= _quantile(ordered, p)[:, None, None]).astype(np.float64)))
+                 for p in (0.05, 0.95))
+    out["ess_tail"][finite] = np.minimum(low, high)
+    sd = np.std(good.reshape(len(good), -1), axis=-1, ddof=1)
+    out["mcse_mean"][finite] = sd / np.sqrt(_ess(split))
+    folded = np.abs(split - np.median(split.reshape(len(split), -1), axis=-1)[:, None, None])
+    bulk, tail = _rhat(z), _rhat(_z_scale(folded))
+    out["r_hat"][finite] = np.where(tail > bulk, tail, bulk)  # arviz's max(bulk, tail): NaN only where bulk is
+
+
+def _split(x):
+    """Each chain cut in two halves (arviz's ``_split_chains``): ``[series, 2 chains, draws // 2]``."""
+    half = x.shape[-1] // 2
+    return np.concatenate([x[..., :half], x[..., -half:]], axis=1)
+
+
+def _z_scale(x):
+    """Rank-normalized draws: normal quantiles of the fractional ranks (ties averaged) over each whole series."""
+    flat = x.reshape(len(x), -1)
+    rank = stats.rankdata(flat, method="average", axis=-1)
+    c = 3 / 8
+    return special.ndtri((rank - c) / (flat.shape[-1] - 2 * c + 1)).reshape(x.shape)
+
+
+def _quantile(flat, p: float):
+    """The type-7 quantile of each series' sorted draws ``flat [series, n]`` (arviz's ``quantile``,
+    ``scipy.stats.mstats.mquantiles``)."""
+    n = flat.shape[-1]
+    p = np.array([p])
+    aleph = n * p + (1 + p * (1.0 - 1 - 1))
+    k = int(np.floor(aleph.clip(1, n - 1))[0])
+    gamma = float((aleph - k).clip(0, 1)[0])
+    return (1.0 - gamma) * flat[:, k - 1] + gamma * flat[:, k]
+
+
+def _rhat(x):
+    """Split-chain potential scale reduction of each series ``[series, chains, draws]``."""
+    n = x.shape[-1]
+    between = n * np.var(np.mean(x, axis=-1), axis=-1, ddof=1)
+    within = np.mean(np.var(x, axis=-1, ddof=1), axis=-1)
+    return np.sqrt((between / within + n - 1) / n)
+
+
+def _ess(x):
+    """Effective sample size of each series ``[series, chains, draws]`` (arviz's ``_ess``): the autocorrelations
+    averaged over chains, summed in pairs while the pairs stay positive, made monotone (Geyer's initial monotone
+    sequence)."""
+    s, chains, n = x.shape
+    constant = (np.max(x, axis=(1, 2)) - np.min(x, axis=(1, 2))) < np.finfo(float).resolution
+    acov = autocov(x, axis=-1)
+    mean_var = np.mean(acov[..., 0], axis=-1) * n / (n - 1.0)
+    var_plus = mean_var * (n - 1.0) / n
+    if chains > 1:
+        var_plus = var_plus + np.var(np.mean(x, axis=-1), axis=-1, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = 1.0 - (mean_var[:, None] - np.mean(acov, axis=1)) / var_plus[:, None]
+    rho[:, 0] = 1.0
+    # pair k = (rho[2k], rho[2k + 1]); arviz's loop looks at pairs 1 .. limit while the previous pair is positive
+    limit = len(range(1, n - 3, 2))
+    pairs = rho[:, 0 : 2 * limit + 2 : 2][:, : limit + 1] + rho[:, 1 : 2 * limit + 2 : 2][:, : limit + 1]
+    stop = ~(pairs[:, :limit] > 0)  # NaN stops too
+    iters = np.argmax(np.concatenate([stop, np.ones((s, 1), bool)], axis=-1), axis=-1)  # the first stop, or limit
+    rows = np.arange(s)
+    monotone = np.minimum.accumulate(pairs, axis=-1)
+    kept = np.where(np.arange(pairs.shape[-1]) < iters[:, None], monotone, 0.0)
+    last_even, last_pair = rho[rows, 2 * iters], pairs[rows, iters]
+    tail = np.where((last_even > 0) | (last_pair >= 0), last_even, 0.0)
+    tau = -1.0 + 2.0 * np.sum(kept, axis=-1) + tail
+    size = chains * n
+    ess = size / np.maximum(tau, 1 / np.log10(size))
+    ess = np.where(np.isnan(rho[:, 1]), np.nan, ess)  # the one value arviz keeps whatever its sign
+    return np.where(constant, float(size), ess)
