@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from arviz.stats.diagnostics import _ess_bulk, _ess_tail, _mcse_mean, _rhat_rank
 from arviz.stats.stats_utils import autocov
-from scipy import special, stats
+from scipy import special
 
 
 def hdi(x: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
@@ -71,9 +71,26 @@ def _split(x):
 def _z_scale(x):
     """Rank-normalized draws: normal quantiles of the fractional ranks (ties averaged) over each whole series."""
     flat = x.reshape(len(x), -1)
-    rank = stats.rankdata(flat, method="average", axis=-1)
+    rank = _average_ranks(flat)
     c = 3 / 8
     return special.ndtri((rank - c) / (flat.shape[-1] - 2 * c + 1)).reshape(x.shape)
+
+
+def _average_ranks(flat):
+    """1-based ranks of each row of ``flat [series, n]``, ties given the mean of their ranks: the values of
+    ``scipy.stats.rankdata(flat, method="average", axis=-1)``, by one unstable sort (numpy's vectorized
+    quicksort; scipy sorts with a merge sort) and the runs of equal values."""
+    series, n = flat.shape
+    order = np.argsort(flat, axis=-1)
+    ordered = np.take_along_axis(flat, order, axis=-1)
+    new = np.ones((series, n + 1), bool)
+    new[:, 1:n] = ordered[:, 1:] != ordered[:, :-1]
+    at = np.arange(n + 1)
+    first = np.maximum.accumulate(np.where(new, at, 0), axis=-1)[:, :n]  # where each value's run of ties starts
+    end = np.minimum.accumulate(np.where(new, at, n)[:, ::-1], axis=-1)[:, ::-1][:, 1:]  # ... and where it ends
+    ranks = np.empty((series, n))
+    np.put_along_axis(ranks, order, 0.5 * (first + end + 1), axis=-1)
+    return ranks
 
 
 def _quantile(flat, p: float):
