@@ -128,7 +128,7 @@ def psislw(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     largest (Vehtari et al. 2024): here a partial sort of every unit at once (``np.partition``) finds the same
     value; the rest (the generalized Pareto fit of the ``M`` tail weights, ``arviz``'s own ``_gpdfit`` and
     ``_gpinv``, and the renormalization) is arviz's ``_psislw`` step for step, without its xarray wrapping.
-    Measured on 16 units of 4,000 weights: 0.3 against 0.8 ms per unit (``benchmarks/README.md``).
+    Measured on 16 units of 4,000 weights: about half arviz's time (``benchmarks/README.md``).
     """
     n = log_w.shape[-1]
     cutoff_ind = -int(np.ceil(min(n / 5.0, 3 * n**0.5))) - 1

@@ -368,7 +368,8 @@ class Fit:
         """Posterior table in natural units: mean, sd, HDI, MCSE, r_hat, bulk and tail ESS.
 
         Rows are the law parameters and ``sigma`` (indexed by group then
-        parameter for a grouped fit). Computed with arviz, vectorized over curves.
+        parameter for a grouped fit). arviz's formulas, computed for every curve at once
+        (:mod:`bayescale._src.fit.chain_stats`).
         """
         _check_interval(interval)
         return self._summarize(self.posterior_dataset(), interval)
