@@ -1,5 +1,7 @@
 """Fit (bayescale._src.fit.results): indexing, tables, predictions, draws, diagnostics and InferenceData."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -137,3 +139,37 @@ def test_repr_names_law_method_and_curves(power_laplace):
     text = repr(power_laplace)
     assert "power_law" in text and "laplace" in text and "3 curves" in text
     assert isinstance(power_laplace.summary(), pd.DataFrame)
+
+
+def test_chain_stats_match_arviz():
+    """The batched HDI, MCSE, ESS and r_hat of Fit.summary() are arviz's (the HDI exactly, the rest to rounding),
+    on autocorrelated, tied, short, constant and non-finite series."""
+    import arviz as az
+    import xarray as xr
+
+    from bayescale._src.fit import chain_stats
+
+    rng = np.random.default_rng(0)
+    e = rng.standard_normal((12, 4, 200))
+    x = e.copy()
+    for t in range(1, 200):
+        x[..., t] = 0.9 * x[..., t - 1] + e[..., t]
+    x[1] = np.round(x[1], 0)  # ties
+    x[2] = 1.0  # constant
+    x[3] = np.arange(200) % 2  # folded draws constant
+    x[4, 0, 3] = np.nan
+    x[5, 1, 7] = np.inf
+    x[6] = rng.standard_cauchy((4, 200))
+    short = rng.standard_normal((3, 2, 7))
+    for series in (x, short):
+        ds = xr.Dataset({"p": (("curve", "chain", "draw"), series)})
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours = chain_stats.summary_stats(series)
+            ref = {"mcse_mean": az.mcse(ds, method="mean"), "ess_bulk": az.ess(ds, method="bulk"),
+                   "ess_tail": az.ess(ds, method="tail"), "r_hat": az.rhat(ds)}
+            hdi = az.hdi(ds, hdi_prob=0.9)["p"].values
+        for name, values in ref.items():
+            np.testing.assert_allclose(ours[name], values["p"].values, rtol=1e-12, err_msg=name)
+        low, high = chain_stats.hdi(series.reshape(len(series), -1), 0.9)
+        np.testing.assert_array_equal(np.stack([low, high], -1), hdi)

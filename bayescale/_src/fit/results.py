@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale._src.fit import diagnostics, discrepancy as discrepancy_mod, predictive
+from bayescale._src.fit import chain_stats, diagnostics, discrepancy as discrepancy_mod, predictive
 
 
 from bayescale._src.fit import netcdf as io
@@ -371,7 +371,8 @@ class Fit:
         """Posterior table in natural units: mean, sd, HDI, MCSE, r_hat, bulk and tail ESS.
 
         Rows are the law parameters and ``sigma`` (indexed by group then
-        parameter for a grouped fit). Computed with arviz, vectorized over curves.
+        parameter for a grouped fit). arviz's formulas, computed for every curve at once
+        (:mod:`bayescale._src.fit.chain_stats`).
         """
         _check_interval(interval)
         return self._summarize(self.posterior_dataset(), interval)
@@ -392,19 +393,29 @@ class Fit:
 
     def _summarize(self, ds: xr.Dataset, interval: float) -> pd.DataFrame:
         lo, hi = f"hdi_{50 * (1 - interval):g}%", f"hdi_{100 - 50 * (1 - interval):g}%"
-        hdi = az.hdi(ds, hdi_prob=interval)
         n_draws = ds.sizes["chain"] * ds.sizes["draw"]
         stats = {
             "mean": ds.mean(("chain", "draw")),
             "sd": ds.std(("chain", "draw"), ddof=1) if n_draws > 1 else ds.isel(chain=0, draw=0) * np.nan,
-            lo: hdi.sel(hdi="lower"),
-            hi: hdi.sel(hdi="higher"),
         }
+        # arviz's HDI, MCSE, ESS and r_hat, computed for every curve at once (chain_stats: arviz works one
+        # curve and parameter at a time, which took longer than fitting them with ``auto``)
+        series = {k: ds[k].transpose(..., "chain", "draw") for k in self.param_names}
+        shape = {k: v.shape[:-2] for k, v in series.items()}
+        flat = np.concatenate([v.values.reshape(-1, *v.shape[-2:]) for v in series.values()])
+        sizes = np.cumsum([int(np.prod(shape[k])) for k in series])[:-1]
+
+        def per_name(values, like) -> xr.Dataset:
+            return xr.Dataset({k: like[k].isel(chain=0, draw=0, drop=True).copy(data=part.reshape(shape[k]))
+                               for k, part in zip(series, np.split(values, sizes))})
+
+        low, high = chain_stats.hdi(flat.reshape(len(flat), -1), interval)
+        stats[lo], stats[hi] = per_name(low, series), per_name(high, series)
         if ds.sizes["chain"] > 1 and ds.sizes["draw"] >= 4:
-            stats["mcse_mean"] = az.mcse(ds, method="mean")
-            stats["ess_bulk"] = az.ess(ds, method="bulk")
-            stats["ess_tail"] = az.ess(ds, method="tail")
-            stats["r_hat"] = az.rhat(ds)
+            for name, values in chain_stats.summary_stats(flat).items():
+                stats[name] = per_name(values, series)
+        stats = {name: stats[name] for name in ("mean", "sd", lo, hi, "mcse_mean", "ess_bulk", "ess_tail", "r_hat")
+                 if name in stats}
         frames = {name: _to_frame(s, self.param_names, self.columns.group) for name, s in stats.items()}
         return pd.DataFrame(frames)
 
