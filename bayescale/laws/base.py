@@ -232,8 +232,9 @@ class Law(NamedTuple):
     value_range
         ``(lower, upper)``: the interval the law's value lies in whatever its
         parameters, for a law of a bounded quantity (``m4``, a law of error
-        rates: ``(0, 1)``); ``bs.fit`` rejects observations outside it with a
-        ``ValueError``, since no parameter value can fit them. ``None``: any
+        rates: ``(0, 1)``); ``bs.fit`` rejects a column whose median lies outside
+        it with a ``ValueError`` (no parameter value can fit it) and warns about a
+        few observations outside (the noise can reach them). ``None``: any
         positive value.
     """
 
