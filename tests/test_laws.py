@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+import pandas as pd
 import pytest
 from forms_truth import LIKELIHOOD, simulate
 from forms_truth import TRUTH as FORMS_TRUTH
@@ -228,6 +229,23 @@ def test_a_law_of_a_bounded_quantity_rejects_data_outside_its_range():
     assert [n for n in bs.laws.names() if bs.laws.get(n).value_range is not None] == ["m4"]
     with pytest.raises(ValueError, match="value_range must be"):
         bs.laws.get(bs.laws.power_law._replace(name="bad", value_range=(1.0, 0.5)))
+
+
+def test_a_law_defined_above_an_input_value_rejects_inputs_below_it():
+    """ilog2's 1 / log x needs x > 1: a fit's column and a prediction's inputs at or below 1 raise, naming them,
+    before anything is compiled; no other registered law restricts its inputs beyond positivity."""
+    from bayescale._src.model.data import check_new_inputs
+
+    table = pd.DataFrame({"epoch": [1.0, 2.0, 4.0, 8.0], "loss": [3.0, 2.5, 2.2, 2.0]})
+    with pytest.raises(ValueError, match=r"column 'epoch' \(input 'x' of law 'ilog2'\) must be above 1, where the "
+                                         r"law is defined; 1 value\(s\) are not, first at row 0"):
+        bs.fit(table, "ilog2", x="epoch")
+    with pytest.raises(ValueError, match=r"input 'x' of law 'ilog2' must be above 1"):
+        check_new_inputs(bs.laws.ilog2, {"x": np.array([[2.0, 0.5]])})
+    check_new_inputs(bs.laws.ilog2, {"x": np.array([1.5, 10.0])})
+    assert [n for n in bs.laws.names() if bs.laws.get(n).input_lower] == ["ilog2"]
+    with pytest.raises(ValueError, match="input_lower must hold"):
+        bs.laws.get(bs.laws.power_law._replace(name="bad", input_lower=(("N", 1.0),)))
 
 
 def test_m4_stays_strictly_between_its_levels():

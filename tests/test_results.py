@@ -44,6 +44,10 @@ def test_draws_params_and_predictive_draws(power_laplace):
     band = fit[1].predict({"tokens": [1e8, 1e12]}, discrepancy=None)  # predictive_draws: the law exactly true
     np.testing.assert_allclose(np.median(mean.reshape(-1, 2), axis=0), band["median"], rtol=1e-12)
     assert obs.std() > 0 and not np.array_equal(mean, obs)
+    with pytest.raises(ValueError, match=r"input 'x' of law 'power_law' must be positive and finite, got \[-1.0\]"):
+        fit.predictive_draws({"x": [1e8, -1.0]})
+    with pytest.raises(ValueError, match=r"needs inputs \['x'\]; missing \['x'\]"):
+        fit.predictive_draws({"tokens": [1e8]})
 
 
 def test_predict_mean_and_observation(chinchilla_laplace):

@@ -35,6 +35,8 @@ def test_sbc_rejects_map_and_bad_sizes():
         bs.sbc("chinchilla", 4, {"N": [1, 2, 3]})
     with pytest.raises(ValueError, match="positive"):
         bs.sbc("power_law", 4, [0, 2, 3])
+    with pytest.raises(ValueError, match=r"sizes: input 'x' of law 'ilog2' must be above 1"):
+        bs.sbc("ilog2", 4, [1, 2, 3])
     with pytest.raises(ValueError, match="num_datasets must be an integer >= 2"):
         bs.sbc("power_law", 1, [1, 2, 3])
 

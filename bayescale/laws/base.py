@@ -46,6 +46,7 @@ L(x_hi) < L(x_lo) < E0`` in logit coordinates and the shape;
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Mapping, NamedTuple
 
 from numpyro.distributions import Distribution, constraints
@@ -236,6 +237,11 @@ class Law(NamedTuple):
         it with a ``ValueError`` (no parameter value can fit it) and warns about a
         few observations outside (the noise can reach them). ``None``: any
         positive value.
+    input_lower
+        ``((input, lower), ...)``: inputs the law is only defined above
+        (``ilog2``'s ``1 / log x`` needs ``x > 1``); ``bs.fit`` and every
+        prediction reject values at or below with the input's name. Empty:
+        any positive input.
     """
 
     name: str
@@ -251,6 +257,7 @@ class Law(NamedTuple):
     bounds: Callable[[Mapping[str, Array]], tuple[Array, Array]] | None = None
     pooled: tuple[str, ...] = ()
     value_range: tuple[float, float] | None = None
+    input_lower: tuple[tuple[str, float], ...] = ()
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -309,6 +316,11 @@ def check_law(law: Law) -> Law:
                              f"got {law.value_range!r}")
     if law.max_pareto_k is not None and not 0 < law.max_pareto_k <= 0.7:
         raise ValueError(f"law {law.name!r}: max_pareto_k must lie in (0, 0.7], got {law.max_pareto_k}")
+    for entry in law.input_lower:
+        if not (isinstance(entry, tuple) and len(entry) == 2 and entry[0] in law.inputs
+                and isinstance(entry[1], (int, float)) and math.isfinite(entry[1])):
+            raise ValueError(f"law {law.name!r}: input_lower must hold (input, finite lower bound) pairs of its "
+                             f"inputs {list(law.inputs)}, got {entry!r}")
     return law
 
 

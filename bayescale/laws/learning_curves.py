@@ -81,9 +81,10 @@ def _log_law(p, x):
     return p["b"] * (jnp.log(p["x0"]) - jnp.log(x["x"]))
 
 
-def _law(name, fn, params, formula, domhan_name=None, coordinates=None):
+def _law(name, fn, params, formula, domhan_name=None, coordinates=None, input_lower=()):
     ref = _DOMHAN_2015 + (f" ({domhan_name})" if domhan_name else "")
-    return Law(name=name, fn=fn, inputs=("x",), params=tuple(params), formula=formula, reference=ref, coordinates=coordinates)
+    return Law(name=name, fn=fn, inputs=("x",), params=tuple(params), formula=formula, reference=ref,
+               coordinates=coordinates, input_lower=input_lower)
 
 
 _A_POW = Param("a", amplitude_prior(), "amplitude", scale_by=(("x", "alpha"),), amplitude=True)
@@ -108,7 +109,7 @@ weibull = _law("weibull", _weibull, [_FLOOR, _SPAN, _SHAPE, _SIZE],
                "L = c + span exp(-(x/x0)^delta)  [Domhan: alpha - (alpha - beta) exp(-(kappa x)^delta), x0 = 1/kappa]",
                "Weibull")
 ilog2 = _law("ilog2", _ilog2, [_FLOOR, Param("a", dist.LogNormal(0.0, 2.0), "amplitude")],
-             "L = c + a / log x  (x > 1)", "ilog2")
+             "L = c + a / log x  (x > 1)", "ilog2", input_lower=(("x", 1.0),))
 vap = _law("vap", _vap, [Param("c", exponent_prior(), "exponent of the decay in x"),
                          Param("b", dist.LogNormal(0.0, 2.0), "excess of log loss at small x (the b/x term)"),
                          Param("a", amplitude_prior(), "amplitude", scale_by=(("x", "c"),), amplitude=True)],

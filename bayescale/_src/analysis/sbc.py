@@ -40,6 +40,7 @@ from bayescale.priors import merge as priors_mod
 from bayescale._src import engines
 from bayescale._src.fit.diagnostics import FitWarning
 from bayescale._src.fit.fitting import fit as fit_fn
+from bayescale._src.model.data import check_domain
 from bayescale._src.model.model import NOISE, log_mean, prior_draws
 from bayescale._src.precision import float64, float64_methods
 
@@ -118,6 +119,7 @@ def _sizes(law: laws.Law, sizes: Any) -> dict[str, np.ndarray]:
     for k, v in out.items():
         if not (np.isfinite(v).all() and (v > 0).all()):
             raise ValueError(f"sizes: input {k!r} must be positive and finite")
+        check_domain(law, k, v, f"sizes: input {k!r} of law {law.name!r}")
     if lengths.pop() < 2:
         raise ValueError("sizes: a curve needs at least 2 points")
     return out

@@ -23,7 +23,7 @@ from bayescale._src.fit import chain_stats, diagnostics, discrepancy as discrepa
 
 
 from bayescale._src.fit import netcdf as io
-from bayescale._src.model.data import Columns, as_inputs, bucket_size
+from bayescale._src.model.data import Columns, as_inputs, bucket_size, check_new_inputs
 from bayescale._src.model import runs as runs_mod
 from bayescale._src.model.model import NOISE, ModelSpec, pointwise_log_likelihood, run_pointwise_log_likelihood
 from bayescale._src.precision import float64_methods
@@ -514,6 +514,7 @@ def curve_draws(fit: Fit, index: Sequence[int], x: Mapping[str, np.ndarray], noi
     Returns the law's own values, the full predictive and each draw's location in the likelihood's space
     (``[curves, draws, points]`` each), and the observation scales ``[curves, draws]`` they used.
     """
+    check_new_inputs(fit.law, x)
     idx = np.asarray(index)
     params = {k: jnp.asarray(fit.draws(k)[idx]) for k in fit.law.param_names}
     sigma = jnp.asarray(fit.observation_scale()[idx])

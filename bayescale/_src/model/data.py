@@ -159,6 +159,9 @@ def validate(data: Any, law: Law, cols: Columns) -> tuple[pd.DataFrame, dict[str
     if len(frame) == 0:
         raise ValueError("the data table is empty")
     inputs = {k: _numeric_column(frame, c, f"input {k!r} of law {law.name!r}") for k, c in cols.inputs.items()}
+    for name, values in inputs.items():
+        check_domain(law, name, values, f"column {cols.inputs[name]!r} (input {name!r} of law {law.name!r})",
+                     lambda i: f", first at row {frame.index[i]!r}")
     y = _numeric_column(frame, cols.y, "the loss")
     for role, col in (("group", cols.group), ("run", cols.run)):
         if col is not None:
@@ -318,3 +321,31 @@ def as_inputs(law: Law, new: Any, columns: Mapping[str, str] | None = None) -> d
     if extra:
         raise ValueError(f"law {law.name!r} takes no input(s) {sorted(extra)}; its inputs are {list(law.inputs)}")
     return out
+
+
+
+def check_domain(law: Law, name: str, values: np.ndarray, what: str, where=lambda i: "") -> None:
+    """A ``ValueError`` naming ``what`` where an input lies at or below the law's :attr:`~bayescale.laws.Law.input_lower`
+    (``where(i)`` locates the first such value ``i``)."""
+    lower = dict(law.input_lower).get(name)
+    if lower is None:
+        return
+    low = np.asarray(values).ravel() <= lower
+    if low.any():
+        raise ValueError(f"{what} must be above {lower:g}, where the law is defined; {int(low.sum())} value(s) are "
+                         f"not{where(int(np.argmax(low)))}")
+
+
+def check_new_inputs(law: Law, x: Mapping[str, Any]) -> None:
+    """Inputs of a prediction: every input of the law, finite, positive and inside the law's domain; a
+    ``ValueError`` naming the input otherwise, rather than NaN bands."""
+    missing = [k for k in law.inputs if k not in x]
+    if missing:
+        raise ValueError(f"law {law.name!r} needs inputs {list(law.inputs)}; missing {missing}")
+    for name in law.inputs:
+        values = np.asarray(x[name], dtype=np.float64)
+        bad = ~(np.isfinite(values) & (values > 0))
+        if bad.any():
+            raise ValueError(f"input {name!r} of law {law.name!r} must be positive and finite, got "
+                             f"{values[bad][:5].tolist()}")
+        check_domain(law, name, values, f"input {name!r} of law {law.name!r}")
