@@ -76,6 +76,71 @@ def few_runs(seed: int = 0, discrepancy="default") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def datablations_splits() -> pd.DataFrame:
+    """Held-out splits of the single-epoch runs of ``bs.datasets.load("datablations")`` (Muennighoff et al. 2023,
+    C4; the paper's default set, 29 runs of one epoch, 4.3e15-9.3e21 FLOP), each a curve of 4 fitted runs:
+
+    - ``window``: 4 consecutive runs in compute order, the runs of more than twice their largest compute held
+      out (windows with at least 3 held out);
+    - ``1e19``: every 4 of the 7 runs near 1e19 FLOP, the 15 runs of 5e19 FLOP or more held out;
+    - ``8e19``: every 4 of the 6 runs near 8e19 FLOP, the 9 runs of 5e20 FLOP or more held out.
+
+    Every held-out run lies inside the Chinchilla presets' source range (``Preset.source``: N up to 1.6e10,
+    D up to 3.2e11); none is one of the presets' source runs (MassiveText, not C4).
+    """
+    import itertools
+
+    data = bs.datasets.load("datablations")
+    runs = data[data["epochs_D_over_U"] == 1].copy()
+    runs["C"] = 6.0 * runs["params_N"] * runs["tokens_D"]
+    runs = runs.sort_values("C", ignore_index=True)
+    frames = []
+
+    def add(family: str, name: str, fitted: np.ndarray, heldout: np.ndarray) -> None:
+        part = runs[fitted | heldout].copy()
+        part["Training"] = fitted[fitted | heldout].astype(int)
+        part["family"], part["split"] = family, f"{family}:{name}"
+        frames.append(part)
+
+    c = runs["C"].to_numpy()
+    for start in range(len(runs) - 3):
+        fitted = np.zeros(len(runs), bool)
+        fitted[start:start + 4] = True
+        heldout = c > 2 * c[start + 3]
+        if heldout.sum() >= 3:
+            add("window", str(start), fitted, heldout)
+    for family, lo, hi, above in (("1e19", 5e18, 2e19, 5e19), ("8e19", 5e19, 1e20, 5e20)):
+        cluster = np.flatnonzero((c >= lo) & (c <= hi))
+        for chosen in itertools.combinations(cluster, 4):
+            fitted = np.isin(np.arange(len(runs)), chosen)
+            add(family, "-".join(map(str, chosen)), fitted, c >= above)
+    return pd.concat(frames, ignore_index=True)
+
+
+HELDOUT_SCORES = ("curves", "coverage_90", "msce", "log_score", "interval_90", "width_90", "rmsle")
+
+
+def heldout(method: str = "laplace") -> pd.DataFrame:
+    """Scores of the datablations splits (:func:`datablations_splits`) fitted with ``law="chinchilla"`` and each
+    preset: (a) the default discrepancy measured from the fitted runs, (b) from the furthest of the fitted
+    runs and the preset's source runs (``bs.Discrepancy(source=True)``), (c) the law alone."""
+    table = datablations_splits()
+    settings = {"(a) from the data": bs.Discrepancy(source=False), "(b) from the source range":
+                bs.Discrepancy(source=True), "(c) law only": None}
+    rows = []
+    for preset in PRESETS:
+        for name, prior in settings.items():
+            ev = bs.evaluate(table, law="chinchilla", y="val_loss", columns={"N": "params_N", "D": "tokens_D"},
+                             group="split", by="family", priors=preset, discrepancy=prior, method=method)
+            for _, scores in ev.summary(by="family").iterrows():
+                rows.append({"preset": preset, "family": scores["family"], "discrepancy": name,
+                             **{k: scores[k] for k in HELDOUT_SCORES}})
+            total = ev.summary().iloc[0]
+            rows.append({"preset": preset, "family": "all", "discrepancy": name,
+                         **{k: total[k] for k in HELDOUT_SCORES}})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=["frontier", "few_runs", "all"], default="all")
