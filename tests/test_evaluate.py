@@ -178,9 +178,57 @@ def test_discrepancy_distance_is_in_decades_of_compute_for_n_d_laws():
     np.testing.assert_allclose(d, [[0.0, 2.0, 1.0]])
 
 
+def _few_run_draws(preset="epoch2024"):
+    """A chinchilla spec with a preset's priors and 200 draws of its parameters near the preset, for 2 curves."""
+    from bayescale.priors.merge import model_spec
+
+    spec = model_spec(bs.laws.get("chinchilla"), preset, None)
+    rng = np.random.default_rng(0)
+    centre = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37}
+    params = {k: v * np.exp(0.1 * rng.standard_normal((2, 200))) for k, v in centre.items()}
+    n = np.array([5e7, 1e8, 2e8, 4e8])
+    fitted = {"N": np.tile(n, (2, 1)), "D": np.tile(20 * n, (2, 1))}
+    return spec, params, fitted
+
+
+def test_discrepancy_from_the_source_range_of_a_preset():
+    """With ``source=True`` and a preset that records its paper's runs, the band is the law's inside the paper's
+    range (N up to 1.6e10, D up to 3.2e11) and distorted beyond it; ``source=False`` measures from the data."""
+    spec, params, fitted = _few_run_draws()
+    x = {"N": np.array([4e9, 1.5e10, 1e11]), "D": np.array([8e10, 3e10, 2e12])}  # inside, inside, beyond
+    key = jax.random.PRNGKey(0)
+    on, off = bs.Discrepancy(source=True), bs.Discrepancy(source=False)
+    source = discrepancy_mod.source_inputs(on, spec)
+    np.testing.assert_allclose(source["N"], bs.priors.presets.CHINCHILLA_SOURCE["N"])
+    assert discrepancy_mod.source_inputs(off, spec) is None
+    shifted = np.asarray(discrepancy_mod.shifts(on, spec, params, fitted, x, key, source))
+    np.testing.assert_array_equal(shifted[..., :2], 0.0)
+    assert np.abs(shifted[..., 2]).max() > 0.01
+    from_data = np.asarray(discrepancy_mod.shifts(off, spec, params, fitted, x, key))
+    assert (np.abs(from_data[..., :2]).max(axis=1) > 0.01).all()
+
+
+def test_source_range_needs_the_presets_own_priors():
+    """Default priors, an edited preset and a preset without a recorded range give no source runs; a one-input
+    law reads ``x`` as ``N``."""
+    from bayescale.priors import presets
+    from bayescale.priors.merge import model_spec
+
+    on = bs.Discrepancy(source=True)
+    chinchilla = bs.laws.get("chinchilla")
+    assert discrepancy_mod.source_inputs(on, model_spec(chinchilla, None, None)) is None
+    edited = {**bs.priors.preset("hoffmann2022", "chinchilla"), "E": bs.priors.preset("epoch2024", "chinchilla")["E"]}
+    assert discrepancy_mod.source_inputs(on, model_spec(chinchilla, edited, None)) is None
+    unedited = model_spec(chinchilla, bs.priors.preset("hoffmann2022", "chinchilla"), None)
+    assert presets.matching(chinchilla, unedited.prior_dict) == "hoffmann2022"
+    assert discrepancy_mod.source_inputs(on, model_spec(chinchilla, "muennighoff2023", None)) is None
+    power = discrepancy_mod.source_inputs(on, model_spec(bs.laws.get("power_law"), "epoch2024", None))
+    np.testing.assert_allclose(power["x"], presets.CHINCHILLA_SOURCE["N"])
+
+
 @pytest.mark.parametrize("bad, error", [(dict(rate=-1.0), ValueError), (dict(floor=np.nan), ValueError),
                                         (dict(growth=-0.1), ValueError), (dict(information=np.inf), ValueError),
-                                        ("wide", TypeError)])
+                                        (dict(source="yes"), TypeError), ("wide", TypeError)])
 def test_discrepancy_rejects_bad_priors(bad, error):
     with pytest.raises(error, match="discrepancy"):
         discrepancy_mod.resolve(bs.Discrepancy(**bad) if isinstance(bad, dict) else bad)

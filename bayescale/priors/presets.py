@@ -20,6 +20,14 @@ that it informs a new data set without dictating it. The widths follow one rule:
 
 On one-input laws (``power_law``, ``pure_power_law``) a preset reads ``x`` as
 the model size ``N`` and uses the paper's parameter-count exponent.
+
+A preset may also carry the range its law was checked on: ``Preset.source``,
+the largest runs of the paper's fitted data. The priors carry how far the
+paper's *parameters* transfer to new data; the range says how far the law's
+*form* was seen to hold. The default discrepancy of a fit with such a preset
+measures its progress beyond the furthest of the user's data and these runs
+(:mod:`bayescale._src.fit.discrepancy`), so inside the paper's range the band is
+the law's own.
 """
 
 from __future__ import annotations
@@ -27,7 +35,10 @@ from __future__ import annotations
 import math
 from typing import Mapping, NamedTuple
 
+import numpy as np
 import numpyro.distributions as dist
+
+from bayescale._src.model.prior_records import prior_key
 
 EXPONENT_SD = 0.3
 IRREDUCIBLE_SD = 0.3
@@ -35,12 +46,26 @@ SCALE_SD = 1.5
 
 
 class Preset(NamedTuple):
-    """A named prior set: per law name, per parameter, a NumPyro distribution."""
+    """A named prior set: per law name, per parameter, a NumPyro distribution.
+
+    Attributes
+    ----------
+    name, citation, note
+        The preset's name, the paper, and the published values it is centred on.
+    laws
+        Per law name, per parameter, the prior.
+    source
+        The largest runs of the data the paper fitted its law on, as points: ``{"N": (...), "D": (...)}``,
+        one entry per run (model size and training tokens). The law's form was checked up to these runs; a
+        one-input law reads ``x`` as ``N``. ``None``: the range is not recorded, and the discrepancy is
+        measured from the user's data alone.
+    """
 
     name: str
     citation: str
     note: str
     laws: Mapping[str, Mapping[str, dist.Distribution]]
+    source: Mapping[str, tuple[float, ...]] | None = None
 
 
 def _exponent(value: float) -> dist.Distribution:
@@ -95,6 +120,14 @@ def _muennighoff() -> dict[str, dict]:
     return laws
 
 
+#: The largest runs of Hoffmann et al. 2022's Approach-3 fit (their Figure 4, left), as extracted by Besiroglu
+#: et al. 2024 (``bs.datasets.load("chinchilla")``, 245 runs of 5.7e7-1.6e10 parameters and 1.4e18-1.3e22 FLOP):
+#: the largest model (N = 1.62e10 parameters, D = C / 6N = 3.02e10 tokens, 2.93e21 FLOP) and the largest budget
+#: (N = 6.80e9, D = 3.18e11, 1.30e22 FLOP). The paper's text agrees: "over 400 language models ranging from 70
+#: million to over 16 billion parameters on 5 to 500 billion tokens" (section 1). Chinchilla itself (70B, 1.4T
+#: tokens, 5.8e23 FLOP) was trained on the fit's prediction, not fitted, so it is not part of the range.
+CHINCHILLA_SOURCE = {"N": (1.618335e10, 6.795615e9), "D": (3.016332e10, 3.177545e11)}
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -109,12 +142,14 @@ PRESETS: dict[str, Preset] = {
             "Hoffmann et al. 2022, Training Compute-Optimal Large Language Models, arXiv:2203.15556 (Approach 3, eq. 10)",
             "E = 1.69, A = 406.4, B = 410.7, alpha = 0.34, beta = 0.28 (MassiveText)",
             _chinchilla_type(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28),
+            CHINCHILLA_SOURCE,
         ),
         Preset(
             "epoch2024",
             "Besiroglu et al. 2024, Chinchilla Scaling: A replication attempt, arXiv:2404.10102 (Table 1)",
             "E = 1.82, A = 482.0, B = 2085.4, alpha = 0.3478, beta = 0.3658 (Chinchilla's runs, refitted)",
             _chinchilla_type(E=1.82, A=482.0, B=2085.4, alpha=0.3478, beta=0.3658),
+            CHINCHILLA_SOURCE,
         ),
         Preset(
             "muennighoff2023",
@@ -145,3 +180,25 @@ def for_law(name: str, law_name: str) -> dict[str, dist.Distribution]:
             f"prior preset {name!r} has no priors for law {law_name!r}; it covers {', '.join(preset.laws)}"
         )
     return dict(preset.laws[law_name])
+
+
+def source_inputs(name: str, law) -> dict[str, np.ndarray] | None:
+    """The preset's source runs (:attr:`Preset.source`) as inputs of ``law`` (a one-input law's ``x`` is ``N``):
+    ``{input: [runs]}``, or ``None`` where the preset records no range or the law has an input it lacks."""
+    source = get(name).source
+    if source is None:
+        return None
+    inputs = {"x": source["N"]} if tuple(law.inputs) == ("x",) else source
+    if not set(law.inputs) <= set(inputs):
+        return None
+    return {k: np.asarray(inputs[k], float) for k in law.inputs}
+
+
+def matching(law, priors: Mapping[str, dist.Distribution]) -> str | None:
+    """The preset whose priors for ``law`` are exactly those in ``priors`` (by value, ``prior_key``), else
+    ``None``: a fit made with ``priors="epoch2024"`` or with the unedited dict of ``bs.priors.preset``."""
+    for preset in PRESETS.values():
+        own = preset.laws.get(law.name)
+        if own and all(k in priors and prior_key(priors[k]) == prior_key(p) for k, p in own.items()):
+            return preset.name
+    return None

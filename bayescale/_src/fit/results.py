@@ -523,7 +523,8 @@ def curve_draws(fit: Fit, index: Sequence[int], x: Mapping[str, np.ndarray], noi
     shift = jnp.zeros(())
     if prior is not None:
         fitted = discrepancy_mod.fitted_inputs(fit.law, fit.inputs, [fit.rows[i] for i in idx])
-        shift = discrepancy_mod.shifts(prior, fit.spec, params, fitted, xs, shift_key)
+        source = discrepancy_mod.source_inputs(prior, fit.spec)
+        shift = discrepancy_mod.shifts(prior, fit.spec, params, fitted, xs, shift_key, source)
     law, full, location = predictive.draws(fit.spec, params, sigma, xs, noise_key, observation, shift)
     return np.asarray(law), np.asarray(full), np.asarray(location), sigma
 
