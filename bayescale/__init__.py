@@ -31,7 +31,7 @@ from bayescale._src.model.distributed import initialize_distributed
 from bayescale._src.fit.fitting import fit
 from bayescale._src.model.model import Likelihood
 from bayescale._src.analysis.prior_predictive import prior_predictive, prior_predictive_draws
-from bayescale._src.fit.progress import set_progress
+from bayescale._src.progress import set_progress
 from bayescale._src.analysis.resampling import bootstrap
 from bayescale._src.analysis.io import load
 from bayescale._src.fit.results import Fit

@@ -6,7 +6,7 @@ import pytest
 from fixtures import BOOTSTRAP, fit_like, power_curves
 
 import bayescale as bs
-from bayescale._src.fit import progress
+from bayescale._src import progress
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pandas as pd
 
 from bayescale import laws
 from bayescale.priors import merge as priors_mod
-from bayescale._src.fit import progress as progress_mod
+from bayescale._src import progress as progress_mod
 from bayescale._src.model.data import CurveBatch, prepare, resolve_columns
 from bayescale._src.engines import huber
 from bayescale._src.model.model import ModelSpec, curve_problem, natural_params, reference_coordinates
@@ -94,7 +94,7 @@ def bootstrap(
     progress
         Show a progress bar over the resamples: ``None`` (default) when there
         is more than one chunk and a terminal or notebook is watching (see
-        :mod:`bayescale._src.fit.progress`).
+        :mod:`bayescale._src.progress`).
 
     Returns
     -------

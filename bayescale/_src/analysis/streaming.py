@@ -64,7 +64,7 @@ from bayescale._src.fit import diagnostics
 from bayescale._src.fit import fitting
 
 from bayescale._src.fit import netcdf as io
-from bayescale._src.fit import progress as progress_mod
+from bayescale._src import progress as progress_mod
 from bayescale._src.model.data import Columns, as_inputs
 from bayescale._src.model.joint_prior import joint_from_record, joint_record
 from bayescale._src.model.prior_records import encode_prior, prior_key

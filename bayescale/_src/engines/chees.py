@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from bayescale._src.fit import progress
+from bayescale._src import progress
 from bayescale._src.engines import laplace
 from bayescale._src.engines.base import Draws, start
 from bayescale._src.model.problem import Problem
@@ -51,7 +51,7 @@ class Settings(NamedTuple):
     learning_rate: float = 0.1
     initial_step_size: float = 0.5  # in the whitened coordinates, where the Laplace covariance is the identity
     max_leapfrog_steps: int = 256  # cap on the adapted trajectory length, in steps
-    progress: bool = False  # compile in progress-bar updates (bayescale._src.fit.progress)
+    progress: bool = False  # compile in progress-bar updates (bayescale._src.progress)
 
 
 class Chains(NamedTuple):

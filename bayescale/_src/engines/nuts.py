@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from numpyro.infer.hmc import hmc
 
-from bayescale._src.fit import progress
+from bayescale._src import progress
 from bayescale._src.engines import laplace
 from bayescale._src.engines.base import Draws, start
 from bayescale._src.model.problem import Problem
@@ -34,7 +34,7 @@ class Settings(NamedTuple):
     target_accept_prob: float = 0.8
     dense_mass: bool = True
     max_tree_depth: int = 10
-    progress: bool = False  # compile in progress-bar updates (bayescale._src.fit.progress)
+    progress: bool = False  # compile in progress-bar updates (bayescale._src.progress)
 
 
 class Chain(NamedTuple):

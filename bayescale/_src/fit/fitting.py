@@ -22,7 +22,7 @@ from bayescale.priors import merge as priors_mod
 from bayescale._src.model import batch as batch_mod
 from bayescale._src import engines
 from bayescale._src.model import pooling as pooling_mod
-from bayescale._src.fit import progress as progress_mod
+from bayescale._src import progress as progress_mod
 from bayescale._src.model import runs as runs_mod
 from bayescale._src.model.data import (COLLINEAR_TOLERANCE, CurveBatch, collinear_compute, prepare, resolve_columns,
                                  run_codes)
