@@ -134,7 +134,8 @@ class Fit:
                 problems += diagnostics.check_nonfinite(fit.curve_stats["nonfinite_share"][~markov],
                                                         list(labels[~markov]))
             if "pareto_k" in fit.curve_stats:
-                problems += diagnostics.check_importance(fit.curve_stats["pareto_k"][~markov], list(labels[~markov]))
+                problems += diagnostics.check_importance(fit.curve_stats["pareto_k"][~markov], list(labels[~markov]),
+                                                         method=fit.method)
         if fit.is_posterior and not fit.hyper:
             problems += diagnostics.check_prior(fit.spec, fit.posterior, [len(r) for r in fit.rows], list(labels))
         fit.problems = problems
