@@ -81,10 +81,14 @@ def test_laplace_redraws_draws_whose_natural_values_overflow():
     problem = make_problem(model, ("overflow",), data, None)
     with jax.enable_x64(True):
         mode, cov = jnp.zeros(1), jnp.full((1, 1), 300.0**2)
-        z, share = laplace.finite_sample(problem, jax.random.PRNGKey(0), mode, cov, 4000, data)
+        z, share, log_ratio = laplace.finite_sample(problem, jax.random.PRNGKey(0), mode, cov, 4000, data)
         plain = laplace.sample(jax.random.PRNGKey(0), mode, cov, 4000)
     expected = float(jnp.mean(plain[:, 0] > 709.78))
     assert 0.005 < expected and float(share) == pytest.approx(expected)
+    # the Gaussian is the posterior here: equal importance ratios where finite (k = 0), none where it overflows
+    log_ratio = np.asarray(log_ratio)
+    np.testing.assert_array_equal(np.isfinite(log_ratio), np.asarray(plain[:, 0] < 709.78))
+    assert np.ptp(log_ratio[np.isfinite(log_ratio)]) < 1e-9
     assert bool(jnp.all(z[:, 0] < 709.79)) and float(jnp.std(z)) > 250  # the rest of the Gaussian is kept
     with pytest.warns(FitWarning, match=r"curve 'b': 0.9% of the Laplace draws"):
         assert len(check_nonfinite(np.array([0.0, 0.009]), ["a", "b"])) == 1
