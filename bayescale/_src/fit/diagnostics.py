@@ -99,8 +99,9 @@ def check_importance(pareto_k: np.ndarray, labels: list[Any], threshold: float =
     if not bad:
         return []
     if method == "laplace":
-        what, fix = ("Laplace approximation", "use method='auto' (which corrects the draws by importance sampling "
-                     "and samples the curves where that fails with NUTS) or method='nuts'")
+        what = "Laplace approximation"
+        fix = ("use method='auto' (which corrects the draws by importance sampling and samples the curves where "
+               "that fails with NUTS) or method='nuts'")
     else:
         what, fix = "importance sampling", "use method='auto' (which samples such curves with NUTS) or method='nuts'"
     problems = []
