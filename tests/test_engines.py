@@ -126,6 +126,10 @@ def test_laplace_fit_reports_and_warns_about_pareto_k(power_laplace):
     assert sum("Pareto k" in p for p in power_laplace.problems) == int((k > 0.7).sum())
     with pytest.warns(FitWarning, match=r"curve 'b': Laplace approximation Pareto k = 0.90 > 0.7: .*method='auto'"):
         assert len(check_importance(np.array([0.3, 0.9]), ["a", "b"], method="laplace")) == 1
+    with pytest.warns(FitWarning) as caught:  # many curves: one warning counts them, a problem per curve
+        assert len(check_importance(np.linspace(0.0, 1.0, 20), list(range(20)), method="laplace")) == 6
+    assert len(caught) == 1 and "Pareto k > 0.7 on 6 of 20 curves (14, 15, 16, 17, 18, ...; largest k 1.00)" in str(
+        caught[0].message)
 
 
 def _cache_sizes() -> dict[str, int]:
