@@ -242,6 +242,8 @@ def test_standard_noise_is_student_t(df):
     np.testing.assert_allclose(np.quantile(draws, q), scipy.stats.t.ppf(q, df), atol=0.04)
 
 
+# the shared Laplace programs (200 draws): k near 0.7 on some of these curves
+@pytest.mark.filterwarnings("ignore:.*Laplace approximation Pareto k:bayescale.FitWarning")
 def test_evaluate_ungrouped_and_stacked(split_table):
     one = split_table[split_table["run"] == 1]
     single = bs.evaluate(one, "power_law", **{**LAPLACE, "group": None})
@@ -278,6 +280,8 @@ def test_heldout_splits_hold_out_the_largest_runs():
         bs.datasets.heldout("chinchila")
 
 
+# the shared Laplace programs (200 draws): k near 0.7 on some of these curves
+@pytest.mark.filterwarnings("ignore:.*Laplace approximation Pareto k:bayescale.FitWarning")
 def test_cli_evaluate_prints_the_scores(chinchilla_laplace, capsys, tmp_path):
     """``bayescale evaluate --dataset chinchilla``: the 217 smaller runs fitted on the CHINCHILLA program
     (Laplace, 200 draws, one curve), the 23 largest scored."""
