@@ -207,7 +207,8 @@ def evaluate(
         (pooled 90% coverage 0.94 against 0.86, log score 3.55 against 3.49,
         the default discrepancy) at about 1.4 times the fitting time, and on
         4-run fits with a Chinchilla preset ``"laplace"`` fails outright (90%
-        coverage 0.26-0.42 against 0.96; benchmarks/README.md, sections
+        coverage 0.26-0.42 against 0.96), where auto, serving most curves with
+        NUTS, takes about 10 times as long (benchmarks/README.md, sections
         ``bench_heldout.py`` and ``bench_forecast_checks.py``). ``"laplace"`` is
         faster; a fit warns where its Pareto k says the Gaussian misses the
         posterior.
