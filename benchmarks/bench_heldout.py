@@ -1,14 +1,15 @@
 """Held-out extrapolation on real curves: accuracy, calibration and proper scores of the forecasts, with and
 without the model discrepancy.
 
-    python benchmarks/bench_heldout.py                      # Laplace (bs.evaluate's default), every split
+    python benchmarks/bench_heldout.py                      # auto (bs.evaluate's default), every split
+    python benchmarks/bench_heldout.py --methods laplace    # the Laplace approximation (the learned discrepancy's)
     python benchmarks/bench_heldout.py --methods nuts       # the sampler (slow)
 
 1. The bundled held-out splits (``bs.datasets.heldout``) with their default law: ``revisiting_lang`` (the 20
    language curves of Alabdulmohsin et al. 2022, fitted on ``Training == 1``, scored on ``Training == 0``;
    ``power_law``), ``chinchilla`` (the 23 largest-compute runs held out), ``datablations`` (the 26 longest
    runs; ``data_constrained``) and ``bnsl_addition``; each with the law alone (``discrepancy=None``) and with
-   the default discrepancy (learned by ``benchmarks/learn_discrepancy.py``).
+   the default discrepancy (learned by ``benchmarks/learn_discrepancy.py`` on Laplace fits).
 2. Per set: RMSLE of the median, coverage, MSCE, log score of log y, CRPS of log y, interval scores (as shares
    of the loss), mean relative 90% width and width / RMSLE; pooled over the held-out points of the first three
    sets: 90% coverage, log score and 90% interval score.
@@ -49,7 +50,7 @@ def pooled(evaluations: dict[str, Evaluation]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--methods", nargs="+", default=["laplace"])
+    parser.add_argument("--methods", nargs="+", default=["auto"])
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     pd.set_option("display.width", 250, "display.max_columns", 30)

@@ -70,8 +70,12 @@ def child(args) -> dict:
     import bayescale as bs
 
     warnings.simplefilter("ignore")
-    kw = dict(law="power_law", x="x", y="loss", group="curve", method=args.method, draws=args.draws,
-              chains=args.chains, warmup=args.warmup, chunk_size=args.chunk_size, seed=0)
+    from bayescale._src import engines
+
+    fields = engines.get(args.method).Settings._fields  # a setting the method does not use is an error
+    options = {k: v for k, v in dict(draws=args.draws, chains=args.chains, warmup=args.warmup).items() if k in fields}
+    kw = dict(law="power_law", x="x", y="loss", group="curve", method=args.method, **options,
+              chunk_size=args.chunk_size, seed=0)
     out = {"method": args.method, "curves": args.size, "keep": args.keep, "chunk": args.chunk_size}
     work = Path(tempfile.mkdtemp(prefix="bench_scale_", dir=args.dir))
     try:

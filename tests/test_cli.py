@@ -14,6 +14,8 @@ import bayescale as bs
 from bayescale._src.cli import main
 
 COMMANDS = ["fit", "predict", "allocate", "isoflop", "compare", "evaluate", "laws", "demo"]
+# the commands run Laplace fits of a few points as quick stand-ins (isoflop slices, a few families): k near 0.7 or above
+pytestmark = pytest.mark.filterwarnings("ignore:.*Laplace approximation Pareto k:bayescale.FitWarning")
 
 
 @pytest.fixture(scope="module")

@@ -189,6 +189,8 @@ def _sweeps():
 
 
 @pytest.mark.parametrize("strategy", ["design", "random", "cheapest", "d_optimal"])
+# Laplace fits of a few runs: k often above 0.7
+@pytest.mark.filterwarnings("ignore:.*Laplace approximation Pareto k:bayescale.FitWarning")
 def test_replay_loops_fit_choose_observe(strategy):
     table = _sweeps()
     out = bs.design.replay(table, "power_law", start=(table.role == "start").to_numpy(),

@@ -81,13 +81,55 @@ def test_laplace_redraws_draws_whose_natural_values_overflow():
     problem = make_problem(model, ("overflow",), data, None)
     with jax.enable_x64(True):
         mode, cov = jnp.zeros(1), jnp.full((1, 1), 300.0**2)
-        z, share = laplace.finite_sample(problem, jax.random.PRNGKey(0), mode, cov, 4000, data)
+        z, share, log_ratio = laplace.finite_sample(problem, jax.random.PRNGKey(0), mode, cov, 4000, data)
         plain = laplace.sample(jax.random.PRNGKey(0), mode, cov, 4000)
     expected = float(jnp.mean(plain[:, 0] > 709.78))
     assert 0.005 < expected and float(share) == pytest.approx(expected)
+    # the Gaussian is the posterior here: equal importance ratios where finite (k = 0), none where it overflows
+    log_ratio = np.asarray(log_ratio)
+    np.testing.assert_array_equal(np.isfinite(log_ratio), np.asarray(plain[:, 0] < 709.78))
+    assert np.ptp(log_ratio[np.isfinite(log_ratio)]) < 1e-9
     assert bool(jnp.all(z[:, 0] < 709.79)) and float(jnp.std(z)) > 250  # the rest of the Gaussian is kept
     with pytest.warns(FitWarning, match=r"curve 'b': 0.9% of the Laplace draws"):
         assert len(check_nonfinite(np.array([0.0, 0.009]), ["a", "b"])) == 1
+
+
+def test_laplace_pareto_k_of_its_own_draws():
+    """The log importance ratios of Laplace's draws give PSIS's k (Yao et al. 2018). A Gaussian of variance r
+    times the posterior's (a Gaussian) has weights ``exp(chi2 (1 - r) / 2)``, a Pareto tail of shape ``1 - r``:
+    k <= 0 at r = 1, 0.9 for a Gaussian ten times too narrow (0.76 estimated from 1,000 draws)."""
+    import numpyro
+
+    from bayescale._src.engines import importance, laplace
+    from bayescale._src.model.problem import make_problem
+
+    def model(scale):
+        numpyro.sample("t", dist.Normal(0.0, scale))
+
+    data = (jnp.asarray(1.0),)
+    problem = make_problem(model, ("t",), data, None)
+    ks = []
+    for variance in (1.0, 0.1):
+        with jax.enable_x64(True):
+            _, _, log_ratio = laplace.finite_sample(problem, jax.random.PRNGKey(0), jnp.zeros(1),
+                                                    jnp.full((1, 1), variance), 1000, data)
+        ks.append(float(importance.smooth(np.asarray(log_ratio)[None])[1][0]))
+    assert ks[0] < 0.2 and 0.7 < ks[1] < 1.0, ks
+
+
+def test_laplace_fit_reports_and_warns_about_pareto_k(power_laplace):
+    from bayescale._src.fit.diagnostics import FitWarning, check_importance
+
+    k = power_laplace.curve_stats["pareto_k"]
+    assert k.shape == (3,) and np.isfinite(k).all()
+    np.testing.assert_array_equal(power_laplace.diagnostics()["pareto_k"].to_numpy(), k)
+    assert sum("Pareto k" in p for p in power_laplace.problems) == int((k > 0.7).sum())
+    with pytest.warns(FitWarning, match=r"curve 'b': Laplace approximation Pareto k = 0.90 > 0.7: .*method='auto'"):
+        assert len(check_importance(np.array([0.3, 0.9]), ["a", "b"], method="laplace")) == 1
+    with pytest.warns(FitWarning) as caught:  # many curves: one warning counts them, a problem per curve
+        assert len(check_importance(np.linspace(0.0, 1.0, 20), list(range(20)), method="laplace")) == 6
+    assert len(caught) == 1 and "Pareto k > 0.7 on 6 of 20 curves (14, 15, 16, 17, 18, ...; largest k 1.00)" in str(
+        caught[0].message)
 
 
 def _cache_sizes() -> dict[str, int]:

@@ -242,6 +242,8 @@ def test_standard_noise_is_student_t(df):
     np.testing.assert_allclose(np.quantile(draws, q), scipy.stats.t.ppf(q, df), atol=0.04)
 
 
+# the shared Laplace programs (200 draws): k near 0.7 on some of these curves
+@pytest.mark.filterwarnings("ignore:.*Laplace approximation Pareto k:bayescale.FitWarning")
 def test_evaluate_ungrouped_and_stacked(split_table):
     one = split_table[split_table["run"] == 1]
     single = bs.evaluate(one, "power_law", **{**LAPLACE, "group": None})
@@ -278,13 +280,16 @@ def test_heldout_splits_hold_out_the_largest_runs():
         bs.datasets.heldout("chinchila")
 
 
+# the shared Laplace programs (200 draws): k near 0.7 on some of these curves
+@pytest.mark.filterwarnings("ignore:.*Laplace approximation Pareto k:bayescale.FitWarning")
 def test_cli_evaluate_prints_the_scores(chinchilla_laplace, capsys, tmp_path):
     """``bayescale evaluate --dataset chinchilla``: the 217 smaller runs fitted on the CHINCHILLA program
     (Laplace, 200 draws, one curve), the 23 largest scored."""
     from bayescale._src.cli import main
 
     out = tmp_path / "scores.csv"
-    assert main(["evaluate", "--dataset", "chinchilla", "--draws", "200", "--csv", str(out)]) == 0
+    assert main(["evaluate", "--dataset", "chinchilla", "--method", "laplace", "--draws", "200",
+                 "--csv", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "<Evaluation 1 curves" in printed and "coverage_90" in printed
     table = pd.read_csv(out)
@@ -304,7 +309,7 @@ def test_m4_defaults_forecast_big_bench_better_than_power_law():
     """
     df = bs.datasets.heldout("revisiting_lang")
     bb = df[df["Domain"] == "BB"]
-    rmsle = {law: bs.evaluate(bb, law, x="Seen Examples", y="Loss", group="curve", discrepancy=None).summary()
-             ["rmsle"].iloc[0] for law in ("power_law", "m4")}
+    rmsle = {law: bs.evaluate(bb, law, x="Seen Examples", y="Loss", group="curve", discrepancy=None,
+                              method="laplace").summary()["rmsle"].iloc[0] for law in ("power_law", "m4")}
     assert rmsle["m4"] < 0.9 * rmsle["power_law"], rmsle
     assert rmsle["m4"] < 1.2 * 0.0073, rmsle  # within 20% of the scipy point fit of M4

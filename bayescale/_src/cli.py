@@ -512,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", help="column splitting the table into curves")
     p.add_argument("--split", default="Training", help="column: 1 to fit, 0 to score (default: %(default)s)")
     p.add_argument("--by", help="column (constant per curve) to summarize by, e.g. Domain")
-    p.add_argument("--method", default="laplace", choices=engines.names(), help="engine (default: %(default)s)")
+    p.add_argument("--method", default="auto", choices=engines.names(), help="engine (default: %(default)s)")
     p.add_argument("--likelihood", default=None, choices=LIKELIHOODS, help="(default: the law's own)")
     p.add_argument("--discrepancy-rate", type=float, default=_default_rate(),
                    help="sd of the log of the factor on the law's rate of decline beyond the data (bs.Discrepancy.rate; default: %(default)s)")

@@ -190,8 +190,8 @@ def fit_stream(
     result = StreamedFit(path) if writer else None
     if problems:
         warnings.warn(
-            f"{problems} curve(s) fitted in this call have problems (divergences, r_hat, ESS, a flat mode or a "
-            f"prior-dominated posterior): see .diagnostics() and .problems of bs.load({str(path)!r})",
+            f"{problems} curve(s) fitted in this call have problems (divergences, r_hat, ESS, a Pareto k above 0.7, "
+            f"a flat mode or a prior-dominated posterior): see .diagnostics() and .problems of bs.load({str(path)!r})",
             diagnostics.FitWarning, stacklevel=2)
     return result if writer else StreamedFit(path, manifest=manifest)
 

@@ -86,7 +86,8 @@ _REGISTRY: dict[str, Engine] = {
                          "Laplace reweighted by Pareto-smoothed importance sampling, no fallback (see pareto_k)",
                          cpu_chunk=CPU_IMPORTANCE_CHUNK),
     "laplace": Engine("laplace", laplace.Settings, laplace.run, True, False,
-                      "Gaussian at the mode in the unconstrained space (fast; narrow for multi-term laws)"),
+                      "Gaussian at the mode in the unconstrained space (fast; narrow for multi-term laws; "
+                      "see pareto_k)"),
     "map": Engine("map", map_engine.Settings, map_engine.run, False, False, "the posterior mode alone (fastest)"),
 }
 

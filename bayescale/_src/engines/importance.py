@@ -106,17 +106,20 @@ def reweigh(problem: Problem, settings: Settings, batch, split, mode) -> Draws:
 def smooth(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pareto-smoothed, normalized log weights ``[units, proposals]`` and each unit's Pareto ``k``.
 
-    Units with no finite weight get ``k = inf`` (and uniform weights, never used).
+    Units with no finite weight get ``k = inf`` (and uniform weights, never used); units whose finite weights are
+    all equal (the proposal is the target up to a constant where the target has mass) have no tail to fit and get
+    ``k = 0``.
     """
     log_w = np.asarray(log_w, np.float64)
     finite = np.isfinite(log_w)
     any_finite = finite.any(axis=-1)
     top = np.where(any_finite, np.max(np.where(finite, log_w, -np.inf), axis=-1), 0.0)
+    equal = any_finite & (np.min(np.where(finite, log_w, np.inf), axis=-1) == top)
     # a proposal where the density is zero (or overflows) weighs nothing; keep the array finite for arviz
     log_w = np.where(finite, log_w, top[:, None] - 1e4)
     with np.errstate(all="ignore"):
         smoothed, k = psislw(log_w)
-    k = np.where(any_finite, np.asarray(k, np.float64), np.inf)
+    k = np.where(any_finite, np.where(equal, 0.0, np.asarray(k, np.float64)), np.inf)
     smoothed = np.where(any_finite[:, None], smoothed, -np.log(log_w.shape[-1]))
     return smoothed, k
 

@@ -110,8 +110,9 @@ def fit(
         without the NUTS fallback), ``"chees"`` (ChEES-HMC: 16 short chains per curve sharing one
         adapted trajectory length; more effective draws per second on wide
         batches, less robust on hard curves; benchmarks/bench_samplers.py),
-        ``"laplace"`` (Gaussian at the mode in the unconstrained space)
-        or ``"map"`` (the mode alone).
+        ``"laplace"`` (Gaussian at the mode in the unconstrained space; its
+        ``pareto_k``, of its own draws' importance ratios, warns where the
+        Gaussian misses the posterior) or ``"map"`` (the mode alone).
     priors
         A named prior (``bs.priors.names()``: literature presets and shipped population priors), or per-parameter
         NumPyro distributions (natural units) replacing the defaults, e.g. from

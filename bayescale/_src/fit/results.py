@@ -69,7 +69,8 @@ class Fit:
         Per curve, False where the Hessian at the mode was not positive-definite.
     curve_stats
         ``{name: array [curves]}``: per-curve statistics of the engine, e.g.
-        ``pareto_k`` and ``ess_importance`` of importance sampling, and for
+        ``pareto_k`` and ``ess_importance`` of importance sampling (Laplace:
+        ``pareto_k`` of its own draws, and ``nonfinite_share``), and for
         ``method="auto"`` the ``engine`` that served each curve
         (``"importance"`` or ``"nuts"``) and ``importance_stages`` (8, or 12
         where the longer second importance pass ran).
@@ -134,7 +135,8 @@ class Fit:
                 problems += diagnostics.check_nonfinite(fit.curve_stats["nonfinite_share"][~markov],
                                                         list(labels[~markov]))
             if "pareto_k" in fit.curve_stats:
-                problems += diagnostics.check_importance(fit.curve_stats["pareto_k"][~markov], list(labels[~markov]))
+                problems += diagnostics.check_importance(fit.curve_stats["pareto_k"][~markov], list(labels[~markov]),
+                                                         method=fit.method)
         if fit.is_posterior and not fit.hyper:
             problems += diagnostics.check_prior(fit.spec, fit.posterior, [len(r) for r in fit.rows], list(labels))
         fit.problems = problems
@@ -203,7 +205,9 @@ class Fit:
         are independent by construction). Importance sampling (``"importance"``,
         ``"auto"``) adds ``pareto_k`` (PSIS shape; above 0.7 the draws are not
         to be trusted) and ``ess_importance`` (effective sample size of the
-        smoothed weights); ``"auto"`` adds ``engine``, the engine that served
+        smoothed weights); ``"laplace"`` adds ``pareto_k`` of the importance
+        ratios of its own draws, posterior over Gaussian (above 0.7 the Gaussian
+        misses part of the posterior: use ``"auto"``); ``"auto"`` adds ``engine``, the engine that served
         each curve, and ``importance_stages`` (12 where the first importance
         pass failed and the longer second one ran; ``pareto_k`` is then the
         second's where it served).
