@@ -3,7 +3,7 @@ length bucket of the 200-curve sweep (``common.sweep_curves``), compiled first, 
 
 Pieces: the mode search (``base.start``: 16 Newton starts), the importance proposals (``importance._propose``:
 8 AMIS stages of 500 in one ``lax.scan``), the potential alone at the 4,000 proposals (its share of the former),
-PSIS on the host (``importance.smooth``), the resampling (``importance._resample``), the constrained values of the
+PSIS on the host (``psis.smooth``), the resampling (``importance._resample``), the constrained values of the
 draws (``fitting.constrain``), and ``Fit.summary()`` of the whole sweep (per curve).
 
     python benchmarks/profile_auto.py [--reps 7]
@@ -20,7 +20,7 @@ import numpy as np
 from common import environment, markdown_rows, sweep_curves
 
 import bayescale as bs
-from bayescale._src.engines import auto, base, importance
+from bayescale._src.engines import auto, base, importance, psis
 from bayescale._src.fit import fitting
 from bayescale._src.model.problem import to_device
 from bayescale._src.precision import float64
@@ -59,7 +59,7 @@ def main():
         split, mode = base.start(problem, settings, data, call.keys)
         z, log_w, _ = importance._propose(problem, first, data, split[:, 1], mode.others)
         potential = jax.jit(lambda z, d: jax.vmap(lambda zs, one: jax.vmap(lambda x: problem.potential(x, one))(zs))(z, d))
-        smoothed, _ = importance.smooth(np.asarray(log_w))
+        smoothed, _ = psis.smooth(np.asarray(log_w))
         draws = importance._resample(first.chains, first.draws, split[:, 2], z, smoothed)
         rows.append({
             "bucket (points)": width,
@@ -67,7 +67,7 @@ def main():
             "mode search": f"{best(args.reps, base.start, problem, settings, data, call.keys):.2f}",
             "proposals (AMIS)": f"{best(args.reps, importance._propose, problem, first, data, split[:, 1], mode.others):.2f}",
             "of which potential": f"{best(args.reps, potential, z, data):.2f}",
-            "PSIS (host)": f"{best(args.reps, importance.smooth, np.asarray(log_w)):.2f}",
+            "PSIS (host)": f"{best(args.reps, psis.smooth, np.asarray(log_w)):.2f}",
             "resampling": f"{best(args.reps, importance._resample, first.chains, first.draws, split[:, 2], z, smoothed):.2f}",
             "constrain": f"{best(args.reps, fitting.constrain, problem, data, draws):.2f}",
         })

@@ -100,7 +100,7 @@ def test_laplace_pareto_k_of_its_own_draws():
     k <= 0 at r = 1, 0.9 for a Gaussian ten times too narrow (0.76 estimated from 1,000 draws)."""
     import numpyro
 
-    from bayescale._src.engines import importance, laplace
+    from bayescale._src.engines import laplace, psis
     from bayescale._src.model.problem import make_problem
 
     def model(scale):
@@ -113,7 +113,7 @@ def test_laplace_pareto_k_of_its_own_draws():
         with jax.enable_x64(True):
             _, _, log_ratio = laplace.finite_sample(problem, jax.random.PRNGKey(0), jnp.zeros(1),
                                                     jnp.full((1, 1), variance), 1000, data)
-        ks.append(float(importance.smooth(np.asarray(log_ratio)[None])[1][0]))
+        ks.append(float(psis.smooth(np.asarray(log_ratio)[None])[1][0]))
     assert ks[0] < 0.2 and 0.7 < ks[1] < 1.0, ks
 
 

@@ -46,13 +46,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from arviz.stats.stats import _gpdfit, _gpinv
-from arviz.stats.stats_utils import logsumexp as _logsumexp
 from jax.scipy.special import gammaln
 
 from bayescale._src.model import batch as batch_mod
 from bayescale._src.engines import small_linalg
 from bayescale._src.engines import laplace
+from bayescale._src.engines.psis import smooth
 from bayescale._src.engines.base import Draws, start
 from bayescale._src.model.problem import Problem
 
@@ -101,63 +100,6 @@ def reweigh(problem: Problem, settings: Settings, batch, split, mode) -> Draws:
     draws = _resample(settings.chains, settings.draws, split[:, 2], z, batch_mod.shard(smoothed, batch_mod.mesh()))
     ess = 1.0 / np.sum(np.exp(2.0 * smoothed), axis=-1)
     return Draws(draws, {}, mode.z, ok, {"pareto_k": pareto_k, "ess_importance": ess})
-
-
-def smooth(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pareto-smoothed, normalized log weights ``[units, proposals]`` and each unit's Pareto ``k``.
-
-    Units with no finite weight get ``k = inf`` (and uniform weights, never used); units whose finite weights are
-    all equal (the proposal is the target up to a constant where the target has mass) have no tail to fit and get
-    ``k = 0``.
-    """
-    log_w = np.asarray(log_w, np.float64)
-    finite = np.isfinite(log_w)
-    any_finite = finite.any(axis=-1)
-    top = np.where(any_finite, np.max(np.where(finite, log_w, -np.inf), axis=-1), 0.0)
-    equal = any_finite & (np.min(np.where(finite, log_w, np.inf), axis=-1) == top)
-    # a proposal where the density is zero (or overflows) weighs nothing; keep the array finite for arviz
-    log_w = np.where(finite, log_w, top[:, None] - 1e4)
-    with np.errstate(all="ignore"):
-        smoothed, k = psislw(log_w)
-    k = np.where(any_finite, np.where(equal, 0.0, np.asarray(k, np.float64)), np.inf)
-    smoothed = np.where(any_finite[:, None], smoothed, -np.log(log_w.shape[-1]))
-    return smoothed, k
-
-
-def psislw(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``arviz.psislw(log_w, reff=1)`` of finite log weights ``[units, n]``, the same numbers, faster.
-
-    arviz sorts each unit's ``n`` weights to find the tail's cutoff, the ``M = ceil(min(n / 5, 3 sqrt(n)))``-th
-    largest (Vehtari et al. 2024): here a partial sort of every unit at once (``np.partition``) finds the same
-    value; the rest (the generalized Pareto fit of the ``M`` tail weights, ``arviz``'s own ``_gpdfit`` and
-    ``_gpinv``, and the renormalization) is arviz's ``_psislw`` step for step, without its xarray wrapping.
-    Measured on 16 units of 4,000 weights: about half arviz's time (``benchmarks/README.md``).
-    """
-    n = log_w.shape[-1]
-    cutoff_ind = -int(np.ceil(min(n / 5.0, 3 * n**0.5))) - 1
-    cutoffmin = np.log(np.finfo(float).tiny)
-    out = np.array(log_w, np.float64)
-    out -= np.max(out, axis=-1, keepdims=True)
-    cutoffs = np.partition(out, n + cutoff_ind, axis=-1)[:, n + cutoff_ind]
-    ks = np.empty(len(out))
-    for i, x in enumerate(out):
-        xcutoff = max(cutoffs[i], cutoffmin)
-        expxcutoff = np.exp(xcutoff)
-        (tailinds,) = np.where(x > xcutoff)
-        x_tail = x[tailinds]
-        tail_len = len(x_tail)
-        k = np.inf  # too few tail draws for the fit
-        if tail_len > 4:
-            x_tail_si = np.argsort(x_tail)
-            x_tail = np.exp(x_tail) - expxcutoff
-            k, sigma = _gpdfit(x_tail[x_tail_si])
-            if np.isfinite(k):
-                sti = np.arange(0.5, tail_len) / tail_len
-                x[tailinds[x_tail_si]] = np.log(_gpinv(sti, k, sigma) + expxcutoff)
-                x[x > 0] = 0
-        x -= _logsumexp(x)
-        ks[i] = k
-    return out, ks
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))

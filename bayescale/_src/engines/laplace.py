@@ -25,7 +25,7 @@ draws. The potential ``U`` is evaluated at every first draw anyway (to find the
 ones that are not finite), so the log importance ratios
 :math:`\\log w_i = -U(z_i) - \\log q(z_i)` of the Gaussian ``q`` cost one sum of
 squares more; the Pareto shape :math:`\\hat k` fitted to their largest values
-(PSIS, :func:`bayescale._src.engines.importance.smooth`; Vehtari, Simpson, Gelman,
+(PSIS, :func:`bayescale._src.engines.psis.smooth`; Vehtari, Simpson, Gelman,
 Yao and Gabry 2024, "Pareto smoothed importance sampling", JMLR) is the unit
 statistic ``pareto_k``. Above 0.7 the posterior has mass where the Gaussian has
 almost none, and expectations under the Gaussian are not the posterior's (Yao,
@@ -43,7 +43,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from bayescale._src.engines import importance
+from bayescale._src.engines import psis
 from bayescale._src.engines.base import Draws, start
 from bayescale._src.model import batch as batch_mod
 from bayescale._src.model.problem import Problem
@@ -93,7 +93,7 @@ def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
     finite in natural units, see the module docstring), with each unit's ``nonfinite_share`` and ``pareto_k``."""
     split, mode = start(problem, settings, batch, keys)
     draws, log_ratio = _draws(problem, settings.draws, mode, split[:, 1], batch)
-    _, pareto_k = importance.smooth(batch_mod.gather(log_ratio))
+    _, pareto_k = psis.smooth(batch_mod.gather(log_ratio))
     return draws._replace(unit_stats={**draws.unit_stats, "pareto_k": pareto_k})
 
 
