@@ -247,10 +247,8 @@ def shifts(discrepancy: Discrepancy, spec: ModelSpec, params: Mapping[str, Any],
     L)``: added to the law's location it gives the distorted draw (module
     docstring).
     """
-    new, reference, start = _law_at(spec, dict(params), dict(fitted), dict(x))
-    if source is not None:
-        checked = _law_at_runs(spec, dict(params), {k: jnp.asarray(v) for k, v in source.items()})
-        reference = jnp.minimum(reference, checked)
+    runs = None if source is None else {k: jnp.asarray(v) for k, v in source.items()}
+    new, reference, start = _law_at(spec, dict(params), dict(fitted), dict(x), runs)
     return value_shifts(discrepancy, spec, params, new, reference, start, key)
 
 
@@ -284,7 +282,10 @@ def progress(law: Law, params: Mapping[str, Any], fitted_values):
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _law_at(spec: ModelSpec, params, fitted, x):
+def _law_at(spec: ModelSpec, params, fitted, x, source=None):
+    """The law's values at ``x`` ``[C, S, M]`` and the progress of the fitted points, ``(L_ref, L_start)``
+    ``[C, S]`` each; with ``source`` (inputs ``[runs]``, shared by the curves) ``L_ref`` is the smallest value at
+    the fitted points and those runs."""
     law = spec.law
 
     def values(p, xc):  # law values of one curve's draws at its points: [S, M]
@@ -293,16 +294,10 @@ def _law_at(spec: ModelSpec, params, fitted, x):
     batched = next(iter(x.values())).ndim == 2
     new = jax.vmap(values, in_axes=(0, 0 if batched else None))(params, x)  # [C, S, M]
     reference, start = progress(law, params, jax.vmap(values)(params, fitted))  # [C, S] each
+    if source is not None:
+        checked, _ = progress(law, params, jax.vmap(values, in_axes=(0, None))(params, source))
+        reference = jnp.minimum(reference, checked)
     return new, reference, start
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _law_at_runs(spec: ModelSpec, params, runs):
-    """The smallest oriented value of each draw at ``runs`` (inputs ``[runs]``, shared by the curves):
-    ``[curves, draws]``."""
-    law = spec.law
-    values = jax.vmap(jax.vmap(lambda q: jnp.exp(log_mean(law, q, runs))))(params)  # [C, S, R]
-    return jnp.min(oriented(law, params, values), axis=-1)
 
 
 #: The smallest fitted progress ``u_span`` (in log of the reducible part) that the growth term divides by, and
