@@ -243,6 +243,8 @@ def test_a_law_defined_above_an_input_value_rejects_inputs_below_it():
     with pytest.raises(ValueError, match=r"input 'x' of law 'ilog2' must be above 1"):
         check_new_inputs(bs.laws.ilog2, {"x": np.array([[2.0, 0.5]])})
     check_new_inputs(bs.laws.ilog2, {"x": np.array([1.5, 10.0])})
+    with pytest.raises(ValueError, match=r"column 'x' \(input 'x' of law 'ilog2'\) must be above 1"):
+        bs.prior_predictive("ilog2", {"x": [0.5, 2.0]})
     assert [n for n in bs.laws.names() if bs.laws.get(n).input_lower] == ["ilog2"]
     with pytest.raises(ValueError, match="input_lower must hold"):
         bs.laws.get(bs.laws.power_law._replace(name="bad", input_lower=(("N", 1.0),)))

@@ -317,11 +317,12 @@ def as_inputs(law: Law, new: Any, columns: Mapping[str, str] | None = None) -> d
     for k in law.inputs:
         col = k if k in frame.columns else columns.get(k, k)
         out[k] = _numeric_column(frame, col, f"input {k!r} of law {law.name!r}")
+        check_domain(law, k, out[k], f"column {col!r} (input {k!r} of law {law.name!r})",
+                     lambda i: f", first at row {frame.index[i]!r}")
     extra = set(frame.columns) - set(law.inputs) - set(columns.get(k, k) for k in law.inputs)
     if extra:
         raise ValueError(f"law {law.name!r} takes no input(s) {sorted(extra)}; its inputs are {list(law.inputs)}")
     return out
-
 
 
 def check_domain(law: Law, name: str, values: np.ndarray, what: str, where=lambda i: "") -> None:
