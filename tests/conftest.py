@@ -11,6 +11,11 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("BAYESCALE_PROGRESS", "0")  # silent tests (and notebooks run from them)
+# JAX's persistent compilation cache (the repository's .jax_cache unless set): the two pytest-xdist workers build
+# many of the same programs (each builds the session fixtures it needs), and the fresh interpreters some tests
+# start inherit the variable, so the second of each loads what the first compiled
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache"))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -27,12 +32,7 @@ def _seed():
 
 # ---------------------------------------------------------------------- float64, shared fits
 jax.config.update("jax_enable_x64", True)  # whatever BAYESCALE_X64 says: the tolerances below assume float64
-# the two pytest-xdist workers build many of the same programs (each builds the session fixtures it needs): with
-# JAX's persistent compilation cache (the repository's .jax_cache unless JAX_COMPILATION_CACHE_DIR says otherwise)
-# the second loads what the first compiled; measured under load, the fast tier's CPU time fell by about a tenth
-if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-    jax.config.update("jax_compilation_cache_dir",
-                      os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache"))
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 # the session fixtures of tests/fixtures.py, imported explicitly (a pytest_plugins entry named "fixtures"
 # would collide with pytest's own plugin of that name and be skipped)
 from fixtures import *  # noqa: E402, F401, F403

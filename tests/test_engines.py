@@ -146,13 +146,17 @@ def _power_data(seed, n):
 
 
 @pytest.mark.parametrize("method", ["map", "laplace", "nuts"])
-def test_second_fit_does_not_recompile(method):
-    """New data, a new seed, another number of points in the same bucket (17..32): the same programs."""
+def test_second_fit_does_not_recompile(method, request):
+    """New data, a new seed, another number of points in the same bucket (17..32): the same programs.
+
+    The first fit is the shared one of ``method`` (three curves of 20-30 points, a chunk of four), the second one
+    curve of 27 points: the chunk is padded to the same shape.
+    """
+    first = request.getfixturevalue(f"power_{method}")
+    first.predict({"tokens": [1e11, 1e12]})
+    before = _cache_sizes()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.FitWarning)
-        first = fit_like(_power_data(0, 20), method)
-        first.predict({"tokens": [1e11, 1e12]})
-        before = _cache_sizes()
         second = fit_like(_power_data(1, 27), method, seed=3)
         second.predict({"tokens": [1e11, 1e12]})
     assert _cache_sizes() == before

@@ -24,7 +24,10 @@ matplotlib.use("Agg")
 #: the fast tier's one IsoFLOP program: the parabola, Laplace with 200 draws, on 4 budgets of 6 runs (bucket 8)
 FAST = {"fit_method": "laplace", "draws": 200}
 # FAST's Laplace fits of a few runs per budget are a quick stand-in; their Pareto k is often above 0.7
-pytestmark = pytest.mark.filterwarnings("ignore:.*Laplace approximation Pareto k:bayescale.FitWarning")
+# one worker runs this module (pyproject: --dist loadgroup): its module-scoped fits (parabola, envelope)
+# are built once
+pytestmark = [pytest.mark.filterwarnings("ignore:.*Laplace approximation Pareto k:bayescale.FitWarning"),
+              pytest.mark.xdist_group("isoflop")]
 TRUE_A = HOFFMANN_2022["beta"] / (HOFFMANN_2022["alpha"] + HOFFMANN_2022["beta"])
 
 
