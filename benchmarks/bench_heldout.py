@@ -10,7 +10,8 @@ without the model discrepancy.
    language curves of Alabdulmohsin et al. 2022, fitted on ``Training == 1``, scored on ``Training == 0``;
    ``power_law``), ``chinchilla`` (the 23 largest-compute runs held out), ``datablations`` (the 26 longest
    runs; ``data_constrained``) and ``bnsl_addition``; each with the law alone (``discrepancy=None``) and with
-   the default discrepancy (learned by ``benchmarks/learn_discrepancy.py`` on Laplace fits).
+   the default discrepancy (learned by ``benchmarks/learn_discrepancy.py``, on Laplace fits and again on auto
+   fits, which leave it unchanged).
 2. Per set: RMSLE of the median, coverage, MSCE, log score of log y, CRPS of log y, interval scores (as shares
    of the loss), mean relative 90% width and width / RMSLE; pooled over the held-out points of the first three
    sets: 90% coverage, log score and 90% interval score.

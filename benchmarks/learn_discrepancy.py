@@ -208,19 +208,19 @@ GRID = {"rate": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.45), "spread": (0.0, 0.5, 1.0
 
 
 def grid(prepared: dict[str, Prepared], axes=None, widen: int = 3) -> pd.DataFrame:
-    """The mean set log score (and mean set coverage and MSCE) on a grid of rate x spread x floor.
+    """Every set's log score (columns) on a grid of rate x spread x floor (the index).
 
-    Where the maximum sits on an axis's upper edge (or on a lower edge above 0), that axis is extended by one
-    step (x1.5 beyond the top, /2 below the bottom) and the new points are scored, at most ``widen`` times.
+    Where the maximum of the mean over the sets sits on an axis's upper edge (or on a lower edge above 0), that
+    axis is extended by one step (x1.5 beyond the top, /2 below the bottom) and the new points are scored, at
+    most ``widen`` times.
     """
     axes = {k: list(v) for k, v in (axes or GRID).items()}
-    scored: dict[tuple, dict] = {}
+    scored: dict[tuple, pd.Series] = {}
     for _ in range(widen + 1):
         for point in itertools.product(*axes.values()):
             if point not in scored:
-                scored[point] = set_scores(prepared, bs.Discrepancy(*point))[["log_score", "coverage_90",
-                                                                             "msce"]].mean().to_dict()
-        best = max(scored, key=lambda k: scored[k]["log_score"])
+                scored[point] = set_scores(prepared, bs.Discrepancy(*point))["log_score"]
+        best = max(scored, key=lambda k: scored[k].mean())
         edges = False
         for i, name in enumerate(axes):
             values = axes[name]
@@ -232,8 +232,9 @@ def grid(prepared: dict[str, Prepared], axes=None, widen: int = 3) -> pd.DataFra
                 edges = True
         if not edges:
             break
-    table = pd.DataFrame([{**dict(zip(axes, k)), **v} for k, v in scored.items()])
-    return table.sort_values("log_score", ascending=False, ignore_index=True)
+    table = pd.DataFrame(scored).T
+    table.index.names = list(axes)
+    return table
 
 
 def paired(prepared: dict[str, Prepared], a, b, seeds=(0, 1, 2, 3)) -> pd.DataFrame:
@@ -273,7 +274,7 @@ def main() -> None:
     parser.add_argument("--cache", help="pickle of the prepared fits: read if it exists, else written")
     parser.add_argument("--method", default=METHOD,
                         help=f"the engine of the fits (default: {METHOD!r}, the one bs.evaluate uses)")
-    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
+    parser.add_argument("--models", nargs="*", choices=list(MODELS), default=list(MODELS),
                         help="the models learned by Nelder-Mead (default: all)")
     parser.add_argument("--grid", action=argparse.BooleanOptionalAction, default=True,
                         help="score the grid of rate x spread x floor (default: yes)")
@@ -309,14 +310,25 @@ def main() -> None:
               f"({time.perf_counter() - start:.0f} s)", flush=True)
     if args.grid:
         start = time.perf_counter()
-        table = grid(prepared)
+        scores = grid(prepared)
+        mean = scores.mean(axis=1).sort_values(ascending=False)
         print(f"\ngrid of rate x spread x floor, widened where the maximum sat on an edge "
-              f"({len(table)} points, {time.perf_counter() - start:.0f} s); the best 15:")
-        print(table.head(15).round(4).to_string(index=False))
+              f"({len(mean)} points, {time.perf_counter() - start:.0f} s); the best 15 by mean set log score:")
+        print(mean.head(15).round(4).to_string())
         for axis in GRID:  # the profile: the best over the other two axes at each value of this one
-            best = table.loc[table.groupby(axis)["log_score"].idxmax()]
-            print(f"  best by {axis}: " + ", ".join(f"{r[axis]:g}: {r['log_score']:.4f}" for _, r in best.iterrows()))
-        learned["grid"] = bs.Discrepancy(*table.loc[0, list(GRID)])
+            best = mean.groupby(level=axis).max()
+            print(f"  best by {axis}: " + ", ".join(f"{k:g}: {v:.4f}" for k, v in best.items()))
+        learned["grid"] = bs.Discrepancy(*mean.index[0])
+        print("\nleave-one-data-set-out on the grid (the grid's best on the other data sets, scored on this one):")
+        rows = []
+        for held in FAMILIES:
+            test = [s for s in scores.columns if family(s) == held]
+            point = scores.drop(columns=test).mean(axis=1).idxmax()
+            rows.append({"data set": held, "learned": "/".join(f"{v:g}" for v in point),
+                         "log score": scores.loc[point, test].mean(),
+                         "shipped default": scores.loc[tuple(bs.Discrepancy()[:3]), test].mean()
+                         if tuple(bs.Discrepancy()[:3]) in scores.index else np.nan})
+        print(pd.DataFrame(rows).round(4).to_string(index=False))
     shipped = bs.Discrepancy()
     for model, prior in learned.items():
         diffs = paired(prepared, shipped, prior)
@@ -331,7 +343,9 @@ def main() -> None:
     print("\nevery set under each setting (in-sample for the learned ones):")
     print(table.round(4).to_string())
 
-    print("\nleave-one-data-set-out (scales learned on the other data sets, scored on this one):")
+    if not models:
+        return
+    print("\nleave-one-data-set-out (scales learned by Nelder-Mead on the other data sets, scored on this one):")
     rows = []
     for held in FAMILIES:
         train = [s for s in sets if family(s) != held]
