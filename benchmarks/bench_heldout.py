@@ -4,12 +4,14 @@ without the model discrepancy.
     python benchmarks/bench_heldout.py                      # auto (bs.evaluate's default), every split
     python benchmarks/bench_heldout.py --methods laplace    # the Laplace approximation (the learned discrepancy's)
     python benchmarks/bench_heldout.py --methods nuts       # the sampler (slow)
+    python benchmarks/bench_heldout.py --splits-only --compare 0.2/1/0   # and the scales rate/spread/floor
 
 1. The bundled held-out splits (``bs.datasets.heldout``) with their default law: ``revisiting_lang`` (the 20
    language curves of Alabdulmohsin et al. 2022, fitted on ``Training == 1``, scored on ``Training == 0``;
    ``power_law``), ``chinchilla`` (the 23 largest-compute runs held out), ``datablations`` (the 26 longest
    runs; ``data_constrained``) and ``bnsl_addition``; each with the law alone (``discrepancy=None``) and with
-   the default discrepancy (learned by ``benchmarks/learn_discrepancy.py`` on Laplace fits).
+   the default discrepancy (learned by ``benchmarks/learn_discrepancy.py``, on Laplace fits and again on auto
+   fits, which leave it unchanged).
 2. Per set: RMSLE of the median, coverage, MSCE, log score of log y, CRPS of log y, interval scores (as shares
    of the loss), mean relative 90% width and width / RMSLE; pooled over the held-out points of the first three
    sets: 90% coverage, log score and 90% interval score.
@@ -51,13 +53,20 @@ def pooled(evaluations: dict[str, Evaluation]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", nargs="+", default=["auto"])
+    parser.add_argument("--compare", nargs="+", default=[], metavar="RATE/SPREAD/FLOOR",
+                        help="other discrepancy scales scored on the same fits, e.g. 0.2/1/0")
+    parser.add_argument("--splits-only", action="store_true",
+                        help="only the bundled splits (not revisiting_lang's m4 and stack)")
     args = parser.parse_args()
+    settings = dict(SETTINGS)
+    for text in args.compare:
+        settings[text] = bs.Discrepancy(*(float(v) for v in text.split("/")))
     warnings.simplefilter("ignore")
     pd.set_option("display.width", 250, "display.max_columns", 30)
     print(environment())
     for method in args.methods:
         print(f"\n===== method={method}")
-        rows, scored = [], {s: {} for s in SETTINGS}
+        rows, scored = [], {s: {} for s in settings}
         for name in SPLITS:
             df = bs.datasets.heldout(name)
             opts = dict(df.attrs["evaluate"])
@@ -65,7 +74,7 @@ def main() -> None:
             ev = bs.evaluate(df, method=method, discrepancy=None, **opts)
             seconds = time.perf_counter() - start
             held = df[df["Training"] == 0]
-            for setting, prior in SETTINGS.items():
+            for setting, prior in settings.items():
                 out = rescore(ev, held, prior)
                 scored[setting][name] = out
                 table = out.summary()
@@ -76,7 +85,9 @@ def main() -> None:
         print(pd.concat(rows, ignore_index=True)[["set", "discrepancy", *COLUMNS, "fit_seconds"]]
               .round(4).to_string(index=False))
         print("\npooled over the held-out points of", ", ".join(POOLED))
-        print(pd.DataFrame({s: pooled({k: scored[s][k] for k in POOLED}) for s in SETTINGS}).T.round(4).to_string())
+        print(pd.DataFrame({s: pooled({k: scored[s][k] for k in POOLED}) for s in settings}).T.round(4).to_string())
+        if args.splits_only:
+            continue
 
         print("\nrevisiting_lang by domain, power_law / m4 / their stack:")
         lang = bs.datasets.heldout("revisiting_lang")
@@ -86,7 +97,7 @@ def main() -> None:
         for law in ("power_law", "m4", ("power_law", "m4")):
             ev = bs.evaluate(lang, list(law) if isinstance(law, tuple) else law, method=method, discrepancy=None,
                              by="Domain", **opts)
-            for setting, prior in SETTINGS.items():
+            for setting, prior in settings.items():
                 table = rescore(ev, lang[lang["Training"] == 0], prior, by="Domain").summary(by="Domain")
                 table.insert(0, "law", "+".join(law) if isinstance(law, tuple) else law)
                 table.insert(1, "discrepancy", setting)

@@ -1,7 +1,8 @@
 """Learn the default discrepancy scales (``bs.Discrepancy``) from held-out errors by empirical Bayes.
 
     python benchmarks/learn_discrepancy.py            # the corpus, each model's learned scales, leave-one-set-out
-    python benchmarks/learn_discrepancy.py --cache .jax_cache/learn.pkl   # keep the fits between runs
+    python benchmarks/learn_discrepancy.py --cache .jax_cache/learn_auto.pkl   # keep the fits between runs
+    python benchmarks/learn_discrepancy.py --method laplace --models rate --no-grid   # on Laplace fits
 
 The discrepancy (bayescale/_src/fit/discrepancy.py) distorts a draw of the law beyond the fitted data: the
 reducible part's progress beyond the data, ``u = -log(R / R_0)``, becomes ``int_0^u exp(eta_0 + eta_1 v /
@@ -24,17 +25,23 @@ held-out log predictive density over a corpus of leave-the-largest-out splits of
 
 The splits cover extrapolations from a few percent to several times the fitted span. Each set counts once in
 the objective (a set's score is the mean over its curves of their mean log score), so the 20 language curves
-do not outweigh the one-curve sets. Fits are made once per split with the law-only bands; the discrepancy does
-not change the fit, so each candidate is scored from the same posterior draws and the same random numbers
-(common random numbers make the objective smooth in the scales). Two models are learned by Nelder-Mead on the
-log scales: ``rate`` (a drift of the rate of decline alike at every distance: ``growth = 0``) and
-``rate+growth``. Leave-one-data-set-out: for each family of sets (the splits of one data set), the scales
-learned on the others are scored on it; that held-out score picks the model.
+do not outweigh the one-curve sets. Fits are made once per split with the law-only bands, by the engine
+``bs.evaluate`` uses (``--method``; the discrepancy's scales depend on it, since engines differ in how wide the
+law's own posterior is); the discrepancy does not change the fit, so each candidate is scored from the same
+posterior draws and the same random numbers (common random numbers make the objective smooth in the scales).
+The models are learned by Nelder-Mead on the log scales: ``rate`` (a drift of the rate of decline alike at every
+distance), ``rate+growth`` and ``rate+information``; ``rate`` is also scored on a grid of rate x spread x floor,
+widened where the maximum sits on an edge. The learned scales are compared with the shipped default set by set
+(a paired difference: its standard error over the sets is the noise a change must beat). Leave-one-data-set-out:
+for each family of sets (the splits of one data set), the scales learned on the others are scored on it; that
+held-out score picks the model.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import itertools
 import os
 import pickle
 import time
@@ -168,10 +175,10 @@ def curve_scores(prepared: Prepared, prior: bs.Discrepancy | None, seed: int = 0
                          "msce": ((coverage - LEVELS) ** 2).mean(axis=1)})
 
 
-def set_scores(prepared: dict[str, Prepared], prior) -> pd.DataFrame:
-    """One row per set: the mean over its curves (each set counts once in :func:`objective`)."""
+def set_scores(prepared: dict[str, Prepared], prior, seed: int = 0) -> pd.DataFrame:
+    """One row per set: the mean over its curves (each set counts once in the objective)."""
     with float64_context():
-        table = pd.concat([curve_scores(p, prior) for p in prepared.values()])
+        table = pd.concat([curve_scores(p, prior, seed) for p in prepared.values()])
     return table.groupby("set", sort=False).mean()
 
 
@@ -193,12 +200,56 @@ def learn(prepared: dict[str, Prepared], names, sets=None) -> tuple[bs.Discrepan
     return unpack(result.x, names), -result.fun
 
 
-def fit_corpus(splits) -> dict[str, Prepared]:
+METHOD = inspect.signature(bs.evaluate).parameters["method"].default  # the engine bs.evaluate fits with
+
+
+GRID = {"rate": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.45), "spread": (0.0, 0.5, 1.0, 1.5),
+        "floor": (0.0, 0.05, 0.1, 0.2, 0.4)}
+
+
+def grid(prepared: dict[str, Prepared], axes=None, widen: int = 3) -> pd.DataFrame:
+    """Every set's log score (columns) on a grid of rate x spread x floor (the index).
+
+    Where the maximum of the mean over the sets sits on an axis's upper edge (or on a lower edge above 0), that
+    axis is extended by one step (x1.5 beyond the top, /2 below the bottom) and the new points are scored, at
+    most ``widen`` times.
+    """
+    axes = {k: list(v) for k, v in (axes or GRID).items()}
+    scored: dict[tuple, pd.Series] = {}
+    for _ in range(widen + 1):
+        for point in itertools.product(*axes.values()):
+            if point not in scored:
+                scored[point] = set_scores(prepared, bs.Discrepancy(*point))["log_score"]
+        best = max(scored, key=lambda k: scored[k].mean())
+        edges = False
+        for i, name in enumerate(axes):
+            values = axes[name]
+            if best[i] == values[-1]:
+                values.append(round(values[-1] * 1.5, 4))
+                edges = True
+            elif best[i] == values[0] and values[0] > 0:
+                values.insert(0, round(values[0] / 2, 4))
+                edges = True
+        if not edges:
+            break
+    table = pd.DataFrame(scored).T
+    table.index.names = list(axes)
+    return table
+
+
+def paired(prepared: dict[str, Prepared], a, b, seeds=(0, 1, 2, 3)) -> pd.DataFrame:
+    """Per set (rows) and seed of the discrepancy's random numbers (columns), the log score of ``b`` minus
+    that of ``a``: the spread over the sets is the corpus's noise, the spread over the seeds Monte Carlo's."""
+    diffs = pd.concat({seed: set_scores(prepared, b, seed)["log_score"] - set_scores(prepared, a, seed)["log_score"]
+                       for seed in seeds}, axis=1)
+    return diffs
+
+
+def fit_corpus(splits, method: str = METHOD) -> dict[str, Prepared]:
     out = {}
     for name, (table, opts, by) in splits.items():
         start = time.perf_counter()
-        # Laplace, the engine the shipped default was learned on (bs.evaluate's default is now auto)
-        ev = bs.evaluate(table, discrepancy=None, by=by, method="laplace", **opts)
+        ev = bs.evaluate(table, discrepancy=None, by=by, method=method, **opts)
         out[name] = prepare(ev, table[table["Training"] == 0], by, name)
         print(f"  {name}: {len(ev.curves)} curve(s), {len(ev.points)} held-out points, held-out distance / "
               f"fitted span {np.median(out[name].relative[out[name].mask]):.2f} (median), "
@@ -221,41 +272,85 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--draws", type=int, default=1000, help="posterior draws per curve kept for scoring")
     parser.add_argument("--cache", help="pickle of the prepared fits: read if it exists, else written")
+    parser.add_argument("--method", default=METHOD,
+                        help=f"the engine of the fits (default: {METHOD!r}, the one bs.evaluate uses)")
+    parser.add_argument("--models", nargs="*", choices=list(MODELS), default=list(MODELS),
+                        help="the models learned by Nelder-Mead (default: all)")
+    parser.add_argument("--grid", action=argparse.BooleanOptionalAction, default=True,
+                        help="score the grid of rate x spread x floor (default: yes)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     pd.set_option("display.width", 250, "display.max_columns", 30)
     print(environment())
+    models = {m: MODELS[m] for m in args.models}
     if args.cache and os.path.exists(args.cache):
         with open(args.cache, "rb") as f:
-            prepared = {k: p._replace(spec=ModelSpec(bs.laws.get(p.spec[0]), (), p.spec[1]))
-                        for k, p in pickle.load(f).items()}
+            stored = pickle.load(f)
+        if stored.get("method") != args.method:
+            raise SystemExit(f"{args.cache} holds fits with method={stored.get('method')!r}, not {args.method!r}")
+        prepared = {k: p._replace(spec=ModelSpec(bs.laws.get(p.spec[0]), (), p.spec[1]))
+                    for k, p in stored["prepared"].items()}
+        print(f"fits (law only, method={args.method!r}) read from {args.cache}")
     else:
-        print("fitting the corpus (law-only, Laplace):")
+        print(f"fitting the corpus (law only, method={args.method!r}):")
         with float64_context():
-            prepared = fit_corpus(corpus())
+            prepared = fit_corpus(corpus(), args.method)
         if args.cache:  # the law holds local functions: store its name, rebuild it on load
             with open(args.cache, "wb") as f:
-                pickle.dump({k: p._replace(spec=(p.spec.law.name, p.spec.likelihood)) for k, p in prepared.items()}, f)
+                pickle.dump({"method": args.method, "prepared": {
+                    k: p._replace(spec=(p.spec.law.name, p.spec.likelihood)) for k, p in prepared.items()}}, f)
     prepared = {k: thin(p, args.draws) for k, p in prepared.items()}
     sets = list(set_scores(prepared, None).index)
     print("\nscales (rate/spread/floor/growth) learned on all sets, by model:")
     learned = {}
-    for model, names in MODELS.items():
+    for model, names in models.items():
         start = time.perf_counter()
         learned[model], value = learn(prepared, names)
         print(f"  {model}: {show(learned[model])}, mean set log score {value:.4f} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
-    candidates = {"law only": None, "old default": bs.Discrepancy(0.2, 1.0, 0.0), **learned}
+    if args.grid:
+        start = time.perf_counter()
+        scores = grid(prepared)
+        mean = scores.mean(axis=1).sort_values(ascending=False)
+        print(f"\ngrid of rate x spread x floor, widened where the maximum sat on an edge "
+              f"({len(mean)} points, {time.perf_counter() - start:.0f} s); the best 15 by mean set log score:")
+        print(mean.head(15).round(4).to_string())
+        for axis in GRID:  # the profile: the best over the other two axes at each value of this one
+            best = mean.groupby(level=axis).max()
+            print(f"  best by {axis}: " + ", ".join(f"{k:g}: {v:.4f}" for k, v in best.items()))
+        learned["grid"] = bs.Discrepancy(*mean.index[0])
+        print("\nleave-one-data-set-out on the grid (the grid's best on the other data sets, scored on this one):")
+        rows = []
+        for held in FAMILIES:
+            test = [s for s in scores.columns if family(s) == held]
+            point = scores.drop(columns=test).mean(axis=1).idxmax()
+            rows.append({"data set": held, "learned": "/".join(f"{v:g}" for v in point),
+                         "log score": scores.loc[point, test].mean(),
+                         "shipped default": scores.loc[tuple(bs.Discrepancy()[:3]), test].mean()
+                         if tuple(bs.Discrepancy()[:3]) in scores.index else np.nan})
+        print(pd.DataFrame(rows).round(4).to_string(index=False))
+    shipped = bs.Discrepancy()
+    for model, prior in learned.items():
+        diffs = paired(prepared, shipped, prior)
+        mean = diffs.mean(axis=1)
+        print(f"\n{model} ({show(prior)}) minus the shipped default ({show(shipped)}), mean set log score: "
+              f"{mean.mean():+.4f}; standard error over the {len(mean)} sets {mean.std(ddof=1) / np.sqrt(len(mean)):.4f}"
+              f"; over {diffs.shape[1]} seeds of the discrepancy's random numbers {diffs.mean().std(ddof=1):.4f}; "
+              f"by data set: " + ", ".join(f"{f} {mean[[family(s) == f for s in mean.index]].mean():+.4f}"
+                                          for f in FAMILIES))
+    candidates = {"law only": None, "shipped default": shipped, **learned}
     table = pd.concat({name: set_scores(prepared, prior) for name, prior in candidates.items()}, axis=1)
     print("\nevery set under each setting (in-sample for the learned ones):")
     print(table.round(4).to_string())
 
-    print("\nleave-one-data-set-out (scales learned on the other data sets, scored on this one):")
+    if not models:
+        return
+    print("\nleave-one-data-set-out (scales learned by Nelder-Mead on the other data sets, scored on this one):")
     rows = []
     for held in FAMILIES:
         train = [s for s in sets if family(s) != held]
         test = [s for s in sets if family(s) == held]
-        for model, names in MODELS.items():
+        for model, names in models.items():
             prior, _ = learn(prepared, names, train)
             out = set_scores(prepared, prior).loc[test]
             for s in test:
