@@ -161,6 +161,23 @@ class RatioEnds(NamedTuple):
         return (*self.scales, *self.exponents)
 
 
+class Floor(NamedTuple):
+    """A law's floor, the least value it reaches anywhere (an IsoFLOP profile's ``L_min``), sampled through its
+    ratio to the smallest observed loss with a compressed tail below the noise (see
+    :mod:`bayescale._src.model.coordinates.floor`); the other parameters keep their own coordinates."""
+
+    input: str
+    floor: str
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.input,)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return (self.floor,)
+
+
 class BoundedEnds(NamedTuple):
     """The parameters of a law bounded between an ``irreducible`` level and a random-guess level reached as a
     share ``reach`` of the room above it, ``(L - E) / (E0 - L)**shape = amplitude * input**-exponent`` (M4; see
@@ -252,7 +269,7 @@ class Law(NamedTuple):
     reference: str = ""
     note: str = ""
     likelihood: str = ""
-    coordinates: Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | None = None
+    coordinates: Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | Floor | None = None
     max_pareto_k: float | None = None
     bounds: Callable[[Mapping[str, Array]], tuple[Array, Array]] | None = None
     pooled: tuple[str, ...] = ()
