@@ -94,7 +94,8 @@ def main() -> None:
         with Timer() as t:
             sampler = dict(chains=args.chains, warmup=args.warmup, target_accept_prob=args.target_accept)
             try:
-                res = bs.sbc(law, args.datasets, design(law, args.generic_design), method=args.method, seed=args.seed, draws=args.draws,
+                res = bs.sbc(law, args.datasets, design(law, args.generic_design), method=args.method, seed=args.seed,
+                             draws=args.draws,
                              **(sampler if args.method in ("nuts", "auto") else {}))
             except ValueError as err:  # e.g. the default priors simulate curves that overflow at this design
                 print(f"\n## {name}: not calibrated: {err}", flush=True)
