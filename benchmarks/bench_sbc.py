@@ -4,7 +4,8 @@
     PYTHONPATH=. python benchmarks/bench_sbc.py --laws power_law chinchilla --datasets 500
 
 For each law, ``bs.sbc`` draws parameters from the default priors, simulates
-one noisy curve per draw at a fixed design, fits all of them with NUTS in one
+one noisy curve per draw at a fixed design (:func:`design`: the IsoFLOP profile
+laws get one budget's sweep, the others a range of sizes or an (N, D) grid), fits all of them with NUTS in one
 batched call and reports the coverage of the central 50/80/90/95% intervals
 of every parameter, of ``sigma`` and of the law's value at 10x the largest
 observed size. A calibrated 90% interval over n data sets has coverage within
@@ -37,13 +38,20 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def design(law: bs.Law) -> dict[str, np.ndarray]:
-    """A fixed design per law: 20 sizes over three decades, or a 5 x 5 grid of (N, D).
+def design(law: bs.Law, generic: bool = False) -> dict[str, np.ndarray]:
+    """A fixed design per law: 20 sizes over three decades, a 5 x 5 grid of (N, D), or an IsoFLOP profile.
 
-    Laws with a unique-token input ``U`` repeat the data 1 to 16 times across the grid's columns.
+    Laws with a unique-token input ``U`` repeat the data 1 to 16 times across the grid's columns. The IsoFLOP
+    profile laws (input ``N`` alone: ``isoflop_parabola``, ``isoflop_slice``) take the model sizes of one budget's
+    sweep in units of its centre, as ``bs.isoflop`` gives them: 8 sizes even in log N over 1.2 decades with
+    geometric mean 1 (``simulate_sweeps``' default sweep), the scale their ``N_opt`` prior is written for.
+    ``generic``: the grid's N for them instead (5 sizes, each 5 times, 1e7 to 1e9: raw model sizes, which
+    the laws' docstring says need a prior of ``N_opt`` in those units).
     """
     if law.inputs == ("x",):
         return {"x": np.geomspace(1e6, 1e9, 20)}
+    if law.inputs == ("N",) and not generic:
+        return {"N": 10.0 ** np.linspace(-0.6, 0.6, 8)}
     n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
     epochs = np.tile([1.0, 2.0, 4.0, 8.0, 16.0], 5)
     grid = {"N": n.ravel(), "D": d.ravel(), "C": 6 * n.ravel() * d.ravel(), "U": d.ravel() / epochs}
@@ -62,6 +70,8 @@ def main() -> None:
     parser.add_argument("--method", choices=("nuts", "laplace", "importance", "auto"), default="nuts",
                         help="auto: importance-corrected Laplace, a longer importance pass, then NUTS (the --chains/--warmup/--draws settings) where Pareto k stays > 0.7")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--generic-design", action="store_true",
+                        help="the IsoFLOP profile laws on the N of the (N, D) grid instead of a profile (see design)")
     parser.add_argument("--csv", default=None, help="append the coverage rows to this CSV file")
     args = parser.parse_args()
     default_length = 1000 if args.method == "auto" else 500
@@ -84,7 +94,8 @@ def main() -> None:
         with Timer() as t:
             sampler = dict(chains=args.chains, warmup=args.warmup, target_accept_prob=args.target_accept)
             try:
-                res = bs.sbc(law, args.datasets, design(law), method=args.method, seed=args.seed, draws=args.draws,
+                res = bs.sbc(law, args.datasets, design(law, args.generic_design), method=args.method, seed=args.seed,
+                             draws=args.draws,
                              **(sampler if args.method in ("nuts", "auto") else {}))
             except ValueError as err:  # e.g. the default priors simulate curves that overflow at this design
                 print(f"\n## {name}: not calibrated: {err}", flush=True)

@@ -11,7 +11,8 @@ import pytest
 from fixtures import power_curves
 
 import bayescale as bs
-from bayescale._src.model.coordinates import bounded_ends, ends, ratio_ends, saturation_ends, shared_exponent, two_term_ends
+from bayescale._src.model.coordinates import (bounded_ends, ends, floor, ratio_ends, saturation_ends, shared_exponent,
+                                              two_term_ends)
 from bayescale._src.model.data import prepare, resolve_columns
 from bayescale.priors.merge import model_spec
 from bayescale._src.model.model import curve_problem, reference_coordinates
@@ -501,6 +502,45 @@ def test_ratio_coordinates_let_importance_cover_the_additive_law():
     law = bs.laws.get("additive")
     n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
     _assert_importance_covers(law, {"N": n.ravel(), "D": d.ravel()}, max_high_k=0.2)
+
+
+def test_floor_map_inverts_and_its_log_jacobian_is_the_derivative():
+    """The floor's coordinate: exact inverse from 1e-12 to 10 times the smallest loss, log-Jacobian = log dL/dv,
+    and the compressed tail: 10 nats of the floor below the knee span about 1 in v."""
+    log_y_min = np.log(0.8)
+    floors = jnp.asarray([1e-12, 1e-4, 0.8e-2, 0.3, 0.8, 8.0])
+    v = floor.from_natural(floors, log_y_min)
+
+    @jax.jit
+    def check(v):
+        return (jax.vmap(lambda u: floor.to_natural(u, log_y_min))(v),
+                jax.vmap(jax.grad(lambda u: jnp.exp(floor.to_natural(u, log_y_min)[0])))(v))
+
+    (log_floor, log_jacobian), derivative = check(v)
+    np.testing.assert_allclose(np.exp(log_floor), floors, rtol=1e-10)
+    np.testing.assert_allclose(log_jacobian, np.log(derivative), rtol=1e-10, atol=1e-12)
+    tail = floor.from_natural(jnp.asarray([0.8e-4, 0.8e-4 * np.exp(-10.0)]), log_y_min)
+    assert 0.9 < float(tail[0] - tail[1]) < 1.3
+
+
+def test_isoflop_slice_samples_its_floor_coordinate_with_the_same_posterior():
+    """U_floor(w) = U_ref(z(w)) - log|dL_min/dv| on one budget's sweep: only L_min's coordinate changes (the
+    parabola declares the same map)."""
+    assert bs.laws.get("isoflop_parabola").coordinates == bs.laws.get("isoflop_slice").coordinates
+    law = bs.laws.get("isoflop_slice")
+    n = 10.0 ** np.linspace(-0.6, 0.6, 8)
+    spec, curve = _table_curve(law, pd.DataFrame({"N": n, "loss": 2.0 + 0.1 * np.log(n / 0.5) ** 2}))
+    new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
+    assert new.names[0] == "scaled_log_L_min_over_min_loss" and old.names[0] == "L_min"
+    assert new.names[1:] == old.names[1:]
+    log_y_min = jnp.min(jnp.where(curve.mask, curve.log_y, jnp.inf))
+
+    def gap(w):  # the reference coordinate of L_min is its log (numpyro's positive transform)
+        log_floor, log_jacobian = floor.to_natural(w[0], log_y_min)
+        z = w.at[0].set(log_floor)
+        return new.potential(w, curve) - old.potential(z, curve) + log_jacobian - log_floor
+
+    _assert_gap_vanishes(new, curve, gap, atol=1e-8)
 
 
 def test_every_declared_coordinate_type_has_one_registered_map():

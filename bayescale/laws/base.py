@@ -41,7 +41,10 @@ terms ``(x_c/x)**alpha`` without a floor (the additive law) may declare
 :mod:`bayescale._src.model.coordinates.ratio_ends`). A law bounded
 between two levels (M4) may declare :class:`BoundedEnds` (the levels ``E <
 L(x_hi) < L(x_lo) < E0`` in logit coordinates and the shape;
-:mod:`bayescale._src.model.coordinates.bounded_ends`).
+:mod:`bayescale._src.model.coordinates.bounded_ends`). A law with a least value (an IsoFLOP
+profile's ``L_min``) may declare :class:`Floor`: that value alone is sampled through its ratio
+to the smallest observed loss, its tail below the noise compressed
+(:mod:`bayescale._src.model.coordinates.floor`).
 """
 
 from __future__ import annotations
@@ -161,6 +164,23 @@ class RatioEnds(NamedTuple):
         return (*self.scales, *self.exponents)
 
 
+class Floor(NamedTuple):
+    """A law's floor, the least value it reaches anywhere (an IsoFLOP profile's ``L_min``), sampled through its
+    ratio to the smallest observed loss with a compressed tail below the noise (see
+    :mod:`bayescale._src.model.coordinates.floor`); the other parameters keep their own coordinates."""
+
+    input: str
+    floor: str
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.input,)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return (self.floor,)
+
+
 class BoundedEnds(NamedTuple):
     """The parameters of a law bounded between an ``irreducible`` level and a random-guess level reached as a
     share ``reach`` of the room above it, ``(L - E) / (E0 - L)**shape = amplitude * input**-exponent`` (M4; see
@@ -213,7 +233,8 @@ class Law(NamedTuple):
         exponents of a ``K N^-alpha D^-beta C^-gamma`` product (:class:`SharedExponent`), of a sum of
         ratio terms (:class:`RatioEnds`), or the
         parameters of a law bounded between two levels (M4, :class:`BoundedEnds`), whose fits
-        then sample end-point coordinates (module docstring); ``None``: the
+        then sample end-point coordinates (module docstring), or a law's least value (:class:`Floor`,
+        the IsoFLOP profiles); ``None``: the
         reference-scale coordinates alone. ``law._replace(coordinates=None)`` turns them off.
     max_pareto_k
         The largest Pareto k at which ``method="auto"`` keeps a curve's
@@ -252,7 +273,7 @@ class Law(NamedTuple):
     reference: str = ""
     note: str = ""
     likelihood: str = ""
-    coordinates: Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | None = None
+    coordinates: Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | Floor | None = None
     max_pareto_k: float | None = None
     bounds: Callable[[Mapping[str, Array]], tuple[Array, Array]] | None = None
     pooled: tuple[str, ...] = ()

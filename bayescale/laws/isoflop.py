@@ -40,7 +40,7 @@ import math
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-from bayescale.laws.base import Law, Param
+from bayescale.laws.base import Floor, Law, Param
 
 _HOFFMANN_2022 = "Hoffmann et al. 2022, Training Compute-Optimal Large Language Models, arXiv:2203.15556"
 
@@ -74,6 +74,11 @@ _N_OPT = Param("N_opt", dist.LogNormal(0.0, N_OPT_PRIOR_SCALE),
                scale_by=(("N", None),))
 _K = Param("k", dist.LogNormal(math.log(0.05), 3.0), "curvature: loss per squared nat of model size at the optimum")
 
+#: fits sample L_min through its ratio to the smallest observed loss, with the prior's tail below the noise compressed
+#: (:mod:`bayescale._src.model.coordinates.floor`): a valley seen as a rising or falling arc bounds L_min from above
+#: only, and a Gaussian around the mode did not reach the far end of that tail (benchmarks/README.md, bench_sbc.py)
+_FLOOR = Floor("N", "L_min")
+
 isoflop_parabola = Law(
     name="isoflop_parabola",
     fn=_parabola,
@@ -83,6 +88,7 @@ isoflop_parabola = Law(
     reference=_HOFFMANN_2022 + ", Approach 2 (IsoFLOP profiles)",
     note="biased when the valley is asymmetric (alpha != beta) and the window of model sizes is not centred on "
          "the optimum; isoflop_slice is not",
+    coordinates=_FLOOR,
 )
 
 isoflop_slice = Law(
@@ -101,4 +107,5 @@ isoflop_slice = Law(
     reference=_HOFFMANN_2022 + ", the IsoFLOP slice of the Approach 3 surface",
     note="the wall exponents are weakly identified by one budget's runs; their priors (median 0.3, x/1.65 per sd) "
          "carry the asymmetry",
+    coordinates=_FLOOR,
 )
