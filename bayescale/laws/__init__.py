@@ -14,8 +14,8 @@ import difflib
 import pandas as pd
 
 from bayescale.laws import broken, downstream
-from bayescale.laws.base import (BoundedEnds, Ends, Law, Param, RatioEnds, SaturationEnds, SharedExponent, TwoTermEnds,
-                                 check_law)
+from bayescale.laws.base import (BoundedEnds, Ends, Law, Param, RatioEnds, RepetitionEnds, SaturationEnds, SharedExponent,
+                                 TwoTermEnds, check_law)
 from bayescale.laws.broken import bnsl
 from bayescale.laws.downstream import sigmoid_compute, sigmoid_loss
 from bayescale.laws.forms import (
@@ -131,6 +131,7 @@ __all__ = [
     "BoundedEnds",
     "RatioEnds",
     "TwoTermEnds",
+    "RepetitionEnds",
     "SharedExponent",
     "Law",
     "Param",

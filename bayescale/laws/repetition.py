@@ -31,7 +31,7 @@ import math
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
-from bayescale.laws.base import Law, Param
+from bayescale.laws.base import Law, Param, RepetitionEnds
 from bayescale.laws.forms import amplitude_prior, exponent_prior, irreducible_prior
 
 _MUENNIGHOFF_2023 = "Muennighoff et al. 2023, Scaling Data-Constrained Language Models, arXiv:2305.16264, eq. (6)"
@@ -41,7 +41,7 @@ PUBLISHED = {"E": 1.8692, "A": 520.8, "B": 1487.7, "alpha": 0.3527, "beta": 0.35
              "R_D_star": 15.39, "R_N_star": 5.31}
 
 
-def _effective(log_unique, log_total, r_star):
+def log_effective(log_unique, log_total, r_star):
     """``log(U + U R* (1 - exp(-R / R*)))`` with ``R = total / unique - 1`` (unique <= total)."""
     repeats = jnp.exp(log_total - log_unique) - 1.0
     return log_unique + jnp.log1p(r_star * -jnp.expm1(-repeats / r_star))
@@ -58,8 +58,8 @@ def _data_constrained(p, x):
     log_n, log_d = jnp.log(x["N"]), jnp.log(x["D"])
     log_ud = jnp.minimum(jnp.log(x["U"]), log_d)
     log_un = jnp.minimum(log_n, log_optimal_params(p, log_ud))
-    log_d_eff = _effective(log_ud, log_d, p["R_D_star"])
-    log_n_eff = _effective(log_un, log_n, p["R_N_star"])
+    log_d_eff = log_effective(log_ud, log_d, p["R_D_star"])
+    log_n_eff = log_effective(log_un, log_n, p["R_N_star"])
     return p["E"] + p["A"] * jnp.exp(-p["alpha"] * log_n_eff) + p["B"] * jnp.exp(-p["beta"] * log_d_eff)
 
 
@@ -80,6 +80,8 @@ data_constrained = Law(
     ),
     formula="L = E + A/N'^alpha + B/D'^beta, D' = U_D + U_D R_D* (1 - exp(-R_D/R_D*)), N' likewise",
     reference=_MUENNIGHOFF_2023,
+    # sampled in end-point coordinates over N and the effective data D' (coordinates/repetition_ends.py)
+    coordinates=RepetitionEnds("E", ("N", "D", "U"), ("A", "B"), ("alpha", "beta"), "R_D_star"),
 )
 
 
