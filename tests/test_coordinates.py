@@ -245,7 +245,8 @@ def test_repetition_map_inverts_and_its_log_jacobian_is_the_determinant():
     w = jax.random.normal(jax.random.PRNGKey(0), (6, 1000)) * 4
     frames = repetition_ends.frames(law.coordinates, inputs, log_y, mask, w[5][:, None])
     log_floor, log_amplitudes, exponents, log_j = repetition_ends.to_natural(tuple(w[:5]), frames)
-    assert bool(jnp.all(jnp.isfinite(jnp.stack([log_floor, *log_amplitudes, log_j]))) & jnp.all(jnp.stack(exponents) > 0))
+    finite = jnp.stack([log_floor, *log_amplitudes, log_j])
+    assert bool(jnp.all(jnp.isfinite(finite)) & jnp.all(jnp.stack(exponents) > 0))
 
 
 def test_data_constrained_samples_in_its_repetition_coordinates_with_the_same_posterior():

@@ -271,7 +271,8 @@ class Law(NamedTuple):
     reference: str = ""
     note: str = ""
     likelihood: str = ""
-    coordinates: Ends | SaturationEnds | TwoTermEnds | RepetitionEnds | SharedExponent | RatioEnds | BoundedEnds | None = None
+    coordinates: (Ends | SaturationEnds | TwoTermEnds | RepetitionEnds | SharedExponent | RatioEnds | BoundedEnds
+                  | None) = None
     max_pareto_k: float | None = None
     bounds: Callable[[Mapping[str, Array]], tuple[Array, Array]] | None = None
     pooled: tuple[str, ...] = ()
