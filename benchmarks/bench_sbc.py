@@ -73,6 +73,10 @@ def main() -> None:
     parser.add_argument("--generic-design", action="store_true",
                         help="the IsoFLOP profile laws on the N of the (N, D) grid instead of a profile (see design)")
     parser.add_argument("--csv", default=None, help="append the coverage rows to this CSV file")
+    parser.add_argument("--reference-coordinates", action="store_true",
+                        help="fit in reference-scale coordinates (law._replace(coordinates=None)), not the law's own")
+    parser.add_argument("--max-pareto-k", type=float, default=None,
+                        help="the law's max_pareto_k for auto (default: the law's own, or auto's 0.7)")
     args = parser.parse_args()
     default_length = 1000 if args.method == "auto" else 500
     args.warmup = default_length if args.warmup is None else args.warmup
@@ -91,6 +95,10 @@ def main() -> None:
     print(f"a calibrated 90% coverage lies in [{lo:.3f}, {hi:.3f}] with probability 0.99", flush=True)
     for name in args.laws:
         law = bs.laws.get(name)
+        if args.reference_coordinates:
+            law = law._replace(coordinates=None)
+        if args.max_pareto_k is not None:
+            law = law._replace(max_pareto_k=args.max_pareto_k)
         with Timer() as t:
             sampler = dict(chains=args.chains, warmup=args.warmup, target_accept_prob=args.target_accept)
             try:

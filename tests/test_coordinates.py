@@ -11,8 +11,8 @@ import pytest
 from fixtures import power_curves
 
 import bayescale as bs
-from bayescale._src.model.coordinates import (bounded_ends, ends, floor, ratio_ends, saturation_ends, shared_exponent,
-                                              two_term_ends)
+from bayescale._src.model.coordinates import (bounded_ends, ends, floor, ratio_ends, repetition_ends, saturation_ends,
+                                              shared_exponent, two_term_ends)
 from bayescale._src.model.data import prepare, resolve_columns
 from bayescale.priors.merge import model_spec
 from bayescale._src.model.model import curve_problem, reference_coordinates
@@ -201,6 +201,74 @@ def test_chinchilla_samples_in_its_two_term_coordinates_with_the_same_posterior(
                        log_b - beta * curve.log_refs["D"], w[5]])
         natural_in_z = log_e + jnp.log(alpha) + jnp.log(beta) + log_a + log_b
         return new.potential(w, curve) - old.potential(z, curve) + log_jacobian - natural_in_z
+
+    _assert_gap_vanishes(new, curve, gap, atol=1e-7)
+
+
+def _repetition_grid():
+    """The 5 x 5 (N, D) grid of benchmarks/bench_sbc.py, each N seeing its data 1 to 16 times."""
+    n, d = np.meshgrid(np.geomspace(1e7, 1e9, 5), np.geomspace(1e9, 1e11, 5))
+    return {"N": n.ravel(), "D": d.ravel(), "U": d.ravel() / np.tile([1.0, 2.0, 4.0, 8.0, 16.0], 5)}
+
+
+# (E, A, B, alpha, beta, R_D*): the paper's fit, a negligible parameter term, little value in repeats, E near 0
+REPETITION = [(1.87, 520.8, 1487.7, 0.35, 0.35, 15.4), (2.0, 1e-8, 1e3, 2.5, 0.3, 40.0),
+              (1.5, 50.0, 1e5, 0.3, 0.6, 0.3), (1e-3, 1e4, 10.0, 0.8, 0.1, 3.0)]
+
+
+def test_repetition_map_inverts_and_its_log_jacobian_is_the_determinant():
+    """data_constrained's coordinates, whose data frame moves with R_D* (the effective data D' at the grid's
+    points): exact inverse, log-Jacobian = log|det| of the 6 x 6 Jacobian, every w maps into the supports."""
+    law = bs.laws.get("data_constrained")
+    inputs = {k: jnp.asarray(v) for k, v in _repetition_grid().items()}
+    mask, log_y = jnp.ones(25, bool), jnp.log(jnp.linspace(2.0, 3.0, 25))
+
+    def to_natural(w):
+        frames = repetition_ends.frames(law.coordinates, inputs, log_y, mask, w[5])
+        log_floor, log_amplitudes, exponents, log_j = repetition_ends.to_natural(tuple(w[:5]), frames)
+        values = jnp.stack([jnp.exp(log_floor), *jnp.exp(jnp.stack(log_amplitudes)), *exponents, jnp.exp(w[5])])
+        return values, log_j + w[5]
+
+    def from_natural(floor, a, b, alpha, beta, decay):
+        frames = repetition_ends.frames(law.coordinates, inputs, log_y, mask, jnp.log(decay))
+        return jnp.stack([*two_term_ends.from_natural_values(floor, (a, b), (alpha, beta), frames), jnp.log(decay)])
+
+    @jax.jit
+    def check(columns):
+        w = jax.vmap(from_natural)(*columns)
+        return (*jax.vmap(to_natural)(w), jax.vmap(jax.jacfwd(lambda u: to_natural(u)[0]))(w))
+
+    columns = [jnp.asarray(column) for column in zip(*REPETITION)]
+    values, log_jacobian, jacobians = check(columns)
+    np.testing.assert_allclose(values, np.stack(columns, axis=-1), rtol=1e-10)
+    np.testing.assert_allclose(log_jacobian, np.log(np.abs(np.linalg.det(np.asarray(jacobians)))), atol=1e-9)
+    w = jax.random.normal(jax.random.PRNGKey(0), (6, 1000)) * 4
+    frames = repetition_ends.frames(law.coordinates, inputs, log_y, mask, w[5][:, None])
+    log_floor, log_amplitudes, exponents, log_j = repetition_ends.to_natural(tuple(w[:5]), frames)
+    finite = jnp.stack([log_floor, *log_amplitudes, log_j])
+    assert bool(jnp.all(jnp.isfinite(finite)) & jnp.all(jnp.stack(exponents) > 0))
+
+
+def test_data_constrained_samples_in_its_repetition_coordinates_with_the_same_posterior():
+    """U_ends(w) = U_ref(z(w)) - log|dz/dw| for data_constrained on a simulated repeated-data grid (R_N* keeps
+    its log coordinate): only the coordinates change."""
+    from bayescale._src.analysis.sbc import simulate
+
+    law = bs.laws.get("data_constrained")
+    data, _ = simulate(law, 1, _repetition_grid(), seed=1)
+    spec, curve = _table_curve(law, data)
+    new, old = curve_problem(spec), curve_problem(reference_coordinates(spec))
+    assert new.names == ("log_law_at_max_N_D_effective", "scaled_log_drop_over_N", "log_alpha_excess",
+                         "scaled_log_drop_over_D_effective", "log_beta_excess", "log_R_D_star", "R_N_star", "sigma")
+    assert old.names == ("E", "alpha", "beta", "R_D_star", "R_N_star", "log_A_ref", "log_B_ref", "sigma")
+
+    def gap(w):  # old coordinates: logs, and the unit-Jacobian shears of log A, log B
+        frames = repetition_ends.frames(law.coordinates, curve.inputs, curve.log_y, curve.mask, w[5])
+        log_e, (log_a, log_b), (alpha, beta), log_jacobian = repetition_ends.to_natural(tuple(w[:5]), frames)
+        z = jnp.stack([log_e, jnp.log(alpha), jnp.log(beta), w[5], w[6], log_a - alpha * curve.log_refs["N"],
+                       log_b - beta * curve.log_refs["D"], w[7]])
+        natural_in_z = log_e + jnp.log(alpha) + jnp.log(beta) + log_a + log_b + w[5]
+        return new.potential(w, curve) - old.potential(z, curve) + log_jacobian + w[5] - natural_in_z
 
     _assert_gap_vanishes(new, curve, gap, atol=1e-7)
 

@@ -14,8 +14,8 @@ import difflib
 import pandas as pd
 
 from bayescale.laws import broken, downstream
-from bayescale.laws.base import (BoundedEnds, Ends, Floor, Law, Param, RatioEnds, SaturationEnds, SharedExponent,
-                                 TwoTermEnds, check_law)
+from bayescale.laws.base import (BoundedEnds, Ends, Floor, Law, Param, RatioEnds, RepetitionEnds, SaturationEnds,
+                                 SharedExponent, TwoTermEnds, check_law)
 from bayescale.laws.broken import bnsl
 from bayescale.laws.downstream import sigmoid_compute, sigmoid_loss
 from bayescale.laws.forms import (
@@ -132,6 +132,7 @@ __all__ = [
     "Floor",
     "RatioEnds",
     "TwoTermEnds",
+    "RepetitionEnds",
     "SharedExponent",
     "Law",
     "Param",

@@ -32,7 +32,9 @@ may declare :class:`SaturationEnds` (the law at the largest ``x``, its log-fall
 over the range, the exponent's excess; :mod:`bayescale._src.model.coordinates.saturation_ends`), and
 Chinchilla's ``E + A N**-alpha + B D**-beta`` :class:`TwoTermEnds` (the law at the
 largest ``(N, D)``, each term's drop over its input's range and each exponent's
-excess; :mod:`bayescale._src.model.coordinates.two_term_ends`). A product ``K N**-alpha D**-beta
+excess; :mod:`bayescale._src.model.coordinates.two_term_ends`), and its data-constrained form
+``E + A N'**-alpha + B D'**-beta`` :class:`RepetitionEnds` (the same over the range of the effective
+data ``D'``; :mod:`bayescale._src.model.coordinates.repetition_ends`). A product ``K N**-alpha D**-beta
 C**-gamma`` may declare :class:`SharedExponent` (the sums ``alpha + gamma``,
 ``beta + gamma`` and gamma's share of the smaller, what a design with
 ``C = 6 N D`` pins down; :mod:`bayescale._src.model.coordinates.shared_exponent`). A sum of ratio
@@ -134,6 +136,22 @@ class TwoTermEnds(NamedTuple):
         return (self.irreducible, *self.amplitudes, *self.exponents)
 
 
+class RepetitionEnds(NamedTuple):
+    """The parameters of a data-constrained law's ``irreducible + A N'**-alpha + B D'**-beta`` core (Muennighoff
+    et al.'s, with ``D'`` the effective data of ``D`` tokens of ``U`` unique ones; see the module docstring):
+    ``inputs`` names ``N``, ``D`` and ``U``, ``data_decay`` the ``R_D*`` that ``D'`` depends on."""
+
+    irreducible: str
+    inputs: tuple[str, str, str]
+    amplitudes: tuple[str, str]
+    exponents: tuple[str, str]
+    data_decay: str
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return (self.irreducible, *self.amplitudes, *self.exponents, self.data_decay)
+
+
 class SharedExponent(NamedTuple):
     """The exponents of a product law ``K N^-alpha D^-beta C^-gamma`` whose compute ``C`` may be ``6 N D``
     (see the module docstring): ``exponents`` of ``N`` and ``D``, then the ``shared`` exponent of ``C``."""
@@ -229,7 +247,8 @@ class Law(NamedTuple):
     coordinates
         The declaration of the law's sampling coordinates: the parameters of an ``E + A x^-alpha`` core (:class:`Ends`), of an
         ``A (1/x + gamma)^alpha`` core (:class:`SaturationEnds`) or of an
-        ``E + A N^-alpha + B D^-beta`` core (:class:`TwoTermEnds`) or the
+        ``E + A N^-alpha + B D^-beta`` core (:class:`TwoTermEnds`), of its data-constrained form
+        (:class:`RepetitionEnds`) or the
         exponents of a ``K N^-alpha D^-beta C^-gamma`` product (:class:`SharedExponent`), of a sum of
         ratio terms (:class:`RatioEnds`), or the
         parameters of a law bounded between two levels (M4, :class:`BoundedEnds`), whose fits
@@ -273,7 +292,8 @@ class Law(NamedTuple):
     reference: str = ""
     note: str = ""
     likelihood: str = ""
-    coordinates: Ends | SaturationEnds | TwoTermEnds | SharedExponent | RatioEnds | BoundedEnds | Floor | None = None
+    coordinates: (Ends | SaturationEnds | TwoTermEnds | RepetitionEnds | SharedExponent | RatioEnds | BoundedEnds
+                  | Floor | None) = None
     max_pareto_k: float | None = None
     bounds: Callable[[Mapping[str, Array]], tuple[Array, Array]] | None = None
     pooled: tuple[str, ...] = ()

@@ -56,7 +56,8 @@ class Fit:
         public name in natural units, ``sigma``, and the sampler's
         coordinates (``log_<name>_ref``, or a law's end-point coordinates,
         :mod:`bayescale._src.model.coordinates.ends`, :mod:`bayescale._src.model.coordinates.saturation_ends`,
-        :mod:`bayescale._src.model.coordinates.two_term_ends`, :mod:`bayescale._src.model.coordinates.shared_exponent`,
+        :mod:`bayescale._src.model.coordinates.two_term_ends`, :mod:`bayescale._src.model.coordinates.repetition_ends`,
+        :mod:`bayescale._src.model.coordinates.shared_exponent`,
         :mod:`bayescale._src.model.coordinates.ratio_ends`, :mod:`bayescale._src.model.coordinates.bounded_ends`).
     sample_stats
         Sampler statistics with the same leading axes (engines with Markov chains).
