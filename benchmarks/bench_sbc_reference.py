@@ -5,7 +5,7 @@
 ``bs.sbc`` (bench_sbc.py's design and settings) says how often the truth
 falls outside the 90% interval; it does not say whether a miss is the
 engine's or the posterior's own (a calibrated posterior misses 10% of the
-truths). Here every set's posterior is also computed exactly, without MCMC
+truths). Here each set's posterior is also computed exactly where it can be, without MCMC
 or adaptation, given the true noise scale (``sigma``, which the data pin down
 tightly) and the true floor ``c``: the ranks of a posterior conditioned on
 true parameters are uniform too, so the reference's misses are those of a
