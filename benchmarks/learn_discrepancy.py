@@ -334,7 +334,8 @@ def main() -> None:
         diffs = paired(prepared, shipped, prior)
         mean = diffs.mean(axis=1)
         print(f"\n{model} ({show(prior)}) minus the shipped default ({show(shipped)}), mean set log score: "
-              f"{mean.mean():+.4f}; standard error over the {len(mean)} sets {mean.std(ddof=1) / np.sqrt(len(mean)):.4f}"
+              f"{mean.mean():+.4f}; standard error over the {len(mean)} sets "
+              f"{mean.std(ddof=1) / np.sqrt(len(mean)):.4f}"
               f"; over {diffs.shape[1]} seeds of the discrepancy's random numbers {diffs.mean().std(ddof=1):.4f}; "
               f"by data set: " + ", ".join(f"{f} {mean[[family(s) == f for s in mean.index]].mean():+.4f}"
                                           for f in FAMILIES))
