@@ -103,7 +103,8 @@ def fit(
         The inference engine: ``"auto"`` (the default; importance-corrected
         Laplace per curve, Pareto-smoothed, with NUTS for the curves whose
         Pareto k stays above 0.7, or the law's ``max_pareto_k``: calibrated in
-        SBC on every law, at close to the cost of a point fit; see
+        SBC on every law but ``janoschek`` and ``mmf`` (one exponent each, a few points
+        below the band; benchmarks/README.md), at close to the cost of a point fit; see
         :mod:`bayescale._src.engines.auto`), ``"nuts"`` (NumPyro
         NUTS for every curve; the default with ``pooling="partial"``, whose
         joint posterior is high-dimensional), ``"importance"`` (``auto``
