@@ -78,6 +78,10 @@ def main() -> None:
     parser.add_argument("--max-pareto-k", type=float, default=None,
                         help="the law's max_pareto_k for auto (default: the law's own, or auto's 0.7)")
     args = parser.parse_args()
+    if args.generic_design and not any(bs.laws.get(name).inputs == ("N",) for name in args.laws):
+        parser.error("--generic-design changes only the IsoFLOP profile laws' design (isoflop_parabola, isoflop_slice)")
+    if args.max_pareto_k is not None and args.method != "auto":
+        parser.error("--max-pareto-k is auto's escalation threshold: it needs --method auto")
     default_length = 1000 if args.method == "auto" else 500
     args.warmup = default_length if args.warmup is None else args.warmup
     args.draws = default_length if args.draws is None else args.draws
