@@ -16,9 +16,6 @@ import bayescale as bs
 from bayescale._src.model.batch import plan
 from bayescale._src.model.data import prepare, resolve_columns
 
-# one worker runs this module (pyproject: --dist loadgroup): its module-scoped fits (per_curve) are built once
-pytestmark = pytest.mark.xdist_group("batch")
-
 
 def ragged_curves(lengths, seed=0):
     rng = np.random.default_rng(seed)

@@ -15,9 +15,7 @@ from bayescale._src.cli import main
 
 COMMANDS = ["fit", "predict", "allocate", "isoflop", "compare", "evaluate", "laws", "demo"]
 # the commands run Laplace fits of a few points as quick stand-ins (isoflop slices, a few families): k near 0.7 or above
-# one worker runs this module (pyproject: --dist loadgroup): its module-scoped fits (cli_fit) are built once
-pytestmark = [pytest.mark.filterwarnings("ignore:.*Laplace approximation Pareto k:bayescale.FitWarning"),
-              pytest.mark.xdist_group("cli")]
+pytestmark = pytest.mark.filterwarnings("ignore:.*Laplace approximation Pareto k:bayescale.FitWarning")
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,6 @@ from fixtures import CANDIDATE_POINTS, CANDIDATE_SEEDS
 
 import bayescale as bs
 
-# test_compare and test_stacking run on one worker (pyproject: --dist loadgroup), so their shared fits
-# (the session fixture candidates: three laws, three programs) are built once
-pytestmark = pytest.mark.xdist_group("candidates")
-
 
 def _quiet_compare(fits, **kw):
     with warnings.catch_warnings():

@@ -10,10 +10,6 @@ import pytest
 import bayescale as bs
 from bayescale.laws import downstream
 
-# one worker runs this module (pyproject: --dist loadgroup): its module-scoped fits (family_fit, two_stage)
-# are built once
-pytestmark = pytest.mark.xdist_group("downstream")
-
 FLOOR = 0.25
 
 

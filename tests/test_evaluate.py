@@ -20,9 +20,6 @@ from fixtures import CHUNK, COLUMNS, SETTINGS, fit_like, power_curves
 
 import jax
 
-# one worker runs this module (pyproject: --dist loadgroup): its module-scoped fits (evaluation) are built once
-pytestmark = pytest.mark.xdist_group("evaluate")
-
 LAPLACE = dict(**SETTINGS["laplace"], chunk_size=CHUNK, **COLUMNS)
 
 

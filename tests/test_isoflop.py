@@ -24,10 +24,7 @@ matplotlib.use("Agg")
 #: the fast tier's one IsoFLOP program: the parabola, Laplace with 200 draws, on 4 budgets of 6 runs (bucket 8)
 FAST = {"fit_method": "laplace", "draws": 200}
 # FAST's Laplace fits of a few runs per budget are a quick stand-in; their Pareto k is often above 0.7
-# one worker runs this module (pyproject: --dist loadgroup): its module-scoped fits (parabola, envelope)
-# are built once
-pytestmark = [pytest.mark.filterwarnings("ignore:.*Laplace approximation Pareto k:bayescale.FitWarning"),
-              pytest.mark.xdist_group("isoflop")]
+pytestmark = pytest.mark.filterwarnings("ignore:.*Laplace approximation Pareto k:bayescale.FitWarning")
 TRUE_A = HOFFMANN_2022["beta"] / (HOFFMANN_2022["alpha"] + HOFFMANN_2022["beta"])
 
 

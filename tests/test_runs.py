@@ -24,8 +24,6 @@ from bayescale._src.analysis.sbc import _coverage, _ranks, _uniformity
 LAW = bs.laws.get("power_law")
 TRUTH = {"E": 1.7, "A": 400.0, "alpha": 0.3}
 NOISE = {"run_sd": 0.02, "run_length": 0.3, "sigma": 0.003}
-# one worker runs this module: its run-aware fit and programs are built once (pyproject: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("runs")
 
 
 def ou_covariance(t, run, run_sd, length, sigma):

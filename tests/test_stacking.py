@@ -7,10 +7,6 @@ import pytest
 
 import bayescale as bs
 
-# test_compare and test_stacking run on one worker (pyproject: --dist loadgroup), so their shared fits
-# (the session fixture candidates: three laws, three programs) are built once
-pytestmark = pytest.mark.xdist_group("candidates")
-
 
 def test_stack_weights_sum_to_one_and_predict_like_a_fit(candidates):
     fits = {law: f[0] for law, f in candidates.items()}

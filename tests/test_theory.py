@@ -10,9 +10,6 @@ import pytest
 
 import bayescale as bs
 
-# one worker runs this module (pyproject: --dist loadgroup): its module-scoped fits (theory_fit) are built once
-pytestmark = pytest.mark.xdist_group("theory")
-
 # sizes N = m^(d+2) make the optimal bin count m exact; small m are left out, where the
 # O(1/m^2) corrections to the rate (bins of half a period, E[1/n] of nearly empty bins) show
 BINNING = {1: np.geomspace(8, 64, 10).round(), 2: np.geomspace(6, 20, 8).round(), 4: np.arange(5, 11)}
