@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import jax
 import numpy as np
+import scipy.stats
 from bench_sbc import design
 from common import Timer, environment, markdown_rows
 
@@ -55,9 +56,8 @@ def prior_sample(spec, names, n, seed):
 
 
 def log_lik(ly, mean, sigma, df):
-    """Student-t log likelihood of the observed log losses (up to a constant), ``[draws]``."""
-    r = ly[None] - np.log(np.maximum(mean, 1e-300))
-    return -(df + 1) / 2 * np.sum(np.log1p(r**2 / (df * sigma**2)), axis=1)
+    """Student-t log likelihood of the observed log losses, ``[draws]``."""
+    return scipy.stats.t.logpdf(ly[None] - np.log(np.maximum(mean, 1e-300)), df, scale=sigma).sum(axis=1)
 
 
 def curve(law, params, x):
