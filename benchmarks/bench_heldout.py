@@ -5,6 +5,8 @@ without the model discrepancy.
     python benchmarks/bench_heldout.py --methods laplace    # the Laplace approximation (the learned discrepancy's)
     python benchmarks/bench_heldout.py --methods nuts       # the sampler (slow)
     python benchmarks/bench_heldout.py --splits-only --compare 0.2/1/0   # and the scales rate/spread/floor
+    python benchmarks/bench_heldout.py --splits-only --learn 0.5 inf     # and the rate learned from each set's own
+                                                                         # curves (bs.learn_discrepancy), per tau
 
 1. The bundled held-out splits (``bs.datasets.heldout``) with their default law: ``revisiting_lang`` (the 20
    language curves of Alabdulmohsin et al. 2022, fitted on ``Training == 1``, scored on ``Training == 0``;
@@ -16,6 +18,11 @@ without the model discrepancy.
    of the loss), mean relative 90% width and width / RMSLE; pooled over the held-out points of the first three
    sets: 90% coverage, log score and 90% interval score.
 3. ``revisiting_lang`` with ``m4`` and the stack of ``power_law`` and ``m4``.
+
+With ``--learn TAU ...`` each set's fit also learns its own rate from its curves' internal held-out structure
+(:func:`bayescale._src.analysis.learned_discrepancy.learn_discrepancy`: the lower ``--share`` of each curve's
+span fitted again, its upper part forecast, the rate maximizing that log score plus a log-normal hyperprior of
+sd ``TAU`` centred at the default's rate); one internal refit per set serves every ``TAU``.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import pandas as pd
 
 import bayescale as bs
 from bayescale._src.analysis.evaluate import Evaluation, score
+from bayescale._src.analysis.learned_discrepancy import SHARE, learn_discrepancy
 from common import environment
 
 SPLITS = ("revisiting_lang", "chinchilla", "datablations", "bnsl_addition")
@@ -44,6 +52,16 @@ def rescore(ev: Evaluation, heldout: pd.DataFrame, prior, by=None) -> Evaluation
     return Evaluation(curves, points, calibration, ev.fits, ev.weights, ev.seconds)
 
 
+def choose(learned, tau: float) -> bs.Discrepancy:
+    """The learned rate under hyperprior sd ``tau``, from the internal log scores of every candidate."""
+    table = learned.scores
+    if table.empty:
+        return learned.discrepancy
+    centre = bs.Discrepancy().rate
+    objective = table["log_score"] - (0.0 if np.isinf(tau) else 0.5 * ((np.log(table["rate"] / centre)) / tau) ** 2)
+    return learned.discrepancy._replace(rate=float(table.loc[objective.idxmax(), "rate"]))
+
+
 def pooled(evaluations: dict[str, Evaluation]) -> dict:
     points = pd.concat([ev.points for ev in evaluations.values()])
     return {"points": len(points), "coverage_90": float((np.abs(points["pit"] - 0.5) <= 0.45).mean()),
@@ -55,12 +73,18 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["auto"])
     parser.add_argument("--compare", nargs="+", default=[], metavar="RATE/SPREAD/FLOOR",
                         help="other discrepancy scales scored on the same fits, e.g. 0.2/1/0")
+    parser.add_argument("--learn", nargs="+", default=[], type=float, metavar="TAU",
+                        help="also the rate learned from each set's own curves, with hyperprior sd TAU (inf: none)")
+    parser.add_argument("--share", type=float, default=SHARE,
+                        help=f"with --learn: the share of each curve's span fitted again (default {SHARE})")
     parser.add_argument("--splits-only", action="store_true",
                         help="only the bundled splits (not revisiting_lang's m4 and stack)")
     args = parser.parse_args()
     settings = dict(SETTINGS)
     for text in args.compare:
         settings[text] = bs.Discrepancy(*(float(v) for v in text.split("/")))
+    for tau in args.learn:
+        settings[f"learned tau={tau:g}"] = None  # set per split below
     warnings.simplefilter("ignore")
     pd.set_option("display.width", 250, "display.max_columns", 30)
     print(environment())
@@ -74,7 +98,18 @@ def main() -> None:
             ev = bs.evaluate(df, method=method, discrepancy=None, **opts)
             seconds = time.perf_counter() - start
             held = df[df["Training"] == 0]
-            for setting, prior in settings.items():
+            own = dict(settings)
+            if args.learn:
+                start = time.perf_counter()
+                learned = learn_discrepancy(next(iter(ev.fits.values())), share=args.share, rate_sd=np.inf)
+                print(f"{name}: {learned.curves} curve(s), {learned.points} internal held-out points, internal "
+                      f"log score by rate ({time.perf_counter() - start:.0f} s): " + ", ".join(
+                          f"{r:.3g}: {v:.3f}" for r, v in zip(learned.scores["rate"], learned.scores["log_score"])),
+                      flush=True)
+                for tau in args.learn:
+                    own[f"learned tau={tau:g}"] = choose(learned, tau)
+                    print(f"  tau={tau:g}: rate {own[f'learned tau={tau:g}'].rate:.3g}")
+            for setting, prior in own.items():
                 out = rescore(ev, held, prior)
                 scored[setting][name] = out
                 table = out.summary()
