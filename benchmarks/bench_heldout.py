@@ -20,7 +20,7 @@ without the model discrepancy.
 3. ``revisiting_lang`` with ``m4`` and the stack of ``power_law`` and ``m4``.
 
 With ``--learn TAU ...`` each set's fit also learns its own rate from its curves' internal held-out structure
-(:func:`bayescale._src.analysis.learned_discrepancy.learn_discrepancy`: the lower ``--share`` of each curve's
+(`self_discrepancy.learn_discrepancy`: the lower ``--share`` of each curve's
 span fitted again, its upper part forecast, the rate maximizing that log score plus a log-normal hyperprior of
 sd ``TAU`` centred at the default's rate); one internal refit per set serves every ``TAU``.
 """
@@ -36,7 +36,7 @@ import pandas as pd
 
 import bayescale as bs
 from bayescale._src.analysis.evaluate import Evaluation, score
-from bayescale._src.analysis.learned_discrepancy import SHARE, learn_discrepancy
+from self_discrepancy import SHARE, learn_discrepancy
 from common import environment
 
 SPLITS = ("revisiting_lang", "chinchilla", "datablations", "bnsl_addition")
@@ -75,8 +75,9 @@ def main() -> None:
                         help="other discrepancy scales scored on the same fits, e.g. 0.2/1/0")
     parser.add_argument("--learn", nargs="+", default=[], type=float, metavar="TAU",
                         help="also the rate learned from each set's own curves, with hyperprior sd TAU (inf: none)")
-    parser.add_argument("--share", type=float, default=SHARE,
-                        help=f"with --learn: the share of each curve's span fitted again (default {SHARE})")
+    parser.add_argument("--share", type=float, nargs="+", default=[SHARE],
+                        help=f"with --learn: the share(s) of each curve's span fitted again, each an origin whose "
+                             f"internal log score is averaged (default {SHARE})")
     parser.add_argument("--splits-only", action="store_true",
                         help="only the bundled splits (not revisiting_lang's m4 and stack)")
     args = parser.parse_args()
@@ -101,7 +102,7 @@ def main() -> None:
             own = dict(settings)
             if args.learn:
                 start = time.perf_counter()
-                learned = learn_discrepancy(next(iter(ev.fits.values())), share=args.share, rate_sd=np.inf)
+                learned = learn_discrepancy(next(iter(ev.fits.values())), share=tuple(args.share), rate_sd=np.inf)
                 print(f"{name}: {learned.curves} curve(s), {learned.points} internal held-out points, internal "
                       f"log score by rate ({time.perf_counter() - start:.0f} s): " + ", ".join(
                           f"{r:.3g}: {v:.3f}" for r, v in zip(learned.scores["rate"], learned.scores["log_score"])),

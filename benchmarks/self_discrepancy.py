@@ -1,5 +1,9 @@
 r"""Learn the discrepancy's rate from a fit's own held-out structure: the law's error on this data set.
 
+A study, not part of the library: on the bundled held-out splits the rate it learns does not predict the rate
+that forecasts the real held-out points better (``bench_heldout.py --learn``, ``benchmarks/README.md``, section
+``bench_heldout.py``), so ``bs.evaluate`` and ``Fit.predict`` keep the corpus's default.
+
 The default scales of the discrepancy (:data:`bayescale._src.fit.discrepancy.DEFAULT`) were learned once, by
 empirical Bayes over held-out splits of a corpus of real curves. How much error a law makes beyond the data
 differs between data sets, so a fit whose curves have points enough can learn its own rate from them, by the
@@ -27,8 +31,10 @@ the corpus acting as the prior of an empirical-Bayes estimate (Kennedy and O'Hag
 calibration of computer models", JRSS B 63(3), learn the discrepancy's hyperparameters from the data; here the
 corpus shrinks them): a fit with one short curve and no internal held-out points keeps ``r_0``, a fit of
 many curves whose larger points the law forecasts badly (or well) moves it up (or down). ``tau`` is the
-spread of the rate between data sets. The other scales (spread, floor, growth, information, source) are the
-corpus's; with ``floors`` the floor's scale is chosen on the same grid with a half-normal hyperprior.
+spread of the rate between data sets. With several shares (origins, as in rolling-origin evaluation of
+forecasts) ``S`` is their mean, each origin counting once. The other scales (spread, floor, growth, information,
+source) are the corpus's; with ``floors`` the floor's scale is chosen on the same grid with a half-normal
+hyperprior.
 """
 
 from __future__ import annotations
@@ -97,8 +103,8 @@ def split_rows(fit: Fit, share: float = SHARE) -> tuple[list[int], list[np.ndarr
 
 
 @float64
-def learn_discrepancy(fit: Fit, *, share: float = SHARE, center: Any = "default", rate_sd: float = RATE_SD,
-                      rates: Sequence[float] | None = None, floors: Sequence[float] | None = None,
+def learn_discrepancy(fit: Fit, *, share: float | Sequence[float] = SHARE, center: Any = "default",
+                      rate_sd: float = RATE_SD, rates: Sequence[float] | None = None, floors: Sequence[float] | None = None,
                       draws: int = 1000, seed: int = 0) -> Learned:
     """Learn the discrepancy's rate (and floor) from the fit's own curves (module docstring).
 
@@ -107,7 +113,7 @@ def learn_discrepancy(fit: Fit, *, share: float = SHARE, center: Any = "default"
     fit
         A fit; its law is fitted again, with the fit's own options, on the lower ``share`` of each curve.
     share
-        The share of each curve's span in the scale coordinate fitted again (0 < share < 1).
+        The share of each curve's span in the scale coordinate fitted again (0 < share < 1), or several.
     center
         The corpus's scales, the hyperprior's centre and the scales not learned: ``"default"`` or a
         :class:`~bayescale.Discrepancy` with a rate above 0.
@@ -139,9 +145,35 @@ def learn_discrepancy(fit: Fit, *, share: float = SHARE, center: Any = "default"
         raise ValueError(f"floors must be finite numbers >= 0, got {floors.tolist()}")
     if int(draws) < 1:
         raise ValueError(f"draws must be at least 1, got {draws!r}")
-    index, below, above = split_rows(fit, share)
-    if not index:
+    shares = np.atleast_1d(np.asarray(share, float))
+    per_origin, curves, points = [], 0, 0
+    for origin in shares:
+        index, below, above = split_rows(fit, float(origin))
+        if not index:
+            continue
+        per_origin.append(_origin_scores(fit, base, index, below, above, rates, floors, draws, seed))
+        curves, points = max(curves, len(index)), points + int(sum(len(r) for r in above))
+    if not per_origin:
         return Learned(base, pd.DataFrame(columns=["rate", "floor", "log_score", "log_prior", "objective"]), 0, 0)
+    rows = []
+    log_score = np.mean(per_origin, axis=0)  # [floors, rates]: each origin counts once
+    for a, floor in enumerate(floors):
+        for b, rate in enumerate(rates):
+            log_prior = -0.5 * ((np.log(rate) - np.log(base.rate)) / rate_sd) ** 2
+            if floors.size > 1:
+                log_prior -= 0.5 * (floor / FLOOR_SCALE) ** 2
+            rows.append({"rate": float(rate), "floor": float(floor), "log_score": float(log_score[a, b]),
+                         "log_prior": float(log_prior)})
+    table = pd.DataFrame(rows)
+    table["objective"] = table["log_score"] + table["log_prior"]
+    best = table.loc[table["objective"].idxmax()]
+    learned = base._replace(rate=float(best["rate"]), floor=float(best["floor"]))
+    return Learned(learned, table, curves, points)
+
+
+def _origin_scores(fit, base, index, below, above, rates, floors, draws, seed) -> np.ndarray:
+    """``S`` of every candidate ``[floors, rates]`` for one split of the curves ``index`` into the rows
+    ``below`` (fitted again) and ``above`` (forecast)."""
     options = fitting.options_of(fit)._replace(seed=seed)
     refit = fitting.run_fit(_table(fit, np.concatenate(below)), options, progress=None, one_width=2**16)
     position = {label: k for k, label in enumerate(refit.groups)}
@@ -167,21 +199,12 @@ def learn_discrepancy(fit: Fit, *, share: float = SHARE, center: Any = "default"
     jacobian = lik.log_jacobian(log_y) + log_y
     key = jax.random.PRNGKey(seed)
     count = mask.sum(axis=1)
-    rows = []
-    for floor in floors:
-        for rate in rates:
+    out = np.empty((len(floors), len(rates)))
+    for a, floor in enumerate(floors):
+        for b, rate in enumerate(rates):
             scales = base._replace(rate=float(rate), floor=float(floor))
             shift = discrepancy_mod.value_shifts(scales, spec, params, new, reference, start, key)
             density = scores.mixture_log_density(lik.dist(location + shift, sigma[..., None]).log_prob(z[:, None, :]))
             density = np.asarray(density + jacobian)
-            per_curve = np.where(mask, density, 0.0).sum(axis=1) / count
-            log_prior = -0.5 * ((np.log(rate) - np.log(base.rate)) / rate_sd) ** 2
-            if floors.size > 1:
-                log_prior -= 0.5 * (floor / FLOOR_SCALE) ** 2
-            rows.append({"rate": float(rate), "floor": float(floor), "log_score": float(per_curve.sum()),
-                         "log_prior": float(log_prior)})
-    table = pd.DataFrame(rows)
-    table["objective"] = table["log_score"] + table["log_prior"]
-    best = table.loc[table["objective"].idxmax()]
-    learned = base._replace(rate=float(best["rate"]), floor=float(best["floor"]))
-    return Learned(learned, table, len(index), int(count.sum()))
+            out[a, b] = (np.where(mask, density, 0.0).sum(axis=1) / count).sum()
+    return out
