@@ -104,8 +104,8 @@ def split_rows(fit: Fit, share: float = SHARE) -> tuple[list[int], list[np.ndarr
 
 @float64
 def learn_discrepancy(fit: Fit, *, share: float | Sequence[float] = SHARE, center: Any = "default",
-                      rate_sd: float = RATE_SD, rates: Sequence[float] | None = None, floors: Sequence[float] | None = None,
-                      draws: int = 1000, seed: int = 0) -> Learned:
+                      rate_sd: float = RATE_SD, rates: Sequence[float] | None = None,
+                      floors: Sequence[float] | None = None, draws: int = 1000, seed: int = 0) -> Learned:
     """Learn the discrepancy's rate (and floor) from the fit's own curves (module docstring).
 
     Parameters

@@ -76,7 +76,12 @@ learned from held-out errors by empirical Bayes, maximizing the held-out log
 score of leave-the-largest-out splits of the bundled curves, extrapolating from
 0.1 to 5 times the fitted span (``benchmarks/learn_discrepancy.py`` and
 ``benchmarks/README.md``, "Held-out forecasts"). On that corpus neither ``g``
-nor ``c`` raises the held-out log score, so the default leaves them at 0. The
+nor ``c`` raises the held-out log score, so the default leaves them at 0. Nor
+does a fit's own structure inform them: the rate that best forecasts the upper
+part of each curve from its lower part does not predict the rate that forecasts
+the points beyond the data (it moves with where the curves are cut, and points
+the other way on chinchilla; ``benchmarks/self_discrepancy.py``), so every fit
+gets the corpus's scales. The
 simulation-based calibration checks (``bs.sbc``) test the law's parameters and
 values without the discrepancy: ``Fit.predictive_draws`` leaves it out unless
 asked.
