@@ -81,10 +81,9 @@ does a fit's own structure inform them: the rate that best forecasts the upper
 part of each curve from its lower part does not predict the rate that forecasts
 the points beyond the data (it moves with where the curves are cut, and points
 the other way on chinchilla; ``benchmarks/self_discrepancy.py``), so every fit
-gets the corpus's scales. The
-simulation-based calibration checks (``bs.sbc``) test the law's parameters and
-values without the discrepancy: ``Fit.predictive_draws`` leaves it out unless
-asked.
+gets the corpus's scales. The simulation-based calibration checks (``bs.sbc``)
+test the law's parameters and values without the discrepancy:
+``Fit.predictive_draws`` leaves it out unless asked.
 """
 
 from __future__ import annotations
