@@ -129,6 +129,9 @@ class Prepared(NamedTuple):
     mask: np.ndarray  # [C, M]
     relative: np.ndarray  # decades beyond the data / decades the data span, [C, M]
     sets: list  # the set each curve belongs to
+    fitted: dict  # each curve's fitted inputs [C, W] (padded by repeating its first point)
+    fitted_y: np.ndarray  # the observed values at them [C, W]
+    fitted_mask: np.ndarray  # [C, W]
 
 
 def prepare(ev: Evaluation, heldout: pd.DataFrame, by: str | None, name: str) -> Prepared:
@@ -147,22 +150,34 @@ def prepare(ev: Evaluation, heldout: pd.DataFrame, by: str | None, name: str) ->
     span = np.asarray([np.ptp(known[r], axis=0).max() for r in fit_rows])
     distance = discrepancy_mod.distances(fit.law, fit.inputs, fit_rows, x)
     sets = [name] * len(index) if by is None else [f"{name}/{v}" for v in ev.curves[by]]
+    fitted_y = evaluate_mod._padded(np.asarray(fit.y, float), fit_rows, 1.0)
+    fitted_mask = evaluate_mod._padded(np.ones(len(fit.y), bool), fit_rows, False)
+    width = fitted_y.shape[1]
+    fitted = {k: np.pad(v, ((0, 0), (0, width - v.shape[1])), mode="edge") for k, v in fitted.items()}
     return Prepared(fit.spec, params, new, reference, start, jnp.asarray(fit.observation_scale()[idx]),
-                    jnp.asarray(observed), mask, distance / np.maximum(span, 1e-9)[:, None], sets)
+                    jnp.asarray(observed), mask, distance / np.maximum(span, 1e-9)[:, None], sets,
+                    fitted, fitted_y, fitted_mask)
 
 
 LEVELS = np.asarray(evaluate_mod.MSCE_LEVELS)
 
 
-def curve_scores(prepared: Prepared, prior: bs.Discrepancy | None, seed: int = 0) -> pd.DataFrame:
-    """Per held-out curve: its set, mean log score of log y, 90% coverage and MSCE (from the PIT)."""
+def curve_scores(prepared: Prepared, prior: bs.Discrepancy | None, seed: int = 0, rate=None) -> pd.DataFrame:
+    """Per held-out curve: its set, mean log score of log y, 90% coverage and MSCE (from the PIT).
+
+    ``rate`` (``[C]``, optional): each curve's own rate in place of ``prior.rate`` (the misfit models)."""
     p = prepared
     lik = p.spec.likelihood
     key = jax.random.PRNGKey(seed)
     loc = lik.locate(jnp.log(p.new))
-    if prior is not None:
+    if prior is not None and rate is None:
         loc = loc + discrepancy_mod.value_shifts(prior, p.spec, p.params, p.new, p.reference, p.start,
                                                  jax.random.fold_in(key, 1))
+    elif prior is not None:  # the same random numbers as value_shifts, a rate per curve
+        dtype = jnp.result_type(p.new)
+        scales = (jnp.asarray(rate, dtype)[:, None], *(jnp.asarray(v, dtype) for v in prior.scales[1:]))
+        loc = loc + discrepancy_mod._shifts(p.spec, discrepancy_mod.floor_name(p.spec.law), scales, dict(p.params),
+                                            p.new, p.reference, p.start, jax.random.fold_in(key, 1))
     noise = standard_noise(lik, jax.random.fold_in(key, 2), loc.shape, loc.dtype)
     full = lik.natural(loc + p.sigma[..., None] * noise)
     density = np.asarray(evaluate_mod._log_score(lik, loc, p.sigma, full, p.observed, True))
@@ -175,10 +190,14 @@ def curve_scores(prepared: Prepared, prior: bs.Discrepancy | None, seed: int = 0
                          "msce": ((coverage - LEVELS) ** 2).mean(axis=1)})
 
 
-def set_scores(prepared: dict[str, Prepared], prior, seed: int = 0) -> pd.DataFrame:
-    """One row per set: the mean over its curves (each set counts once in the objective)."""
+def set_scores(prepared: dict[str, Prepared], prior, seed: int = 0, rates=None) -> pd.DataFrame:
+    """One row per set: the mean over its curves (each set counts once in the objective); ``rates``
+    (``{split: [C]}``, optional): each curve's own rate."""
     with float64_context():
-        table = pd.concat([curve_scores(p, prior, seed) for p in prepared.values()])
+        table = pd.concat([curve_scores(p, prior, seed, None if rates is None else rates[k])
+                           for k, p in prepared.items()])
+    if table["log_score"].isna().any():
+        raise RuntimeError(f"log score NaN on {sorted(set(table['set'][table['log_score'].isna()]))}")
     return table.groupby("set", sort=False).mean()
 
 
@@ -245,6 +264,112 @@ def paired(prepared: dict[str, Prepared], a, b, seeds=(0, 1, 2, 3)) -> pd.DataFr
     return diffs
 
 
+def misfit_stats(p: Prepared) -> pd.DataFrame:
+    """Per curve, the law's in-sample misfit and what it is measured against.
+
+    ``r`` are the residuals of the posterior median of the law in log loss, ``log y - median log L``, at the
+    fitted points ordered along the discrepancy's scale coordinate (ties by the inputs). Their mean square
+    splits into a white part and a smooth part by von Neumann's ratio: white noise has ``mean(diff(r)^2) / 2
+    = mean(r^2)``, so ``lack = sqrt(max(0, mean(r^2) - mean(diff(r)^2) / 2))`` is the size of the structured
+    (lack-of-fit) part, the part Kennedy and O'Hagan (2001) learn the discrepancy's amplitude from;
+    ``autocorr`` is the lag-1 autocorrelation ``sum r_i r_{i+1} / sum r_i^2``. ``log_span`` is the log of
+    the law's own fall over the fitted points, ``log(L_start / L_ref)`` (medians over the draws), ``u_span``
+    that of the reducible part (the discrepancy's fitted progress), ``sigma`` the posterior median noise scale.
+    """
+    with float64_context():
+        fitted = {k: jnp.asarray(v) for k, v in p.fitted.items()}
+        values, reference, start = discrepancy_mod._law_at(p.spec, p.params, fitted, fitted)
+        floor = discrepancy_mod.floor_name(p.spec.law)
+        base = np.asarray(p.params[floor]) if floor is not None else 0.0
+        base = np.minimum(base, np.asarray(reference) * (1 - 1e-9))
+        u_span = np.median(np.log((np.asarray(start) - base) / (np.asarray(reference) - base)), axis=1)
+        log_span = np.median(np.log(np.asarray(start) / np.asarray(reference)), axis=1)
+        median = np.median(np.log(np.asarray(values)), axis=1)  # [C, W]
+    coordinate = discrepancy_mod.coordinates(p.spec.law, p.fitted)[..., 0]
+    rows = []
+    for c in range(len(p.sets)):
+        keep = np.flatnonzero(p.fitted_mask[c])
+        order = keep[np.lexsort([*(p.fitted[k][c, keep] for k in reversed(p.spec.law.inputs)),
+                                 coordinate[c, keep]])]
+        r = np.log(p.fitted_y[c, order]) - median[c, order]
+        square = np.mean(r ** 2)
+        white = np.mean(np.diff(r) ** 2) / 2 if len(r) > 1 else square
+        rows.append({"set": p.sets[c], "points": len(r), "rms": np.sqrt(square), "curve": c,
+                     "lack": np.sqrt(max(0.0, square - white)),
+                     "autocorr": float(np.sum(r[:-1] * r[1:]) / max(np.sum(r ** 2), 1e-300)),
+                     "sigma": float(np.median(np.asarray(p.sigma[c]))),
+                     "log_span": max(log_span[c], SPAN_MIN), "u_span": max(u_span[c], SPAN_MIN)})
+    return pd.DataFrame(rows)
+
+
+#: the smallest fitted fall (log_span, u_span) a statistic is divided by, as the discrepancy's growth term does:
+#: a curve of one point, or of points the law puts at one value, fell by 0 over its data
+SPAN_MIN = 0.02
+
+
+#: The misfit models: each curve's rate from the shared ``rate`` and one learned ``b`` and the curve's statistics
+#: (:func:`misfit_stats`); the drift's other scales are the default's. The statistic is relative to the law's
+#: fall over the fitted data, ``log_span``: a misfit of ``m`` in log loss over that fall is a drift of the rate
+#: of decline of about ``m / log_span``.
+MISFIT = {
+    "lack": lambda rate, b, t: np.sqrt(rate ** 2 + (b * t["lack"] / t["log_span"]) ** 2),
+    "lack_u": lambda rate, b, t: np.sqrt(rate ** 2 + (b * t["lack"] / t["u_span"]) ** 2),
+    "noise": lambda rate, b, t: np.sqrt(rate ** 2 + (b * t["sigma"] / t["log_span"]) ** 2),
+    "autocorr": lambda rate, b, t: rate * np.exp(b * t["autocorr"]),
+}
+MISFIT_GRID = {"rate": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3),
+               "b": {"lack": (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0), "lack_u": (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
+                     "noise": (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
+                     "autocorr": (-1.0, -0.5, 0.0, 0.5, 1.0, 2.0)}}
+
+
+def misfit_study(prepared: dict[str, Prepared], models=tuple(MISFIT), seeds=(0, 1, 2, 3)) -> None:
+    """Score each misfit model on a grid of ``rate x b`` and judge it leave-one-data-set-out against the shipped
+    default: for each data set, the grid point best on the other data sets, scored on its sets; paired
+    differences with the default per set (the standard error over the sets, and over ``seeds``)."""
+    stats = {k: misfit_stats(p) for k, p in prepared.items()}
+    table = pd.concat(stats.values())
+    print("\nin-sample misfit per set (medians over its curves):")
+    print(table.groupby("set", sort=False).median(numeric_only=True).round(4).to_string())
+    shipped = bs.Discrepancy()
+    base = set_scores(prepared, shipped)["log_score"]
+    for model in models:
+        start = time.perf_counter()
+        scored = {}
+        for rate, b in itertools.product(MISFIT_GRID["rate"], MISFIT_GRID["b"][model]):
+            rates = {k: MISFIT[model](rate, b, t).to_numpy() for k, t in stats.items()}
+            scored[(rate, b)] = set_scores(prepared, shipped, rates=rates)["log_score"]
+        scores = pd.DataFrame(scored).T
+        scores.index.names = ["rate", "b"]
+        if scores.isna().any().any():
+            raise RuntimeError(f"model {model}: a set scores NaN")
+        mean = scores.mean(axis=1)
+        print(f"\nmodel {model} ({len(mean)} grid points, {time.perf_counter() - start:.0f} s): in-sample best "
+              f"rate/b {'/'.join(f'{v:g}' for v in mean.idxmax())} {mean.max():.4f} (shipped default {base.mean():.4f}); best over rate, by b: "
+              + ", ".join(f"{b:g}: {v:.4f}" for b, v in mean.groupby(level="b").max().items()))
+        for fixed in (False, True):  # rate and b learned; b alone, the rate held at the shipped default's
+            grid_ = scores.xs(shipped.rate, level="rate", drop_level=False) if fixed else scores
+            rows, diffs = [], []
+            for held in FAMILIES:
+                test = [s for s in scores.columns if family(s) == held]
+                rate, b = grid_.drop(columns=test).mean(axis=1).idxmax()
+                rates = {k: MISFIT[model](rate, b, t).to_numpy() for k, t in stats.items()}
+                per_seed = pd.concat({seed: set_scores(prepared, shipped, seed, rates)["log_score"]
+                                      - set_scores(prepared, shipped, seed)["log_score"] for seed in seeds}, axis=1)
+                diffs.append(per_seed.loc[test])
+                rows.append({"data set": held, "learned rate/b": f"{rate:g}/{b:g}",
+                             "log score": scores.loc[(rate, b), test].mean(), "shipped default": base[test].mean(),
+                             "paired diff": per_seed.loc[test].mean(axis=1).mean()})
+            print(f"  leave-one-data-set-out, {'b alone (rate 0.2)' if fixed else 'rate and b'}:")
+            print(pd.DataFrame(rows).round(4).to_string(index=False))
+            diffs = pd.concat(diffs)
+            per_set = diffs.mean(axis=1)
+            print(f"  minus the shipped default, mean over the {len(per_set)} sets: {per_set.mean():+.4f} (standard "
+                  f"error over the sets {per_set.std(ddof=1) / np.sqrt(len(per_set)):.4f}, over {diffs.shape[1]} "
+                  f"seeds {diffs.mean().std(ddof=1):.4f}); mean over the data sets "
+                  f"{np.mean([r['paired diff'] for r in rows]):+.4f}", flush=True)
+
+
 def fit_corpus(splits, method: str = METHOD) -> dict[str, Prepared]:
     out = {}
     for name, (table, opts, by) in splits.items():
@@ -276,6 +401,8 @@ def main() -> None:
                         help=f"the engine of the fits (default: {METHOD!r}, the one bs.evaluate uses)")
     parser.add_argument("--models", nargs="*", choices=list(MODELS), default=list(MODELS),
                         help="the models learned by Nelder-Mead (default: all)")
+    parser.add_argument("--misfit", nargs="*", choices=list(MISFIT), default=None,
+                        help="only the misfit models (default: none; no value: all), leave-one-data-set-out")
     parser.add_argument("--grid", action=argparse.BooleanOptionalAction, default=True,
                         help="score the grid of rate x spread x floor (default: yes)")
     args = parser.parse_args()
@@ -300,6 +427,9 @@ def main() -> None:
                 pickle.dump({"method": args.method, "prepared": {
                     k: p._replace(spec=(p.spec.law.name, p.spec.likelihood)) for k, p in prepared.items()}}, f)
     prepared = {k: thin(p, args.draws) for k, p in prepared.items()}
+    if args.misfit is not None:
+        misfit_study(prepared, args.misfit or tuple(MISFIT))
+        return
     sets = list(set_scores(prepared, None).index)
     print("\nscales (rate/spread/floor/growth) learned on all sets, by model:")
     learned = {}
