@@ -3,6 +3,7 @@
     python benchmarks/learn_discrepancy.py            # the corpus, each model's learned scales, leave-one-set-out
     python benchmarks/learn_discrepancy.py --cache .jax_cache/learn_auto.pkl   # keep the fits between runs
     python benchmarks/learn_discrepancy.py --method laplace --models rate --no-grid   # on Laplace fits
+    python benchmarks/learn_discrepancy.py --cache .jax_cache/learn_auto.pkl --misfit   # rates from the misfit
 
 The discrepancy (bayescale/_src/fit/discrepancy.py) distorts a draw of the law beyond the fitted data: the
 reducible part's progress beyond the data, ``u = -log(R / R_0)``, becomes ``int_0^u exp(eta_0 + eta_1 v /
@@ -35,6 +36,16 @@ widened where the maximum sits on an edge. The learned scales are compared with 
 (a paired difference: its standard error over the sets is the noise a change must beat). Leave-one-data-set-out:
 for each family of sets (the splits of one data set), the scales learned on the others are scored on it; that
 held-out score picks the model.
+
+``--misfit`` scores instead rates that depend on each curve's in-sample misfit (:func:`misfit_stats`, the models
+in :data:`MISFIT`): Kennedy and O'Hagan (2001, "Bayesian calibration of computer models", JRSS B 63(3)) learn a
+discrepancy's amplitude from the structured part of the residuals, which white noise lacks. Each model has the
+shared rate and one coefficient ``b`` of a statistic: the lack-of-fit amplitude (von Neumann's ratio) or the noise
+scale relative to the law's fall over the fitted data, ``sqrt(rate^2 + (b stat)^2)``, or the lag-1
+autocorrelation of the residuals, ``rate exp(b stat)``; every draw stays a valid curve (only the scale of
+``eta_0`` changes). Each is scored on a grid of ``rate x b`` and judged leave-one-data-set-out against the shipped
+default, both with the rate and ``b`` learned on the other data sets and with ``b`` alone (the rate held at the
+default's), the second isolating the term.
 """
 
 from __future__ import annotations
@@ -53,6 +64,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import scipy.optimize
+import scipy.stats
 
 import bayescale as bs
 from bayescale._src.analysis import evaluate as evaluate_mod
@@ -315,11 +327,12 @@ MISFIT = {
     "lack": lambda rate, b, t: np.sqrt(rate ** 2 + (b * t["lack"] / t["log_span"]) ** 2),
     "lack_u": lambda rate, b, t: np.sqrt(rate ** 2 + (b * t["lack"] / t["u_span"]) ** 2),
     "noise": lambda rate, b, t: np.sqrt(rate ** 2 + (b * t["sigma"] / t["log_span"]) ** 2),
+    "noise_u": lambda rate, b, t: np.sqrt(rate ** 2 + (b * t["sigma"] / t["u_span"]) ** 2),
     "autocorr": lambda rate, b, t: rate * np.exp(b * t["autocorr"]),
 }
 MISFIT_GRID = {"rate": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3),
                "b": {"lack": (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0), "lack_u": (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
-                     "noise": (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
+                     "noise": (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0), "noise_u": (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
                      "autocorr": (-1.0, -0.5, 0.0, 0.5, 1.0, 2.0)}}
 
 
@@ -329,9 +342,20 @@ def misfit_study(prepared: dict[str, Prepared], models=tuple(MISFIT), seeds=(0, 
     differences with the default per set (the standard error over the sets, and over ``seeds``)."""
     stats = {k: misfit_stats(p) for k, p in prepared.items()}
     table = pd.concat(stats.values())
-    print("\nin-sample misfit per set (medians over its curves):")
-    print(table.groupby("set", sort=False).median(numeric_only=True).round(4).to_string())
     shipped = bs.Discrepancy()
+    constant = pd.DataFrame({r: set_scores(prepared, shipped._replace(rate=r))["log_score"]
+                             for r in (0.0, 0.05, 0.1, 0.14, 0.2, 0.28, 0.4, 0.57, 0.8)})
+    summary = table.drop(columns="curve").groupby("set", sort=False).median()
+    summary["lack / log_span"] = (table["lack"] / table["log_span"]).groupby(table["set"], sort=False).median()
+    summary["sigma / log_span"] = (table["sigma"] / table["log_span"]).groupby(table["set"], sort=False).median()
+    summary["best rate"] = constant.idxmax(axis=1)
+    summary["its gain"] = constant.max(axis=1) - constant[shipped.rate]
+    print("\nin-sample misfit per set (medians over its curves) and the set's best constant rate (spread 1, floor 0; "
+          "its gain in log score over rate 0.2):")
+    print(summary.round(4).to_string())
+    for stat in ("lack / log_span", "sigma / log_span", "autocorr"):
+        rho = scipy.stats.spearmanr(summary[stat], summary["best rate"]).statistic
+        print(f"  Spearman correlation of {stat} with the set's best rate: {rho:+.2f}")
     base = set_scores(prepared, shipped)["log_score"]
     for model in models:
         start = time.perf_counter()
