@@ -369,7 +369,8 @@ def misfit_study(prepared: dict[str, Prepared], models=tuple(MISFIT), seeds=(0, 
             raise RuntimeError(f"model {model}: a set scores NaN")
         mean = scores.mean(axis=1)
         print(f"\nmodel {model} ({len(mean)} grid points, {time.perf_counter() - start:.0f} s): in-sample best "
-              f"rate/b {'/'.join(f'{v:g}' for v in mean.idxmax())} {mean.max():.4f} (shipped default {base.mean():.4f}); best over rate, by b: "
+              f"rate/b {'/'.join(f'{v:g}' for v in mean.idxmax())} {mean.max():.4f} (shipped default "
+              f"{base.mean():.4f}); best over rate, by b: "
               + ", ".join(f"{b:g}: {v:.4f}" for b, v in mean.groupby(level="b").max().items()))
         for fixed in (False, True):  # rate and b learned; b alone, the rate held at the shipped default's
             grid_ = scores.xs(shipped.rate, level="rate", drop_level=False) if fixed else scores
