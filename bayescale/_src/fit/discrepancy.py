@@ -80,8 +80,14 @@ nor ``c`` raises the held-out log score, so the default leaves them at 0. Nor
 does a fit's own structure inform them: the rate that best forecasts the upper
 part of each curve from its lower part does not predict the rate that forecasts
 the points beyond the data (it moves with where the curves are cut, and points
-the other way on chinchilla; ``benchmarks/self_discrepancy.py``), so every fit
-gets the corpus's scales. The simulation-based calibration checks (``bs.sbc``)
+the other way on chinchilla; ``benchmarks/self_discrepancy.py``), nor does
+the law's in-sample misfit: the size of the residuals' structured part (the
+signal Kennedy and O'Hagan learn a discrepancy's amplitude from), their lag-1
+autocorrelation or the noise scale, each relative to the law's fall over the
+data, does not track the rate a data set's held-out points want, and as a
+term of the rate none beats the default leave-one-data-set-out
+(``benchmarks/learn_discrepancy.py --misfit``). So every fit gets the corpus's
+scales. The simulation-based calibration checks (``bs.sbc``)
 test the law's parameters and values without the discrepancy:
 ``Fit.predictive_draws`` leaves it out unless asked.
 """
