@@ -50,6 +50,7 @@ from bayescale._src.engines.base import Draws, start
 from bayescale._src.model.problem import Problem
 
 RW_SCALE = 2.38  # times d^-1/2: the optimal random-walk scale for a Gaussian target (Roberts, Gelman and Gilks 1997)
+ADAPT_GAIN = 4.0  # log-scale change per unit of acceptance above the target, after each tempering step
 RIDGE = 1e-9  # added to the particle covariance's diagonal (relative to its largest variance) before its Cholesky
 
 
@@ -62,6 +63,7 @@ class Settings(NamedTuple):
     mcmc_steps: int = 20  # random-walk Metropolis steps per particle per tempering step
     target_ess: float = 0.5  # each tempering step keeps this share of effective particles
     max_stages: int = 200  # tempering steps at most (a unit that has not reached beta = 1 then is flagged)
+    kernel: str = "rw"  # the moves: "rw" (random-walk Metropolis) or "hmc"
 
 
 def num_particles(settings: Settings) -> int:
@@ -75,6 +77,8 @@ def check(problem: Problem, settings: Settings) -> None:
                          "without run=; use method='nuts' here")
     if num_particles(settings) < 2 or settings.mcmc_steps < 1 or settings.max_stages < 1:
         raise ValueError(f"smc needs particles >= 2, mcmc_steps >= 1 and max_stages >= 1; got {settings}")
+    if settings.kernel not in KERNELS:
+        raise ValueError(f"smc: kernel must be one of {', '.join(KERNELS)}, got {settings.kernel!r}")
     if not 0.0 < settings.target_ess < 1.0:
         raise ValueError(f"smc: target_ess must lie in (0, 1), got {settings.target_ess}")
 
@@ -93,20 +97,31 @@ def _sample(problem: Problem, settings: Settings, batch, keys):
     return jax.vmap(lambda d, k: sample_unit(problem, settings, d, k))(batch, keys)
 
 
-def rw_step(key, state, logdensity_fn, chol):
-    """One random-walk Metropolis step with Gaussian proposals of covariance ``chol chol^T``."""
+def rw_step(key, state, logdensity_fn, cov, scale):
+    """One random-walk Metropolis step, Gaussian proposals of covariance ``(scale RW_SCALE)^2 / d cov``."""
+    chol = scale * RW_SCALE / jnp.sqrt(cov.shape[-1]) * jnp.linalg.cholesky(cov)
     return blackjax.additive_step_random_walk.build_kernel()(
         key, state, logdensity_fn, blackjax.mcmc.random_walk.normal(chol))
 
 
-def proposal_chol(particles, weights):
-    """``RW_SCALE / sqrt(d)`` times the Cholesky factor of the particles' weighted covariance."""
+def hmc_step(key, state, logdensity_fn, cov, scale):
+    """One HMC step of ``HMC_LEAPFROGS`` leapfrog steps of size ``scale``, inverse mass matrix ``cov``."""
+    return blackjax.hmc.build_kernel()(key, state, logdensity_fn, step_size=scale, inverse_mass_matrix=cov,
+                                       num_integration_steps=HMC_LEAPFROGS)
+
+
+KERNELS = {"rw": (rw_step, blackjax.additive_step_random_walk.init, 0.234, 1.0),
+           "hmc": (hmc_step, blackjax.hmc.init, 0.65, 0.5)}  # step, init, target acceptance, initial scale
+HMC_LEAPFROGS = 8
+
+
+def particle_cov(particles, weights):
+    """The particles' weighted covariance, with a small ridge."""
     mean = weights @ particles
     centred = particles - mean
     cov = (weights[:, None] * centred).T @ centred
     dim = particles.shape[-1]
-    cov = cov + RIDGE * jnp.max(jnp.diag(cov)) * jnp.eye(dim, dtype=cov.dtype) + jnp.finfo(cov.dtype).tiny
-    return RW_SCALE / jnp.sqrt(dim) * jnp.linalg.cholesky(cov)
+    return cov + RIDGE * jnp.max(jnp.diag(cov)) * jnp.eye(dim, dtype=cov.dtype) + jnp.finfo(cov.dtype).tiny
 
 
 def sample_unit(problem: Problem, settings: Settings, data, key):
@@ -124,16 +139,19 @@ def sample_unit(problem: Problem, settings: Settings, data, key):
         # the potential is the negative log joint; the prior is what the likelihood leaves of it
         return finite(-problem.potential(z, data) - problem.log_likelihood(z, data))
 
+    step_fn, init_fn, target_acceptance, scale0 = KERNELS[settings.kernel]
+
     def update(_key, state, info):
         del _key
-        return extend_params({"chol": proposal_chol(state.particles, state.weights)})
+        return extend_params({"cov": particle_cov(state.particles, state.weights),
+                              "scale": jnp.ones((), state.weights.dtype)})
 
     algorithm = blackjax.inner_kernel_tuning(
         smc_algorithm=blackjax.adaptive_tempered_smc,
         logprior_fn=log_prior,
         loglikelihood_fn=log_likelihood,
-        mcmc_step_fn=rw_step,
-        mcmc_init_fn=blackjax.additive_step_random_walk.init,
+        mcmc_step_fn=step_fn,
+        mcmc_init_fn=init_fn,
         resampling_fn=resampling.systematic,
         mcmc_parameter_update_fn=update,
         initial_parameter_value=None,  # set below, from the prior draws
@@ -145,20 +163,24 @@ def sample_unit(problem: Problem, settings: Settings, data, key):
     state = algorithm.init(z0)
     inner = state.sampler_state._replace(tempering_param=jnp.zeros((), z0.dtype))
     state = state._replace(sampler_state=inner, parameter_override=update(None, inner._replace(weights=uniform), None))
-    acceptance = jnp.zeros((), z0.dtype)
+    zero = jnp.zeros((), z0.dtype)
 
     def going(carry):
-        state, stage, _, _ = carry
+        state, stage, *_ = carry
         return (state.sampler_state.tempering_param < 1.0) & (stage < settings.max_stages)
 
     def step(carry):
-        state, stage, log_evidence, _ = carry
+        state, stage, log_evidence, _, scale = carry
+        state = state._replace(parameter_override={**state.parameter_override, "scale": scale[None]})
         state, info = algorithm.step(jax.random.fold_in(loop_key, stage), state)
-        return state, stage + 1, log_evidence + info.log_likelihood_increment, jnp.mean(
-            info.update_info.acceptance_rate)
+        acceptance = jnp.mean(info.update_info.acceptance_rate)
+        # the scale follows the acceptance towards TARGET_ACCEPTANCE (a curved or two-basin cloud of particles
+        # has a covariance wider than any one basin, where a step of its size is rarely accepted)
+        scale = scale * jnp.exp(ADAPT_GAIN * (acceptance - target_acceptance))
+        return state, stage + 1, log_evidence + info.log_likelihood_increment, acceptance, scale
 
-    state, stages, log_evidence, acceptance = jax.lax.while_loop(
-        going, step, (state, jnp.zeros((), jnp.int32), jnp.zeros((), z0.dtype), acceptance))
+    state, stages, log_evidence, acceptance, _ = jax.lax.while_loop(
+        going, step, (state, jnp.zeros((), jnp.int32), zero, zero, zero + scale0))
     final = state.sampler_state
     total = settings.chains * settings.draws
     pick_key, shuffle_key = jax.random.split(final_key)
