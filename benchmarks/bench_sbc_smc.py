@@ -35,14 +35,14 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import numpy as np  # noqa: E402
-from bench_sbc import design  # noqa: E402
-from common import Timer, environment, markdown_rows  # noqa: E402
+import numpy as np
+from bench_sbc import design
+from common import Timer, environment, markdown_rows
 
-import bayescale as bs  # noqa: E402
-from bayescale._src.analysis import sbc as sbc_mod  # noqa: E402
-from bayescale._src.fit import fitting  # noqa: E402
-from bayescale._src.fit.results import Fit  # noqa: E402
+import bayescale as bs
+from bayescale._src.analysis import sbc as sbc_mod
+from bayescale._src.fit import fitting
+from bayescale._src.fit.results import Fit
 
 RATES = {"janoschek": ("kappa", "delta"), "exp4": ("a", "alpha")}  # (rate, shape) of c + span exp(-rate x^shape)
 LEVEL = 0.9
