@@ -60,7 +60,7 @@ class Settings(NamedTuple):
     chains: int = 4
     draws: int = 1000
     particles: int = 0  # 0: chains * draws
-    mcmc_steps: int = 20  # random-walk Metropolis steps per particle per tempering step
+    mcmc_steps: int = 50  # moves per particle per tempering step (20 left quantiles up to 1.35 sd off, 50 0.71)
     target_ess: float = 0.5  # each tempering step keeps this share of effective particles
     max_stages: int = 200  # tempering steps at most (a unit that has not reached beta = 1 then is flagged)
     kernel: str = "rw"  # the moves: "rw" (random-walk Metropolis) or "hmc"
