@@ -1,7 +1,7 @@
 """The inference methods ``bs.fit(..., method=name)`` takes, with the settings each one uses.
 
 >>> import bayescale as bs
->>> bs.methods.names()        # ['auto', 'nuts', 'chees', 'importance', 'laplace', 'map']
+>>> bs.methods.names()        # ['auto', 'nuts', 'chees', 'smc', 'importance', 'laplace', 'map']
 >>> bs.methods.table()        # one row per method: description, posterior, markov, settings
 
 Every method is an engine of :mod:`bayescale._src.engines` (a ``Settings``

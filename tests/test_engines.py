@@ -234,3 +234,37 @@ def test_newton_leaves_a_saddle_along_its_negative_curvature():
     objective = lambda z: z[0] ** 2 - z[1] ** 2 + z[1] ** 4  # noqa: E731
     info = newton.minimize(objective, jnp.asarray([0.5, 1e-3]), 12)
     np.testing.assert_allclose(np.abs(info.z), [0.0, 2**-0.5], atol=1e-6)
+
+
+@pytest.mark.statistical  # 4-7 s, most of it compiling the tempering loop: over the fast tier's budget
+def test_smc_reaches_a_known_posterior_and_evidence():
+    """Tempered SMC from the prior (``engines.smc``) on y_i ~ N(mu, 1), mu ~ N(0, 1) with a mask: the posterior
+    is N(sum y / (n + 1), 1 / (n + 1)) and log p(y) is known; ``Problem.log_likelihood`` leaves the prior to
+    ``-potential - log_likelihood`` (the masked point counts nowhere)."""
+    import numpyro
+
+    from bayescale._src.engines import smc
+    from bayescale._src.model.problem import make_problem
+
+    def model(y, mask):
+        mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+        with numpyro.plate("points", y.shape[-1]), numpyro.handlers.mask(mask=mask):
+            numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+    y, mask = np.array([[1.2, 0.4, 2.0, 9.0]]), np.array([[True, True, True, False]])
+    problem = make_problem(model, ("smc-normal",), (y[0], mask[0]), lambda key, data, n: jnp.zeros((n, 1)),
+                           prior=lambda key, data, n: jax.random.normal(key, (n, 1)))
+    settings = smc.Settings(num_starts=1, num_steps=3, chains=2, draws=500, mcmc_steps=3)
+    with jax.enable_x64(True):
+        assert float(problem.log_likelihood(jnp.array([0.5]), (jnp.asarray(y[0]), jnp.asarray(mask[0])))) == (
+            pytest.approx(float(dist.Normal(0.5, 1.0).log_prob(y[0, :3]).sum())))
+        out = smc.run(problem, settings, (jnp.asarray(y), jnp.asarray(mask)), jax.random.PRNGKey(0)[None])
+    z = np.asarray(out.z)[0].ravel()
+    n, total = 3, y[0, :3].sum()
+    assert z.shape == (1000,) and abs(z.mean() - total / (n + 1)) < 0.06 and abs(z.var() - 1 / (n + 1)) < 0.05
+    # log p(y): y ~ N(0, I + 1 1^T)
+    evidence = float(dist.MultivariateNormal(jnp.zeros(n), jnp.eye(n) + 1.0).log_prob(jnp.asarray(y[0, :3])))
+    assert float(out.unit_stats["log_evidence"][0]) == pytest.approx(evidence, abs=0.1)
+    assert int(out.unit_stats["smc_stages"][0]) >= 1
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        smc.check(problem, settings._replace(kernel="mala"))

@@ -8,6 +8,7 @@ Each engine is a module with a ``Settings`` NamedTuple and a jitted
 - ``laplace``: independent draws of the Gaussian at the mode (:mod:`.laplace`).
 - ``nuts``: NumPyro NUTS vmapped over units and chains, started at the Laplace
   approximation (:mod:`.nuts`).
+- ``smc``: adaptive tempered SMC from the prior (blackjax), vmapped over units (:mod:`.smc`).
 - ``chees``: ChEES-HMC (blackjax), many chains per unit sharing one adapted
   step size and trajectory length, so they move in lockstep (:mod:`.chees`).
 
@@ -22,7 +23,7 @@ import difflib
 from typing import Any, Callable, NamedTuple
 
 from bayescale._src.model.batch import CPU_IMPORTANCE_CHUNK, CPU_NUTS_CHUNK
-from bayescale._src.engines import auto, chees, importance, laplace, nuts
+from bayescale._src.engines import auto, chees, importance, laplace, nuts, smc
 from bayescale._src.engines import map as map_engine
 from bayescale._src.engines.base import Draws, missing
 
@@ -82,6 +83,9 @@ _REGISTRY: dict[str, Engine] = {
     "chees": Engine("chees", chees.Settings, chees.run, True, True,
                     "ChEES-HMC (blackjax): many short chains per curve in lockstep, one adapted trajectory length",
                     cpu_chunk=CPU_NUTS_CHUNK),
+    "smc": Engine("smc", smc.Settings, smc.run, True, False,
+                  "tempered sequential Monte Carlo from the prior (blackjax), vmapped over curves: every basin "
+                  "the prior reaches (slower than auto)", cpu_chunk=CPU_IMPORTANCE_CHUNK),
     "importance": Engine("importance", importance.Settings, importance.run, True, False,
                          "Laplace reweighted by Pareto-smoothed importance sampling, no fallback (see pareto_k)",
                          cpu_chunk=CPU_IMPORTANCE_CHUNK),

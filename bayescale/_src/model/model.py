@@ -327,7 +327,8 @@ def curve_problem(spec: ModelSpec) -> Problem:
     example = example_batch(spec.law.inputs)
     init = functools.partial(random_starts, spec)
     if not spec.likelihood.runs:
-        return make_problem(build_model(spec), ("curve", spec), example, init)
+        return make_problem(build_model(spec), ("curve", spec), example, init,
+                            prior=functools.partial(prior_particles, spec))
     pilot = run_pilot(spec)
     problem = make_problem(build_model(spec), ("curve", spec), runs_mod.example(example), init, pilot, forward=True)
     if problem.sites != pilot.problem.sites + tuple((name, ()) for name in runs_mod.SITES):
@@ -376,25 +377,63 @@ def random_starts(spec: ModelSpec, key, curve: CurveBatch, num_starts: int) -> j
     the natural values so drawn.
     """
     priors = spec.prior_dict
-    extra = list(runs_mod.SITES) if spec.likelihood.runs else []  # the problem's sites, in trace order
-    names = [*spec.sample_order, NOISE, *extra]
+    names = _site_params(spec)
     keys = jax.random.split(key, len(names))
     log_median = jnp.sum(jnp.where(curve.mask, curve.log_y, 0.0)) / jnp.sum(curve.mask)
     natural: dict[str, jax.Array] = {}
-    columns: dict[str, jax.Array] = {}  # sampler coordinate of each parameter, by parameter name
+    amplitudes: dict[str, jax.Array] = {}  # the sampler coordinate of each rescaled amplitude, by name
     for k, name in zip(keys, names):
-        prior = priors[name]
-        param = None if name in (NOISE, *extra) else spec.law.param(name)
-        if param is None or not param.scale_by:
-            natural[name] = prior.sample(k, (num_starts,))
-            columns[name] = biject_to(prior.support).inv(natural[name])
-            continue
-        shift = log_shift(param, natural, curve.log_refs)
-        if param.amplitude:
-            columns[name] = log_median + jax.random.uniform(k, (num_starts,), minval=-3.0, maxval=0.0)
+        param = _law_param(spec, name)
+        if param is not None and param.scale_by and param.amplitude:
+            amplitudes[name] = log_median + jax.random.uniform(k, (num_starts,), minval=-3.0, maxval=0.0)
+            natural[name] = jnp.exp(amplitudes[name] + log_shift(param, natural, curve.log_refs))
         else:
-            columns[name] = jnp.log(prior.sample(k, (num_starts,))) - shift
-        natural[name] = jnp.exp(columns[name] + shift)
+            natural[name] = priors[name].sample(k, (num_starts,))
+    return _flat(spec, natural, curve, amplitudes)
+
+
+def prior_particles(spec: ModelSpec, key, curve: CurveBatch, num: int) -> jax.Array:
+    """``num`` draws of the model's prior in the sampler's flat coordinates of one curve, ``[num, sites]``.
+
+    The natural values come from :func:`prior_draws` (a joint prior's parameters together), and each is
+    mapped to its coordinate as :func:`random_starts` maps its starts, so the draws have the density that
+    the model's potential gives the prior (its Jacobians included).
+    """
+    priors = spec.prior_dict
+    names = _site_params(spec)
+    natural = prior_draws(spec, jax.random.split(key, len(spec.priors)), (num,))
+    missing = [name for name in names if name not in natural or name not in priors]
+    if missing:
+        raise ValueError(f"prior_particles: no prior draws of {missing}")
+    return _flat(spec, natural, curve)
+
+
+def _site_params(spec: ModelSpec) -> list[str]:
+    """The parameters behind the problem's sites, in trace order."""
+    extra = list(runs_mod.SITES) if spec.likelihood.runs else []
+    return [*spec.sample_order, NOISE, *extra]
+
+
+def _law_param(spec: ModelSpec, name: str):
+    return None if name == NOISE or name in runs_mod.SITES else spec.law.param(name)
+
+
+def _flat(spec: ModelSpec, natural: Mapping[str, jax.Array], curve: CurveBatch,
+          given: Mapping[str, jax.Array] | None = None) -> jax.Array:
+    """The sampler's flat coordinates ``[n, sites]`` of natural values ``{name: [n]}`` on ``curve``: a plain
+    parameter's unconstrained value, a rescaled one's log shifted to the reference size, end-point
+    coordinates through the law's map; ``given``: coordinates already known, by parameter name."""
+    priors = spec.prior_dict
+    names = _site_params(spec)
+    columns: dict[str, jax.Array] = dict(given or {})  # sampler coordinate of each parameter, by parameter name
+    for name in names:
+        param = _law_param(spec, name)
+        if name in columns:
+            continue
+        if param is None or not param.scale_by:
+            columns[name] = biject_to(priors[name].support).inv(natural[name])
+        else:
+            columns[name] = jnp.log(natural[name]) - log_shift(param, natural, curve.log_refs)
     ordered = [columns[name] for name in names]
     coordinate_map = coordinates.for_spec(spec)
     if coordinate_map is not None:

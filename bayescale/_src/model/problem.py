@@ -54,6 +54,13 @@ class Problem(NamedTuple):
         Derivatives for the mode search by forward mode
         (:func:`~bayescale._src.engines.newton.forward`): for a potential that
         is a long sequential scan; else forward over reverse mode.
+    log_likelihood
+        ``log_likelihood(z, data)``: the log density of the observations alone (every observed site but
+        the factors); ``-potential - log_likelihood`` is then the log prior density in these coordinates,
+        Jacobians included. Tempered samplers (:mod:`bayescale._src.engines.smc`) need the split.
+    prior
+        None, or ``prior(key, data, n) -> [n, dim]``: exact draws of the model's prior in the flat
+        coordinates (the density ``exp(-potential - log_likelihood)``), where the model can give them.
     """
 
     key: Hashable
@@ -63,6 +70,8 @@ class Problem(NamedTuple):
     init: Callable[[jax.Array, Any, int], jax.Array]
     pilot: Pilot | None = None
     forward: bool = False
+    log_likelihood: Callable[[jax.Array, Any], jax.Array] | None = None
+    prior: Callable[[jax.Array, Any, int], jax.Array] | None = None
 
     @property
     def dim(self) -> int:
@@ -129,7 +138,7 @@ def latent_sites(model: Callable, data: Any) -> Sites:
 
 
 def make_problem(model: Callable, key: Hashable, example: Any, init: Callable, pilot: Pilot | None = None,
-                 forward: bool = False) -> Problem:
+                 forward: bool = False, prior: Callable | None = None) -> Problem:
     """The :class:`Problem` of ``model(*data)``.
 
     Parameters
@@ -142,7 +151,7 @@ def make_problem(model: Callable, key: Hashable, example: Any, init: Callable, p
         One unit of data (NumPy or JAX arrays) of the shapes the engines will see.
     init
         ``init(key, data, num_starts)``, see :class:`Problem`.
-    pilot, forward
+    pilot, forward, prior
         See :class:`Problem`.
     """
     sites = latent_sites(model, example)
@@ -159,7 +168,25 @@ def make_problem(model: Callable, key: Hashable, example: Any, init: Callable, p
     def constrain(z, data):
         return constrain_fn(model, tuple(data), {}, unravel(z), return_deterministic=True)
 
-    return Problem(key, sites, potential, constrain, init, pilot, forward)
+    def log_likelihood(z, data):
+        values = constrain_fn(model, tuple(data), {}, unravel(z))
+        tr = handlers.trace(handlers.substitute(model, data=values)).get_trace(*data)
+        return sum((_log_prob(site) for site in tr.values() if _is_observation(site)), jnp.zeros((), z.dtype))
+
+    return Problem(key, sites, potential, constrain, init, pilot, forward, log_likelihood, prior)
+
+
+def _is_observation(site) -> bool:
+    """An observed sample site that is data, not a factor (``numpyro.factor`` marks its sites auxiliary)."""
+    return site["type"] == "sample" and site["is_observed"] and not site["infer"].get("is_auxiliary", False)
+
+
+def _log_prob(site) -> jax.Array:
+    """The summed log density of one observed site, its mask and scale applied as ``log_density`` does."""
+    log_prob = site["fn"].log_prob(site["value"])
+    if site["scale"] is not None:
+        log_prob = site["scale"] * log_prob
+    return jnp.sum(log_prob)
 
 
 def ravel(sites: Sites, values: dict[str, jax.Array]) -> jax.Array:
