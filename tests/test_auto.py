@@ -243,3 +243,23 @@ def test_a_law_can_lower_autos_pareto_k_threshold(power_table, monkeypatch):
     assert bs.laws.get("additive_compute").max_pareto_k == 0.5
     with pytest.raises(ValueError, match="max_pareto_k"):
         bs.laws.check_law(strict._replace(max_pareto_k=0.9))
+
+
+def test_a_law_with_the_smc_sampler_gets_tempered_smc_draws(power_table, power_auto, monkeypatch):
+    """Where the law's ``sampler`` is ``"smc"`` (``janoschek``), auto samples every curve by tempered SMC from
+    the prior: the same posterior as the importance draws, the engine named per curve, no importance Pareto k
+    or Hessian check for them."""
+    defaults = {**auto.Settings._field_defaults, "sampler": "smc"}
+    monkeypatch.setattr(auto.Settings.__new__, "__defaults__", tuple(defaults.values()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.FitWarning)
+        fit = fit_like(power_table, "auto")
+    assert list(fit.served) == ["smc"] * 3 and fit.problems == []
+    table = fit.diagnostics()
+    assert "pareto_k" not in table and (table["smc_stages"] >= 1).all()
+    for name in ("E", "alpha"):
+        a, b = fit.posterior[name].reshape(3, -1), power_auto.posterior[name].reshape(3, -1)
+        np.testing.assert_array_less(np.abs(a.mean(1) - b.mean(1)), 0.5 * b.std(axis=1))
+    assert bs.laws.get("janoschek").sampler == "smc"
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        bs.laws.get(bs.laws.get("power_law")._replace(sampler="mala"))

@@ -220,6 +220,9 @@ class BoundedEnds(NamedTuple):
         return (self.irreducible, self.reach, self.exponent, self.shape, self.amplitude)
 
 
+SAMPLERS = ("nuts", "smc")  # how method="auto" samples a law's curves (Law.sampler)
+
+
 class Law(NamedTuple):
     """A scaling-law form.
 
@@ -261,6 +264,14 @@ class Law(NamedTuple):
         al.'s threshold). A law whose importance draws measure narrow in SBC at
         k in (0.5, 0.7] sets a stricter one and sends those curves to NUTS
         (``additive_compute``: 0.5).
+    sampler
+        How ``method="auto"`` samples this law's curves
+        (:mod:`bayescale._src.engines.auto`): ``"nuts"``, importance sampling
+        around the modes with NUTS for the curves where it fails; ``"smc"``,
+        tempered sequential Monte Carlo from the prior for every curve, for a
+        law whose posteriors have mass far from every mode that a Pareto k
+        does not reveal (``janoschek``: a long curved ridge to the power-law
+        limit of a slow decay; about 3.4 times auto's usual time).
     bounds
         ``bounds(params) -> (lower, upper)``: the range of a law whose value is
         bounded by construction (a benchmark score between a chance floor and
@@ -295,6 +306,7 @@ class Law(NamedTuple):
     coordinates: (Ends | SaturationEnds | TwoTermEnds | RepetitionEnds | SharedExponent | RatioEnds | BoundedEnds
                   | Floor | None) = None
     max_pareto_k: float | None = None
+    sampler: str = "nuts"
     bounds: Callable[[Mapping[str, Array]], tuple[Array, Array]] | None = None
     pooled: tuple[str, ...] = ()
     value_range: tuple[float, float] | None = None
@@ -357,6 +369,8 @@ def check_law(law: Law) -> Law:
                              f"got {law.value_range!r}")
     if law.max_pareto_k is not None and not 0 < law.max_pareto_k <= 0.7:
         raise ValueError(f"law {law.name!r}: max_pareto_k must lie in (0, 0.7], got {law.max_pareto_k}")
+    if law.sampler not in SAMPLERS:
+        raise ValueError(f"law {law.name!r}: sampler must be one of {SAMPLERS}, got {law.sampler!r}")
     for entry in law.input_lower:
         if not (isinstance(entry, tuple) and len(entry) == 2 and entry[0] in law.inputs
                 and isinstance(entry[1], (int, float)) and math.isfinite(entry[1])):

@@ -101,7 +101,7 @@ log_power = _law("log_power", _log_power, [Param("a", dist.LogNormal(0.0, 2.0), 
 janoschek = _law("janoschek", _janoschek,
                  [_FLOOR, _SPAN, Param("kappa", dist.LogNormal(math.log(0.1), 3.0), "rate"), _SHAPE],
                  "L = c + span exp(-kappa x^delta)  [Domhan: alpha - (alpha - beta) exp(-kappa x^delta)]",
-                 "Janoschek")
+                 "Janoschek")._replace(sampler="smc")  # see Law.sampler
 mmf = _law("mmf", _mmf, [_FLOOR, _SPAN, _SHAPE, _SIZE],
            "L = c + span / (1 + (x/x0)^delta)  [Domhan: alpha - (alpha - beta)/(1 + (kappa x)^delta), x0 = 1/kappa]",
            "MMF")._replace(max_pareto_k=0.5)  # two basins: importance draws at k in (0.5, 0.7] can miss the minor one

@@ -26,8 +26,16 @@
    chains started at importance draws far out in it adapted their step sizes
    apart and mixed worse (a nearly flat curve: bulk ESS 21 against 302).
 
-Each unit's statistics say which engine served it (``engine``: ``"importance"``
-or ``"nuts"``), its ``pareto_k`` (of the pass whose draws it kept) and
+For a law whose ``Law.sampler`` is ``"smc"`` (``janoschek``) every unit is
+sampled instead by tempered SMC from the prior (:mod:`bayescale._src.engines.smc`),
+which reaches posterior mass far from every mode the search found (a long
+curved ridge to the power-law limit of a slow decay). Escalating only the units whose Pareto :math:`\\hat k` is high does
+not do: the importance draws that miss this mass have low :math:`\\hat k`
+(janoschek's SBC misses sit at every k; SMC for the escalated units alone left
+delta's coverage at 0.830, against 0.860 for every unit; benchmarks/README.md).
+
+Each unit's statistics say which engine served it (``engine``: ``"importance"``,
+``"nuts"`` or ``"smc"``), its ``pareto_k`` (of the pass whose draws it kept) and
 ``importance_stages`` (8, or ``retry_stages`` where the second pass served or
 was tried); ``Fit.diagnostics()`` shows them, and the Markov-chain checks
 (divergences, r_hat, ESS) apply to the units NUTS served.
@@ -41,11 +49,11 @@ import jax
 import numpy as np
 
 from bayescale._src.model import batch as batch_mod
-from bayescale._src.engines import importance, nuts
+from bayescale._src.engines import importance, nuts, smc
 from bayescale._src.engines.base import Draws, missing, start
 from bayescale._src.model.problem import Problem, to_device
 
-IMPORTANCE, SAMPLER = "importance", "nuts"
+IMPORTANCE = "importance"
 # units per call of the second importance pass: every call is padded to this width (one program per bucket), and a
 # fit's chunks of 16 curves (CPU_IMPORTANCE_CHUNK) hold one or two such units on most designs, so 16 paid for 8-16
 # idle copies of 24,000 proposals. Measured, auto's second call (benchmarks/README.md): 500 power-law curves
@@ -68,6 +76,7 @@ class Settings(NamedTuple):
     max_pareto_k: float = 0.7
     retry_stages: int = 12  # 0: no second importance pass
     retry_proposals: int = 24000
+    sampler: str = "nuts"  # "nuts" for the escalated units, or "smc": tempered SMC for every unit (Law.sampler)
 
 
 def part(settings: Settings, module):
@@ -77,7 +86,12 @@ def part(settings: Settings, module):
 
 
 def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
-    """Importance-corrected Laplace draws, with NUTS draws for the units whose ``pareto_k`` is too high."""
+    """Importance-corrected Laplace draws, with NUTS draws for the units whose ``pareto_k`` is too high; tempered
+    SMC draws of every unit where ``settings.sampler`` is ``"smc"``."""
+    if settings.sampler == "smc":
+        draws = smc.run(problem, part(settings, smc), batch, keys)
+        served = np.full(np.shape(draws.z)[0], "smc")
+        return draws._replace(unit_stats={**draws.unit_stats, "engine": served})
     split, mode = start(problem, settings, batch, keys)
     first_settings = part(settings, importance)
     first = importance.reweigh(problem, first_settings, batch, split, mode)
@@ -102,7 +116,7 @@ def run(problem: Problem, settings: Settings, batch, keys) -> Draws:
         for name in ("pareto_k", "ess_importance"):
             unit_stats[name][retried[good]] = second[name][good]
         escalate[retried[good]] = False
-    unit_stats["engine"] = np.where(escalate, SAMPLER, IMPORTANCE)
+    unit_stats["engine"] = np.where(escalate, settings.sampler, IMPORTANCE)
     if not escalate.any():
         return first._replace(z=first.z if z is None else z, unit_stats=unit_stats)
     z, stats = escalated(problem, part(settings, nuts)._replace(progress=False), batch, split, mode, z, starts,

@@ -60,6 +60,21 @@ def check_mode(mode_ok: np.ndarray, labels: list[Any]) -> list[str]:
     return [msg]
 
 
+def check_tempering(log_evidence: np.ndarray, labels: list[Any]) -> list[str]:
+    """Curves whose tempered SMC (:mod:`bayescale._src.engines.smc`) stopped at its ``max_stages`` before the
+    posterior (temperature 1; its ``log_evidence`` is then NaN); also issued as :class:`FitWarning`."""
+    problems = []
+    for label, value in zip(labels, log_evidence):
+        if not np.isfinite(value):
+            where = "" if label is None else f"curve {label!r}: "
+            problems.append(f"{where}tempered SMC stopped before reaching the posterior (max_stages): its draws "
+                            "are of a tempered posterior, wider than the posterior; raise max_stages or use "
+                            "method='nuts'")
+    for msg in problems:
+        warnings.warn(msg, FitWarning, stacklevel=4)
+    return problems
+
+
 def check_nonfinite(share: np.ndarray, labels: list[Any]) -> list[str]:
     """Curves where a share of the Laplace draws had natural values float64 cannot hold (an amplitude beyond
     1e308, or below 1e-323) and were drawn again (:mod:`bayescale._src.engines.laplace`); also issued as

@@ -294,6 +294,8 @@ def setup(data: Any, options: FitOptions, memory: int | None = None, one_width: 
     settings = engine.settings(**{k: v for k, v in given.items() if k in engine.Settings._fields and v is not None})
     if law_obj.max_pareto_k is not None and "max_pareto_k" in settings._fields:
         settings = settings._replace(max_pareto_k=min(settings.max_pareto_k, law_obj.max_pareto_k))
+    if law_obj.sampler != "nuts" and "sampler" in settings._fields:
+        settings = settings._replace(sampler=law_obj.sampler)
     keys = curve_keys(seed, groups)
     if pooling == "partial":
         plan = pooled_plan(spec, batch, keys, pooled)

@@ -130,14 +130,18 @@ class Fit:
         if markov.any():
             divergences = fit.sample_stats["diverging"].reshape(len(fit.groups), -1).sum(axis=1)
             problems += diagnostics.check(fit._chain_summary(markov), divergences[markov], list(labels[markov]))
-        if not markov.all():
-            problems += diagnostics.check_mode(fit.mode_ok[~markov], list(labels[~markov]))
+        tempered = fit.served == "smc"  # draws moved from the prior: no mode or proposal to check
+        around_mode = ~markov & ~tempered
+        if around_mode.any():
+            problems += diagnostics.check_mode(fit.mode_ok[around_mode], list(labels[around_mode]))
             if "nonfinite_share" in fit.curve_stats:
-                problems += diagnostics.check_nonfinite(fit.curve_stats["nonfinite_share"][~markov],
-                                                        list(labels[~markov]))
+                problems += diagnostics.check_nonfinite(fit.curve_stats["nonfinite_share"][around_mode],
+                                                        list(labels[around_mode]))
             if "pareto_k" in fit.curve_stats:
-                problems += diagnostics.check_importance(fit.curve_stats["pareto_k"][~markov], list(labels[~markov]),
-                                                         method=fit.method)
+                problems += diagnostics.check_importance(fit.curve_stats["pareto_k"][around_mode],
+                                                         list(labels[around_mode]), method=fit.method)
+        if tempered.any():
+            problems += diagnostics.check_tempering(fit.curve_stats["log_evidence"][tempered], list(labels[tempered]))
         if fit.is_posterior and not fit.hyper:
             problems += diagnostics.check_prior(fit.spec, fit.posterior, [len(r) for r in fit.rows], list(labels))
         fit.problems = problems
@@ -186,7 +190,7 @@ class Fit:
         prefix = f"curve {label!r}: "
         out = [p[len(prefix):] for p in self.problems if p.startswith(prefix)]
         i = self.groups.index(label)
-        if not self.mode_ok[i] and not self.chain_served[i]:
+        if not self.mode_ok[i] and not self.chain_served[i] and self.served[i] != "smc":
             # check_mode reports the flat modes of a batch in one message; attribute it per curve
             out.append("the Hessian at the mode is not positive-definite: the Laplace approximation is "
                        "not to be trusted; use method='nuts'")
@@ -211,7 +215,11 @@ class Fit:
         misses part of the posterior: use ``"auto"``); ``"auto"`` adds ``engine``, the engine that served
         each curve, and ``importance_stages`` (12 where the first importance
         pass failed and the longer second one ran; ``pareto_k`` is then the
-        second's where it served).
+        second's where it served); tempered SMC (``"smc"``, or the curves
+        ``"auto"`` escalates for a law whose ``sampler`` is ``"smc"``) adds
+        ``smc_stages``, its number of tempering steps (such curves have no
+        mode or proposal to check: a tempering that stopped short of the
+        posterior is their problem).
         """
         n = len(self.groups)
         table = pd.DataFrame(index=pd.Index(self.groups if self.grouped else [0],
@@ -235,9 +243,12 @@ class Fit:
         table["mode_ok"] = self.mode_ok.astype(bool)
         if "engine" in self.curve_stats:
             table["engine"] = self.served
+        tempered = self.served == "smc"
         for name in ("pareto_k", "ess_importance"):
             if name in self.curve_stats:
-                table[name] = np.where(markov, np.nan, self.curve_stats[name])
+                table[name] = np.where(markov | tempered, np.nan, self.curve_stats[name])
+        if "smc_stages" in self.curve_stats:
+            table["smc_stages"] = np.where(tempered, self.curve_stats["smc_stages"], np.nan)
         if "importance_stages" in self.curve_stats:
             table["importance_stages"] = self.curve_stats["importance_stages"]
         counts = [len(self.curve_problems(label)) for label in self.groups]
