@@ -77,11 +77,15 @@ def main() -> None:
                         help="fit in reference-scale coordinates (law._replace(coordinates=None)), not the law's own")
     parser.add_argument("--max-pareto-k", type=float, default=None,
                         help="the law's max_pareto_k for auto (default: the law's own, or auto's 0.7)")
+    parser.add_argument("--sampler", choices=("nuts", "smc"), default=None,
+                        help="the law's sampler under auto (Law.sampler; default: the law's own)")
     args = parser.parse_args()
     if args.generic_design and not any(bs.laws.get(name).inputs == ("N",) for name in args.laws):
         parser.error("--generic-design changes only the IsoFLOP profile laws' design (isoflop_parabola, isoflop_slice)")
     if args.max_pareto_k is not None and args.method != "auto":
         parser.error("--max-pareto-k is auto's escalation threshold: it needs --method auto")
+    if args.sampler is not None and args.method != "auto":
+        parser.error("--sampler is how auto samples the law's curves: it needs --method auto")
     default_length = 1000 if args.method == "auto" else 500
     args.warmup = default_length if args.warmup is None else args.warmup
     args.draws = default_length if args.draws is None else args.draws
@@ -103,6 +107,8 @@ def main() -> None:
             law = law._replace(coordinates=None)
         if args.max_pareto_k is not None:
             law = law._replace(max_pareto_k=args.max_pareto_k)
+        if args.sampler is not None:
+            law = law._replace(sampler=args.sampler)
         with Timer() as t:
             sampler = dict(chains=args.chains, warmup=args.warmup, target_accept_prob=args.target_accept)
             try:

@@ -104,7 +104,7 @@ janoschek = _law("janoschek", _janoschek,
                  "Janoschek")._replace(sampler="smc")  # see Law.sampler
 mmf = _law("mmf", _mmf, [_FLOOR, _SPAN, _SHAPE, _SIZE],
            "L = c + span / (1 + (x/x0)^delta)  [Domhan: alpha - (alpha - beta)/(1 + (kappa x)^delta), x0 = 1/kappa]",
-           "MMF")._replace(max_pareto_k=0.5)  # two basins: importance draws at k in (0.5, 0.7] can miss the minor one
+           "MMF")._replace(sampler="smc")  # see Law.sampler
 weibull = _law("weibull", _weibull, [_FLOOR, _SPAN, _SHAPE, _SIZE],
                "L = c + span exp(-(x/x0)^delta)  [Domhan: alpha - (alpha - beta) exp(-(kappa x)^delta), x0 = 1/kappa]",
                "Weibull")

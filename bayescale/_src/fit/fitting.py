@@ -102,13 +102,16 @@ def fit(
     method
         The inference engine: ``"auto"`` (the default; importance-corrected
         Laplace per curve, Pareto-smoothed, with NUTS for the curves whose
-        Pareto k stays above 0.7, or the law's ``max_pareto_k``: calibrated in
-        SBC on every law but ``janoschek`` and ``mmf`` (one exponent each, a few points
-        below the band; benchmarks/README.md), at close to the cost of a point fit; see
+        Pareto k stays above 0.7, or the law's ``max_pareto_k``; tempered SMC
+        from the prior for every curve of a law whose ``sampler`` is ``"smc"``,
+        ``janoschek`` and ``mmf``: calibrated in SBC on every law
+        (benchmarks/README.md), at close to the cost of a point fit; see
         :mod:`bayescale._src.engines.auto`), ``"nuts"`` (NumPyro
         NUTS for every curve; the default with ``pooling="partial"``, whose
-        joint posterior is high-dimensional), ``"importance"`` (``auto``
-        without the NUTS fallback), ``"chees"`` (ChEES-HMC: 16 short chains per curve sharing one
+        joint posterior is high-dimensional), ``"smc"`` (tempered SMC from
+        the prior, blackjax: every basin the prior reaches, several times
+        slower; independent curves without ``run=``), ``"importance"``
+        (``auto`` without the NUTS fallback), ``"chees"`` (ChEES-HMC: 16 short chains per curve sharing one
         adapted trajectory length; more effective draws per second on wide
         batches, less robust on hard curves; benchmarks/bench_samplers.py),
         ``"laplace"`` (Gaussian at the mode in the unconstrained space; its
