@@ -26,13 +26,15 @@
    chains started at importance draws far out in it adapted their step sizes
    apart and mixed worse (a nearly flat curve: bulk ESS 21 against 302).
 
-For a law whose ``Law.sampler`` is ``"smc"`` (``janoschek``) every unit is
-sampled instead by tempered SMC from the prior (:mod:`bayescale._src.engines.smc`),
-which reaches posterior mass far from every mode the search found (a long
-curved ridge to the power-law limit of a slow decay). Escalating only the units whose Pareto :math:`\\hat k` is high does
-not do: the importance draws that miss this mass have low :math:`\\hat k`
-(janoschek's SBC misses sit at every k; SMC for the escalated units alone left
-delta's coverage at 0.830, against 0.860 for every unit; benchmarks/README.md).
+For a law whose ``Law.sampler`` is ``"smc"`` (``janoschek``, ``mmf``) every
+unit is sampled instead by tempered SMC from the prior
+(:mod:`bayescale._src.engines.smc`), which reaches posterior mass far from
+every mode the search found (janoschek: a long curved ridge to the power-law
+limit of a slow decay). Escalating only the units whose Pareto
+:math:`\\hat k` is high does not do: the importance draws that miss this
+mass have a low :math:`\\hat k` (janoschek's SBC misses sit at every k; SMC
+for the escalated units alone left delta's coverage at 0.830, against 0.865
+for every unit; benchmarks/README.md).
 
 Each unit's statistics say which engine served it (``engine``: ``"importance"``,
 ``"nuts"`` or ``"smc"``), its ``pareto_k`` (of the pass whose draws it kept) and

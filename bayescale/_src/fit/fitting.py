@@ -105,7 +105,8 @@ def fit(
         Pareto k stays above 0.7, or the law's ``max_pareto_k``; tempered SMC
         from the prior for every curve of a law whose ``sampler`` is ``"smc"``,
         ``janoschek`` and ``mmf``: calibrated in SBC on every law
-        (benchmarks/README.md), at close to the cost of a point fit; see
+        (benchmarks/README.md), at close to the cost of a point fit where
+        importance sampling serves; see
         :mod:`bayescale._src.engines.auto`), ``"nuts"`` (NumPyro
         NUTS for every curve; the default with ``pooling="partial"``, whose
         joint posterior is high-dimensional), ``"smc"`` (tempered SMC from

@@ -215,8 +215,8 @@ class Fit:
         misses part of the posterior: use ``"auto"``); ``"auto"`` adds ``engine``, the engine that served
         each curve, and ``importance_stages`` (12 where the first importance
         pass failed and the longer second one ran; ``pareto_k`` is then the
-        second's where it served); tempered SMC (``"smc"``, or the curves
-        ``"auto"`` escalates for a law whose ``sampler`` is ``"smc"``) adds
+        second's where it served); tempered SMC (``"smc"``, or ``"auto"`` for
+        a law whose ``sampler`` is ``"smc"``) adds
         ``smc_stages``, its number of tempering steps (such curves have no
         mode or proposal to check: a tempering that stopped short of the
         posterior is their problem).
