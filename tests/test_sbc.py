@@ -29,7 +29,7 @@ def test_sbc_result_tables_small_laplace():
 
 
 def test_sbc_rejects_map_and_bad_sizes():
-    with pytest.raises(ValueError, match="method must give a posterior, one of auto, nuts, chees, importance, laplace; got 'map'"):
+    with pytest.raises(ValueError, match="method must give a posterior, one of auto, nuts, chees, smc, importance, laplace; got 'map'"):
         bs.sbc("power_law", 4, [1, 2, 3], method="map")
     with pytest.raises(ValueError, match="missing \\['D'\\]"):
         bs.sbc("chinchilla", 4, {"N": [1, 2, 3]})

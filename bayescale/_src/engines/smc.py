@@ -39,11 +39,8 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
-import blackjax
 import jax
 import jax.numpy as jnp
-from blackjax.smc import resampling
-from blackjax.smc.base import extend_params
 
 from bayescale._src.engines import laplace
 from bayescale._src.engines.base import Draws, start
@@ -99,6 +96,8 @@ def _sample(problem: Problem, settings: Settings, batch, keys):
 
 def rw_step(key, state, logdensity_fn, cov, scale):
     """One random-walk Metropolis step, Gaussian proposals of covariance ``(scale RW_SCALE)^2 / d cov``."""
+    import blackjax
+
     chol = scale * RW_SCALE / jnp.sqrt(cov.shape[-1]) * jnp.linalg.cholesky(cov)
     return blackjax.additive_step_random_walk.build_kernel()(
         key, state, logdensity_fn, blackjax.mcmc.random_walk.normal(chol))
@@ -106,12 +105,14 @@ def rw_step(key, state, logdensity_fn, cov, scale):
 
 def hmc_step(key, state, logdensity_fn, cov, scale):
     """One HMC step of ``HMC_LEAPFROGS`` leapfrog steps of size ``scale``, inverse mass matrix ``cov``."""
+    import blackjax
+
     return blackjax.hmc.build_kernel()(key, state, logdensity_fn, step_size=scale, inverse_mass_matrix=cov,
                                        num_integration_steps=HMC_LEAPFROGS)
 
 
-KERNELS = {"rw": (rw_step, blackjax.additive_step_random_walk.init, 0.234, 1.0),
-           "hmc": (hmc_step, blackjax.hmc.init, 0.65, 0.5)}  # step, init, target acceptance, initial scale
+KERNELS = {"rw": (rw_step, "additive_step_random_walk", 0.234, 1.0),
+           "hmc": (hmc_step, "hmc", 0.65, 0.5)}  # step, blackjax module of its init, target acceptance, initial scale
 HMC_LEAPFROGS = 8
 
 
@@ -139,7 +140,14 @@ def sample_unit(problem: Problem, settings: Settings, data, key):
         # the potential is the negative log joint; the prior is what the likelihood leaves of it
         return finite(-problem.potential(z, data) - problem.log_likelihood(z, data))
 
-    step_fn, init_fn, target_acceptance, scale0 = KERNELS[settings.kernel]
+    # imported here, not at the top: importing blackjax runs JAX computations, which start the XLA backend,
+    # and importing bayescale must not (as in engines.chees)
+    import blackjax
+    from blackjax.smc import resampling
+    from blackjax.smc.base import extend_params
+
+    step_fn, init_module, target_acceptance, scale0 = KERNELS[settings.kernel]
+    init_fn = getattr(blackjax, init_module).init
 
     def update(_key, state, info):
         del _key
