@@ -6,7 +6,7 @@ without the model discrepancy.
     python benchmarks/bench_heldout.py --methods nuts       # the sampler (slow)
     python benchmarks/bench_heldout.py --splits-only --compare 0.2/1/0   # and the scales rate/spread/floor
     python benchmarks/bench_heldout.py --splits-only --learn 0.5 inf     # and the rate learned from each set's own
-                                                                         # curves (bs.learn_discrepancy), per tau
+                                                                         # curves (self_discrepancy.py), per tau
 
 1. The bundled held-out splits (``bs.datasets.heldout``) with their default law: ``revisiting_lang`` (the 20
    language curves of Alabdulmohsin et al. 2022, fitted on ``Training == 1``, scored on ``Training == 0``;
@@ -36,7 +36,7 @@ import pandas as pd
 
 import bayescale as bs
 from bayescale._src.analysis.evaluate import Evaluation, score
-from self_discrepancy import SHARE, learn_discrepancy
+from self_discrepancy import SHARE, learn_discrepancy, rate_log_prior
 from common import environment
 
 SPLITS = ("revisiting_lang", "chinchilla", "datablations", "bnsl_addition")
@@ -57,8 +57,7 @@ def choose(learned, tau: float) -> bs.Discrepancy:
     table = learned.scores
     if table.empty:
         return learned.discrepancy
-    centre = bs.Discrepancy().rate
-    objective = table["log_score"] - (0.0 if np.isinf(tau) else 0.5 * ((np.log(table["rate"] / centre)) / tau) ** 2)
+    objective = table["log_score"] + rate_log_prior(table["rate"], bs.Discrepancy().rate, tau)
     return learned.discrepancy._replace(rate=float(table.loc[objective.idxmax(), "rate"]))
 
 

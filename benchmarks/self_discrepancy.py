@@ -159,7 +159,7 @@ def learn_discrepancy(fit: Fit, *, share: float | Sequence[float] = SHARE, cente
     log_score = np.mean(per_origin, axis=0)  # [floors, rates]: each origin counts once
     for a, floor in enumerate(floors):
         for b, rate in enumerate(rates):
-            log_prior = -0.5 * ((np.log(rate) - np.log(base.rate)) / rate_sd) ** 2
+            log_prior = rate_log_prior(rate, base.rate, rate_sd)
             if floors.size > 1:
                 log_prior -= 0.5 * (floor / FLOOR_SCALE) ** 2
             rows.append({"rate": float(rate), "floor": float(floor), "log_score": float(log_score[a, b]),
@@ -169,6 +169,12 @@ def learn_discrepancy(fit: Fit, *, share: float | Sequence[float] = SHARE, cente
     best = table.loc[table["objective"].idxmax()]
     learned = base._replace(rate=float(best["rate"]), floor=float(best["floor"]))
     return Learned(learned, table, curves, points)
+
+
+def rate_log_prior(rate, centre: float, rate_sd: float):
+    """The hyperprior's log density (up to a constant) of ``rate``: normal in ``log rate`` around ``log centre``,
+    sd ``rate_sd`` (``inf``: flat)."""
+    return -0.5 * ((np.log(rate) - np.log(centre)) / rate_sd) ** 2
 
 
 def _origin_scores(fit, base, index, below, above, rates, floors, draws, seed) -> np.ndarray:

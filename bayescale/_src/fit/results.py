@@ -130,7 +130,7 @@ class Fit:
         if markov.any():
             divergences = fit.sample_stats["diverging"].reshape(len(fit.groups), -1).sum(axis=1)
             problems += diagnostics.check(fit._chain_summary(markov), divergences[markov], list(labels[markov]))
-        tempered = fit.served == "smc"  # draws moved from the prior: no mode or proposal to check
+        tempered = fit.tempering_served
         around_mode = ~markov & ~tempered
         if around_mode.any():
             problems += diagnostics.check_mode(fit.mode_ok[around_mode], list(labels[around_mode]))
@@ -158,6 +158,11 @@ class Fit:
     def chain_served(self) -> np.ndarray:
         """Which curves Markov chains (NUTS, ChEES) served: the curves r_hat and ESS apply to."""
         return np.asarray(self.curve_stats["markov"], bool)
+
+    @property
+    def tempering_served(self) -> np.ndarray:
+        """Which curves tempered SMC served: draws moved from the prior, with no mode or proposal to check."""
+        return self.served == "smc"
 
     @property
     def is_posterior(self) -> bool:
@@ -190,7 +195,7 @@ class Fit:
         prefix = f"curve {label!r}: "
         out = [p[len(prefix):] for p in self.problems if p.startswith(prefix)]
         i = self.groups.index(label)
-        if not self.mode_ok[i] and not self.chain_served[i] and self.served[i] != "smc":
+        if not self.mode_ok[i] and not self.chain_served[i] and not self.tempering_served[i]:
             # check_mode reports the flat modes of a batch in one message; attribute it per curve
             out.append("the Hessian at the mode is not positive-definite: the Laplace approximation is "
                        "not to be trusted; use method='nuts'")
@@ -243,7 +248,7 @@ class Fit:
         table["mode_ok"] = self.mode_ok.astype(bool)
         if "engine" in self.curve_stats:
             table["engine"] = self.served
-        tempered = self.served == "smc"
+        tempered = self.tempering_served
         for name in ("pareto_k", "ess_importance"):
             if name in self.curve_stats:
                 table[name] = np.where(markov | tempered, np.nan, self.curve_stats[name])

@@ -427,9 +427,9 @@ def _flat(spec: ModelSpec, natural: Mapping[str, jax.Array], curve: CurveBatch,
     names = _site_params(spec)
     columns: dict[str, jax.Array] = dict(given or {})  # sampler coordinate of each parameter, by parameter name
     for name in names:
-        param = _law_param(spec, name)
         if name in columns:
             continue
+        param = _law_param(spec, name)
         if param is None or not param.scale_by:
             columns[name] = biject_to(priors[name].support).inv(natural[name])
         else:
